@@ -1,0 +1,1 @@
+"""voip-infra components: one ComponentResource per concern."""

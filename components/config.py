@@ -1,0 +1,659 @@
+"""The stack configuration schema: every key typed, validated and defaulted.
+
+A stack file (`stacks/Pulumi.<stack>.yaml`) holds `aws:region` plus keys in the
+project namespace (`voip-infra:<key>`). `load_stack_config` turns the raw key/value
+map that Pulumi hands the program into a frozen `StackConfig`, or raises
+`ConfigError` with every problem at once, one line each, in the format of
+CONTRACTS.md ("error: <key path>: <what is wrong and what is allowed>").
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from enum import Enum
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+PROJECT = "voip-infra"
+REGION_KEY = "aws:region"
+
+# Ranges a VPC must never overlap: the usual home/office LAN range (the NAS LAN
+# lives there today) and the carrier-grade NAT range.
+RESERVED_RANGES = (
+    ipaddress.ip_network("192.168.0.0/16"),
+    ipaddress.ip_network("100.64.0.0/10"),
+)
+
+
+class ConfigError(Exception):
+    """Invalid stack config. `lines` are ready to print, one problem each."""
+
+    def __init__(self, lines: list[str]):
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+# --------------------------------------------------------------------------- types
+
+
+def _cidr(value: Any) -> ipaddress.IPv4Network:
+    if isinstance(value, ipaddress.IPv4Network):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("must be an IPv4 CIDR string such as 10.20.0.0/16")
+    try:
+        return ipaddress.IPv4Network(value, strict=True)
+    except ValueError as exc:
+        raise ValueError(
+            f"{value!r} is not a valid IPv4 CIDR ({exc}); write the network address, e.g. 10.20.0.0/16"
+        ) from None
+
+
+def _ipv4(value: Any) -> ipaddress.IPv4Address:
+    if isinstance(value, ipaddress.IPv4Address):
+        return value
+    try:
+        return ipaddress.IPv4Address(str(value))
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IPv4 address such as 203.0.113.10") from None
+
+
+Cidr = Annotated[ipaddress.IPv4Network, BeforeValidator(_cidr), PlainSerializer(str, return_type=str)]
+IPv4 = Annotated[ipaddress.IPv4Address, BeforeValidator(_ipv4), PlainSerializer(str, return_type=str)]
+
+
+def _pattern(regex: str, what: str):
+    compiled = re.compile(regex)
+
+    def check(value: str) -> str:
+        if not compiled.fullmatch(value):
+            raise ValueError(f"{value!r} is not {what}")
+        return value
+
+    return AfterValidator(check)
+
+
+_SIZE = r"(nano|micro|small|medium|large|metal|[0-9]{0,2}xlarge)"
+# family.size, e.g. t4g.small, c7gn.large, m7g.2xlarge
+InstanceType = Annotated[
+    str, _pattern(r"[a-z][a-z0-9]*(-flex)?\." + _SIZE, "an EC2 instance type of the form family.size, e.g. m7g.large")
+]
+# Graviton (arm64) families carry a "g" right after the generation digit: t4g, m7g, c7gn, r8g.
+GravitonInstanceType = Annotated[
+    str,
+    _pattern(
+        r"[a-z]+[0-9]+g[a-z]*\." + _SIZE,
+        "a Graviton (arm64) instance type of the form family.size, e.g. m7g.large or c7gn.medium",
+    ),
+]
+DbInstanceClass = Annotated[
+    str, _pattern(r"db\.[a-z][a-z0-9]*\." + _SIZE, "an RDS instance class such as db.t4g.micro or db.r7g.large")
+]
+CacheNodeType = Annotated[
+    str, _pattern(r"cache\.[a-z][a-z0-9]*\." + _SIZE, "an ElastiCache node type such as cache.t4g.micro")
+]
+DnsLabel = Annotated[
+    str, _pattern(r"[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?", "a lowercase DNS label (a-z, 0-9, '-', at most 32 chars)")
+]
+DomainName = Annotated[
+    str,
+    _pattern(r"([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}", "a lowercase domain name such as voip.example.com"),
+]
+IamRoleArn = Annotated[
+    str, _pattern(r"arn:aws:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]+", "an IAM role ARN (arn:aws:iam::123456789012:role/NAME)")
+]
+UtcWindow = Annotated[str, _pattern(r"([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-3]):[0-5][0-9]", "a UTC window hh:mm-hh:mm")]
+WeeklyWindow = Annotated[
+    str,
+    _pattern(
+        r"(mon|tue|wed|thu|fri|sat|sun):([01][0-9]|2[0-3]):[0-5][0-9]-(mon|tue|wed|thu|fri|sat|sun):([01][0-9]|2[0-3]):[0-5][0-9]",
+        "a weekly UTC window ddd:hh:mm-ddd:hh:mm (e.g. sun:18:00-sun:19:00)",
+    ),
+]
+ImageTag = Annotated[str, _pattern(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", "a container image tag")]
+ImageDigest = Annotated[str, _pattern(r"sha256:[a-f0-9]{64}", "an image digest sha256:<64 hex>")]
+AddonVersion = Annotated[str, _pattern(r"v[0-9]+\.[0-9]+\.[0-9]+-eksbuild\.[0-9]+", "an EKS add-on version such as v1.19.2-eksbuild.1")]
+ChartVersion = Annotated[str, _pattern(r"[0-9]+\.[0-9]+\.[0-9]+", "a chart version such as 1.13.0")]
+TcpPort = Annotated[int, Field(ge=1, le=65535)]
+AzName = Annotated[str, _pattern(r"[a-z]{2}(-gov)?-[a-z]+-[0-9][a-z]", "an availability zone name such as ap-northeast-2a")]
+
+# CloudWatch Logs accepts only these retention periods.
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
+
+
+def _retention(value: int) -> int:
+    if value not in LOG_RETENTION_DAYS:
+        raise ValueError(f"{value} is not a CloudWatch Logs retention; allowed: {', '.join(map(str, LOG_RETENTION_DAYS))}")
+    return value
+
+
+LogRetentionDays = Annotated[int, AfterValidator(_retention)]
+
+
+class Model(BaseModel):
+    """Base of every config section: camelCase keys, unknown keys rejected, immutable."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        alias_generator=to_camel,
+        populate_by_name=False,
+        frozen=True,
+        validate_default=True,
+        hide_input_in_errors=True,
+    )
+
+
+# ------------------------------------------------------------------------ sections
+
+
+class NatStrategy(str, Enum):
+    """Where private subnets get their egress (AWSX-style strategy)."""
+
+    PER_AZ = "per_az"  # one NAT gateway per AZ: no cross-AZ dependency (production)
+    SINGLE = "single"  # one NAT gateway for the VPC: cheapest with egress (dev)
+    NONE = "none"  # no NAT: private subnets reach AWS only through VPC endpoints
+
+
+INTERFACE_ENDPOINT_SERVICES = (
+    "ecr.api",
+    "ecr.dkr",
+    "sts",
+    "ssm",
+    "ssmmessages",
+    "ec2messages",
+    "logs",
+    "secretsmanager",
+    "kms",
+    "elasticloadbalancing",
+    "eks-auth",
+)
+
+
+class NetworkConfig(Model):
+    cidr: Cidr
+    azs: list[AzName] = Field(min_length=2, max_length=4)
+    nat_strategy: NatStrategy = NatStrategy.SINGLE
+    flow_logs_retention_days: LogRetentionDays = 30
+    flow_logs_traffic_type: Literal["ALL", "ACCEPT", "REJECT"] = "ALL"
+    # Interface endpoints cost ~$7/month per AZ each; off unless asked (needed with nat none).
+    interface_endpoints: list[Literal[INTERFACE_ENDPOINT_SERVICES]] = []  # type: ignore[valid-type]
+
+    @model_validator(mode="after")
+    def _check(self, info: ValidationInfo) -> NetworkConfig:
+        region = (info.context or {}).get("region")
+        for i, az in enumerate(self.azs):
+            if region and not az.startswith(region):
+                raise ValueError(f"azs.{i}: {az!r} is not an availability zone of {region} (e.g. {region}a)")
+        if not 16 <= self.cidr.prefixlen <= 20:
+            raise ValueError(f"cidr: {self.cidr} must be a /16 to /20 (subnets are carved from it per AZ)")
+        if not self.cidr.is_private:
+            raise ValueError(f"cidr: {self.cidr} must be a private (RFC 1918) range")
+        for reserved in RESERVED_RANGES:
+            if self.cidr.overlaps(reserved):
+                raise ValueError(f"cidr: {self.cidr} overlaps {reserved}, kept free for LANs reached over VPN")
+        if len(set(self.azs)) != len(self.azs):
+            raise ValueError("azs: each availability zone may appear once")
+        return self
+
+
+class AlbHostRule(Model):
+    """One host on the single ALB: <name>.<domain>, forwarded to an `ip` target group."""
+
+    name: DnsLabel
+    paths: list[str] = Field(default_factory=lambda: ["/*"], min_length=1, max_length=5)
+    port: TcpPort = 8080
+    health_check_path: str = "/ready"
+    priority: int = Field(ge=1, le=50000)
+
+
+class RateLimits(Model):
+    """Seed 001's nginx limits, per client IP."""
+
+    auth_per_minute: int = Field(default=5, ge=1, le=10000)
+    websocket_per_second: int = Field(default=10, ge=1, le=10000)
+    general_per_second: int = Field(default=30, ge=1, le=10000)
+
+
+class EdgeConfig(Model):
+    domain: DomainName
+    hosted_zone_id: Annotated[str, _pattern(r"Z[A-Z0-9]{1,31}", "a Route53 zone id such as Z0123456789ABC")] | None = None
+    alb_hosts: list[AlbHostRule] = Field(
+        default_factory=lambda: [AlbHostRule.model_validate({"name": "api", "paths": ["/*"], "priority": 100})],
+        min_length=1,
+    )
+    # Dev and clones: only these source ranges get through the WAF (default action block).
+    allow_list: list[Cidr] = []
+    restrict_to_allow_list: bool = False
+    load_test_bypass: bool = False
+    rate_limits: RateLimits = RateLimits()
+    price_class: Literal["PriceClass_200", "PriceClass_All"] = "PriceClass_200"
+    alb_deletion_protection: bool = False
+    nlb_static_ips: bool = False
+    nlb_idle_timeout_seconds: int = Field(default=3600, ge=60, le=6000)
+    log_retention_days: LogRetentionDays = 90
+
+    @model_validator(mode="after")
+    def _check(self) -> EdgeConfig:
+        if self.restrict_to_allow_list and not self.allow_list:
+            raise ValueError("allowList: must name at least one CIDR when restrictToAllowList is true")
+        names = [h.name for h in self.alb_hosts]
+        if len(set(names)) != len(names):
+            raise ValueError("albHosts: host names must be unique")
+        prios = [h.priority for h in self.alb_hosts]
+        if len(set(prios)) != len(prios):
+            raise ValueError("albHosts: priorities must be unique")
+        return self
+
+
+class NodeGroupConfig(Model):
+    instance_types: list[GravitonInstanceType] = Field(min_length=1, max_length=8)
+    capacity_type: Literal["ON_DEMAND", "SPOT"] = "ON_DEMAND"
+    min_size: int = Field(default=1, ge=0, le=100)
+    desired_size: int = Field(default=2, ge=0, le=100)
+    max_size: int = Field(default=3, ge=1, le=100)
+    disk_size_gib: int = Field(default=40, ge=20, le=1000)
+
+    @model_validator(mode="after")
+    def _check(self) -> NodeGroupConfig:
+        if not self.min_size <= self.desired_size <= self.max_size:
+            raise ValueError(
+                f"desiredSize: need minSize <= desiredSize <= maxSize, got {self.min_size} <= {self.desired_size} <= {self.max_size}"
+            )
+        return self
+
+
+class AddonVersions(Model):
+    vpc_cni: AddonVersion = "v1.20.4-eksbuild.1"
+    coredns: AddonVersion = "v1.12.4-eksbuild.1"
+    kube_proxy: AddonVersion = "v1.33.5-eksbuild.2"
+    eks_pod_identity_agent: AddonVersion = "v1.3.9-eksbuild.3"
+
+
+class ClusterConfig(Model):
+    version: Annotated[str, _pattern(r"1\.(2[89]|3[0-9])", "a Kubernetes minor version such as 1.33")] = "1.33"
+    # Empty list: private endpoint only.
+    public_access_cidrs: list[Cidr] = []
+    admin_role_arns: list[IamRoleArn] = []
+    system_nodes: NodeGroupConfig = NodeGroupConfig.model_validate({"instanceTypes": ["t4g.medium"], "minSize": 1, "desiredSize": 2, "maxSize": 3})
+    signaling_nodes: NodeGroupConfig = NodeGroupConfig.model_validate({"instanceTypes": ["c7g.large"], "minSize": 1, "desiredSize": 2, "maxSize": 6})
+    addons: AddonVersions = AddonVersions()
+    lb_controller_chart_version: ChartVersion = "1.14.0"
+    log_retention_days: LogRetentionDays = 90
+
+    @model_validator(mode="after")
+    def _check(self) -> ClusterConfig:
+        for i, cidr in enumerate(self.public_access_cidrs):
+            if cidr.prefixlen == 0:
+                raise ValueError(f"publicAccessCidrs.{i}: 0.0.0.0/0 opens the API server to the internet; name your office/VPN ranges")
+        return self
+
+
+class DatabaseConfig(Model):
+    engine_version: Annotated[str, _pattern(r"16(\.[0-9]+)?", "a PostgreSQL 16 version such as 16 or 16.6")] = "16.6"
+    instance_class: DbInstanceClass = "db.t4g.micro"
+    allocated_storage_gib: int = Field(default=20, ge=20, le=65536)
+    max_allocated_storage_gib: int = Field(default=100, ge=20, le=65536)
+    multi_az: bool = False
+    read_replicas: int = Field(default=0, ge=0, le=5)
+    replica_instance_class: DbInstanceClass | None = None
+    backup_retention_days: int = Field(default=7, ge=1, le=35)
+    backup_window: UtcWindow = "17:00-18:00"  # 02:00 KST
+    maintenance_window: WeeklyWindow = "sun:18:30-sun:19:30"  # Monday 03:30 KST
+    performance_insights_retention_days: int = 7
+    monitoring_interval_seconds: Literal[0, 1, 5, 10, 15, 30, 60] = 60
+    database_name: Annotated[str, _pattern(r"[a-z][a-z0-9_]{0,62}", "a lowercase identifier")] = "voip"
+    master_username: Annotated[str, _pattern(r"[a-z][a-z0-9_]{0,15}", "a lowercase identifier of at most 16 chars")] = "voip_admin"
+    skip_final_snapshot: bool = False
+
+    @model_validator(mode="after")
+    def _check(self, info: ValidationInfo) -> DatabaseConfig:
+        if self.skip_final_snapshot and (info.context or {}).get("protect_data"):
+            raise ValueError("skipFinalSnapshot: not allowed while protectData is true (the stage holds real data)")
+        if self.max_allocated_storage_gib < self.allocated_storage_gib:
+            raise ValueError("maxAllocatedStorageGib: must be >= allocatedStorageGib")
+        pi = self.performance_insights_retention_days
+        if pi != 7 and not (pi % 31 == 0 and 31 <= pi <= 713) and pi != 731:
+            raise ValueError("performanceInsightsRetentionDays: allowed: 7, a multiple of 31 up to 713, or 731")
+        return self
+
+
+class CacheGroupConfig(Model):
+    node_type: CacheNodeType = "cache.t4g.micro"
+    replicas: int = Field(default=0, ge=0, le=5)
+
+
+class CacheConfig(Model):
+    engine: Literal["redis", "valkey"] = "redis"
+    engine_version: Annotated[str, _pattern(r"[78](\.[0-9]+)?", "an engine version 7.x or 8.x")] = "7.1"
+    groups: dict[DnsLabel, CacheGroupConfig] = Field(
+        default_factory=lambda: {"cache": CacheGroupConfig(), "pubsub": CacheGroupConfig()}, min_length=1, max_length=6
+    )
+    snapshot_retention_days: int = Field(default=1, ge=0, le=35)
+    snapshot_window: UtcWindow = "16:00-17:00"
+    maintenance_window: WeeklyWindow = "sun:19:30-sun:20:30"
+    log_retention_days: LogRetentionDays = 30
+
+
+class StorageConfig(Model):
+    """The file bucket replacing MinIO."""
+
+    noncurrent_version_expiration_days: int = Field(default=90, ge=1, le=3650)
+    abort_incomplete_multipart_days: int = Field(default=7, ge=1, le=365)
+    force_destroy: bool = False
+
+    @model_validator(mode="after")
+    def _check(self, info: ValidationInfo) -> StorageConfig:
+        if self.force_destroy and (info.context or {}).get("protect_data"):
+            raise ValueError("forceDestroy: not allowed while protectData is true (the stage holds real data)")
+        return self
+
+
+class PortRange(Model):
+    min: int = Field(ge=1024, le=65535)
+    max: int = Field(ge=1024, le=65535)
+
+    @model_validator(mode="after")
+    def _check(self) -> PortRange:
+        if self.min > self.max:
+            raise ValueError(f"min: {self.min} is above max {self.max}; need min <= max")
+        return self
+
+
+class TurnConfig(Model):
+    node_count: int = Field(default=1, ge=1, le=20)
+    instance_type: GravitonInstanceType = "c7gn.medium"
+    # Bandwidth of one node, used for the 80% alarm (seed 000 incident scenario 2).
+    node_bandwidth_mbps: int = Field(default=1000, ge=10, le=200000)
+    bandwidth_alarm_percent: int = Field(default=80, ge=10, le=100)
+    realm: DomainName | None = None  # default turn.<edge.domain>
+    listening_port: int = Field(default=3478, ge=1024, le=65535)
+    tls_port: int = Field(default=5349, ge=1024, le=65535)
+    relay_ports: PortRange = PortRange.model_validate({"min": 49152, "max": 65535})
+    metrics_port: int = Field(default=9641, ge=1024, le=65535)
+    max_bps: int = Field(default=1_000_000, ge=8_000)
+    total_quota: int = Field(default=1000, ge=1)
+    user_quota: int = Field(default=10, ge=1)
+    log_retention_days: LogRetentionDays = 30
+
+    @model_validator(mode="after")
+    def _check(self) -> TurnConfig:
+        fixed = {self.listening_port, self.tls_port, self.metrics_port}
+        if len(fixed) != 3:
+            raise ValueError("listeningPort, tlsPort and metricsPort must differ")
+        for port in sorted(fixed):
+            if self.relay_ports.min <= port <= self.relay_ports.max:
+                raise ValueError(f"relayPorts: range {self.relay_ports.min}-{self.relay_ports.max} contains port {port}")
+        return self
+
+
+class ImageConfig(Model):
+    repository: Annotated[str, _pattern(r"[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)+", "an image repository such as ghcr.io/org/signaling")]
+    tag: ImageTag = "1.0.0"
+    digest: ImageDigest | None = None
+
+
+class ReplicaBounds(Model):
+    min: int = Field(default=3, ge=1, le=100)
+    max: int = Field(default=20, ge=1, le=500)
+
+    @model_validator(mode="after")
+    def _check(self) -> ReplicaBounds:
+        if self.min > self.max:
+            raise ValueError(f"min: {self.min} is above max {self.max}; need min <= max")
+        return self
+
+
+class SignalingConfig(Model):
+    image: ImageConfig = ImageConfig.model_validate({"repository": "ghcr.io/voip-infra/signaling-server"})
+    namespace: DnsLabel = "voip"
+    replicas: ReplicaBounds = ReplicaBounds()
+    target_cpu_percent: int = Field(default=70, ge=10, le=100)
+    connections_per_pod: int = Field(default=1000, ge=1)
+    termination_grace_seconds: int = Field(default=30, ge=5, le=3600)
+    release_timeout_seconds: int = Field(default=600, ge=60, le=3600)
+
+
+class DmsConfig(Model):
+    instance_class: Annotated[str, _pattern(r"dms\.[a-z0-9]+\." + _SIZE, "a DMS instance class such as dms.t3.medium")] = "dms.t3.medium"
+    source_port: TcpPort = 5432
+    source_database: Annotated[str, _pattern(r"[a-z][a-z0-9_]{0,62}", "a lowercase identifier")] = "voip"
+    source_username: Annotated[str, _pattern(r"[a-z][a-z0-9_]{0,62}", "a lowercase identifier")] = "dms_reader"
+
+
+class DnsWeights(Model):
+    """Weighted records moving traffic from the NAS to AWS step by step."""
+
+    nas: int = Field(default=100, ge=0, le=255)
+    aws: int = Field(default=0, ge=0, le=255)
+
+    @model_validator(mode="after")
+    def _check(self) -> DnsWeights:
+        if self.nas + self.aws == 0:
+            raise ValueError("nas, aws: at least one weight must be above 0")
+        return self
+
+
+class MigrationConfig(Model):
+    enabled: bool = True
+    nas_lan_cidr: Cidr
+    nas_public_ip: IPv4
+    nas_host: IPv4  # the NAS's LAN address (PostgreSQL, MinIO)
+    nas_bgp_asn: int | None = Field(default=None, ge=64512, le=65534)
+    dms: DmsConfig = DmsConfig()
+    dns_weights: DnsWeights = DnsWeights()
+
+    @model_validator(mode="after")
+    def _check(self) -> MigrationConfig:
+        if self.nas_host not in self.nas_lan_cidr:
+            raise ValueError(f"nasHost: {self.nas_host} is outside nasLanCidr {self.nas_lan_cidr}")
+        if not self.nas_public_ip.is_global:
+            raise ValueError(f"nasPublicIp: {self.nas_public_ip} is not a public address")
+        return self
+
+
+# ---------------------------------------------------------------------- the stack
+
+
+class StackConfig(Model):
+    """The whole stage. Top-level fields are the `voip-infra:<key>` config keys."""
+
+    stage: DnsLabel
+    region: Annotated[str, _pattern(r"[a-z]{2}(-gov)?-[a-z]+-[0-9]", "an AWS region such as ap-northeast-2")] = Field(
+        alias=REGION_KEY
+    )
+    owner: Annotated[str, Field(min_length=1, max_length=64)]
+    cost_center: Annotated[str, Field(min_length=1, max_length=64)]
+    # The stage holds real data: stateful resources get Pulumi `protect`,
+    # deletion protection and final snapshots.
+    protect_data: bool = False
+    ttl_days: int | None = Field(default=None, ge=1, le=90)
+    network: NetworkConfig
+    edge: EdgeConfig
+    cluster: ClusterConfig = ClusterConfig()
+    database: DatabaseConfig = DatabaseConfig()
+    cache: CacheConfig = CacheConfig()
+    storage: StorageConfig = StorageConfig()
+    turn: TurnConfig = TurnConfig()
+    signaling: SignalingConfig = SignalingConfig()
+    migration: MigrationConfig | None = None
+    # Secret keys (`pulumi config set --secret`).
+    load_test_bypass_token: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> StackConfig:
+        problems: list[str] = []
+        if self.edge.load_test_bypass and self.load_test_bypass_token is None:
+            problems.append(
+                "edge.loadTestBypass: needs the secret voip-infra:loadTestBypassToken (pulumi config set --secret voip-infra:loadTestBypassToken ...)"
+            )
+        if self.migration is not None and self.migration.nas_lan_cidr.overlaps(self.network.cidr):
+            problems.append(f"migration.nasLanCidr: {self.migration.nas_lan_cidr} overlaps network.cidr {self.network.cidr}")
+        if problems:
+            raise _MultiProblem(problems)
+        return self
+
+    @property
+    def turn_realm(self) -> str:
+        return self.turn.realm or f"turn.{self.edge.domain}"
+
+    def redacted(self) -> dict[str, Any]:
+        """The validated, defaulted config as plain data; secrets shown as "[secret]"."""
+        data = self.model_dump(mode="json", by_alias=True, exclude={"stage"})
+        return _mark_secrets(data)
+
+
+def _mark_secrets(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _mark_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mark_secrets(v) for v in value]
+    if value == "**********":  # pydantic's rendering of a SecretStr
+        return "[secret]"
+    return value
+
+
+class _MultiProblem(ValueError):
+    """Cross-field problems, each already carrying its own key path."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+# ---------------------------------------------------------------------- loading
+
+SECRET_KEYS = {"loadTestBypassToken"}
+STAGE_NAME = re.compile(r"[a-z][a-z0-9-]{0,18}[a-z0-9]")
+
+
+def _decode(value: Any) -> Any:
+    """Pulumi hands config values to programs as strings; objects arrive JSON-encoded."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def load_stack_config(stack: str, raw: dict[str, Any]) -> StackConfig:
+    """Validate the raw `key -> value` config of `stack`; raise ConfigError listing every problem."""
+    lines: list[str] = []
+    if not STAGE_NAME.fullmatch(stack):
+        lines.append(f"error: stack: {stack!r} must be 2-20 chars of a-z, 0-9 and '-', starting with a letter (it prefixes resource names)")
+    data: dict[str, Any] = {"stage": stack}
+    prefix = PROJECT + ":"
+    allowed = sorted(_top_level_keys())
+    for key, value in raw.items():
+        if key == REGION_KEY:
+            data[REGION_KEY] = value
+        elif key.startswith(prefix):
+            name = key[len(prefix) :]
+            if name not in allowed:
+                lines.append(f"error: {key}: unknown key; allowed keys: {', '.join(allowed)}")
+                continue
+            data[name] = value if name in SECRET_KEYS else _decode(value)
+        # Other namespaces (aws:*, pulumi:*) belong to providers and the engine.
+    if lines:
+        raise ConfigError(lines)
+    try:
+        # Sections validate against the stage's region and data protection, so
+        # cross-key problems are reported in the same pass as everything else.
+        context = {"region": data.get(REGION_KEY), "protect_data": str(data.get("protectData", "")).lower() == "true"}
+        return StackConfig.model_validate(data, context=context)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(exc)) from None
+
+
+def _top_level_keys() -> set[str]:
+    return {f.alias or name for name, f in StackConfig.model_fields.items() if name not in ("stage", "region")}
+
+
+def _key_path(loc: tuple[Any, ...]) -> str:
+    if not loc:
+        return PROJECT
+    head, *rest = loc
+    key = REGION_KEY if head == REGION_KEY else f"{PROJECT}:{head}"
+    return ".".join([key, *map(str, rest)])
+
+
+def _format_errors(exc: ValidationError) -> list[str]:
+    lines: list[str] = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(err["loc"])
+        ctx_error = (err.get("ctx") or {}).get("error")
+        if isinstance(ctx_error, _MultiProblem):
+            for problem in ctx_error.problems:
+                path, _, msg = problem.partition(": ")
+                lines.append(f"error: {_key_path(loc + tuple(path.split('.')))}: {msg}")
+            continue
+        if err["type"] == "extra_forbidden":
+            allowed = _allowed_keys(loc[:-1])
+            hint = f"; allowed keys: {', '.join(allowed)}" if allowed else ""
+            lines.append(f"error: {_key_path(loc)}: unknown key{hint}")
+            continue
+        if err["type"] == "missing":
+            lines.append(f"error: {_key_path(loc)}: required key is missing")
+            continue
+        msg = err["msg"]
+        if err["type"] == "value_error":
+            msg = msg.removeprefix("Value error, ")
+            # A model validator names the offending field first ("cidr: ..."): fold it into the path.
+            field, sep, rest = msg.partition(": ")
+            if sep and re.fullmatch(r"[A-Za-z0-9_.]+(, [A-Za-z0-9_.]+)*", field) and " " not in field.replace(", ", ""):
+                if "," not in field:
+                    loc = loc + tuple(field.split("."))
+                    msg = rest
+        lines.append(f"error: {_key_path(loc)}: {msg}")
+    return lines
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    """The keys the model at `loc` accepts (for 'unknown key' messages)."""
+    model: Any = StackConfig
+    for part in loc:
+        model = _unwrap(model)
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            field = next((f for n, f in model.model_fields.items() if (f.alias or n) == part), None)
+            if field is None:
+                return []
+            model = field.annotation
+        elif get_origin(model) in (list, dict):
+            model = get_args(model)[-1]
+        else:
+            return []
+    model = _unwrap(model)
+    if get_origin(model) in (list, dict):
+        model = _unwrap(get_args(model)[-1])
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return sorted(f.alias or n for n, f in model.model_fields.items() if n not in ("stage", "region"))
+    return []
+
+
+def _unwrap(tp: Any) -> Any:
+    while True:
+        origin = get_origin(tp)
+        if origin is Annotated:
+            tp = get_args(tp)[0]
+        elif origin is Union or str(origin) == "types.UnionType":
+            args = [a for a in get_args(tp) if a is not type(None)]
+            tp = args[0] if len(args) == 1 else tp
+            if len(args) != 1:
+                return tp
+        else:
+            return tp

@@ -1,0 +1,345 @@
+"""The stage's VPC: three subnet tiers per AZ, NAT strategy, routes, endpoints, flow logs."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from components.config import NatStrategy
+
+MAX_AZS = 4
+
+
+@dataclass(frozen=True)
+class SubnetPlan:
+    """Deterministic carving of the VPC CIDR, by AZ index.
+
+    The low half of the VPC holds the private subnets (EKS nodes and pods take one
+    VPC address each, so they get the big blocks); the high half holds the small
+    public (LBs, NAT, TURN) and isolated (RDS, ElastiCache) subnets. For a /16:
+    private /19 each, public and isolated /22 each; the rest is left free.
+    """
+
+    vpc: ipaddress.IPv4Network
+    public: tuple[ipaddress.IPv4Network, ...]
+    private: tuple[ipaddress.IPv4Network, ...]
+    isolated: tuple[ipaddress.IPv4Network, ...]
+
+    @classmethod
+    def carve(cls, vpc: ipaddress.IPv4Network, az_count: int) -> SubnetPlan:
+        if not 1 <= az_count <= MAX_AZS:
+            raise ValueError(f"az_count must be 1..{MAX_AZS}")
+        p = vpc.prefixlen
+        low, high = vpc.subnets(new_prefix=p + 1)
+        private = list(low.subnets(new_prefix=p + 3))[:az_count]
+        small = list(high.subnets(new_prefix=p + 6))
+        public = small[0:az_count]
+        isolated = small[MAX_AZS : MAX_AZS + az_count]
+        return cls(vpc, tuple(public), tuple(private), tuple(isolated))
+
+
+@dataclass
+class NetworkArgs:
+    stage: str
+    region: str
+    account_id: pulumi.Input[str]
+    cidr: ipaddress.IPv4Network
+    azs: Sequence[str]
+    nat_strategy: NatStrategy
+    flow_logs_retention_days: int
+    flow_logs_traffic_type: str = "ALL"
+    interface_endpoints: Sequence[str] = field(default_factory=tuple)
+    # A KMS key (ARN) that encrypts the flow-log group; its policy must admit CloudWatch Logs.
+    logs_kms_key_arn: pulumi.Input[str] | None = None
+
+
+class Network(pulumi.ComponentResource):
+    """VPC with public / private / isolated subnets per AZ.
+
+    Isolated subnets have a route table with the local route only (plus the S3
+    gateway endpoint): no internet gateway, no NAT.
+    """
+
+    vpc_id: pulumi.Output[str]
+
+    def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("voip:network:Network", name, None, opts)
+        self.args = args
+        stage = args.stage
+        child = pulumi.ResourceOptions(parent=self)
+        plan = SubnetPlan.carve(args.cidr, len(args.azs))
+        self.plan = plan
+        self.azs = list(args.azs)
+
+        self.vpc = aws.ec2.Vpc(
+            f"{stage}-vpc",
+            cidr_block=str(args.cidr),
+            enable_dns_hostnames=True,
+            enable_dns_support=True,
+            tags={"Name": f"{stage}-vpc"},
+            opts=child,
+        )
+        vpc_opts = pulumi.ResourceOptions(parent=self.vpc)
+
+        # The default SG allows all traffic between its members; strip it so nothing
+        # can rely on it by accident (CIS 5.4).
+        aws.ec2.DefaultSecurityGroup(
+            f"{stage}-default-sg",
+            vpc_id=self.vpc.id,
+            ingress=[],
+            egress=[],
+            tags={"Name": f"{stage}-default-sg-unused"},
+            opts=vpc_opts,
+        )
+
+        self.igw = aws.ec2.InternetGateway(
+            f"{stage}-igw", vpc_id=self.vpc.id, tags={"Name": f"{stage}-igw"}, opts=vpc_opts
+        )
+
+        self.public_subnets: list[aws.ec2.Subnet] = []
+        self.private_subnets: list[aws.ec2.Subnet] = []
+        self.isolated_subnets: list[aws.ec2.Subnet] = []
+        for i, az in enumerate(args.azs):
+            suffix = az[-1]
+            self.public_subnets.append(
+                aws.ec2.Subnet(
+                    f"{stage}-public-{suffix}",
+                    vpc_id=self.vpc.id,
+                    cidr_block=str(plan.public[i]),
+                    availability_zone=az,
+                    # Nothing gets a public IP by accident; NAT, LBs and TURN nodes get EIPs.
+                    map_public_ip_on_launch=False,
+                    tags={"Name": f"{stage}-public-{suffix}", "tier": "public", "kubernetes.io/role/elb": "1"},
+                    opts=vpc_opts,
+                )
+            )
+            self.private_subnets.append(
+                aws.ec2.Subnet(
+                    f"{stage}-private-{suffix}",
+                    vpc_id=self.vpc.id,
+                    cidr_block=str(plan.private[i]),
+                    availability_zone=az,
+                    tags={"Name": f"{stage}-private-{suffix}", "tier": "private", "kubernetes.io/role/internal-elb": "1"},
+                    opts=vpc_opts,
+                )
+            )
+            self.isolated_subnets.append(
+                aws.ec2.Subnet(
+                    f"{stage}-isolated-{suffix}",
+                    vpc_id=self.vpc.id,
+                    cidr_block=str(plan.isolated[i]),
+                    availability_zone=az,
+                    tags={"Name": f"{stage}-isolated-{suffix}", "tier": "isolated"},
+                    opts=vpc_opts,
+                )
+            )
+
+        # Public: one route table, default route to the internet gateway.
+        self.public_route_table = aws.ec2.RouteTable(
+            f"{stage}-public-rt", vpc_id=self.vpc.id, tags={"Name": f"{stage}-public-rt"}, opts=vpc_opts
+        )
+        aws.ec2.Route(
+            f"{stage}-public-default",
+            route_table_id=self.public_route_table.id,
+            destination_cidr_block="0.0.0.0/0",
+            gateway_id=self.igw.id,
+            opts=pulumi.ResourceOptions(parent=self.public_route_table),
+        )
+        for subnet, az in zip(self.public_subnets, args.azs):
+            aws.ec2.RouteTableAssociation(
+                f"{stage}-public-{az[-1]}-rta",
+                subnet_id=subnet.id,
+                route_table_id=self.public_route_table.id,
+                opts=pulumi.ResourceOptions(parent=subnet),
+            )
+
+        # NAT gateways per strategy, each with its EIP, in the public subnets.
+        self.nat_gateways: list[aws.ec2.NatGateway] = []
+        nat_azs = {
+            NatStrategy.PER_AZ: list(range(len(args.azs))),
+            NatStrategy.SINGLE: [0],
+            NatStrategy.NONE: [],
+        }[args.nat_strategy]
+        for i in nat_azs:
+            suffix = args.azs[i][-1]
+            eip = aws.ec2.Eip(
+                f"{stage}-nat-{suffix}-eip",
+                domain="vpc",
+                tags={"Name": f"{stage}-nat-{suffix}"},
+                opts=vpc_opts,
+            )
+            self.nat_gateways.append(
+                aws.ec2.NatGateway(
+                    f"{stage}-nat-{suffix}",
+                    allocation_id=eip.id,
+                    subnet_id=self.public_subnets[i].id,
+                    connectivity_type="public",
+                    tags={"Name": f"{stage}-nat-{suffix}"},
+                    opts=pulumi.ResourceOptions(parent=self.public_subnets[i], depends_on=[self.igw]),
+                )
+            )
+
+        # Private: a route table per AZ, default route to that AZ's NAT (or the single one).
+        self.private_route_tables: list[aws.ec2.RouteTable] = []
+        for i, (subnet, az) in enumerate(zip(self.private_subnets, args.azs)):
+            suffix = az[-1]
+            rt = aws.ec2.RouteTable(
+                f"{stage}-private-{suffix}-rt", vpc_id=self.vpc.id, tags={"Name": f"{stage}-private-{suffix}-rt"}, opts=vpc_opts
+            )
+            self.private_route_tables.append(rt)
+            if self.nat_gateways:
+                nat = self.nat_gateways[i] if args.nat_strategy == NatStrategy.PER_AZ else self.nat_gateways[0]
+                aws.ec2.Route(
+                    f"{stage}-private-{suffix}-default",
+                    route_table_id=rt.id,
+                    destination_cidr_block="0.0.0.0/0",
+                    nat_gateway_id=nat.id,
+                    opts=pulumi.ResourceOptions(parent=rt),
+                )
+            aws.ec2.RouteTableAssociation(
+                f"{stage}-private-{suffix}-rta",
+                subnet_id=subnet.id,
+                route_table_id=rt.id,
+                opts=pulumi.ResourceOptions(parent=subnet),
+            )
+
+        # Isolated: local route only. Data stores live here.
+        self.isolated_route_table = aws.ec2.RouteTable(
+            f"{stage}-isolated-rt", vpc_id=self.vpc.id, tags={"Name": f"{stage}-isolated-rt"}, opts=vpc_opts
+        )
+        for subnet, az in zip(self.isolated_subnets, args.azs):
+            aws.ec2.RouteTableAssociation(
+                f"{stage}-isolated-{az[-1]}-rta",
+                subnet_id=subnet.id,
+                route_table_id=self.isolated_route_table.id,
+                opts=pulumi.ResourceOptions(parent=subnet),
+            )
+
+        region = args.region
+        # S3 gateway endpoint: free, and keeps S3 bytes (images, files, logs) off the NAT.
+        all_route_tables = [self.public_route_table, *self.private_route_tables, self.isolated_route_table]
+        self.s3_endpoint = aws.ec2.VpcEndpoint(
+            f"{stage}-s3-endpoint",
+            vpc_id=self.vpc.id,
+            service_name=f"com.amazonaws.{region}.s3",
+            vpc_endpoint_type="Gateway",
+            route_table_ids=[rt.id for rt in all_route_tables],
+            tags={"Name": f"{stage}-s3"},
+            opts=vpc_opts,
+        )
+
+        self.endpoint_security_group: aws.ec2.SecurityGroup | None = None
+        if args.interface_endpoints:
+            self.endpoint_security_group = aws.ec2.SecurityGroup(
+                f"{stage}-endpoints-sg",
+                vpc_id=self.vpc.id,
+                description="Interface VPC endpoints: HTTPS from inside the VPC only",
+                ingress=[
+                    aws.ec2.SecurityGroupIngressArgs(
+                        protocol="tcp", from_port=443, to_port=443, cidr_blocks=[str(args.cidr)], description="HTTPS from the VPC"
+                    )
+                ],
+                tags={"Name": f"{stage}-endpoints-sg"},
+                opts=vpc_opts,
+            )
+            for service in args.interface_endpoints:
+                aws.ec2.VpcEndpoint(
+                    f"{stage}-{service.replace('.', '-')}-endpoint",
+                    vpc_id=self.vpc.id,
+                    service_name=f"com.amazonaws.{region}.{service}",
+                    vpc_endpoint_type="Interface",
+                    private_dns_enabled=True,
+                    subnet_ids=[s.id for s in self.private_subnets],
+                    security_group_ids=[self.endpoint_security_group.id],
+                    tags={"Name": f"{stage}-{service}"},
+                    opts=vpc_opts,
+                )
+
+        self._flow_logs(stage, args)
+
+        self.vpc_id = self.vpc.id
+        self.public_subnet_ids = pulumi.Output.all(*[s.id for s in self.public_subnets])
+        self.private_subnet_ids = pulumi.Output.all(*[s.id for s in self.private_subnets])
+        self.isolated_subnet_ids = pulumi.Output.all(*[s.id for s in self.isolated_subnets])
+        self.register_outputs(
+            {
+                "vpcId": self.vpc.id,
+                "vpcCidr": str(args.cidr),
+                "azs": self.azs,
+                "publicSubnetIds": self.public_subnet_ids,
+                "privateSubnetIds": self.private_subnet_ids,
+                "isolatedSubnetIds": self.isolated_subnet_ids,
+                "natGatewayIds": [n.id for n in self.nat_gateways],
+            }
+        )
+
+    def _flow_logs(self, stage: str, args: NetworkArgs) -> None:
+        opts = pulumi.ResourceOptions(parent=self.vpc)
+        self.flow_log_group = aws.cloudwatch.LogGroup(
+            f"{stage}-vpc-flow-logs",
+            name=f"/voip/{stage}/vpc-flow-logs",
+            retention_in_days=args.flow_logs_retention_days,
+            kms_key_id=args.logs_kms_key_arn,
+            opts=opts,
+        )
+        role = aws.iam.Role(
+            f"{stage}-vpc-flow-logs-role",
+            description="VPC flow logs delivery to CloudWatch Logs",
+            assume_role_policy=pulumi.Output.from_input(args.account_id).apply(
+                lambda account: json.dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
+                                "Action": "sts:AssumeRole",
+                                # Confused-deputy guard: only flow logs of this account.
+                                "Condition": {"StringEquals": {"aws:SourceAccount": account}},
+                            }
+                        ],
+                    }
+                )
+            ),
+            opts=opts,
+        )
+        aws.iam.RolePolicy(
+            f"{stage}-vpc-flow-logs-write",
+            role=role.id,
+            policy=self.flow_log_group.arn.apply(
+                lambda arn: json.dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Action": [
+                                    "logs:CreateLogStream",
+                                    "logs:PutLogEvents",
+                                    "logs:DescribeLogGroups",
+                                    "logs:DescribeLogStreams",
+                                ],
+                                "Resource": [arn, f"{arn}:*"],
+                            }
+                        ],
+                    }
+                )
+            ),
+            opts=pulumi.ResourceOptions(parent=role),
+        )
+        aws.ec2.FlowLog(
+            f"{stage}-vpc-flow-log",
+            vpc_id=self.vpc.id,
+            traffic_type=args.flow_logs_traffic_type,
+            log_destination_type="cloud-watch-logs",
+            log_destination=self.flow_log_group.arn,
+            iam_role_arn=role.arn,
+            max_aggregation_interval=60,
+            tags={"Name": f"{stage}-vpc-flow-log"},
+            opts=opts,
+        )

@@ -1,0 +1,80 @@
+"""The composition root: builds the stage's components in dependency order and wires
+their outputs into each other's Args. No component reaches into another's internals."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_aws as aws
+
+from components.config import PROJECT, StackConfig
+from components.network import Network, NetworkArgs
+
+
+def stage_tags(cfg: StackConfig) -> dict[str, str]:
+    """Tags every AWS resource carries, through the providers' default tags."""
+    tags = {
+        "stage": cfg.stage,
+        "project": PROJECT,
+        "managed-by": "pulumi",
+        "owner": cfg.owner,
+        "cost-center": cfg.cost_center,
+    }
+    if cfg.ttl_days is not None:
+        tags["ttl-days"] = str(cfg.ttl_days)
+    return tags
+
+
+class Platform(pulumi.ComponentResource):
+    """Everything one stage declares."""
+
+    def __init__(self, cfg: StackConfig, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("voip:platform:Platform", cfg.stage, None, opts)
+        self.cfg = cfg
+        stage = cfg.stage
+        tags = stage_tags(cfg)
+
+        # Explicit providers only (the stacks disable default providers): the stage
+        # region, and us-east-1 for what AWS serves only from there (CloudFront's
+        # certificate and its WAF web ACL).
+        self.aws = aws.Provider(
+            f"{stage}-aws",
+            region=cfg.region,
+            default_tags=aws.ProviderDefaultTagsArgs(tags=tags),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.aws_us_east_1 = aws.Provider(
+            f"{stage}-aws-us-east-1",
+            region="us-east-1",
+            default_tags=aws.ProviderDefaultTagsArgs(tags=tags),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        regional = pulumi.ResourceOptions(parent=self, providers={"aws": self.aws})
+
+        identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=self.aws))
+        self.account_id = identity.account_id
+
+        self.network = Network(
+            f"{stage}-network",
+            NetworkArgs(
+                stage=stage,
+                region=cfg.region,
+                account_id=self.account_id,
+                cidr=cfg.network.cidr,
+                azs=cfg.network.azs,
+                nat_strategy=cfg.network.nat_strategy,
+                flow_logs_retention_days=cfg.network.flow_logs_retention_days,
+                flow_logs_traffic_type=cfg.network.flow_logs_traffic_type,
+                interface_endpoints=cfg.network.interface_endpoints,
+            ),
+            opts=regional,
+        )
+
+        self.outputs = {
+            "region": cfg.region,
+            "vpcId": self.network.vpc_id,
+            "azs": self.network.azs,
+            "publicSubnetIds": self.network.public_subnet_ids,
+            "privateSubnetIds": self.network.private_subnet_ids,
+            "isolatedSubnetIds": self.network.isolated_subnet_ids,
+        }
+        self.register_outputs(self.outputs)

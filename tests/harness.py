@@ -1,0 +1,72 @@
+"""Plans of the real program under mocks, built once per test session and shared."""
+
+from __future__ import annotations
+
+import copy
+import json
+from functools import cache
+from typing import Any
+
+from components.config import load_stack_config
+from tools.mocks import run_program
+from tools.plan import Plan, to_plan
+from tools.stackfile import load_stack_file, stack_path
+
+STACKS = ("dev", "nas-migration", "production")
+
+
+def stack_raw(stack: str) -> tuple[dict[str, str], list[str]]:
+    return load_stack_file(stack_path(stack))
+
+
+def with_overrides(raw: dict[str, str], overrides: dict[str, Any]) -> dict[str, str]:
+    """Deep-merge `overrides` ({"voip-infra:network": {"natStrategy": "none"}}) into a raw config."""
+    merged = dict(raw)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and key in merged:
+            base = json.loads(merged[key])
+            merged[key] = json.dumps(_merge(base, value))
+        elif isinstance(value, (dict, list)):
+            merged[key] = json.dumps(value)
+        elif value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value if isinstance(value, str) else json.dumps(value)
+    return merged
+
+
+def _merge(base: Any, over: Any) -> Any:
+    if isinstance(base, dict) and isinstance(over, dict):
+        out = copy.deepcopy(base)
+        for k, v in over.items():
+            out[k] = _merge(out.get(k), v) if v is not None else None
+            if v is None:
+                out.pop(k)
+        return out
+    return over
+
+
+def plan_of(stack: str, raw: dict[str, str], secret_keys: list[str] | None = None) -> Plan:
+    cfg = load_stack_config(stack, raw)
+    return to_plan(cfg, run_program(stack, raw, secret_keys or []))
+
+
+@cache
+def stack_plan(stack: str) -> Plan:
+    raw, secrets = stack_raw(stack)
+    return plan_of(stack, raw, secrets)
+
+
+def variant_plan(stack: str, overrides_json: str) -> Plan:
+    return _variant(stack, overrides_json)
+
+
+@cache
+def _variant(stack: str, overrides_json: str) -> Plan:
+    raw, secrets = stack_raw(stack)
+    return plan_of(stack, with_overrides(raw, json.loads(overrides_json)), secrets)
+
+
+def variant(stack: str, overrides: dict[str, Any]) -> Plan:
+    """The plan of `stack` with `overrides` merged into its config (cached per argument)."""
+    return _variant(stack, json.dumps(overrides, sort_keys=True))

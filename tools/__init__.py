@@ -1,0 +1,1 @@
+"""Operator commands that need no cloud account: `python -m tools <command>`."""

@@ -1,0 +1,172 @@
+"""`tools plan`: the offline plan of a stack (CONTRACTS.md, plan file version 1)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from components.config import PROJECT, ConfigError, StackConfig, load_stack_config
+from tools.mocks import SECRET, ProgramRun, run_program
+from tools.stackfile import load_stack_file, stack_path
+
+PLAN_VERSION = 1
+
+
+class Plan(dict):
+    """A plan file (a dict in the v1 format) with a few accessors for tools and tests."""
+
+    @property
+    def resources(self) -> list[dict[str, Any]]:
+        return self["resources"]
+
+    def of_type(self, typ: str) -> list[dict[str, Any]]:
+        return [r for r in self["resources"] if r["type"] == typ]
+
+    def by_urn(self, urn: str) -> dict[str, Any]:
+        return next(r for r in self["resources"] if r["urn"] == urn)
+
+    def by_id(self, rid: str) -> dict[str, Any]:
+        return next(r for r in self["resources"] if r.get("id") == rid)
+
+    def children(self, urn: str) -> list[dict[str, Any]]:
+        return [r for r in self["resources"] if r["parent"] == urn]
+
+    def descendants(self, urn: str) -> list[dict[str, Any]]:
+        out, frontier = [], [urn]
+        while frontier:
+            parent = frontier.pop()
+            for r in self["resources"]:
+                if r["parent"] == parent:
+                    out.append(r)
+                    frontier.append(r["urn"])
+        return out
+
+
+def load_config(stack: str, config_file: Path | None = None) -> tuple[StackConfig, dict[str, str], list[str]]:
+    """Read and validate a stack file; raises StackFileError or ConfigError."""
+    raw, secret_keys = load_stack_file(config_file or stack_path(stack))
+    return load_stack_config(stack, raw), raw, secret_keys
+
+
+def build_plan(stack: str, config_file: Path | None = None) -> Plan:
+    """Validate the config (nothing is registered when it is invalid), then run the
+    real program under mocks and return the plan."""
+    cfg, raw, secret_keys = load_config(stack, config_file)
+    run = run_program(stack, raw, secret_keys)
+    return to_plan(cfg, run)
+
+
+def to_plan(cfg: StackConfig, run: ProgramRun) -> Plan:
+    resources = []
+    for r in run.registrations:
+        resources.append(
+            {
+                "urn": r.urn,
+                "type": r.type,
+                "name": r.name,
+                "custom": r.custom,
+                "id": r.id if r.custom else None,
+                "parent": r.parent,
+                "provider": r.provider,
+                "protect": r.protect,
+                "retainOnDelete": r.retain_on_delete,
+                "aliases": r.aliases,
+                "dependsOn": r.depends_on,
+                "props": r.props,
+            }
+        )
+    outputs = {k: (SECRET if k in run.secret_outputs else v) for k, v in run.outputs.items()}
+    return Plan(
+        {
+            "version": PLAN_VERSION,
+            "project": PROJECT,
+            "stack": run.stack,
+            "config": cfg.redacted(),
+            "resources": resources,
+            "outputs": json.loads(json.dumps(outputs, default=str)),
+        }
+    )
+
+
+# ------------------------------------------------------------------ rendering
+
+
+def _counts(plan: Plan, urn: str) -> tuple[Counter, list[dict[str, Any]]]:
+    """Custom resources under `urn` by type, stopping at child components (listed apart)."""
+    counts: Counter = Counter()
+    components = []
+    frontier = [urn]
+    while frontier:
+        parent = frontier.pop()
+        for r in plan.children(parent):
+            if r["custom"] and not r["type"].startswith("pulumi:providers:"):
+                counts[r["type"]] += 1
+                frontier.append(r["urn"])
+            elif r["custom"]:
+                counts[r["type"]] += 1
+            else:
+                components.append(r)
+    return counts, components
+
+
+def render_tree(plan: Plan) -> str:
+    custom = [r for r in plan.resources if r["custom"]]
+    lines = [
+        f"{plan['project']} / {plan['stack']}: {len(plan.resources)} resources "
+        f"({len(custom)} custom, {len(plan.resources) - len(custom)} components)"
+    ]
+
+    def walk(r: dict[str, Any], indent: str, last: bool) -> None:
+        counts, components = _counts(plan, r["urn"])
+        branch = "└─ " if last else "├─ "
+        total = sum(counts.values())
+        lines.append(f"{indent}{branch}{r['type']} {r['name']} ({total} resources)")
+        inner = indent + ("   " if last else "│  ")
+        items: list[Any] = sorted(counts.items()) + components
+        for i, item in enumerate(items):
+            is_last = i == len(items) - 1
+            if isinstance(item, tuple):
+                typ, n = item
+                lines.append(f"{inner}{'└─ ' if is_last else '├─ '}{typ} × {n}")
+            else:
+                walk(item, inner, is_last)
+
+    roots = [r for r in plan.resources if r["parent"] is None or not any(x["urn"] == r["parent"] for x in plan.resources)]
+    top_components = [r for r in roots if not r["custom"]]
+    for i, r in enumerate(top_components):
+        walk(r, "", i == len(top_components) - 1)
+    return "\n".join(lines)
+
+
+def render_outputs(plan: Plan) -> str:
+    lines = ["outputs:"]
+    for k, v in plan["outputs"].items():
+        lines.append(f"  {k}: {json.dumps(v)}")
+    return "\n".join(lines)
+
+
+def render_markdown(plan: Plan) -> str:
+    """A summary for PR comments: counts per component and type, protected resources, outputs."""
+    lines = [f"### `{plan['project']}` / `{plan['stack']}`", ""]
+    custom = [r for r in plan.resources if r["custom"]]
+    lines.append(f"**{len(custom)}** resources in **{len(plan.resources) - len(custom)}** components.")
+    lines += ["", "| component | type | count |", "|---|---|---:|"]
+    for comp in [r for r in plan.resources if not r["custom"]]:
+        counts, _ = _counts(plan, comp["urn"])
+        for typ, n in sorted(counts.items()):
+            lines.append(f"| `{comp['name']}` | `{typ}` | {n} |")
+    protected = [r for r in plan.resources if r["protect"]]
+    lines += ["", f"**Protected** (`protect: true`): {len(protected)}"]
+    for r in protected:
+        lines.append(f"- `{r['type']}` `{r['name']}`")
+    lines += ["", "<details><summary>outputs</summary>", "", "```", render_outputs(plan), "```", "</details>", ""]
+    return "\n".join(lines)
+
+
+def write_json(plan: Plan, path: Path) -> None:
+    path.write_text(json.dumps(plan, indent=2, sort_keys=False) + "\n")
+
+
+__all__ = ["Plan", "build_plan", "load_config", "render_tree", "render_markdown", "write_json", "ConfigError"]
