@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import (
@@ -161,7 +161,7 @@ class Model(BaseModel):
 # ------------------------------------------------------------------------ sections
 
 
-class NatStrategy(str, Enum):
+class NatStrategy(StrEnum):
     """Where private subnets get their egress (AWSX-style strategy)."""
 
     PER_AZ = "per_az"  # one NAT gateway per AZ: no cross-AZ dependency (production)

@@ -69,8 +69,17 @@ class Platform(pulumi.ComponentResource):
             opts=regional,
         )
 
+        # One topic for every alarm of the stage (KMS-encrypted with the AWS-managed key).
+        self.alarm_topic = aws.sns.Topic(
+            f"{stage}-alarms",
+            name=f"{stage}-voip-alarms",
+            kms_master_key_id="alias/aws/sns",
+            opts=regional,
+        )
+
         self.outputs = {
             "region": cfg.region,
+            "alarmTopicArn": self.alarm_topic.arn,
             "vpcId": self.network.vpc_id,
             "azs": self.network.azs,
             "publicSubnetIds": self.network.public_subnet_ids,
