@@ -587,7 +587,7 @@ def _top_level_keys() -> set[str]:
 def _key_path(loc: tuple[Any, ...]) -> str:
     if not loc:
         return PROJECT
-    head, *rest = loc
+    head, *rest = (part for part in loc if part != "[key]")  # pydantic marks dict-key errors with "[key]"
     key = REGION_KEY if head == REGION_KEY else f"{PROJECT}:{head}"
     return ".".join([key, *map(str, rest)])
 

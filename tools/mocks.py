@@ -311,6 +311,12 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.registrations: dict[str, Registration] = {}
         self.order: list[str] = []
 
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        # Like the engine: children of the root stack carry no "pulumi:pulumi:Stack$" prefix.
+        if parent and parent.split("::")[2] == "pulumi:pulumi:Stack":
+            parent = ""
+        return super().make_urn(parent, type_, name)
+
     def RegisterResource(self, request):
         response = super().RegisterResource(request)
         if request.type == "pulumi:pulumi:Stack":
@@ -324,7 +330,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             name=request.name,
             custom=bool(request.custom) or request.type.startswith("pulumi:providers:"),
             id=response.id or None,
-            parent=request.parent or None,
+            parent=None if not request.parent or "::pulumi:pulumi:Stack::" in request.parent else request.parent,
             provider=provider_urn,
             protect=bool(request.protect),
             retain_on_delete=bool(request.retainOnDelete),
@@ -360,9 +366,15 @@ class ProgramRun:
     secret_outputs: set[str] = field(default_factory=set)
 
 
-def run_program(stack: str, raw_config: dict[str, str], secret_keys: list[str] | None = None) -> ProgramRun:
-    """Run `__main__.py` for `stack` with `raw_config` (engine format: strings, objects
-    JSON-encoded) under mocks; return every registration and the stack outputs."""
+def run_program(
+    stack: str,
+    raw_config: dict[str, str],
+    secret_keys: list[str] | None = None,
+    program_file: Path = ROOT / "__main__.py",
+) -> ProgramRun:
+    """Run the program (`__main__.py`) for `stack` with `raw_config` (engine format:
+    strings, objects JSON-encoded) under mocks; return every registration and the
+    stack outputs."""
     region = raw_config.get("aws:region", "ap-northeast-2")
     mocks = Mocks(stack, region)
     monitor = RecordingMonitor(mocks)
@@ -377,7 +389,7 @@ def run_program(stack: str, raw_config: dict[str, str], secret_keys: list[str] |
         sys.path.insert(0, str(ROOT))
         os.chdir(ROOT)  # the program resolves paths (e.g. charts/) like under `pulumi up`
         try:
-            runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+            runpy.run_path(str(program_file), run_name="__main__")
         finally:
             os.chdir(cwd)
             sys.path.remove(str(ROOT))

@@ -1,0 +1,211 @@
+"""Network: subnet carving, NAT strategies, routes, endpoints, flow logs, per stack."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+
+from components.network import SubnetPlan
+from tests.harness import STACKS, stack_plan, variant
+
+SUBNET = "aws:ec2/subnet:Subnet"
+NAT = "aws:ec2/natGateway:NatGateway"
+EIP = "aws:ec2/eip:Eip"
+ROUTE = "aws:ec2/route:Route"
+RT = "aws:ec2/routeTable:RouteTable"
+RTA = "aws:ec2/routeTableAssociation:RouteTableAssociation"
+
+
+def _vpc(plan):
+    (vpc,) = plan.of_type("aws:ec2/vpc:Vpc")
+    return vpc
+
+
+def _subnets(plan, tier):
+    return [s for s in plan.of_type(SUBNET) if s["props"]["tags"]["tier"] == tier]
+
+
+def _routes_of(plan, route_table_id):
+    return [r for r in plan.of_type(ROUTE) if r["props"]["routeTableId"] == route_table_id]
+
+
+def _route_table_of(plan, subnet):
+    (assoc,) = [a for a in plan.of_type(RTA) if a["props"]["subnetId"] == subnet["id"]]
+    return plan.by_id(assoc["props"]["routeTableId"])
+
+
+# -------------------------------------------------------------- carving (pure)
+
+
+@pytest.mark.parametrize("cidr", ["10.20.0.0/16", "10.0.0.0/18", "172.16.32.0/20"])
+@pytest.mark.parametrize("azs", [2, 3, 4])
+def test_subnet_plan_is_inside_the_vpc_and_disjoint(cidr, azs):
+    vpc = ipaddress.ip_network(cidr)
+    plan = SubnetPlan.carve(vpc, azs)
+    blocks = [*plan.public, *plan.private, *plan.isolated]
+    assert len(blocks) == 3 * azs
+    assert all(b.subnet_of(vpc) for b in blocks)
+    for i, a in enumerate(blocks):
+        for b in blocks[i + 1 :]:
+            assert not a.overlaps(b), (a, b)
+    # Private subnets host EKS pods (one VPC IP each): they get the big blocks.
+    assert all(p.num_addresses >= 8 * q.num_addresses for p, q in zip(plan.private, plan.public))
+
+
+def test_subnet_plan_is_deterministic_and_stable_when_azs_are_added():
+    vpc = ipaddress.ip_network("10.40.0.0/16")
+    two, three = SubnetPlan.carve(vpc, 2), SubnetPlan.carve(vpc, 3)
+    # Adding an AZ must not move existing subnets (that would replace them).
+    assert three.public[:2] == two.public and three.private[:2] == two.private and three.isolated[:2] == two.isolated
+    assert [str(s) for s in two.private] == ["10.40.0.0/19", "10.40.32.0/19"]
+    assert [str(s) for s in two.public] == ["10.40.128.0/22", "10.40.132.0/22"]
+    assert [str(s) for s in two.isolated] == ["10.40.144.0/22", "10.40.148.0/22"]
+
+
+# ------------------------------------------------------------ per stack (mocks)
+
+
+def test_vpc_has_dns_and_the_stack_cidr(plan):
+    vpc = _vpc(plan)
+    assert vpc["props"]["cidrBlock"] == plan["config"]["network"]["cidr"]
+    assert vpc["props"]["enableDnsSupport"] is True
+    assert vpc["props"]["enableDnsHostnames"] is True
+
+
+def test_one_subnet_per_tier_per_az_inside_the_vpc(plan):
+    vpc_cidr = ipaddress.ip_network(_vpc(plan)["props"]["cidrBlock"])
+    azs = plan["config"]["network"]["azs"]
+    blocks = []
+    for tier in ("public", "private", "isolated"):
+        subnets = _subnets(plan, tier)
+        assert sorted(s["props"]["availabilityZone"] for s in subnets) == sorted(azs)
+        for s in subnets:
+            assert s["props"]["vpcId"] == _vpc(plan)["id"]
+            block = ipaddress.ip_network(s["props"]["cidrBlock"])
+            assert block.subnet_of(vpc_cidr)
+            blocks.append(block)
+    for i, a in enumerate(blocks):
+        assert not any(a.overlaps(b) for b in blocks[i + 1 :])
+
+
+def test_eks_load_balancer_subnet_tags(plan):
+    assert all(s["props"]["tags"].get("kubernetes.io/role/elb") == "1" for s in _subnets(plan, "public"))
+    assert all(s["props"]["tags"].get("kubernetes.io/role/internal-elb") == "1" for s in _subnets(plan, "private"))
+    assert not any("kubernetes.io/role/elb" in s["props"]["tags"] for s in _subnets(plan, "isolated"))
+    assert all(s["props"].get("mapPublicIpOnLaunch") is False for s in _subnets(plan, "public"))
+
+
+def test_isolated_subnets_have_no_route_to_the_internet(plan):
+    for subnet in _subnets(plan, "isolated"):
+        rt = _route_table_of(plan, subnet)
+        assert _routes_of(plan, rt["id"]) == []  # only the implicit local route
+        assert not rt["props"].get("routes")
+
+
+def test_public_subnets_route_to_the_internet_gateway(plan):
+    (igw,) = plan.of_type("aws:ec2/internetGateway:InternetGateway")
+    for subnet in _subnets(plan, "public"):
+        routes = _routes_of(plan, _route_table_of(plan, subnet)["id"])
+        assert [(r["props"]["destinationCidrBlock"], r["props"]["gatewayId"]) for r in routes] == [("0.0.0.0/0", igw["id"])]
+
+
+def test_private_subnets_route_through_nat_per_strategy(plan):
+    strategy = plan["config"]["network"]["natStrategy"]
+    nats = plan.of_type(NAT)
+    nat_subnet_az = {n["id"]: plan.by_id(n["props"]["subnetId"])["props"]["availabilityZone"] for n in nats}
+    for subnet in _subnets(plan, "private"):
+        routes = _routes_of(plan, _route_table_of(plan, subnet)["id"])
+        if strategy == "none":
+            assert routes == []
+            continue
+        (route,) = routes
+        assert route["props"]["destinationCidrBlock"] == "0.0.0.0/0"
+        if strategy == "per_az":  # no cross-AZ dependency
+            assert nat_subnet_az[route["props"]["natGatewayId"]] == subnet["props"]["availabilityZone"]
+        else:
+            assert route["props"]["natGatewayId"] == nats[0]["id"]
+
+
+@pytest.mark.parametrize(
+    "stack, strategy, expected",
+    [("dev", "single", 1), ("nas-migration", "single", 1), ("production", "per_az", 3)],
+)
+def test_stack_nat_gateway_counts(stack, strategy, expected):
+    plan = stack_plan(stack)
+    assert plan["config"]["network"]["natStrategy"] == strategy
+    nats = plan.of_type(NAT)
+    assert len(nats) == expected
+    # Each NAT sits in a public subnet with its own EIP.
+    eip_ids = {e["id"] for e in plan.of_type(EIP)}
+    for nat in nats:
+        assert plan.by_id(nat["props"]["subnetId"])["props"]["tags"]["tier"] == "public"
+        assert nat["props"]["allocationId"] in eip_ids
+    assert len({n["props"]["allocationId"] for n in nats}) == expected
+
+
+@pytest.mark.parametrize(
+    "strategy, azs, nat_count",
+    [
+        ("none", ["ap-northeast-2a", "ap-northeast-2c"], 0),
+        ("per_az", ["ap-northeast-2a", "ap-northeast-2c"], 2),
+        ("single", ["ap-northeast-2a", "ap-northeast-2b", "ap-northeast-2c"], 1),
+    ],
+)
+def test_nat_strategy_variants(strategy, azs, nat_count):
+    plan = variant("dev", {"voip-infra:network": {"natStrategy": strategy, "azs": azs}})
+    assert len(plan.of_type(NAT)) == nat_count
+    nat_eips = [e for e in plan.of_type(EIP) if e["name"].startswith("dev-nat-")]
+    assert len(nat_eips) == nat_count
+    private_routes = [r for r in plan.of_type(ROUTE) if r["props"].get("natGatewayId")]
+    assert len(private_routes) == (0 if strategy == "none" else len(azs))
+    assert len(_subnets(plan, "private")) == len(azs)
+
+
+def test_s3_gateway_endpoint_on_every_route_table(plan):
+    (endpoint,) = [e for e in plan.of_type("aws:ec2/vpcEndpoint:VpcEndpoint") if e["props"]["vpcEndpointType"] == "Gateway"]
+    assert endpoint["props"]["serviceName"] == f"com.amazonaws.{plan['config']['aws:region']}.s3"
+    assert sorted(endpoint["props"]["routeTableIds"]) == sorted(rt["id"] for rt in plan.of_type(RT))
+
+
+def test_interface_endpoints_admit_https_from_the_vpc_only():
+    plan = variant("dev", {"voip-infra:network": {"natStrategy": "none", "interfaceEndpoints": ["ecr.api", "sts"]}})
+    endpoints = [e for e in plan.of_type("aws:ec2/vpcEndpoint:VpcEndpoint") if e["props"]["vpcEndpointType"] == "Interface"]
+    assert sorted(e["props"]["serviceName"] for e in endpoints) == ["com.amazonaws.ap-northeast-2.ecr.api", "com.amazonaws.ap-northeast-2.sts"]
+    private_ids = {s["id"] for s in _subnets(plan, "private")}
+    for e in endpoints:
+        assert set(e["props"]["subnetIds"]) == private_ids
+        assert e["props"]["privateDnsEnabled"] is True
+        (sg_id,) = e["props"]["securityGroupIds"]
+        (rule,) = plan.by_id(sg_id)["props"]["ingress"]
+        assert (rule["fromPort"], rule["toPort"], rule["protocol"], rule["cidrBlocks"]) == (443, 443, "tcp", ["10.20.0.0/16"])
+
+
+def test_flow_logs_to_cloudwatch_with_retention_and_scoped_role(plan):
+    (flow,) = plan.of_type("aws:ec2/flowLog:FlowLog")
+    assert flow["props"]["vpcId"] == _vpc(plan)["id"]
+    assert flow["props"]["trafficType"] == "ALL"
+    (group,) = [g for g in plan.of_type("aws:cloudwatch/logGroup:LogGroup") if g["name"].endswith("vpc-flow-logs")]
+    assert group["props"]["retentionInDays"] == plan["config"]["network"]["flowLogsRetentionDays"]
+    assert flow["props"]["logDestination"].endswith(f"log-group:{group['props']['name']}")
+    role = next(r for r in plan.of_type("aws:iam/role:Role") if r["name"].endswith("vpc-flow-logs-role"))
+    assert "vpc-flow-logs.amazonaws.com" in role["props"]["assumeRolePolicy"]
+    assert "aws:SourceAccount" in role["props"]["assumeRolePolicy"]
+    (policy,) = [p for p in plan.of_type("aws:iam/rolePolicy:RolePolicy") if p["props"]["role"] == role["id"]]
+    assert '"Resource": "*"' not in policy["props"]["policy"]
+
+
+def test_default_security_group_is_stripped(plan):
+    (sg,) = plan.of_type("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup")
+    assert sg["props"]["vpcId"] == _vpc(plan)["id"]
+    assert sg["props"].get("ingress", []) == [] and sg["props"].get("egress", []) == []
+
+
+def test_stage_cidrs_never_overlap_each_other_or_the_nas_lan():
+    nets = {s: ipaddress.ip_network(stack_plan(s)["config"]["network"]["cidr"]) for s in STACKS}
+    for i, a in enumerate(STACKS):
+        for b in STACKS[i + 1 :]:
+            assert not nets[a].overlaps(nets[b]), (a, b)
+    nas = ipaddress.ip_network(stack_plan("nas-migration")["config"]["migration"]["nasLanCidr"])
+    assert not any(n.overlaps(nas) for n in nets.values())
+    assert not any(n.overlaps(ipaddress.ip_network("192.168.0.0/16")) for n in nets.values())
