@@ -9,7 +9,6 @@ the removal is deliberate (`--allow-delete URN`).
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from tools.plan import Plan, build_plan
@@ -99,4 +98,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from tools.mocks import exit_process
+
+    exit_process(main())
