@@ -206,3 +206,78 @@ def test_ice_servers_output(plan):
     # No zone wired on this branch: the nodes by address, UDP and TCP.
     assert set(server["urls"]) == {f"turn:{ip}:{port}?transport={t}" for ip in ips for t in ("udp", "tcp")}
     assert plan["outputs"]["turnSecretArn"].startswith("arn:aws:secretsmanager:")
+
+
+@pytest.fixture(scope="module")
+def wired():
+    """Turn built directly with the inputs the edge provides at merge (NLB SG and target
+    group, Route 53 zone), under the same mocks as the plans."""
+    import pulumi
+    from pulumi.runtime import mocks as pulumi_mocks
+    from pulumi.runtime import settings as pulumi_settings
+
+    from components.config import TurnConfig
+    from components.turn import Turn, TurnArgs
+    from tools.mocks import Mocks, RecordingMonitor
+    from tools.plan import Plan
+
+    mocks = Mocks("wired", "ap-northeast-2")
+    monitor = RecordingMonitor(mocks)
+    pulumi_settings.ROOT.set(None)
+    pulumi_mocks.set_mocks(mocks, project="voip-infra", stack="wired", preview=False, monitor=monitor)
+    built = {}
+
+    def program():
+        turn = Turn(
+            "wired-turn",
+            TurnArgs(
+                stage="wired",
+                region="ap-northeast-2",
+                vpc_id="vpc-0123",
+                vpc_cidr="10.50.0.0/16",
+                subnet_ids=["subnet-a", "subnet-b"],
+                azs=["ap-northeast-2a", "ap-northeast-2b"],
+                config=TurnConfig.model_validate({"nodeCount": 2}),
+                realm="turn.example.com",
+                alarm_topic_arn="arn:aws:sns:ap-northeast-2:123456789012:alarms",
+                nlb_security_group_id="sg-nlb",
+                nlb_target_group_arn="arn:aws:elasticloadbalancing:ap-northeast-2:123456789012:targetgroup/turn/1",
+                zone_id="Z0123456789ABC",
+                domain="example.com",
+            ),
+        )
+        built["turn"] = turn
+        return turn.turn_uris.apply(lambda uris: built.setdefault("uris", uris))
+
+    pulumi.runtime.test(program)()
+    resources = [
+        {"type": r.type, "id": r.id, "urn": r.urn, "parent": r.parent, "props": r.props, "protect": r.protect}
+        for r in (monitor.registrations[u] for u in monitor.order)
+    ]
+    return Plan({"resources": resources}), built["uris"]
+
+
+def test_wired_nlb_path_and_dns(wired):
+    plan, uris = wired
+    (sg,) = plan.of_type(SG)
+    nlb_rules = [r for r in sg["props"]["ingress"] if r.get("securityGroups")]
+    assert nlb_rules == [
+        {"protocol": "tcp", "fromPort": 3478, "toPort": 3478, "securityGroups": ["sg-nlb"], "description": nlb_rules[0]["description"]}
+    ]
+    nodes = {n["id"] for n in plan.of_type(INSTANCE)}
+    attachments = plan.of_type("aws:lb/targetGroupAttachment:TargetGroupAttachment")
+    assert {a["props"]["targetId"] for a in attachments} == nodes
+    assert all(a["props"]["port"] == 3478 for a in attachments), "TLS ends on the NLB, which forwards to TCP 3478"
+    records = plan.of_type("aws:route53/record:Record")
+    checks = {c["id"]: c for c in plan.of_type("aws:route53/healthCheck:HealthCheck")}
+    assert len(records) == len(nodes) == len(checks)
+    for rec in records:
+        p = rec["props"]
+        assert p["name"] == "turn.example.com" and p["multivalueAnswerRoutingPolicy"] is True
+        check = checks[p["healthCheckId"]]["props"]
+        assert check["type"] == "TCP" and check["port"] == 3478 and [check["ipAddress"]] == p["records"]
+    assert uris == [
+        "turn:turn.example.com:3478?transport=udp",
+        "turn:turn.example.com:3478?transport=tcp",
+        "turns:turns.example.com:5349?transport=tcp",
+    ]
