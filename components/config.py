@@ -374,7 +374,24 @@ class PortRange(Model):
         return self
 
 
+class TurnImageConfig(Model):
+    """The coturn container image (coturn is not packaged for Amazon Linux 2023)."""
+
+    repository: Annotated[str, _pattern(r"[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)+", "an image repository such as docker.io/coturn/coturn")] = (
+        "docker.io/coturn/coturn"
+    )
+    tag: ImageTag = "4.6.3"
+    # Set it to pin the exact image (recommended where the stage holds real users).
+    digest: ImageDigest | None = None
+
+    @property
+    def reference(self) -> str:
+        return f"{self.repository}:{self.tag}" + (f"@{self.digest}" if self.digest else "")
+
+
 class TurnConfig(Model):
+    # Fixed nodes, one Elastic IP each, spread round-robin over the stage's AZs. Capacity
+    # is added by raising nodeCount (the NetworkOut alarm says when).
     node_count: int = Field(default=1, ge=1, le=20)
     instance_type: GravitonInstanceType = "c7gn.medium"
     # Bandwidth of one node, used for the 80% alarm (seed 000 incident scenario 2).
@@ -389,6 +406,8 @@ class TurnConfig(Model):
     total_quota: int = Field(default=1000, ge=1)
     user_quota: int = Field(default=10, ge=1)
     log_retention_days: LogRetentionDays = 30
+    root_volume_gib: int = Field(default=16, ge=8, le=200)
+    image: TurnImageConfig = TurnImageConfig()
 
     @model_validator(mode="after")
     def _check(self) -> TurnConfig:

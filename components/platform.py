@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_random as random
 
 from components.config import PROJECT, StackConfig
 from components.network import Network, NetworkArgs
+from components.turn import Turn, TurnArgs
 
 
 def stage_tags(cfg: StackConfig) -> dict[str, str]:
@@ -48,7 +50,9 @@ class Platform(pulumi.ComponentResource):
             default_tags=aws.ProviderDefaultTagsArgs(tags=tags),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        regional = pulumi.ResourceOptions(parent=self, providers={"aws": self.aws})
+        # random too: the stacks disable every default provider.
+        self.random = random.Provider(f"{stage}-random", opts=pulumi.ResourceOptions(parent=self))
+        regional = pulumi.ResourceOptions(parent=self, providers={"aws": self.aws, "random": self.random})
 
         identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=self.aws))
         self.account_id = identity.account_id
@@ -77,6 +81,28 @@ class Platform(pulumi.ComponentResource):
             opts=regional,
         )
 
+        self.turn = Turn(
+            f"{stage}-turn",
+            TurnArgs(
+                stage=stage,
+                region=cfg.region,
+                vpc_id=self.network.vpc_id,
+                vpc_cidr=str(cfg.network.cidr),
+                subnet_ids=[s.id for s in self.network.public_subnets],
+                azs=self.network.azs,
+                config=cfg.turn,
+                realm=cfg.turn_realm,
+                alarm_topic_arn=self.alarm_topic.arn,
+                # wired to the edge at merge
+                nlb_security_group_id=None,
+                nlb_target_group_arn=None,
+                zone_id=None,
+                domain=cfg.edge.domain,
+                protect=cfg.protect_data,
+            ),
+            opts=regional,
+        )
+
         self.outputs = {
             "region": cfg.region,
             "alarmTopicArn": self.alarm_topic.arn,
@@ -85,5 +111,8 @@ class Platform(pulumi.ComponentResource):
             "publicSubnetIds": self.network.public_subnet_ids,
             "privateSubnetIds": self.network.private_subnet_ids,
             "isolatedSubnetIds": self.network.isolated_subnet_ids,
+            "turnPublicIps": self.turn.public_ips,
+            "turnIceServers": self.turn.ice_servers,
+            "turnSecretArn": self.turn.secret_arn,
         }
         self.register_outputs(self.outputs)

@@ -163,6 +163,18 @@ _COMPUTED: dict[str, Any] = {
         "privateIp": _ip_from(rid, 10),
         "publicIp": "",
     },
+    "aws:ec2/launchTemplate:LaunchTemplate": lambda m, name, rid, inputs: {
+        "latestVersion": 1,
+        "defaultVersion": 1,
+        "arn": f"arn:aws:ec2:{m.region}:{ACCOUNT_ID}:launch-template/{rid}",
+    },
+    "aws:iam/instanceProfile:InstanceProfile": lambda m, name, rid, inputs: {
+        "arn": f"arn:aws:iam::{ACCOUNT_ID}:instance-profile/{inputs.get('name', rid)}",
+        "name": inputs.get("name", rid),
+    },
+    "aws:route53/healthCheck:HealthCheck": lambda m, name, rid, inputs: {
+        "arn": f"arn:aws:route53:::healthcheck/{rid}",
+    },
     "aws:cloudwatch/logGroup:LogGroup": lambda m, name, rid, inputs: {
         "arn": f"arn:aws:logs:{m.region}:{ACCOUNT_ID}:log-group:{inputs.get('name', rid)}",
     },
