@@ -22,6 +22,7 @@ from google.protobuf import json_format
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.config import set_all_config
+from pulumi.runtime.settings import get_project, get_stack
 from pulumi.runtime.sync_await import _sync_await
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -324,10 +325,14 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.order: list[str] = []
 
     def make_urn(self, parent: str, type_: str, name: str) -> str:
-        # Like the engine: children of the root stack carry no "pulumi:pulumi:Stack$" prefix.
-        if parent and parent.split("::")[2] == "pulumi:pulumi:Stack":
-            parent = ""
-        return super().make_urn(parent, type_, name)
+        # Like the engine (resource.NewURN): the type is the parent's whole qualified type
+        # chain plus this type, and children of the root stack carry no Stack prefix.
+        # (The SDK's MockMonitor keeps only the parent's last type.)
+        if parent:
+            parent_type = parent.split("::")[2]
+            if parent_type != "pulumi:pulumi:Stack":
+                type_ = parent_type + "$" + type_
+        return "urn:pulumi:" + "::".join([get_stack(), get_project(), type_, name])
 
     def RegisterResource(self, request):
         response = super().RegisterResource(request)
