@@ -161,9 +161,7 @@ class Cluster(pulumi.ComponentResource):
             kubernetes_network_config=aws.eks.ClusterKubernetesNetworkConfigArgs(ip_family="ipv4"),
             deletion_protection=args.protect_data,
             tags={"Name": self.cluster_name},
-            opts=pulumi.ResourceOptions(
-                parent=self, protect=args.protect_data, depends_on=[self.log_group, cluster_policy, cluster_kms]
-            ),
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect_data, depends_on=[self.log_group, cluster_policy, cluster_kms]),
         )
         self.name = self.cluster.name
         self.endpoint = self.cluster.endpoint
@@ -284,7 +282,9 @@ class Cluster(pulumi.ComponentResource):
             cleanup_on_fail=True,
             timeout=600,
             max_history=5,
-            opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=[pod_identity, *self.node_groups, self.addons["coredns"]])),
+            opts=pulumi.ResourceOptions.merge(
+                k8s_opts, pulumi.ResourceOptions(depends_on=[pod_identity, *self.node_groups, self.addons["coredns"]])
+            ),
         )
 
         # The monitoring CRDs (ServiceMonitor, PrometheusRule) the signaling chart
@@ -340,10 +340,18 @@ class Cluster(pulumi.ComponentResource):
             ingress=ingress,
             egress=[
                 aws.ec2.SecurityGroupEgressArgs(
-                    protocol="-1", from_port=0, to_port=0, cidr_blocks=[args.vpc_cidr], description="Inside the VPC (Redis, RDS, TURN, endpoints)"
+                    protocol="-1",
+                    from_port=0,
+                    to_port=0,
+                    cidr_blocks=[args.vpc_cidr],
+                    description="Inside the VPC (Redis, RDS, TURN, endpoints)",
                 ),
                 aws.ec2.SecurityGroupEgressArgs(
-                    protocol="tcp", from_port=443, to_port=443, cidr_blocks=["0.0.0.0/0"], description="HTTPS to AWS APIs and registries via NAT"
+                    protocol="tcp",
+                    from_port=443,
+                    to_port=443,
+                    cidr_blocks=["0.0.0.0/0"],
+                    description="HTTPS to AWS APIs and registries via NAT",
                 ),
             ],
             tags={"Name": f"{stage}-eks-nodes", f"kubernetes.io/cluster/{self.cluster_name}": "owned"},
@@ -362,9 +370,7 @@ class Cluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self.cluster, depends_on=deps),
         )
 
-    def _node_group(
-        self, stage: str, kind: str, ng: NodeGroupConfig, args: ClusterArgs, deps: list, *, taint: bool
-    ) -> aws.eks.NodeGroup:
+    def _node_group(self, stage: str, kind: str, ng: NodeGroupConfig, args: ClusterArgs, deps: list, *, taint: bool) -> aws.eks.NodeGroup:
         name = f"{stage}-{kind}"
         lt = aws.ec2.LaunchTemplate(
             f"{name}-nodes-lt",
@@ -494,7 +500,9 @@ def _key_policy(account_id: str, region: str, log_group_name: str) -> str:
                     "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
                     "Resource": "*",
                     "Condition": {
-                        "ArnEquals": {"kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:{region}:{account_id}:log-group:{log_group_name}"}
+                        "ArnEquals": {
+                            "kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:{region}:{account_id}:log-group:{log_group_name}"
+                        }
                     },
                 },
             ],
