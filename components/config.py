@@ -292,14 +292,22 @@ class ClusterConfig(Model):
     system_nodes: NodeGroupConfig = NodeGroupConfig.model_validate({"instanceTypes": ["t4g.medium"], "minSize": 1, "desiredSize": 2, "maxSize": 3})
     signaling_nodes: NodeGroupConfig = NodeGroupConfig.model_validate({"instanceTypes": ["c7g.large"], "minSize": 1, "desiredSize": 2, "maxSize": 6})
     addons: AddonVersions = AddonVersions()
+    # aws-load-balancer-controller chart from https://aws.github.io/eks-charts.
     lb_controller_chart_version: ChartVersion = "1.14.0"
+    lb_controller_replicas: int = Field(default=2, ge=1, le=3)
+    # prometheus-operator-crds chart (ServiceMonitor / PrometheusRule CRDs the signaling chart uses).
+    prometheus_crds_chart_version: ChartVersion = "32.0.0"
     log_retention_days: LogRetentionDays = 90
 
     @model_validator(mode="after")
-    def _check(self) -> ClusterConfig:
+    def _check(self, info: ValidationInfo) -> ClusterConfig:
         for i, cidr in enumerate(self.public_access_cidrs):
             if cidr.prefixlen == 0:
                 raise ValueError(f"publicAccessCidrs.{i}: 0.0.0.0/0 opens the API server to the internet; name your office/VPN ranges")
+        if self.signaling_nodes.capacity_type == "SPOT" and (info.context or {}).get("protect_data"):
+            raise ValueError(
+                "signalingNodes.capacityType: SPOT is not allowed while protectData is true: a spot reclaim drops live calls; use ON_DEMAND"
+            )
         return self
 
 
@@ -444,7 +452,22 @@ class SignalingConfig(Model):
     target_cpu_percent: int = Field(default=70, ge=10, le=100)
     connections_per_pod: int = Field(default=1000, ge=1)
     termination_grace_seconds: int = Field(default=30, ge=5, le=3600)
+    # preStop pause while the load balancers deregister a stopping pod (part of the grace period).
+    pre_stop_sleep_seconds: int = Field(default=10, ge=0, le=3599)
     release_timeout_seconds: int = Field(default=600, ge=60, le=3600)
+    # ServiceMonitor, PrometheusRule and the Grafana dashboard ConfigMap.
+    monitoring: bool = True
+
+    @model_validator(mode="after")
+    def _check(self, info: ValidationInfo) -> SignalingConfig:
+        if self.pre_stop_sleep_seconds >= self.termination_grace_seconds:
+            raise ValueError(
+                f"preStopSleepSeconds: {self.pre_stop_sleep_seconds} must be below terminationGraceSeconds "
+                f"{self.termination_grace_seconds} (the server drains its WebSockets in the rest)"
+            )
+        if self.image.digest is None and (info.context or {}).get("protect_data"):
+            raise ValueError("image.digest: required while protectData is true (stages holding real data run an immutable image)")
+        return self
 
 
 class DmsConfig(Model):

@@ -7,8 +7,10 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from components.cluster import Cluster, ClusterArgs
 from components.config import PROJECT, StackConfig
 from components.network import Network, NetworkArgs
+from components.signaling import Signaling, SignalingArgs
 from components.turn import Turn, TurnArgs
 
 
@@ -103,6 +105,42 @@ class Platform(pulumi.ComponentResource):
             opts=regional,
         )
 
+        self.cluster = Cluster(
+            f"{stage}-cluster",
+            ClusterArgs(
+                stage=stage,
+                region=cfg.region,
+                account_id=self.account_id,
+                vpc_id=self.network.vpc_id,
+                vpc_cidr=str(cfg.network.cidr),
+                subnet_ids=[s.id for s in self.network.private_subnets],
+                config=cfg.cluster,
+                lb_security_group_ids=[],  # wired to the edge SGs at merge
+                protect_data=cfg.protect_data,
+            ),
+            opts=regional,
+        )
+
+        self.signaling = Signaling(
+            f"{stage}-signaling",
+            SignalingArgs(
+                stage=stage,
+                k8s_provider=self.cluster.k8s_provider,
+                config=cfg.signaling,
+                redis_url=pulumi.Output.secret("rediss://placeholder:6379"),  # WIRED AT MERGE (cache tier)
+                turn_shared_secret=self.turn.shared_secret,
+                turn_uris=self.turn.turn_uris,
+                alb_target_group_arn=None,  # WIRED AT MERGE (edge tier)
+                nlb_target_group_arn=None,  # WIRED AT MERGE (edge tier)
+                lb_subnet_cidrs=[str(c) for c in self.network.plan.public],
+                vpc_cidr=str(cfg.network.cidr),
+                node_selector=self.cluster.signaling_node_selector,
+                tolerations=self.cluster.signaling_tolerations,
+                depends_on=[self.cluster.lb_controller, self.cluster.monitoring_crds],
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
         self.outputs = {
             "region": cfg.region,
             "alarmTopicArn": self.alarm_topic.arn,
@@ -114,5 +152,9 @@ class Platform(pulumi.ComponentResource):
             "turnPublicIps": self.turn.public_ips,
             "turnIceServers": self.turn.ice_servers,
             "turnSecretArn": self.turn.secret_arn,
+            "clusterName": self.cluster.name,
+            "clusterEndpoint": self.cluster.endpoint,
+            "nodeSecurityGroupId": self.cluster.node_security_group_id,
+            "signalingNamespace": cfg.signaling.namespace,
         }
         self.register_outputs(self.outputs)

@@ -254,6 +254,10 @@ _COMPUTED: dict[str, Any] = {
         "vpcConfig": {**inputs.get("vpcConfig", {}), "clusterSecurityGroupId": f"sg-eks-{rid[-8:]}"},
         "arn": f"arn:aws:eks:{m.region}:{ACCOUNT_ID}:cluster/{inputs.get('name', rid)}",
     },
+    "aws:eks/nodeGroup:NodeGroup": lambda m, name, rid, inputs: {
+        "arn": f"arn:aws:eks:{m.region}:{ACCOUNT_ID}:nodegroup/{inputs.get('clusterName', 'cluster')}/{inputs.get('nodeGroupName', rid)}/{rid[-8:]}",
+        "status": "ACTIVE",
+    },
     "aws:secretsmanager/secret:Secret": lambda m, name, rid, inputs: {
         "arn": f"arn:aws:secretsmanager:{m.region}:{ACCOUNT_ID}:secret:{inputs.get('name', rid)}-AbCdEf",
     },

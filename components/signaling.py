@@ -1,0 +1,156 @@
+"""The signaling server's release: namespace, the Kubernetes Secrets holding
+REDIS_URL and the TURN shared secret, and the Helm release of charts/signaling.
+
+The Secrets are built from Pulumi secret Outputs (encrypted in state); the release
+values carry only the Secrets' names, never their contents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+from pulumi_kubernetes.core import v1 as core
+from pulumi_kubernetes.helm import v3 as helm
+
+from components.config import SignalingConfig
+
+CHART_PATH = "./charts/signaling"
+RELEASE_NAME = "signaling"
+REDIS_SECRET = f"{RELEASE_NAME}-redis"
+REDIS_SECRET_KEY = "url"
+TURN_SECRET = f"{RELEASE_NAME}-turn"
+TURN_SECRET_KEY = "shared-secret"
+
+
+@dataclass
+class SignalingArgs:
+    stage: str
+    k8s_provider: pulumi.ProviderResource
+    config: SignalingConfig
+    redis_url: pulumi.Input[str]  # secret Output from the cache tier
+    turn_shared_secret: pulumi.Input[str]  # secret Output from the TURN tier
+    turn_uris: Sequence[str] | pulumi.Input[Sequence[str]]
+    alb_target_group_arn: pulumi.Input[str] | None
+    nlb_target_group_arn: pulumi.Input[str] | None
+    # Public subnets' CIDRs: the load balancers' addresses (NetworkPolicy ingress).
+    lb_subnet_cidrs: Sequence[str]
+    # Egress: Redis (isolated subnets) and the TURN nodes both live inside the VPC.
+    vpc_cidr: str
+    redis_port: int = 6379
+    turn_ports: Sequence[int] = (3478, 5349)
+    # Where the pods land (the cluster's signaling node group label and taint).
+    node_selector: Mapping[str, str] = field(default_factory=dict)
+    tolerations: Sequence[Mapping[str, str]] = ()
+    # The LB controller release (TargetGroupBinding CRDs) and the monitoring CRDs.
+    depends_on: Sequence[pulumi.Resource] = ()
+
+
+def release_values(args: SignalingArgs) -> dict[str, Any]:
+    """The chart values: config and other components' outputs, no secret material."""
+    cfg = args.config
+    image: dict[str, Any] = {"repository": cfg.image.repository, "tag": cfg.image.tag, "digest": cfg.image.digest or ""}
+    return {
+        "image": image,
+        "autoscaling": {
+            "enabled": True,
+            "minReplicas": cfg.replicas.min,
+            "maxReplicas": cfg.replicas.max,
+            "targetCPUUtilizationPercentage": cfg.target_cpu_percent,
+            "targetConnectionsPerPod": cfg.connections_per_pod,
+        },
+        "terminationGracePeriodSeconds": cfg.termination_grace_seconds,
+        "preStopSleepSeconds": cfg.pre_stop_sleep_seconds,
+        "existingSecrets": {
+            "redis": {"name": REDIS_SECRET, "key": REDIS_SECRET_KEY},
+            "turn": {"name": TURN_SECRET, "key": TURN_SECRET_KEY},
+        },
+        "turn": {"uris": args.turn_uris},
+        "nodeSelector": dict(args.node_selector),
+        "tolerations": [dict(t) for t in args.tolerations],
+        "networkPolicy": {
+            "enabled": True,
+            "loadBalancerCidrs": list(args.lb_subnet_cidrs),
+            "redis": {"cidrs": [args.vpc_cidr], "port": args.redis_port},
+            "turn": {"cidrs": [args.vpc_cidr], "ports": list(args.turn_ports)},
+        },
+        "targetGroupBindings": {
+            "alb": {"targetGroupArn": args.alb_target_group_arn or ""},
+            "nlb": {"targetGroupArn": args.nlb_target_group_arn or ""},
+        },
+        "monitoring": {
+            "serviceMonitor": {"enabled": cfg.monitoring},
+            "prometheusRule": {"enabled": cfg.monitoring},
+            "dashboard": {"enabled": cfg.monitoring},
+        },
+    }
+
+
+class Signaling(pulumi.ComponentResource):
+    """Namespace + Secrets + the `charts/signaling` release. Exposes `.namespace`,
+    `.release`, `.redis_secret`, `.turn_secret`."""
+
+    def __init__(self, name: str, args: SignalingArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("voip:signaling:Signaling", name, None, opts)
+        cfg = args.config
+        stage = args.stage
+        k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.k8s_provider)
+        labels = {"app.kubernetes.io/part-of": "voip", "stage": stage}
+
+        self.namespace = core.Namespace(
+            f"{stage}-signaling-ns",
+            metadata={
+                "name": cfg.namespace,
+                "labels": {
+                    **labels,
+                    # The chart's pods meet the restricted Pod Security Standard; enforce it.
+                    "pod-security.kubernetes.io/enforce": "restricted",
+                    "pod-security.kubernetes.io/enforce-version": "latest",
+                },
+            },
+            opts=k8s_opts,
+        )
+        ns = self.namespace.metadata.name
+        secret_opts = pulumi.ResourceOptions(
+            parent=self.namespace,
+            provider=args.k8s_provider,
+            additional_secret_outputs=["data", "stringData"],
+            # Fixed names (the chart refers to them): replace by delete-then-create.
+            delete_before_replace=True,
+        )
+        self.redis_secret = core.Secret(
+            f"{stage}-signaling-redis",
+            metadata={"name": REDIS_SECRET, "namespace": ns, "labels": labels},
+            type="Opaque",
+            string_data={REDIS_SECRET_KEY: pulumi.Output.secret(args.redis_url)},
+            opts=secret_opts,
+        )
+        self.turn_secret = core.Secret(
+            f"{stage}-signaling-turn",
+            metadata={"name": TURN_SECRET, "namespace": ns, "labels": labels},
+            type="Opaque",
+            string_data={TURN_SECRET_KEY: pulumi.Output.secret(args.turn_shared_secret)},
+            opts=secret_opts,
+        )
+
+        self.values = release_values(args)
+        self.release = helm.Release(
+            f"{stage}-signaling",
+            name=RELEASE_NAME,
+            chart=CHART_PATH,
+            namespace=ns,
+            values=self.values,
+            # All or nothing: a failed upgrade rolls back instead of leaving half a release.
+            atomic=True,
+            cleanup_on_fail=True,
+            timeout=cfg.release_timeout_seconds,
+            max_history=10,
+            create_namespace=False,
+            opts=pulumi.ResourceOptions.merge(
+                k8s_opts, pulumi.ResourceOptions(depends_on=[self.redis_secret, self.turn_secret, *args.depends_on])
+            ),
+        )
+
+        self.register_outputs({"namespace": ns, "releaseName": self.release.name, "releaseStatus": self.release.status})
