@@ -6,8 +6,12 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
+from components.cache import Cache, CacheArgs
 from components.config import PROJECT, StackConfig
+from components.database import Database, DatabaseArgs
+from components.keys import DataKey, DataKeyArgs
 from components.network import Network, NetworkArgs
+from components.storage import FileStorage, FileStorageArgs
 
 
 def stage_tags(cfg: StackConfig) -> dict[str, str]:
@@ -77,6 +81,60 @@ class Platform(pulumi.ComponentResource):
             opts=regional,
         )
 
+        # ---- data tier: one customer-managed key, the file bucket, PostgreSQL, Redis.
+        self.data_key = DataKey(
+            f"{stage}-data-key",
+            DataKeyArgs(stage=stage, region=cfg.region, account_id=self.account_id, protect=cfg.protect_data),
+            opts=regional,
+        )
+        self.files = FileStorage(
+            f"{stage}-files",
+            FileStorageArgs(
+                stage=stage,
+                account_id=self.account_id,
+                kms_key_arn=self.data_key.arn,
+                config=cfg.storage,
+                protect=cfg.protect_data,
+            ),
+            opts=regional,
+        )
+        # The bucket's one policy (TLS-only + CloudFront read) is created exactly once, here.
+        # PLACEHOLDER until the edge tier merges: replace with its distribution's ARN.
+        self.files.grant_cloudfront_read(
+            self.account_id.apply(lambda account: f"arn:aws:cloudfront::{account}:distribution/PLACEHOLDER-wired-at-merge")
+        )
+        self.database = Database(
+            f"{stage}-database",
+            DatabaseArgs(
+                stage=stage,
+                vpc_id=self.network.vpc_id,
+                subnet_ids=[s.id for s in self.network.isolated_subnets],
+                allowed_security_group_ids=[],  # wired to the EKS node SG at merge
+                config=cfg.database,
+                protect=cfg.protect_data,
+                account_id=self.account_id,
+                kms_key_arn=self.data_key.arn,
+                alarm_topic_arn=self.alarm_topic.arn,
+                availability_zones=cfg.network.azs,
+            ),
+            opts=regional,
+        )
+        self.cache = Cache(
+            f"{stage}-cache",
+            CacheArgs(
+                stage=stage,
+                vpc_id=self.network.vpc_id,
+                subnet_ids=[s.id for s in self.network.isolated_subnets],
+                allowed_security_group_ids=[],  # wired to the EKS node SG at merge
+                config=cfg.cache,
+                protect=cfg.protect_data,
+                kms_key_arn=self.data_key.arn,
+                alarm_topic_arn=self.alarm_topic.arn,
+                availability_zones=cfg.network.azs,
+            ),
+            opts=regional,
+        )
+
         self.outputs = {
             "region": cfg.region,
             "alarmTopicArn": self.alarm_topic.arn,
@@ -85,5 +143,17 @@ class Platform(pulumi.ComponentResource):
             "publicSubnetIds": self.network.public_subnet_ids,
             "privateSubnetIds": self.network.private_subnet_ids,
             "isolatedSubnetIds": self.network.isolated_subnet_ids,
+            "dataKeyArn": self.data_key.arn,
+            "dbEndpoint": self.database.endpoint,
+            "dbAddress": self.database.address,
+            "dbPort": self.database.port,
+            "dbReaderEndpoints": self.database.reader_endpoints,
+            "dbMasterSecretArn": self.database.master_secret_arn,
+            "dbName": cfg.database.database_name,
+            "cacheEndpoints": self.cache.primary_endpoints,
+            "cacheReaderEndpoints": self.cache.reader_endpoints,
+            "cacheUrls": pulumi.Output.secret(self.cache.connection_urls),
+            "filesBucketName": self.files.bucket_name,
+            "filesBucketArn": self.files.bucket_arn,
         }
         self.register_outputs(self.outputs)
