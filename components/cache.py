@@ -126,7 +126,6 @@ class Cache(pulumi.ComponentResource):
         nodes = gcfg.replicas + 1
         ha = gcfg.replicas >= 1  # failover needs a replica to promote
         azs = list(args.availability_zones)
-        keep = args.protect and cfg.snapshot_retention_days > 0
         rg = aws.elasticache.ReplicationGroup(
             rg_id,
             replication_group_id=rg_id,
@@ -154,7 +153,8 @@ class Cache(pulumi.ComponentResource):
             maintenance_window=cfg.maintenance_window,
             snapshot_retention_limit=cfg.snapshot_retention_days,
             snapshot_window=cfg.snapshot_window if cfg.snapshot_retention_days else None,
-            final_snapshot_identifier=f"{rg_id}-final" if keep else None,
+            # Where data matters, deleting a group leaves its last state behind.
+            final_snapshot_identifier=f"{rg_id}-final" if args.protect else None,
             apply_immediately=cfg.apply_immediately,
             notification_topic_arn=args.alarm_topic_arn,
             log_delivery_configurations=[
