@@ -312,7 +312,12 @@ class ClusterConfig(Model):
 
 
 class DatabaseConfig(Model):
-    engine_version: Annotated[str, _pattern(r"16(\.[0-9]+)?", "a PostgreSQL 16 version such as 16 or 16.6")] = "16.6"
+    # The MAJOR version only: AWS applies minor versions itself (autoMinorVersionUpgrade), and a
+    # prefix never drifts from the running minor. A major upgrade is an explicit config change.
+    engine_version: Annotated[
+        str,
+        _pattern(r"1[6-8]", "a PostgreSQL major version such as 16 (minors are applied by AWS; write 16, not 16.6)"),
+    ] = "16"
     instance_class: DbInstanceClass = "db.t4g.micro"
     allocated_storage_gib: int = Field(default=20, ge=20, le=65536)
     max_allocated_storage_gib: int = Field(default=100, ge=20, le=65536)
@@ -327,34 +332,81 @@ class DatabaseConfig(Model):
     database_name: Annotated[str, _pattern(r"[a-z][a-z0-9_]{0,62}", "a lowercase identifier")] = "voip"
     master_username: Annotated[str, _pattern(r"[a-z][a-z0-9_]{0,15}", "a lowercase identifier of at most 16 chars")] = "voip_admin"
     skip_final_snapshot: bool = False
+    # Off: modifications wait for the maintenance window instead of restarting the database now.
+    apply_immediately: bool = False
+    # Statements slower than this are logged (log_min_duration_statement).
+    slow_query_ms: int = Field(default=1000, ge=50, le=600_000)
+    log_retention_days: LogRetentionDays = 30
 
     @model_validator(mode="after")
     def _check(self, info: ValidationInfo) -> DatabaseConfig:
-        if self.skip_final_snapshot and (info.context or {}).get("protect_data"):
+        protect = (info.context or {}).get("protect_data")
+        if self.skip_final_snapshot and protect:
             raise ValueError("skipFinalSnapshot: not allowed while protectData is true (the stage holds real data)")
         if self.max_allocated_storage_gib < self.allocated_storage_gib:
             raise ValueError("maxAllocatedStorageGib: must be >= allocatedStorageGib")
         pi = self.performance_insights_retention_days
         if pi != 7 and not (pi % 31 == 0 and 31 <= pi <= 713) and pi != 731:
             raise ValueError("performanceInsightsRetentionDays: allowed: 7, a multiple of 31 up to 713, or 731")
+        if self.replica_instance_class is not None and self.read_replicas == 0:
+            raise ValueError("replicaInstanceClass: set readReplicas above 0, or drop this key")
+        if self.monitoring_interval_seconds == 0 and protect:
+            raise ValueError("monitoringIntervalSeconds: enhanced monitoring may not be off while protectData is true (1-60)")
         return self
+
+
+# Engine -> the ElastiCache versions it accepts and their parameter-group family.
+CACHE_FAMILIES = {
+    ("redis", "7"): "redis7",
+    ("valkey", "7"): "valkey7",
+    ("valkey", "8"): "valkey8",
+}
+
+MaxmemoryPolicy = Literal[
+    "volatile-lru", "allkeys-lru", "volatile-lfu", "allkeys-lfu", "volatile-random", "allkeys-random", "volatile-ttl", "noeviction"
+]
 
 
 class CacheGroupConfig(Model):
     node_type: CacheNodeType = "cache.t4g.micro"
+    # Replicas besides the primary. >= 1 turns on automatic failover and Multi-AZ.
     replicas: int = Field(default=0, ge=0, le=5)
+    # What Redis does when memory is full: a cache may evict (allkeys-lru); pub/sub and
+    # streams must not silently lose data (noeviction: writes fail and the alarm fires).
+    maxmemory_policy: MaxmemoryPolicy = "volatile-lru"
+
+
+# Group names go into replication group ids ("<stage>-<group>", at most 40 chars).
+CacheGroupName = Annotated[
+    str, _pattern(r"[a-z]([a-z0-9-]{0,14}[a-z0-9])?", "a lowercase name of at most 16 chars (a-z, 0-9, '-'), e.g. pubsub")
+]
 
 
 class CacheConfig(Model):
     engine: Literal["redis", "valkey"] = "redis"
-    engine_version: Annotated[str, _pattern(r"[78](\.[0-9]+)?", "an engine version 7.x or 8.x")] = "7.1"
-    groups: dict[DnsLabel, CacheGroupConfig] = Field(
+    engine_version: Annotated[str, _pattern(r"[78]\.[0-9]+", "an engine version major.minor such as 7.1 or 8.0")] = "7.1"
+    groups: dict[CacheGroupName, CacheGroupConfig] = Field(
         default_factory=lambda: {"cache": CacheGroupConfig(), "pubsub": CacheGroupConfig()}, min_length=1, max_length=6
     )
     snapshot_retention_days: int = Field(default=1, ge=0, le=35)
     snapshot_window: UtcWindow = "16:00-17:00"
     maintenance_window: WeeklyWindow = "sun:19:30-sun:20:30"
     log_retention_days: LogRetentionDays = 30
+    # Modifications wait for the maintenance window unless this is on.
+    apply_immediately: bool = False
+
+    @model_validator(mode="after")
+    def _check(self) -> CacheConfig:
+        major = self.engine_version.split(".")[0]
+        if (self.engine, major) not in CACHE_FAMILIES:
+            raise ValueError(f"engineVersion: {self.engine} {self.engine_version} is not offered by ElastiCache; redis: 7.x, valkey: 7.2 or 8.x")
+        if self.engine == "valkey" and major == "7" and self.engine_version != "7.2":
+            raise ValueError(f"engineVersion: valkey 7 exists only as 7.2, got {self.engine_version}")
+        return self
+
+    @property
+    def parameter_family(self) -> str:
+        return CACHE_FAMILIES[(self.engine, self.engine_version.split(".")[0])]
 
 
 class StorageConfig(Model):
@@ -457,6 +509,8 @@ class SignalingConfig(Model):
     release_timeout_seconds: int = Field(default=600, ge=60, le=3600)
     # ServiceMonitor, PrometheusRule and the Grafana dashboard ConfigMap.
     monitoring: bool = True
+    # The cache group (cache.groups) whose URL the pods get as REDIS_URL (pub/sub between pods).
+    redis_group: DnsLabel = "pubsub"
 
     @model_validator(mode="after")
     def _check(self, info: ValidationInfo) -> SignalingConfig:
@@ -542,6 +596,10 @@ class StackConfig(Model):
         if self.edge.load_test_bypass and self.load_test_bypass_token is None:
             problems.append(
                 "edge.loadTestBypass: needs the secret voip-infra:loadTestBypassToken (pulumi config set --secret voip-infra:loadTestBypassToken ...)"
+            )
+        if self.signaling.redis_group not in self.cache.groups:
+            problems.append(
+                f"signaling.redisGroup: {self.signaling.redis_group!r} is not a cache group; allowed: {', '.join(sorted(self.cache.groups))}"
             )
         if self.migration is not None and self.migration.nas_lan_cidr.overlaps(self.network.cidr):
             problems.append(f"migration.nasLanCidr: {self.migration.nas_lan_cidr} overlaps network.cidr {self.network.cidr}")

@@ -7,10 +7,14 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from components.cache import Cache, CacheArgs
 from components.cluster import Cluster, ClusterArgs
 from components.config import PROJECT, StackConfig
+from components.database import Database, DatabaseArgs
+from components.keys import DataKey, DataKeyArgs
 from components.network import Network, NetworkArgs
 from components.signaling import Signaling, SignalingArgs
+from components.storage import FileStorage, FileStorageArgs
 from components.turn import Turn, TurnArgs
 
 
@@ -75,11 +79,30 @@ class Platform(pulumi.ComponentResource):
             opts=regional,
         )
 
-        # One topic for every alarm of the stage (KMS-encrypted with the AWS-managed key).
+        # One customer-managed key for data at rest, logs and the alarm topic.
+        self.data_key = DataKey(
+            f"{stage}-data-key",
+            DataKeyArgs(stage=stage, region=cfg.region, account_id=self.account_id, protect=cfg.protect_data),
+            opts=regional,
+        )
+        # One topic for every alarm of the stage. Encrypted with the data key: CloudWatch
+        # and RDS cannot publish to a topic under the AWS-managed SNS key.
         self.alarm_topic = aws.sns.Topic(
             f"{stage}-alarms",
             name=f"{stage}-voip-alarms",
-            kms_master_key_id="alias/aws/sns",
+            kms_master_key_id=self.data_key.arn,
+            opts=regional,
+        )
+
+        self.files = FileStorage(
+            f"{stage}-files",
+            FileStorageArgs(
+                stage=stage,
+                account_id=self.account_id,
+                kms_key_arn=self.data_key.arn,
+                config=cfg.storage,
+                protect=cfg.protect_data,
+            ),
             opts=regional,
         )
 
@@ -121,13 +144,53 @@ class Platform(pulumi.ComponentResource):
             opts=regional,
         )
 
+        # Data stores admit only the nodes' security group (pods share the node ENIs' SG).
+        data_clients = [self.cluster.node_security_group_id]
+        self.database = Database(
+            f"{stage}-database",
+            DatabaseArgs(
+                stage=stage,
+                vpc_id=self.network.vpc_id,
+                subnet_ids=[s.id for s in self.network.isolated_subnets],
+                allowed_security_group_ids=data_clients,
+                config=cfg.database,
+                protect=cfg.protect_data,
+                account_id=self.account_id,
+                kms_key_arn=self.data_key.arn,
+                alarm_topic_arn=self.alarm_topic.arn,
+                availability_zones=cfg.network.azs,
+            ),
+            opts=regional,
+        )
+        self.cache = Cache(
+            f"{stage}-cache",
+            CacheArgs(
+                stage=stage,
+                vpc_id=self.network.vpc_id,
+                subnet_ids=[s.id for s in self.network.isolated_subnets],
+                allowed_security_group_ids=data_clients,
+                config=cfg.cache,
+                protect=cfg.protect_data,
+                kms_key_arn=self.data_key.arn,
+                alarm_topic_arn=self.alarm_topic.arn,
+                availability_zones=cfg.network.azs,
+            ),
+            opts=regional,
+        )
+
+        # The bucket's one policy (TLS-only + CloudFront read) is created exactly once, here.
+        # PLACEHOLDER until the edge tier merges: replace with its distribution's ARN.
+        self.files.grant_cloudfront_read(
+            self.account_id.apply(lambda account: f"arn:aws:cloudfront::{account}:distribution/PLACEHOLDER-wired-at-merge")
+        )
+
         self.signaling = Signaling(
             f"{stage}-signaling",
             SignalingArgs(
                 stage=stage,
                 k8s_provider=self.cluster.k8s_provider,
                 config=cfg.signaling,
-                redis_url=pulumi.Output.secret("rediss://placeholder:6379"),  # WIRED AT MERGE (cache tier)
+                redis_url=self.cache.connection_urls[cfg.signaling.redis_group],
                 turn_shared_secret=self.turn.shared_secret,
                 turn_uris=self.turn.turn_uris,
                 alb_target_group_arn=None,  # WIRED AT MERGE (edge tier)
@@ -149,6 +212,18 @@ class Platform(pulumi.ComponentResource):
             "publicSubnetIds": self.network.public_subnet_ids,
             "privateSubnetIds": self.network.private_subnet_ids,
             "isolatedSubnetIds": self.network.isolated_subnet_ids,
+            "dataKeyArn": self.data_key.arn,
+            "dbEndpoint": self.database.endpoint,
+            "dbAddress": self.database.address,
+            "dbPort": self.database.port,
+            "dbReaderEndpoints": self.database.reader_endpoints,
+            "dbMasterSecretArn": self.database.master_secret_arn,
+            "dbName": cfg.database.database_name,
+            "cacheEndpoints": self.cache.primary_endpoints,
+            "cacheReaderEndpoints": self.cache.reader_endpoints,
+            "cacheUrls": pulumi.Output.secret(self.cache.connection_urls),
+            "filesBucketName": self.files.bucket_name,
+            "filesBucketArn": self.files.bucket_arn,
             "turnPublicIps": self.turn.public_ips,
             "turnIceServers": self.turn.ice_servers,
             "turnSecretArn": self.turn.secret_arn,

@@ -1,0 +1,304 @@
+"""RDS for PostgreSQL: the primary (Multi-AZ where the stage says so) and its read
+replicas, in the isolated subnets, reachable on 5432 only from named security groups.
+
+Engine versions: `engine_version` is the MAJOR version only (e.g. "16") with
+`auto_minor_version_upgrade`. AWS applies minors in the maintenance window, and because
+the configured value is a prefix of the running version the provider sees no drift (no
+diff, never a replacement). A major upgrade is the explicit path: raise
+`database.engineVersion`; `allow_major_version_upgrade` lets RDS upgrade in place, and
+the parameter group, whose family is per major, is a new resource (its name carries the
+major) that the instance switches to before the old one is deleted.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from components.config import DatabaseConfig
+
+PORT = 5432
+# The CA that new RDS certificates chain to (RSA 2048, valid to 2061).
+CA_CERT = "rds-ca-rsa2048-g1"
+PRIMARY_LOG_EXPORTS = ("postgresql", "upgrade")
+REPLICA_LOG_EXPORTS = ("postgresql",)
+GIB = 1024**3
+
+
+@dataclass
+class DatabaseArgs:
+    stage: str
+    vpc_id: pulumi.Input[str]
+    # The isolated subnets (no route to an internet or NAT gateway), one per AZ.
+    subnet_ids: Sequence[pulumi.Input[str]]
+    # Sources admitted on 5432 (EKS nodes, the migration bridge). Nothing else is.
+    allowed_security_group_ids: Sequence[pulumi.Input[str]]
+    config: DatabaseConfig
+    protect: bool
+    account_id: pulumi.Input[str]
+    # Customer-managed key for storage, Performance Insights, the master secret and logs.
+    kms_key_arn: pulumi.Input[str]
+    alarm_topic_arn: pulumi.Input[str] | None = None
+    # Replicas are spread over these (the primary's standby is placed by RDS).
+    availability_zones: Sequence[str] = field(default_factory=tuple)
+
+
+def parameters(cfg: DatabaseConfig) -> list[tuple[str, str, str]]:
+    """(name, value, apply method) of the parameter group; all dynamic, so 'immediate'."""
+    return [
+        ("rds.force_ssl", "1", "immediate"),  # TLS for every connection
+        ("log_min_duration_statement", str(cfg.slow_query_ms), "immediate"),  # slow-query log
+        ("log_lock_waits", "1", "immediate"),
+        ("log_temp_files", "10240", "immediate"),  # temp files above 10 MiB (work_mem too small)
+        ("log_autovacuum_min_duration", "10000", "immediate"),
+    ]
+
+
+class Database(pulumi.ComponentResource):
+    """Exposes `address`, `port`, `endpoint` (host:port), `reader_endpoints`,
+    `master_secret_arn` (the AWS-managed master password secret), `security_group_id`,
+    `instance` (the primary) and `replicas`."""
+
+    def __init__(self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("voip:data:Database", name, None, opts)
+        self.args = args
+        cfg = args.config
+        stage = args.stage
+        child = pulumi.ResourceOptions(parent=self)
+        identifier = f"{stage}-postgres"
+
+        self.security_group = aws.ec2.SecurityGroup(
+            f"{stage}-postgres-sg",
+            name=f"{stage}-postgres",
+            description=f"{stage} PostgreSQL: 5432 from named security groups only",
+            vpc_id=args.vpc_id,
+            ingress=[
+                aws.ec2.SecurityGroupIngressArgs(
+                    protocol="tcp",
+                    from_port=PORT,
+                    to_port=PORT,
+                    security_groups=list(args.allowed_security_group_ids),
+                    description="PostgreSQL from the named sources",
+                )
+            ]
+            if args.allowed_security_group_ids
+            else [],
+            # A database opens no connections of its own.
+            egress=[],
+            tags={"Name": f"{stage}-postgres"},
+            opts=child,
+        )
+        self.subnet_group = aws.rds.SubnetGroup(
+            f"{stage}-postgres-subnets",
+            name=f"{stage}-postgres",
+            description=f"{stage} PostgreSQL: isolated subnets",
+            subnet_ids=list(args.subnet_ids),
+            opts=child,
+        )
+        major = cfg.engine_version
+        # The resource name carries the major: an upgrade creates the new group first.
+        self.parameter_group = aws.rds.ParameterGroup(
+            f"{stage}-postgres{major}",
+            name=f"{stage}-postgres{major}",
+            family=f"postgres{major}",
+            description=f"{stage} PostgreSQL {major}: force SSL, slow-query logging",
+            parameters=[aws.rds.ParameterGroupParameterArgs(name=n, value=v, apply_method=m) for n, v, m in parameters(cfg)],
+            opts=child,
+        )
+        self.monitoring_role = self._monitoring_role(stage, args) if cfg.monitoring_interval_seconds else None
+
+        primary_logs = self._log_groups(identifier, PRIMARY_LOG_EXPORTS)
+        common = dict(
+            instance_class=cfg.instance_class,
+            storage_type="gp3",
+            max_allocated_storage=cfg.max_allocated_storage_gib,  # storage autoscaling ceiling
+            storage_encrypted=True,
+            kms_key_id=args.kms_key_arn,
+            port=PORT,
+            db_subnet_group_name=self.subnet_group.name,
+            vpc_security_group_ids=[self.security_group.id],
+            parameter_group_name=self.parameter_group.name,
+            publicly_accessible=False,
+            iam_database_authentication_enabled=True,
+            performance_insights_enabled=True,
+            performance_insights_kms_key_id=args.kms_key_arn,
+            performance_insights_retention_period=cfg.performance_insights_retention_days,
+            monitoring_interval=cfg.monitoring_interval_seconds,
+            monitoring_role_arn=self.monitoring_role.arn if self.monitoring_role else None,
+            auto_minor_version_upgrade=True,
+            maintenance_window=cfg.maintenance_window,
+            apply_immediately=cfg.apply_immediately,
+            ca_cert_identifier=CA_CERT,
+            copy_tags_to_snapshot=True,
+        )
+        self.instance = aws.rds.Instance(
+            identifier,
+            identifier=identifier,
+            engine="postgres",
+            engine_version=major,
+            allow_major_version_upgrade=True,
+            allocated_storage=cfg.allocated_storage_gib,
+            db_name=cfg.database_name,
+            username=cfg.master_username,
+            # RDS generates the password and keeps it in Secrets Manager (rotated by RDS):
+            # it never exists in this program, its state or the plan.
+            manage_master_user_password=True,
+            master_user_secret_kms_key_id=args.kms_key_arn,
+            multi_az=cfg.multi_az,
+            enabled_cloudwatch_logs_exports=list(PRIMARY_LOG_EXPORTS),
+            backup_retention_period=cfg.backup_retention_days,
+            backup_window=cfg.backup_window,
+            # Keep automated backups after a deletion where the stage holds data.
+            delete_automated_backups=not args.protect,
+            deletion_protection=args.protect,
+            skip_final_snapshot=cfg.skip_final_snapshot,
+            # Stable, stage-derived: operators know where the last state of a deleted stage is.
+            final_snapshot_identifier=None if cfg.skip_final_snapshot else f"{identifier}-final",
+            tags={"Name": identifier},
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect, depends_on=primary_logs),
+            **common,
+        )
+
+        # Read replicas carry no data of their own (they follow the primary), so neither Pulumi
+        # protect nor deletion protection: readReplicas can be lowered from config. AWS takes no
+        # final snapshot of a replica.
+        self.replicas: list[aws.rds.Instance] = []
+        azs = list(args.availability_zones)
+        for i in range(cfg.read_replicas):
+            rid = f"{identifier}-replica-{i + 1}"
+            logs = self._log_groups(rid, REPLICA_LOG_EXPORTS)
+            self.replicas.append(
+                aws.rds.Instance(
+                    rid,
+                    identifier=rid,
+                    replicate_source_db=self.instance.identifier,
+                    **{**common, "instance_class": cfg.replica_instance_class or cfg.instance_class},
+                    # Spread readers over the AZs, starting after the primary's.
+                    availability_zone=azs[(i + 1) % len(azs)] if azs else None,
+                    multi_az=False,
+                    enabled_cloudwatch_logs_exports=list(REPLICA_LOG_EXPORTS),
+                    skip_final_snapshot=True,
+                    deletion_protection=False,
+                    tags={"Name": rid},
+                    # Parented to the component, not the primary: children inherit `protect`.
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[self.instance, *logs]),
+                )
+            )
+
+        self._alarms(stage, cfg, args)
+
+        self.address = self.instance.address
+        self.port = self.instance.port
+        self.endpoint = self.instance.endpoint
+        self.reader_endpoints = [r.endpoint for r in self.replicas]
+        self.master_secret_arn = self.instance.master_user_secrets.apply(lambda s: s[0].secret_arn if s else None)
+        self.security_group_id = self.security_group.id
+        self.register_outputs(
+            {
+                "address": self.address,
+                "port": self.port,
+                "endpoint": self.endpoint,
+                "readerEndpoints": self.reader_endpoints,
+                "masterSecretArn": self.master_secret_arn,
+                "securityGroupId": self.security_group_id,
+            }
+        )
+
+    def _monitoring_role(self, stage: str, args: DatabaseArgs) -> aws.iam.Role:
+        role = aws.iam.Role(
+            f"{stage}-rds-monitoring",
+            name=f"{stage}-rds-monitoring",
+            description="RDS enhanced monitoring: publishes OS metrics to CloudWatch Logs",
+            assume_role_policy=pulumi.Output.from_input(args.account_id).apply(
+                lambda account: json.dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Principal": {"Service": "monitoring.rds.amazonaws.com"},
+                                "Action": "sts:AssumeRole",
+                                "Condition": {"StringEquals": {"aws:SourceAccount": account}},
+                            }
+                        ],
+                    }
+                )
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        aws.iam.RolePolicyAttachment(
+            f"{stage}-rds-monitoring-policy",
+            role=role.name,
+            policy_arn="arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole",
+            opts=pulumi.ResourceOptions(parent=role),
+        )
+        return role
+
+    def _log_groups(self, identifier: str, exports: Sequence[str]) -> list[aws.cloudwatch.LogGroup]:
+        """Created before the instance, so RDS exports into groups with our retention and key
+        instead of creating never-expiring, unencrypted ones."""
+        cfg = self.args.config
+        return [
+            aws.cloudwatch.LogGroup(
+                f"{identifier}-{kind}-logs",
+                name=f"/aws/rds/instance/{identifier}/{kind}",
+                retention_in_days=cfg.log_retention_days,
+                kms_key_id=self.args.kms_key_arn,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            for kind in exports
+        ]
+
+    def _alarms(self, stage: str, cfg: DatabaseConfig, args: DatabaseArgs) -> None:
+        actions = [args.alarm_topic_arn] if args.alarm_topic_arn is not None else []
+
+        # Alarms hang off the component, not the (protected) instance: a child inherits `protect`.
+        def alarm(res: aws.rds.Instance, ident: str, suffix: str, description: str, **kwargs) -> None:
+            aws.cloudwatch.MetricAlarm(
+                f"{ident}-{suffix}",
+                name=f"{ident}-{suffix}",
+                alarm_description=description,
+                namespace="AWS/RDS",
+                dimensions={"DBInstanceIdentifier": ident},
+                alarm_actions=actions,
+                ok_actions=actions,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[res]),
+                **kwargs,
+            )
+
+        # A floor below which storage autoscaling has failed or hit maxAllocatedStorageGib.
+        low_storage_bytes = max(2 * GIB, cfg.allocated_storage_gib * GIB // 10)
+        instances = [(self.instance, f"{stage}-postgres")] + [(r, f"{stage}-postgres-replica-{i + 1}") for i, r in enumerate(self.replicas)]
+        for res, ident in instances:
+            alarm(
+                res, ident, "cpu-high", f"{ident}: CPU above 80% for 15 minutes",
+                metric_name="CPUUtilization", statistic="Average", period=300, evaluation_periods=3,
+                threshold=80, comparison_operator="GreaterThanThreshold", treat_missing_data="missing",
+            )  # fmt: skip
+            alarm(
+                res, ident, "storage-low", f"{ident}: less than {low_storage_bytes // GIB} GiB free storage",
+                metric_name="FreeStorageSpace", statistic="Minimum", period=300, evaluation_periods=2,
+                threshold=low_storage_bytes, comparison_operator="LessThanThreshold", treat_missing_data="missing",
+            )  # fmt: skip
+        for res, ident in instances[1:]:
+            alarm(
+                res, ident, "replica-lag", f"{ident}: more than 60 s behind the primary for 5 minutes",
+                metric_name="ReplicaLag", statistic="Maximum", period=60, evaluation_periods=5,
+                threshold=60, comparison_operator="GreaterThanThreshold", treat_missing_data="breaching",
+            )  # fmt: skip
+
+        if actions:
+            # Failovers, failures, low storage and maintenance as events, not only as metrics.
+            aws.rds.EventSubscription(
+                f"{stage}-postgres-events",
+                name=f"{stage}-postgres-events",
+                sns_topic=args.alarm_topic_arn,
+                source_type="db-instance",
+                source_ids=[res.identifier for res, _ in instances],
+                event_categories=["availability", "failover", "failure", "low storage", "maintenance", "recovery"],
+                opts=pulumi.ResourceOptions(parent=self),
+            )

@@ -1,0 +1,93 @@
+"""The stage's customer-managed KMS key for data at rest (RDS storage, Performance
+Insights, the RDS master secret, ElastiCache, the file bucket, data-tier log groups)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+
+@dataclass
+class DataKeyArgs:
+    stage: str
+    region: str
+    account_id: pulumi.Input[str]
+    protect: bool
+
+
+def data_key_policy(account_id: str, region: str) -> str:
+    """Key policy: the account administers and uses the key through IAM (RDS, ElastiCache,
+    S3 and Secrets Manager act on the caller's behalf via grants); CloudWatch Logs may use it
+    for this account's log groups; CloudFront may decrypt for this account's distributions
+    (origin access control reading SSE-KMS objects; the bucket policy narrows it to one
+    distribution)."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "AccountAdministersThroughIam",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+                    "Action": "kms:*",
+                    "Resource": "*",
+                },
+                {
+                    "Sid": "CloudWatchLogsOfThisAccount",
+                    "Effect": "Allow",
+                    "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+                    "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                    "Resource": "*",
+                    "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:{region}:{account_id}:log-group:*"}},
+                },
+                {
+                    # The stage's alarm topic is encrypted with this key: CloudWatch alarms and
+                    # RDS events and ElastiCache notifications publish to it (AWS-managed SNS keys admit none).
+                    "Sid": "AlarmPublishersOfThisAccount",
+                    "Effect": "Allow",
+                    "Principal": {"Service": ["cloudwatch.amazonaws.com", "events.rds.amazonaws.com", "elasticache.amazonaws.com"]},
+                    "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                    "Resource": "*",
+                    "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+                },
+                {
+                    "Sid": "CloudFrontOacOfThisAccount",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "cloudfront.amazonaws.com"},
+                    "Action": "kms:Decrypt",  # read only: CloudFront never writes the bucket
+                    "Resource": "*",
+                    "Condition": {"ArnLike": {"AWS:SourceArn": f"arn:aws:cloudfront::{account_id}:distribution/*"}},
+                },
+            ],
+        }
+    )
+
+
+class DataKey(pulumi.ComponentResource):
+    """One symmetric key with yearly automatic rotation and an alias `alias/<stage>-data`."""
+
+    def __init__(self, name: str, args: DataKeyArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("voip:data:DataKey", name, None, opts)
+        stage = args.stage
+        self.key = aws.kms.Key(
+            f"{stage}-data-key",
+            description=f"{stage}: data at rest (RDS, ElastiCache, file bucket, data-tier logs)",
+            enable_key_rotation=True,
+            rotation_period_in_days=365,
+            # A deleted key makes every snapshot encrypted with it unreadable: long window where data lives.
+            deletion_window_in_days=30 if args.protect else 7,
+            policy=pulumi.Output.from_input(args.account_id).apply(lambda account: data_key_policy(account, args.region)),
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+        )
+        self.alias = aws.kms.Alias(
+            f"{stage}-data-key-alias",
+            name=f"alias/{stage}-data",
+            target_key_id=self.key.key_id,
+            opts=pulumi.ResourceOptions(parent=self),  # not under the protected key: children inherit protect
+        )
+        self.arn = self.key.arn
+        self.key_id = self.key.key_id
+        self.register_outputs({"arn": self.key.arn, "keyId": self.key.key_id, "alias": self.alias.name})
