@@ -203,7 +203,6 @@ class Cdn(pulumi.ComponentResource):
             )
         behaviors += [alb_behavior(p) for p in CDN_ALB_PATHS]
 
-
         self.aliases = [args.domain, *[f"{h}.{args.domain}" for h in args.alb_host_names]]
         self.distribution = aws.cloudfront.Distribution(
             f"{stage}-cdn",

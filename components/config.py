@@ -219,6 +219,8 @@ CDN_ALB_PATHS = ("/api/*", "/ws*")
 ALB_RULE_MAX_CONDITION_VALUES = 5
 
 UrlPath = Annotated[str, _pattern(r"/[A-Za-z0-9._~/*?-]*", "a URL path pattern starting with / (e.g. /api/*)")]
+# A literal path prefix (the WAF matches it case-insensitively at the start of the path).
+PathPrefix = Annotated[str, _pattern(r"/[A-Za-z0-9._~/-]*", "a literal path prefix starting with / (e.g. /api/auth), no wildcards")]
 
 
 class AlbHostRule(Model):
@@ -242,8 +244,8 @@ class RateLimits(Model):
     websocket_per_second: int = Field(default=10, ge=1, le=10000)
     general_per_second: int = Field(default=30, ge=1, le=10000)
     # Path prefixes the auth limit applies to (case-insensitive prefix match).
-    auth_paths: list[UrlPath] = Field(default_factory=lambda: ["/api/auth", "/auth"], min_length=1, max_length=5)
-    websocket_paths: list[UrlPath] = Field(default_factory=lambda: ["/ws"], min_length=1, max_length=5)
+    auth_paths: list[PathPrefix] = Field(default_factory=lambda: ["/api/auth", "/auth"], min_length=1, max_length=5)
+    websocket_paths: list[PathPrefix] = Field(default_factory=lambda: ["/ws"], min_length=1, max_length=5)
 
 
 DEFAULT_CSP = (

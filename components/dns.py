@@ -63,7 +63,7 @@ class Dns(pulumi.ComponentResource):
             domain_name=names[0],
             subject_alternative_names=names[1:],
             validation_method="DNS",
-            key_algorithm="EC_prime256v1",
+            key_algorithm="RSA_2048",  # what every client (old Android WebViews too) accepts
             opts=child,
         )
         # CloudFront takes certificates from us-east-1 only.
@@ -72,7 +72,7 @@ class Dns(pulumi.ComponentResource):
             domain_name=names[0],
             subject_alternative_names=names[1:],
             validation_method="DNS",
-            key_algorithm="EC_prime256v1",
+            key_algorithm="RSA_2048",  # what every client (old Android WebViews too) accepts
             opts=pulumi.ResourceOptions(parent=self, provider=args.us_east_1_provider),
         )
         # ACM derives the validation CNAME from the base name and the account: `domain` and

@@ -208,9 +208,7 @@ class Edge(pulumi.ComponentResource):
     # -------------------------------------------------------------------------- ALB
 
     def _alb(self, stage: str, args: EdgeArgs, child: pulumi.ResourceOptions) -> None:
-        prefix_list = aws.ec2.get_managed_prefix_list_output(
-            name=CLOUDFRONT_ORIGIN_FACING, opts=pulumi.InvokeOutputOptions(parent=self)
-        )
+        prefix_list = aws.ec2.get_managed_prefix_list_output(name=CLOUDFRONT_ORIGIN_FACING, opts=pulumi.InvokeOutputOptions(parent=self))
         target_ports = sorted({h.port for h in args.alb_hosts} | {h.health_check_port for h in args.alb_hosts if h.health_check_port})
         self.alb_security_group = aws.ec2.SecurityGroup(
             f"{stage}-alb-sg",
@@ -307,9 +305,7 @@ class Edge(pulumi.ComponentResource):
             load_balancer_arn=self.alb.arn,
             port=80,
             protocol="HTTP",
-            default_actions=[
-                {"type": "redirect", "redirect": {"protocol": "HTTPS", "port": "443", "status_code": "HTTP_301"}}
-            ],
+            default_actions=[{"type": "redirect", "redirect": {"protocol": "HTTPS", "port": "443", "status_code": "HTTP_301"}}],
             opts=alb_child,
         )
         for host in args.alb_hosts:
@@ -377,8 +373,7 @@ class Edge(pulumi.ComponentResource):
                 )
             subnet_args: dict = {
                 "subnet_mappings": [
-                    {"subnet_id": subnet, "allocation_id": eip.allocation_id}
-                    for subnet, eip in zip(args.public_subnet_ids, self.nlb_eips)
+                    {"subnet_id": subnet, "allocation_id": eip.allocation_id} for subnet, eip in zip(args.public_subnet_ids, self.nlb_eips)
                 ]
             }
         else:

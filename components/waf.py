@@ -193,8 +193,9 @@ class Waf(pulumi.ComponentResource):
         self.web_acl = aws.wafv2.WebAcl(
             f"{stage}-web-acl",
             name=f"{prefix}-edge",
-            description=f"{stage}: CloudFront edge (managed groups, seed 001 rate limits"
-            + (", allow-list only)" if args.restrict_to_allow_list else ")"),
+            # WAF descriptions take no parentheses or quotes.
+            description=f"{stage}: CloudFront edge, managed groups, seed 001 rate limits"
+            + (", allow-list only" if args.restrict_to_allow_list else ""),
             scope="CLOUDFRONT",
             default_action={"block": {}} if args.restrict_to_allow_list else {"allow": {}},
             rules=rules,

@@ -227,7 +227,9 @@ def test_nlb_signaling_and_turns_listeners(plan):
     assert (hc["protocol"], hc["path"], hc["port"]) == ("HTTP", "/ready", "9090")
     turn = tg_by_arn(plan, by_port[5349]["props"]["defaultActions"][0]["targetGroupArn"])["props"]
     assert (turn["targetType"], turn["protocol"], turn["port"]) == ("instance", "TCP", 3478)
-    assert plan["outputs"]["nlbSignalingTargetGroupArn"].endswith(f"/{tg_by_arn(plan, plan['outputs']['nlbSignalingTargetGroupArn'])['id']}/73e2d6bc24d8a067")
+    assert plan["outputs"]["nlbSignalingTargetGroupArn"].endswith(
+        f"/{tg_by_arn(plan, plan['outputs']['nlbSignalingTargetGroupArn'])['id']}/73e2d6bc24d8a067"
+    )
 
 
 def test_nlb_security_group_admits_clients_per_stage(plan):
@@ -317,7 +319,9 @@ def test_static_web_bucket_is_private_and_readable_only_by_this_distribution(pla
     statements = json.loads(children["aws:s3/bucketPolicy:BucketPolicy"]["props"]["policy"])["Statement"]
     allows = [s for s in statements if s["Effect"] == "Allow"]
     assert allows and all(s["Principal"] == {"Service": "cloudfront.amazonaws.com"} for s in allows)
-    assert all(s["Condition"]["StringEquals"]["AWS:SourceArn"] == f"arn:aws:cloudfront::123456789012:distribution/{dist['id']}" for s in allows)
+    assert all(
+        s["Condition"]["StringEquals"]["AWS:SourceArn"] == f"arn:aws:cloudfront::123456789012:distribution/{dist['id']}" for s in allows
+    )
 
 
 def test_public_names_are_aliases_of_the_distribution_and_the_nlb(plan):
