@@ -211,14 +211,30 @@ class NetworkConfig(Model):
         return self
 
 
+# Hosts the NLB answers itself (outside CloudFront): they cannot be ALB hosts too.
+NLB_HOSTS = ("ws", "turns")
+# Viewer paths CloudFront sends to the ALB (everything else is static web or /files/*).
+CDN_ALB_PATHS = ("/api/*", "/ws*")
+# An ALB listener rule takes at most 5 condition values in total.
+ALB_RULE_MAX_CONDITION_VALUES = 5
+
+UrlPath = Annotated[str, _pattern(r"/[A-Za-z0-9._~/*?-]*", "a URL path pattern starting with / (e.g. /api/*)")]
+# A literal path prefix (the WAF matches it case-insensitively at the start of the path).
+PathPrefix = Annotated[str, _pattern(r"/[A-Za-z0-9._~/-]*", "a literal path prefix starting with / (e.g. /api/auth), no wildcards")]
+
+
 class AlbHostRule(Model):
     """One host on the single ALB: <name>.<domain>, forwarded to an `ip` target group."""
 
     name: DnsLabel
-    paths: list[str] = Field(default_factory=lambda: ["/*"], min_length=1, max_length=5)
+    paths: list[UrlPath] = Field(default_factory=lambda: ["/*"], min_length=1, max_length=3)
     port: TcpPort = 8080
-    health_check_path: str = "/ready"
+    health_check_path: UrlPath = "/ready"
+    # None: the traffic port. Pods that serve health on a separate port (9090) name it here.
+    health_check_port: TcpPort | None = None
     priority: int = Field(ge=1, le=50000)
+    # This host also answers the apex domain's ALB paths (/api/*, /ws* of the web app).
+    apex: bool = False
 
 
 class RateLimits(Model):
@@ -227,36 +243,64 @@ class RateLimits(Model):
     auth_per_minute: int = Field(default=5, ge=1, le=10000)
     websocket_per_second: int = Field(default=10, ge=1, le=10000)
     general_per_second: int = Field(default=30, ge=1, le=10000)
+    # Path prefixes the auth limit applies to (case-insensitive prefix match).
+    auth_paths: list[PathPrefix] = Field(default_factory=lambda: ["/api/auth", "/auth"], min_length=1, max_length=5)
+    websocket_paths: list[PathPrefix] = Field(default_factory=lambda: ["/ws"], min_length=1, max_length=5)
+
+
+DEFAULT_CSP = (
+    "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self' https: wss:; "
+    "frame-ancestors 'none'; base-uri 'self'; object-src 'none'; form-action 'self'"
+)
 
 
 class EdgeConfig(Model):
     domain: DomainName
+    # An existing public zone for `domain`; none: the stage creates (and owns) the zone.
     hosted_zone_id: Annotated[str, _pattern(r"Z[A-Z0-9]{1,31}", "a Route53 zone id such as Z0123456789ABC")] | None = None
     alb_hosts: list[AlbHostRule] = Field(
-        default_factory=lambda: [AlbHostRule.model_validate({"name": "api", "paths": ["/*"], "priority": 100})],
+        default_factory=lambda: [AlbHostRule.model_validate({"name": "api", "paths": ["/*"], "priority": 100, "apex": True})],
         min_length=1,
+        max_length=20,
     )
     # Dev and clones: only these source ranges get through the WAF (default action block).
-    allow_list: list[Cidr] = []
+    allow_list: list[Cidr] = Field(default=[], max_length=100)
     restrict_to_allow_list: bool = False
     load_test_bypass: bool = False
     rate_limits: RateLimits = RateLimits()
     price_class: Literal["PriceClass_200", "PriceClass_All"] = "PriceClass_200"
     alb_deletion_protection: bool = False
+    nlb_deletion_protection: bool = False
+    # Production: one Elastic IP per AZ on the NLB, so partners can allow-list them.
     nlb_static_ips: bool = False
-    nlb_idle_timeout_seconds: int = Field(default=3600, ge=60, le=6000)
+    content_security_policy: Annotated[str, Field(min_length=1, max_length=1783)] = DEFAULT_CSP
     log_retention_days: LogRetentionDays = 90
 
     @model_validator(mode="after")
     def _check(self) -> EdgeConfig:
         if self.restrict_to_allow_list and not self.allow_list:
             raise ValueError("allowList: must name at least one CIDR when restrictToAllowList is true")
+        for i, cidr in enumerate(self.allow_list):
+            if cidr.prefixlen == 0:
+                raise ValueError(f"allowList.{i}: 0.0.0.0/0 allows everyone; name your office/VPN ranges")
         names = [h.name for h in self.alb_hosts]
         if len(set(names)) != len(names):
             raise ValueError("albHosts: host names must be unique")
+        for i, host in enumerate(self.alb_hosts):
+            if host.name in NLB_HOSTS:
+                raise ValueError(f"albHosts.{i}.name: {host.name!r} is taken by the NLB ({', '.join(NLB_HOSTS)})")
+            # host header (1, or 2 with the apex) + paths + the origin-secret header
+            used = 1 + int(host.apex) + len(host.paths) + 1
+            if used > ALB_RULE_MAX_CONDITION_VALUES:
+                raise ValueError(
+                    f"albHosts.{i}.paths: a listener rule takes at most {ALB_RULE_MAX_CONDITION_VALUES} condition values; "
+                    f"this host needs {used} (host names, paths and the origin header): use fewer paths"
+                )
         prios = [h.priority for h in self.alb_hosts]
         if len(set(prios)) != len(prios):
             raise ValueError("albHosts: priorities must be unique")
+        if sum(h.apex for h in self.alb_hosts) > 1:
+            raise ValueError("albHosts: at most one host may set apex: true")
         return self
 
 

@@ -8,14 +8,18 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from components.cache import Cache, CacheArgs
+from components.cdn import Cdn, CdnArgs
 from components.cluster import Cluster, ClusterArgs
 from components.config import PROJECT, StackConfig
 from components.database import Database, DatabaseArgs
+from components.dns import Dns, DnsArgs
+from components.edge import Edge, EdgeArgs
 from components.keys import DataKey, DataKeyArgs
 from components.network import Network, NetworkArgs
 from components.signaling import Signaling, SignalingArgs
 from components.storage import FileStorage, FileStorageArgs
 from components.turn import Turn, TurnArgs
+from components.waf import Waf, WafArgs
 
 
 def stage_tags(cfg: StackConfig) -> dict[str, str]:
@@ -106,6 +110,11 @@ class Platform(pulumi.ComponentResource):
             opts=regional,
         )
 
+        # The edge: DNS + certificates, WAF (us-east-1), ALB + NLB, CloudFront.
+        self._edge(cfg, regional)
+        # The file bucket's one policy (TLS-only + read by this distribution through OAC).
+        self.files.grant_cloudfront_read(self.distribution_arn)
+
         self.turn = Turn(
             f"{stage}-turn",
             TurnArgs(
@@ -118,11 +127,12 @@ class Platform(pulumi.ComponentResource):
                 config=cfg.turn,
                 realm=cfg.turn_realm,
                 alarm_topic_arn=self.alarm_topic.arn,
-                # wired to the edge at merge
-                nlb_security_group_id=None,
-                nlb_target_group_arn=None,
-                zone_id=None,
+                # TURNS (5349) terminates on the NLB and reaches the nodes' TCP 3478.
+                nlb_security_group_id=self.nlb_security_group_id,
+                nlb_target_group_arn=self.nlb_turn_target_group_arn,
+                zone_id=self.zone_id,
                 domain=cfg.edge.domain,
+                tls_host=self.edge.turns_host,
                 protect=cfg.protect_data,
             ),
             opts=regional,
@@ -138,7 +148,8 @@ class Platform(pulumi.ComponentResource):
                 vpc_cidr=str(cfg.network.cidr),
                 subnet_ids=[s.id for s in self.network.private_subnets],
                 config=cfg.cluster,
-                lb_security_group_ids=[],  # wired to the edge SGs at merge
+                # Pods are ip targets of the ALB and the NLB: admit both LBs' security groups.
+                lb_security_group_ids=[self.alb_security_group_id, self.nlb_security_group_id],
                 protect_data=cfg.protect_data,
             ),
             opts=regional,
@@ -178,12 +189,6 @@ class Platform(pulumi.ComponentResource):
             opts=regional,
         )
 
-        # The bucket's one policy (TLS-only + CloudFront read) is created exactly once, here.
-        # PLACEHOLDER until the edge tier merges: replace with its distribution's ARN.
-        self.files.grant_cloudfront_read(
-            self.account_id.apply(lambda account: f"arn:aws:cloudfront::{account}:distribution/PLACEHOLDER-wired-at-merge")
-        )
-
         self.signaling = Signaling(
             f"{stage}-signaling",
             SignalingArgs(
@@ -193,8 +198,10 @@ class Platform(pulumi.ComponentResource):
                 redis_url=self.cache.connection_urls[cfg.signaling.redis_group],
                 turn_shared_secret=self.turn.shared_secret,
                 turn_uris=self.turn.turn_uris,
-                alb_target_group_arn=None,  # WIRED AT MERGE (edge tier)
-                nlb_target_group_arn=None,  # WIRED AT MERGE (edge tier)
+                # Signaling WebSockets enter through the NLB (ws.<domain>). The ALB's target
+                # groups serve the API/admin deployments, which this release does not own.
+                alb_target_group_arn=None,
+                nlb_target_group_arn=self.nlb_signaling_target_group_arn,
                 lb_subnet_cidrs=[str(c) for c in self.network.plan.public],
                 vpc_cidr=str(cfg.network.cidr),
                 node_selector=self.cluster.signaling_node_selector,
@@ -231,5 +238,123 @@ class Platform(pulumi.ComponentResource):
             "clusterEndpoint": self.cluster.endpoint,
             "nodeSecurityGroupId": self.cluster.node_security_group_id,
             "signalingNamespace": cfg.signaling.namespace,
+            # edge
+            "domain": self.domain,
+            "zoneId": self.zone_id,
+            "nameServers": self.dns.name_servers,
+            "distributionArn": self.distribution_arn,
+            "distributionDomainName": self.distribution_domain_name,
+            "webBucketName": self.cdn.web_bucket_name,
+            "publicUrls": self.public_urls,
+            "albArn": self.edge.alb_arn,
+            "albDnsName": self.edge.alb_dns_name,
+            "albSecurityGroupId": self.alb_security_group_id,
+            "albTargetGroupArns": self.alb_target_group_arns,
+            "nlbArn": self.edge.nlb_arn,
+            "nlbDnsName": self.edge.nlb_dns_name,
+            "nlbStaticIps": self.edge.nlb_static_ips,
+            "nlbSecurityGroupId": self.nlb_security_group_id,
+            "nlbSignalingTargetGroupArn": self.nlb_signaling_target_group_arn,
+            "nlbTurnTargetGroupArn": self.nlb_turn_target_group_arn,
+            "originSecretArn": self.origin_secret_arn,
+            "webAclArn": self.waf.web_acl_arn,
         }
         self.register_outputs(self.outputs)
+
+    def _edge(self, cfg: StackConfig, regional: pulumi.ResourceOptions) -> None:
+        """DNS + certificates, WAF (us-east-1), load balancers, CloudFront."""
+        stage, edge = cfg.stage, cfg.edge
+        self.dns = Dns(
+            f"{stage}-dns",
+            DnsArgs(
+                stage=stage,
+                domain=edge.domain,
+                hosted_zone_id=edge.hosted_zone_id,
+                us_east_1_provider=self.aws_us_east_1,
+                protect=cfg.protect_data,
+            ),
+            opts=regional,
+        )
+        bypass = None
+        if edge.load_test_bypass and cfg.load_test_bypass_token is not None:
+            bypass = pulumi.Output.secret(cfg.load_test_bypass_token.get_secret_value())
+        self.waf = Waf(
+            f"{stage}-waf",
+            WafArgs(
+                stage=stage,
+                us_east_1_provider=self.aws_us_east_1,
+                auth_per_minute=edge.rate_limits.auth_per_minute,
+                websocket_per_second=edge.rate_limits.websocket_per_second,
+                general_per_second=edge.rate_limits.general_per_second,
+                auth_paths=edge.rate_limits.auth_paths,
+                websocket_paths=edge.rate_limits.websocket_paths,
+                log_retention_days=edge.log_retention_days,
+                allow_list=[str(c) for c in edge.allow_list],
+                restrict_to_allow_list=edge.restrict_to_allow_list,
+                bypass_token=bypass,
+            ),
+            opts=regional,
+        )
+        self.edge = Edge(
+            f"{stage}-edge",
+            EdgeArgs(
+                stage=stage,
+                region=cfg.region,
+                account_id=self.account_id,
+                domain=edge.domain,
+                zone_id=self.dns.zone_id,
+                vpc_id=self.network.vpc_id,
+                vpc_cidr=str(cfg.network.cidr),
+                azs=cfg.network.azs,
+                public_subnet_ids=[s.id for s in self.network.public_subnets],
+                certificate_arn=self.dns.regional_certificate_arn,
+                alb_hosts=edge.alb_hosts,
+                alb_deletion_protection=edge.alb_deletion_protection,
+                nlb_deletion_protection=edge.nlb_deletion_protection,
+                nlb_static_ips=edge.nlb_static_ips,
+                # Stages behind an allow-list keep the NLB to the same ranges.
+                nlb_ingress_cidrs=[str(c) for c in edge.allow_list] if edge.restrict_to_allow_list else ["0.0.0.0/0"],
+                turn_tls_port=cfg.turn.tls_port,
+                turn_port=cfg.turn.listening_port,
+                log_retention_days=edge.log_retention_days,
+                protect=cfg.protect_data,
+            ),
+            opts=regional,
+        )
+        self.cdn = Cdn(
+            f"{stage}-cdn",
+            CdnArgs(
+                stage=stage,
+                account_id=self.account_id,
+                domain=edge.domain,
+                zone_id=self.dns.zone_id,
+                certificate_arn=self.dns.cloudfront_certificate_arn,
+                web_acl_arn=self.waf.web_acl_arn,
+                alb_dns_name=self.edge.alb_dns_name,
+                alb_host_names=[h.name for h in edge.alb_hosts],
+                origin_header_name=self.edge.origin_header_name,
+                origin_secret_value=self.edge.origin_secret_value,
+                price_class=edge.price_class,
+                content_security_policy=edge.content_security_policy,
+                log_retention_days=edge.log_retention_days,
+                protect=cfg.protect_data,
+                files_bucket_regional_domain_name=self.files.bucket_regional_domain_name,
+            ),
+            opts=regional,
+        )
+        # What the other tiers bind to (names agreed with the lead).
+        self.zone_id = self.dns.zone_id
+        self.domain = edge.domain
+        self.alb_target_group_arns = self.edge.alb_target_group_arns
+        self.nlb_signaling_target_group_arn = self.edge.nlb_signaling_target_group_arn
+        self.nlb_turn_target_group_arn = self.edge.nlb_turn_target_group_arn
+        self.alb_security_group_id = self.edge.alb_security_group_id
+        self.nlb_security_group_id = self.edge.nlb_security_group_id
+        self.distribution_arn = self.cdn.distribution_arn
+        self.distribution_domain_name = self.cdn.distribution_domain_name
+        self.origin_secret_arn = self.edge.origin_secret_arn
+        self.public_urls = {
+            **self.cdn.public_urls,
+            "signaling": self.edge.signaling_url,
+            "turns": self.edge.turns_url,
+        }

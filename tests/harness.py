@@ -62,11 +62,12 @@ def variant_plan(stack: str, overrides_json: str) -> Plan:
 
 
 @cache
-def _variant(stack: str, overrides_json: str) -> Plan:
+def _variant(stack: str, overrides_json: str, secret_keys: tuple[str, ...] = ()) -> Plan:
     raw, secrets = stack_raw(stack)
-    return plan_of(stack, with_overrides(raw, json.loads(overrides_json)), secrets)
+    return plan_of(stack, with_overrides(raw, json.loads(overrides_json)), [*secrets, *secret_keys])
 
 
-def variant(stack: str, overrides: dict[str, Any]) -> Plan:
-    """The plan of `stack` with `overrides` merged into its config (cached per argument)."""
-    return _variant(stack, json.dumps(overrides, sort_keys=True))
+def variant(stack: str, overrides: dict[str, Any], secret_keys: tuple[str, ...] = ()) -> Plan:
+    """The plan of `stack` with `overrides` merged into its config (cached per argument).
+    `secret_keys` names override keys to treat as secrets (`pulumi config set --secret`)."""
+    return _variant(stack, json.dumps(overrides, sort_keys=True), tuple(secret_keys))

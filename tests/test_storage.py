@@ -14,7 +14,8 @@ BUCKET = "aws:s3/bucket:Bucket"
 
 
 def bucket(plan) -> dict[str, Any]:
-    (b,) = plan.of_type(BUCKET)
+    """The file bucket (the edge tier has buckets of its own)."""
+    (b,) = [b for b in plan.of_type(BUCKET) if b["name"].endswith("-files")]
     return b
 
 

@@ -80,11 +80,14 @@ def test_security_group_rules_exactly(plan):
     cfg, vpc_cidr = turn_cfg(plan), plan["config"]["network"]["cidr"]
     sg = turn_sg(plan)
     port, relay, metrics = cfg["listeningPort"], cfg["relayPorts"], cfg["metricsPort"]
+    nlb_sg = plan["outputs"]["nlbSecurityGroupId"]
     assert _rules(sg["props"]["ingress"]) == {
         ("udp", port, port, ("0.0.0.0/0",)),
         ("tcp", port, port, ("0.0.0.0/0",)),
         ("udp", relay["min"], relay["max"], ("0.0.0.0/0",)),
         ("tcp", metrics, metrics, (vpc_cidr,)),
+        # TURNS terminates on the NLB, which forwards to TCP 3478: admitted by its SG too.
+        ("tcp", port, port, (nlb_sg,)),
     }
     assert _rules(sg["props"]["egress"]) == {("udp", 0, 65535, ("0.0.0.0/0",)), ("tcp", 443, 443, ("0.0.0.0/0",))}
     for rule in sg["props"]["ingress"]:
@@ -200,11 +203,16 @@ def test_alarms_bandwidth_and_recovery(plan):
 
 
 def test_ice_servers_output(plan):
-    ips = plan["outputs"]["turnPublicIps"]
     (server,) = plan["outputs"]["turnIceServers"]
-    port = turn_cfg(plan)["listeningPort"]
-    # No zone wired on this branch: the nodes by address, UDP and TCP.
-    assert set(server["urls"]) == {f"turn:{ip}:{port}?transport={t}" for ip in ips for t in ("udp", "tcp")}
+    cfg, domain = turn_cfg(plan), plan["config"]["edge"]["domain"]
+    port = cfg["listeningPort"]
+    # turn.<domain> (multivalue records on the nodes) for UDP and TCP; TURNS through the NLB's name.
+    assert set(server["urls"]) == {
+        f"turn:turn.{domain}:{port}?transport=udp",
+        f"turn:turn.{domain}:{port}?transport=tcp",
+        f"turns:turns.{domain}:{cfg['tlsPort']}?transport=tcp",
+    }
+    assert len(plan["outputs"]["turnPublicIps"]) == cfg["nodeCount"]
     assert plan["outputs"]["turnSecretArn"].startswith("arn:aws:secretsmanager:")
 
 

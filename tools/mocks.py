@@ -214,12 +214,16 @@ _COMPUTED: dict[str, Any] = {
         "bucketDomainName": f"{inputs.get('bucket', rid)}.s3.amazonaws.com",
         "bucketRegionalDomainName": f"{inputs.get('bucket', rid)}.s3.{m.region}.amazonaws.com",
     },
-    "aws:lb/loadBalancer:LoadBalancer": lambda m, name, rid, inputs: {
-        "dnsName": f"{inputs.get('name', rid)}-1234567890.{m.region}.elb.amazonaws.com",
-        "zoneId": "ZWKZPGTI48KDX",  # ELB hosted zone of ap-northeast-2
-        "arnSuffix": f"app/{inputs.get('name', rid)}/50dc6c495c0c9188",
-        "arn": f"arn:aws:elasticloadbalancing:{m.region}:{ACCOUNT_ID}:loadbalancer/{inputs.get('name', rid)}/50dc6c495c0c9188",
-    },
+    "aws:lb/loadBalancer:LoadBalancer": lambda m, name, rid, inputs: (
+        lambda kind: {
+            # NLB names read <name>-<hash>.elb.<region>.amazonaws.com, ALB <name>-<n>.<region>.elb.amazonaws.com
+            "dnsName": f"{inputs.get('name', rid)}-1234567890." + (f"elb.{m.region}" if kind == "net" else f"{m.region}.elb") + ".amazonaws.com",
+            # ELB hosted zones of ap-northeast-2: ALB ZWKZPGTI48KDX, NLB ZIBE1TIR4HY56
+            "zoneId": "ZIBE1TIR4HY56" if kind == "net" else "ZWKZPGTI48KDX",
+            "arnSuffix": f"{kind}/{inputs.get('name', rid)}/50dc6c495c0c9188",
+            "arn": f"arn:aws:elasticloadbalancing:{m.region}:{ACCOUNT_ID}:loadbalancer/{kind}/{inputs.get('name', rid)}/50dc6c495c0c9188",
+        }
+    )("net" if inputs.get("loadBalancerType") == "network" else "app"),
     "aws:lb/targetGroup:TargetGroup": lambda m, name, rid, inputs: {
         "arnSuffix": f"targetgroup/{inputs.get('name', rid)}/73e2d6bc24d8a067",
         "arn": f"arn:aws:elasticloadbalancing:{m.region}:{ACCOUNT_ID}:targetgroup/{inputs.get('name', rid)}/73e2d6bc24d8a067",
@@ -231,6 +235,9 @@ _COMPUTED: dict[str, Any] = {
     },
     "aws:wafv2/webAcl:WebAcl": lambda m, name, rid, inputs: {
         "arn": f"arn:aws:wafv2:us-east-1:{ACCOUNT_ID}:global/webacl/{inputs.get('name', rid)}/{rid}",
+    },
+    "aws:wafv2/ipSet:IpSet": lambda m, name, rid, inputs: {
+        "arn": f"arn:aws:wafv2:us-east-1:{ACCOUNT_ID}:global/ipset/{inputs.get('name', rid)}/{rid}",
     },
     "aws:acm/certificate:Certificate": lambda m, name, rid, inputs: {
         "domainValidationOptions": [

@@ -1,0 +1,116 @@
+"""The stage's DNS: its Route53 zone (created, or an existing one by id) and the ACM
+certificates the edge terminates TLS with, validated through DNS records in that zone.
+
+Two certificates for the same names (`domain` and `*.domain`): one in the stage region
+for the ALB and the NLB, one in us-east-1 because CloudFront only takes certificates from
+there. The us-east-1 provider is an explicit argument and only that certificate (and its
+validation) uses it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+
+@dataclass
+class DnsArgs:
+    stage: str
+    domain: str
+    # An existing public hosted zone for `domain`; None: create one (owned by this stage).
+    hosted_zone_id: str | None
+    # Provider for us-east-1: the CloudFront certificate lives there.
+    us_east_1_provider: pulumi.ProviderResource
+    # Pulumi `protect` on the zone: deleting it loses every record and the delegation.
+    protect: bool = False
+
+
+class Dns(pulumi.ComponentResource):
+    """Zone + DNS-validated certificates.
+
+    Attributes: `zone_id`, `domain`, `name_servers` (empty when the zone is not ours),
+    `regional_certificate_arn` and `cloudfront_certificate_arn` (both resolve only after
+    validation, so listeners and the distribution wait for an issued certificate).
+    """
+
+    def __init__(self, name: str, args: DnsArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("voip:edge:Dns", name, None, opts)
+        stage = args.stage
+        self.domain = args.domain
+        child = pulumi.ResourceOptions(parent=self)
+
+        if args.hosted_zone_id is None:
+            self.zone: aws.route53.Zone | None = aws.route53.Zone(
+                f"{stage}-zone",
+                name=args.domain,
+                comment=f"voip-infra {stage}: public zone (delegate its name servers from the parent domain)",
+                # Records other tools add must not be wiped by a destroy.
+                force_destroy=False,
+                opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+            )
+            self.zone_id: pulumi.Output[str] = self.zone.zone_id
+            self.name_servers: pulumi.Output[list[str]] = self.zone.name_servers
+        else:
+            self.zone = None
+            self.zone_id = pulumi.Output.from_input(args.hosted_zone_id)
+            self.name_servers = pulumi.Output.from_input([])
+
+        names = [args.domain, f"*.{args.domain}"]
+        regional = aws.acm.Certificate(
+            f"{stage}-wildcard",
+            domain_name=names[0],
+            subject_alternative_names=names[1:],
+            validation_method="DNS",
+            key_algorithm="RSA_2048",  # what every client (old Android WebViews too) accepts
+            opts=child,
+        )
+        # CloudFront takes certificates from us-east-1 only.
+        cloudfront = aws.acm.Certificate(
+            f"{stage}-cloudfront",
+            domain_name=names[0],
+            subject_alternative_names=names[1:],
+            validation_method="DNS",
+            key_algorithm="RSA_2048",  # what every client (old Android WebViews too) accepts
+            opts=pulumi.ResourceOptions(parent=self, provider=args.us_east_1_provider),
+        )
+        # ACM derives the validation CNAME from the base name and the account: `domain` and
+        # `*.domain` share it, and so do the two certificates (any region). So ONE record,
+        # owned by one resource, validates both now and keeps renewing both later.
+        dvo = regional.domain_validation_options.apply(lambda opts_: next(o for o in opts_ if o.domain_name == names[0]))
+        self.validation_record = aws.route53.Record(
+            f"{stage}-acm-validation",
+            zone_id=self.zone_id,
+            name=dvo.resource_record_name,
+            type=dvo.resource_record_type,
+            records=[dvo.resource_record_value],
+            ttl=300,
+            # Adopt the record if an earlier certificate of this account already created it.
+            allow_overwrite=True,
+            opts=child,
+        )
+        fqdns = [self.validation_record.fqdn]
+        # The validations resolve once ACM has issued: listeners and the distribution wait for them.
+        self.regional_certificate_arn = aws.acm.CertificateValidation(
+            f"{stage}-wildcard-validated",
+            certificate_arn=regional.arn,
+            validation_record_fqdns=fqdns,
+            opts=pulumi.ResourceOptions(parent=regional),
+        ).certificate_arn
+        self.cloudfront_certificate_arn = aws.acm.CertificateValidation(
+            f"{stage}-cloudfront-validated",
+            certificate_arn=cloudfront.arn,
+            validation_record_fqdns=fqdns,
+            opts=pulumi.ResourceOptions(parent=cloudfront, provider=args.us_east_1_provider),
+        ).certificate_arn
+
+        self.register_outputs(
+            {
+                "zoneId": self.zone_id,
+                "domain": self.domain,
+                "nameServers": self.name_servers,
+                "regionalCertificateArn": self.regional_certificate_arn,
+                "cloudfrontCertificateArn": self.cloudfront_certificate_arn,
+            }
+        )

@@ -1,0 +1,551 @@
+"""Edge tier under mocks: DNS/ACM, ALB, NLB, CloudFront, WAF (issue 4)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from components.config import ConfigError, load_stack_config
+from components.waf import rate_window
+from tests.harness import stack_raw, variant, with_overrides
+
+ALB = "aws:lb/loadBalancer:LoadBalancer"
+LISTENER = "aws:lb/listener:Listener"
+RULE = "aws:lb/listenerRule:ListenerRule"
+TG = "aws:lb/targetGroup:TargetGroup"
+SG = "aws:ec2/securityGroup:SecurityGroup"
+DIST = "aws:cloudfront/distribution:Distribution"
+ACL = "aws:wafv2/webAcl:WebAcl"
+CERT = "aws:acm/certificate:Certificate"
+CERT_VALIDATION = "aws:acm/certificateValidation:CertificateValidation"
+PROVIDER = "pulumi:providers:aws"
+CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+CLOUDFRONT_PREFIX_LIST = "pl-22a6434b"  # what the mocks answer for the origin-facing list
+
+
+def stage(plan) -> str:
+    return plan["stack"]
+
+
+def edge_cfg(plan) -> dict:
+    return plan["config"]["edge"]
+
+
+def east_provider(plan) -> dict:
+    (p,) = [r for r in plan.of_type(PROVIDER) if r["props"].get("region") == "us-east-1"]
+    return p
+
+
+def on_provider(plan, provider_urn: str) -> list[dict]:
+    return [r for r in plan.resources if r["custom"] and r["provider"] == provider_urn]
+
+
+def load_balancers(plan, kind: str) -> list[dict]:
+    return [r for r in plan.of_type(ALB) if r["props"]["loadBalancerType"] == kind]
+
+
+def the_alb(plan) -> dict:
+    (alb,) = load_balancers(plan, "application")
+    return alb
+
+
+def the_nlb(plan) -> dict:
+    (nlb,) = load_balancers(plan, "network")
+    return nlb
+
+
+def listeners_of(plan, lb: dict) -> list[dict]:
+    arn = f"loadbalancer/{'net' if lb['props']['loadBalancerType'] == 'network' else 'app'}/{lb['id']}/"
+    return [r for r in plan.of_type(LISTENER) if arn in r["props"]["loadBalancerArn"]]
+
+
+def tg_by_arn(plan, arn: str) -> dict:
+    return next(r for r in plan.of_type(TG) if f"targetgroup/{r['id']}/" in arn)
+
+
+def the_acl(plan) -> dict:
+    (acl,) = plan.of_type(ACL)
+    return acl
+
+
+def rules_by_name(plan) -> dict[str, dict]:
+    return {r["name"]: r for r in the_acl(plan)["props"]["rules"]}
+
+
+# ------------------------------------------------------------- providers and certificates
+
+
+def test_us_east_1_provider_serves_only_the_cloudfront_certificate_and_the_waf(plan):
+    east = east_provider(plan)
+    users = on_provider(plan, east["urn"])
+    allowed = {
+        CERT,
+        CERT_VALIDATION,
+        ACL,
+        "aws:wafv2/ipSet:IpSet",
+        "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration",
+        "aws:cloudwatch/logGroup:LogGroup",
+    }
+    assert {r["type"] for r in users} <= allowed
+    # The ones that must be there: one certificate (+ its validation) and the web ACL.
+    assert [r["type"] for r in users].count(CERT) == 1
+    assert [r["type"] for r in users].count(ACL) == 1
+    # The only log group in us-east-1 is WAF's, and WAF demands the prefix.
+    for lg in (r for r in users if r["type"] == "aws:cloudwatch/logGroup:LogGroup"):
+        assert lg["props"]["name"].startswith("aws-waf-logs-")
+    # The distribution uses the certificate validated through us-east-1, not the regional one.
+    (east_validation,) = [r for r in users if r["type"] == CERT_VALIDATION]
+    (dist,) = plan.of_type(DIST)
+    assert dist["props"]["viewerCertificate"]["acmCertificateArn"] == east_validation["props"]["certificateArn"]
+    east_cert = next(r for r in users if r["type"] == CERT)
+    assert east_validation["props"]["certificateArn"].endswith(east_cert["id"])
+
+
+def test_regional_wildcard_certificate_on_the_load_balancers(plan):
+    domain = edge_cfg(plan)["domain"]
+    east = east_provider(plan)["urn"]
+    (regional,) = [r for r in plan.of_type(CERT) if r["provider"] != east]
+    assert regional["props"]["domainName"] == domain
+    assert regional["props"]["subjectAlternativeNames"] == [f"*.{domain}"]
+    assert regional["props"]["validationMethod"] == "DNS"
+    validation = next(r for r in plan.of_type(CERT_VALIDATION) if r["provider"] != east)
+    tls = [r for r in plan.of_type(LISTENER) if r["props"]["protocol"] in ("HTTPS", "TLS")]
+    assert len(tls) == 3  # ALB 443, NLB 443, NLB 5349
+    assert {r["props"]["certificateArn"] for r in tls} == {validation["props"]["certificateArn"]}
+    # One validation record (apex and wildcard, and both regions, share it) validates both.
+    (record,) = [r for r in plan.of_type("aws:route53/record:Record") if r["name"].endswith("-acm-validation")]
+    for v in plan.of_type(CERT_VALIDATION):
+        assert len(v["props"]["validationRecordFqdns"]) == 1
+    assert record["props"]["type"] == "CNAME"
+
+
+# ------------------------------------------------------------------------------- ALB
+
+
+def test_exactly_one_alb_and_an_nlb(plan):
+    assert len(load_balancers(plan, "application")) == 1
+    assert len(load_balancers(plan, "network")) == 1
+
+
+def test_alb_security_group_admits_only_the_cloudfront_prefix_list(plan):
+    alb = the_alb(plan)
+    (sg_id,) = alb["props"]["securityGroups"]
+    sg = plan.by_id(sg_id)
+    assert sg["type"] == SG
+    assert sg["props"]["ingress"], "the ALB must admit CloudFront"
+    for rule in sg["props"]["ingress"]:
+        assert rule["prefixListIds"] == [CLOUDFRONT_PREFIX_LIST]
+        assert not rule.get("cidrBlocks") and not rule.get("ipv6CidrBlocks") and not rule.get("securityGroups")
+        assert not rule.get("self")
+        assert 80 <= rule["fromPort"] <= rule["toPort"] <= 443
+    # Egress only into the VPC, only to target ports.
+    vpc_cidr = plan["config"]["network"]["cidr"]
+    ports = {h["port"] for h in edge_cfg(plan)["albHosts"]} | {
+        h["healthCheckPort"] for h in edge_cfg(plan)["albHosts"] if h["healthCheckPort"]
+    }
+    assert {(e["fromPort"], e["toPort"]) for e in sg["props"]["egress"]} == {(p, p) for p in ports}
+    assert all(e["cidrBlocks"] == [vpc_cidr] for e in sg["props"]["egress"])
+
+
+def test_alb_hardening_and_access_logs(plan):
+    alb = the_alb(plan)["props"]
+    assert alb["internal"] is False
+    assert alb["dropInvalidHeaderFields"] is True
+    assert alb["enableDeletionProtection"] is edge_cfg(plan)["albDeletionProtection"]
+    assert alb["accessLogs"]["enabled"] is True
+    bucket = next(r for r in plan.of_type("aws:s3/bucket:Bucket") if r["props"]["bucket"] == alb["accessLogs"]["bucket"])
+    policy = next(r for r in plan.of_type("aws:s3/bucketPolicy:BucketPolicy") if r["parent"] == bucket["urn"])
+    statements = json.loads(policy["props"]["policy"])["Statement"]
+    writer = next(s for s in statements if s.get("Sid") == "AlbAccessLogs")
+    # ap-northeast-2 predates the log-delivery principal: the regional ELB account writes.
+    assert writer["Principal"] == {"AWS": "arn:aws:iam::600734575887:root"}
+    assert writer["Resource"].endswith("/alb/AWSLogs/123456789012/*")
+    assert any(s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in statements)
+
+
+def test_http_listener_only_redirects_to_https(plan):
+    alb = the_alb(plan)
+    (http,) = [r for r in listeners_of(plan, alb) if r["props"]["port"] == 80]
+    assert http["props"]["protocol"] == "HTTP"
+    (action,) = http["props"]["defaultActions"]
+    assert action["type"] == "redirect"
+    assert action["redirect"]["protocol"] == "HTTPS" and action["redirect"]["port"] == "443"
+    assert action["redirect"]["statusCode"] == "HTTP_301"
+    assert not [r for r in plan.of_type(RULE) if r["props"]["listenerArn"].endswith(http["id"])]
+
+
+def test_no_listener_forwards_plain_http_to_targets(plan):
+    listeners = {r["id"]: r for r in plan.of_type(LISTENER)}
+    for listener in listeners.values():
+        if any(a["type"] == "forward" for a in listener["props"]["defaultActions"]):
+            assert listener["props"]["protocol"] in ("HTTPS", "TLS"), listener["name"]
+            assert listener["props"]["sslPolicy"].startswith("ELBSecurityPolicy-TLS13-")
+    for rule in plan.of_type(RULE):
+        listener = next(v for k, v in listeners.items() if rule["props"]["listenerArn"].endswith(k))
+        assert listener["props"]["protocol"] == "HTTPS", rule["name"]
+
+
+def test_alb_forwards_only_host_rules_that_carry_the_origin_secret(plan):
+    cfg = edge_cfg(plan)
+    alb = the_alb(plan)
+    (https,) = [r for r in listeners_of(plan, alb) if r["props"]["port"] == 443]
+    (default,) = https["props"]["defaultActions"]
+    assert default["type"] == "fixed-response" and default["fixedResponse"]["statusCode"] == "403"
+    rules = {r["props"]["priority"]: r for r in plan.of_type(RULE)}
+    assert set(rules) == {h["priority"] for h in cfg["albHosts"]}
+    for host in cfg["albHosts"]:
+        rule = rules[host["priority"]]["props"]
+        conditions = {k: v for c in rule["conditions"] for k, v in c.items()}
+        expected_hosts = [f"{host['name']}.{cfg['domain']}"] + ([cfg["domain"]] if host["apex"] else [])
+        assert conditions["hostHeader"]["values"] == expected_hosts
+        assert conditions["pathPattern"]["values"] == host["paths"]
+        assert conditions["httpHeader"] == {"httpHeaderName": "X-Origin-Verify", "values": ["[secret]"]}
+        (action,) = rule["actions"]
+        tg = tg_by_arn(plan, action["targetGroupArn"])
+        assert tg["props"]["targetType"] == "ip" and tg["props"]["port"] == host["port"]
+        assert tg["props"]["deregistrationDelay"] == 30
+        assert tg["props"]["healthCheck"]["path"] == host["healthCheckPath"]
+    # The exported map binds exactly these target groups, by host name.
+    assert set(plan["outputs"]["albTargetGroupArns"]) == {h["name"] for h in cfg["albHosts"]}
+
+
+# ------------------------------------------------------------------------------- NLB
+
+
+def test_nlb_signaling_and_turns_listeners(plan):
+    nlb = the_nlb(plan)
+    assert nlb["props"]["enableCrossZoneLoadBalancing"] is True
+    assert nlb["props"]["securityGroups"], "the NLB has a security group the tiers admit"
+    by_port = {r["props"]["port"]: r for r in listeners_of(plan, nlb)}
+    assert set(by_port) == {443, 5349}
+    assert {r["props"]["protocol"] for r in by_port.values()} == {"TLS"}
+    signaling = tg_by_arn(plan, by_port[443]["props"]["defaultActions"][0]["targetGroupArn"])["props"]
+    assert (signaling["targetType"], signaling["protocol"], signaling["port"]) == ("ip", "TCP", 8080)
+    hc = signaling["healthCheck"]
+    assert (hc["protocol"], hc["path"], hc["port"]) == ("HTTP", "/ready", "9090")
+    turn = tg_by_arn(plan, by_port[5349]["props"]["defaultActions"][0]["targetGroupArn"])["props"]
+    assert (turn["targetType"], turn["protocol"], turn["port"]) == ("instance", "TCP", 3478)
+    assert plan["outputs"]["nlbSignalingTargetGroupArn"].endswith(
+        f"/{tg_by_arn(plan, plan['outputs']['nlbSignalingTargetGroupArn'])['id']}/73e2d6bc24d8a067"
+    )
+
+
+def test_nlb_security_group_admits_clients_per_stage(plan):
+    cfg = edge_cfg(plan)
+    sg = plan.by_id(the_nlb(plan)["props"]["securityGroups"][0])
+    ingress = sg["props"]["ingress"]
+    assert {(r["fromPort"], r["toPort"]) for r in ingress} == {(443, 443), (5349, 5349)}
+    expected = cfg["allowList"] if cfg["restrictToAllowList"] else ["0.0.0.0/0"]
+    assert all(r["cidrBlocks"] == expected for r in ingress)
+    vpc_cidr = plan["config"]["network"]["cidr"]
+    assert {e["fromPort"] for e in sg["props"]["egress"]} == {8080, 9090, 3478}
+    assert all(e["cidrBlocks"] == [vpc_cidr] for e in sg["props"]["egress"])
+
+
+def test_nlb_static_ips_per_az_where_asked(plan):
+    nlb = the_nlb(plan)["props"]
+    azs = plan["config"]["network"]["azs"]
+    if edge_cfg(plan)["nlbStaticIps"]:
+        assert "subnets" not in nlb
+        mappings = nlb["subnetMappings"]
+        assert len(mappings) == len(azs)
+        eips = [plan.by_id(m["allocationId"]) for m in mappings]
+        assert all(e["type"] == "aws:ec2/eip:Eip" and e["protect"] is plan["config"]["protectData"] for e in eips)
+        assert len({plan.by_id(m["subnetId"])["props"]["availabilityZone"] for m in mappings}) == len(azs)
+        assert len(plan["outputs"]["nlbStaticIps"]) == len(azs)
+    else:
+        assert "subnetMappings" not in nlb and len(nlb["subnets"]) == len(azs)
+
+
+# ------------------------------------------------------------------------ CloudFront
+
+
+def test_cloudfront_redirects_to_https_everywhere_and_disables_cache_for_the_alb(plan):
+    (dist,) = plan.of_type(DIST)
+    props = dist["props"]
+    behaviors = [props["defaultCacheBehavior"], *props["orderedCacheBehaviors"]]
+    assert all(b["viewerProtocolPolicy"] == "redirect-to-https" for b in behaviors)
+    alb_paths = {b["pathPattern"] for b in props["orderedCacheBehaviors"] if b["targetOriginId"] == "alb"}
+    assert alb_paths == {"/api/*", "/ws*"}
+    for b in props["orderedCacheBehaviors"]:
+        if b["targetOriginId"] == "alb":
+            assert b["cachePolicyId"] == CACHING_DISABLED
+            assert "POST" in b["allowedMethods"]
+    assert props["viewerCertificate"]["minimumProtocolVersion"] == "TLSv1.2_2021"
+    assert props["viewerCertificate"]["sslSupportMethod"] == "sni-only"
+    assert props["httpVersion"] == "http2and3"
+    assert props["priceClass"] in ("PriceClass_200", "PriceClass_All")
+    assert props["loggingConfig"]["bucket"].endswith(".s3.amazonaws.com")
+    # The ALB origin speaks HTTPS only and carries the origin secret.
+    alb_origin = next(o for o in props["origins"] if o["originId"] == "alb")
+    assert alb_origin["customOriginConfig"]["originProtocolPolicy"] == "https-only"
+    assert alb_origin["customHeaders"] == [{"name": "X-Origin-Verify", "value": "[secret]"}]
+    # The static web origin is S3 through origin access control, not a public website endpoint.
+    web = next(o for o in props["origins"] if o["originId"] == "web")
+    assert web["originAccessControlId"] and ".s3." in web["domainName"] and "website" not in web["domainName"]
+
+
+def test_distribution_is_protected_by_the_cloudfront_web_acl(plan):
+    (dist,) = plan.of_type(DIST)
+    acl = the_acl(plan)
+    assert acl["props"]["scope"] == "CLOUDFRONT"
+    assert acl["provider"] == east_provider(plan)["urn"]
+    assert dist["props"]["webAclId"].endswith(f"/webacl/{acl['props']['name']}/{acl['id']}")
+
+
+def test_security_headers_policy_on_every_behaviour(plan):
+    (policy,) = plan.of_type("aws:cloudfront/responseHeadersPolicy:ResponseHeadersPolicy")
+    headers = policy["props"]["securityHeadersConfig"]
+    hsts = headers["strictTransportSecurity"]
+    assert hsts["accessControlMaxAgeSec"] >= 31_536_000 and hsts["includeSubdomains"] is True
+    assert headers["frameOptions"]["frameOption"] == "DENY"
+    assert headers["contentTypeOptions"]["override"] is True
+    assert "frame-ancestors 'none'" in headers["contentSecurityPolicy"]["contentSecurityPolicy"]
+    assert headers["referrerPolicy"]["referrerPolicy"] == "strict-origin-when-cross-origin"
+    (dist,) = plan.of_type(DIST)
+    behaviors = [dist["props"]["defaultCacheBehavior"], *dist["props"]["orderedCacheBehaviors"]]
+    assert {b["responseHeadersPolicyId"] for b in behaviors} == {policy["id"]}
+
+
+def test_static_web_bucket_is_private_and_readable_only_by_this_distribution(plan):
+    (dist,) = plan.of_type(DIST)
+    web = next(o for o in dist["props"]["origins"] if o["originId"] == "web")
+    bucket = next(r for r in plan.of_type("aws:s3/bucket:Bucket") if web["domainName"].startswith(r["props"]["bucket"] + "."))
+    children = {r["type"]: r for r in plan.children(bucket["urn"])}
+    pab = children["aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"]["props"]
+    assert all(pab[k] is True for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"))
+    statements = json.loads(children["aws:s3/bucketPolicy:BucketPolicy"]["props"]["policy"])["Statement"]
+    allows = [s for s in statements if s["Effect"] == "Allow"]
+    assert allows and all(s["Principal"] == {"Service": "cloudfront.amazonaws.com"} for s in allows)
+    assert all(
+        s["Condition"]["StringEquals"]["AWS:SourceArn"] == f"arn:aws:cloudfront::123456789012:distribution/{dist['id']}" for s in allows
+    )
+
+
+def test_public_names_are_aliases_of_the_distribution_and_the_nlb(plan):
+    cfg = edge_cfg(plan)
+    (dist,) = plan.of_type(DIST)
+    hosts = [cfg["domain"], *[f"{h['name']}.{cfg['domain']}" for h in cfg["albHosts"]]]
+    assert dist["props"]["aliases"] == hosts
+    records = [r["props"] for r in plan.of_type("aws:route53/record:Record") if r["props"].get("aliases")]
+    for host in hosts:
+        for rtype in ("A", "AAAA"):
+            (rec,) = [r for r in records if r["name"] == host and r["type"] == rtype]
+            assert rec["aliases"][0]["zoneId"] == "Z2FDTNDATAQYW2"  # CloudFront
+    nlb_names = {r["name"] for r in records if r["aliases"][0]["zoneId"] == "ZIBE1TIR4HY56"}
+    assert nlb_names == {f"ws.{cfg['domain']}", f"turns.{cfg['domain']}"}
+    urls = plan["outputs"]["publicUrls"]
+    assert urls["apex"] == f"https://{cfg['domain']}" and urls["signaling"] == f"wss://ws.{cfg['domain']}"
+
+
+# ------------------------------------------------------------------------------- WAF
+
+
+def test_managed_rule_groups(plan):
+    rules = rules_by_name(plan)
+    for group in (
+        "AWSManagedRulesCommonRuleSet",
+        "AWSManagedRulesKnownBadInputsRuleSet",
+        "AWSManagedRulesAmazonIpReputationList",
+        "AWSManagedRulesSQLiRuleSet",
+    ):
+        statement = rules[group]["statement"]["managedRuleGroupStatement"]
+        assert statement["vendorName"] == "AWS" and statement["name"] == group
+        assert rules[group]["overrideAction"] == {"none": {}}  # enforcing, not count-only
+    visibility = [r["visibilityConfig"] for r in rules.values()] + [the_acl(plan)["props"]["visibilityConfig"]]
+    assert all(v["cloudwatchMetricsEnabled"] and v["sampledRequestsEnabled"] for v in visibility)
+
+
+def test_rate_rules_reproduce_the_seed_nginx_limits(plan):
+    rules = rules_by_name(plan)
+    rate = {n: r for n, r in rules.items() if "rateBasedStatement" in r["statement"]}
+    assert len(rate) >= 3
+    expected = {"rate-auth": (10, 120), "rate-websocket": (600, 60), "rate-general": (1800, 60)}
+    for name, (limit, window) in expected.items():
+        statement = rate[name]["statement"]["rateBasedStatement"]
+        assert (statement["limit"], statement["evaluationWindowSec"]) == (limit, window), name
+        assert statement["aggregateKeyType"] == "IP"
+        assert rate[name]["action"]["block"]["customResponse"]["responseCode"] == 429
+
+    def matches(name: str, path: str) -> bool:
+        scope = rate[name]["statement"]["rateBasedStatement"]["scopeDownStatement"]
+        negate = "notStatement" in scope
+        regex = (scope["notStatement"]["statement"] if negate else scope)["regexMatchStatement"]
+        assert regex["fieldToMatch"] == {"uriPath": {}}
+        hit = re.search(regex["regexString"], path.lower()) is not None
+        return hit != negate
+
+    assert matches("rate-auth", "/api/auth/login") and matches("rate-auth", "/AUTH/token")
+    assert not matches("rate-auth", "/api/users")
+    assert matches("rate-websocket", "/ws") and matches("rate-websocket", "/ws/room/1")
+    assert not matches("rate-websocket", "/api/ws")
+    assert matches("rate-general", "/api/users") and matches("rate-general", "/")
+    assert not matches("rate-general", "/api/auth/login") and not matches("rate-general", "/ws")
+
+
+def test_allow_list_and_default_action_per_stage(plan):
+    cfg = edge_cfg(plan)
+    acl = the_acl(plan)["props"]
+    rules = rules_by_name(plan)
+    ip_sets = plan.of_type("aws:wafv2/ipSet:IpSet")
+    if cfg["restrictToAllowList"]:
+        assert acl["defaultAction"] == {"block": {}}
+        (ip_set,) = ip_sets
+        assert ip_set["props"]["scope"] == "CLOUDFRONT" and ip_set["props"]["addresses"] == cfg["allowList"]
+        assert ip_set["provider"] == east_provider(plan)["urn"]
+        allow = rules["allow-list"]
+        assert allow["action"] == {"allow": {}}
+        assert allow["statement"]["ipSetReferenceStatement"]["arn"].endswith(f"/{ip_set['id']}")
+        # Last: allow-listed sources still go through the managed groups and the rate limits.
+        assert allow["priority"] == max(r["priority"] for r in rules.values())
+    else:
+        assert acl["defaultAction"] == {"allow": {}}
+        assert not ip_sets and "allow-list" not in rules
+
+
+def test_dev_blocks_by_default_and_production_does_not(plans):
+    assert the_acl(plans["dev"])["props"]["defaultAction"] == {"block": {}}
+    assert the_acl(plans["production"])["props"]["defaultAction"] == {"allow": {}}
+    assert "load-test-bypass" not in rules_by_name(plans["production"])
+
+
+def test_waf_logging_redacts_credentials(plan):
+    (logging,) = plan.of_type("aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration")
+    assert logging["provider"] == east_provider(plan)["urn"]
+    assert {"singleHeader": {"name": "authorization"}} in logging["props"]["redactedFields"]
+    (destination,) = logging["props"]["logDestinationConfigs"]
+    assert ":log-group:aws-waf-logs-" in destination
+
+
+def test_outputs_for_the_other_tiers(plan):
+    outputs = plan["outputs"]
+    for key in (
+        "zoneId",
+        "domain",
+        "distributionArn",
+        "distributionDomainName",
+        "originSecretArn",
+        "albSecurityGroupId",
+        "nlbSecurityGroupId",
+        "nlbSignalingTargetGroupArn",
+        "nlbTurnTargetGroupArn",
+        "publicUrls",
+    ):
+        assert outputs.get(key), key
+    assert outputs["originSecretArn"].startswith("arn:aws:secretsmanager:")
+    # Every secret value in state is a Pulumi secret (the origin header, the TURN secret, ...).
+    versions = plan.of_type("aws:secretsmanager/secretVersion:SecretVersion")
+    assert versions and all(v["props"]["secretString"] == "[secret]" for v in versions)
+
+
+# ---------------------------------------------------------------- load-test bypass variant
+
+BYPASS_TOKEN_KEY = "voip-infra:loadTestBypassToken"
+
+
+@pytest.fixture(scope="module")
+def bypass_plan():
+    return variant("dev", {"voip-infra:edge": {"loadTestBypass": True}, BYPASS_TOKEN_KEY: "x"}, (BYPASS_TOKEN_KEY,))
+
+
+def test_load_test_bypass_only_where_enabled(bypass_plan, plan):
+    if not edge_cfg(plan)["loadTestBypass"]:
+        assert "load-test-bypass" not in rules_by_name(plan)
+    rules = rules_by_name(bypass_plan)
+    bypass = rules["load-test-bypass"]
+    match = bypass["statement"]["byteMatchStatement"]
+    assert match["fieldToMatch"] == {"singleHeader": {"name": "x-load-test-token"}}
+    assert match["searchString"] == "[secret]"  # the token never reaches state in plain text
+    assert bypass["action"] == {"allow": {}}
+    managed = [r["priority"] for n, r in rules.items() if n.startswith("AWSManagedRules")]
+    rate = [r["priority"] for n, r in rules.items() if n.startswith("rate-")]
+    # After the managed groups (still inspected), before the rate limits (the bypass).
+    assert max(managed) < bypass["priority"] < min(rate)
+    (logging,) = bypass_plan.of_type("aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration")
+    assert {"singleHeader": {"name": "x-load-test-token"}} in logging["props"]["redactedFields"]
+
+
+# ----------------------------------------------------------------------- pure functions
+
+
+def test_rate_window_respects_the_waf_minimum():
+    assert rate_window(5, 60) == (10, 120)
+    assert rate_window(10, 1) == (600, 60)
+    assert rate_window(30, 1) == (1800, 60)
+    assert rate_window(1, 60) == (10, 600)  # 1/min cannot be exact: never stricter than asked
+    limit, window = rate_window(1, 60)
+    assert limit / window >= 1 / 60
+
+
+@pytest.mark.parametrize(
+    ("hosts", "message"),
+    [
+        ([{"name": "ws", "priority": 1}], "albHosts.0.name: 'ws' is taken by the NLB"),
+        ([{"name": "api", "priority": 1, "apex": True, "paths": ["/a", "/b", "/c"]}], "albHosts.0.paths: a listener rule takes at most 5"),
+        ([{"name": "a", "priority": 1, "apex": True}, {"name": "b", "priority": 2, "apex": True}], "at most one host may set apex"),
+    ],
+)
+def test_edge_config_rejects_rules_aws_would_refuse(hosts, message):
+    raw, _ = stack_raw("dev")
+    with pytest.raises(ConfigError) as err:
+        load_stack_config("dev", with_overrides(raw, {"voip-infra:edge": {"albHosts": hosts}}))
+    assert any(message in line for line in err.value.lines), err.value.lines
+
+
+# ------------------------------------------------- the file bucket, as wired at merge
+
+
+def test_files_bucket_is_served_at_files_through_origin_access_control():
+    """Platform passes no file bucket until the storage tier is merged: build the Cdn
+    component alone, under the same mocks, with one."""
+    import pulumi
+    import pulumi_aws as aws
+    from pulumi.runtime import mocks as pulumi_mocks
+    from pulumi.runtime import settings as pulumi_settings
+
+    from components.cdn import Cdn, CdnArgs
+    from tools.mocks import Mocks, RecordingMonitor
+
+    mocks = Mocks("dev", "ap-northeast-2")
+    monitor = RecordingMonitor(mocks)
+    pulumi_settings.ROOT.set(None)
+    pulumi_mocks.set_mocks(mocks, project="voip-infra", stack="dev", preview=False, monitor=monitor)
+    files_domain = "dev-voip-files.s3.ap-northeast-2.amazonaws.com"
+
+    def program():
+        provider = aws.Provider("regional", region="ap-northeast-2")
+        cdn = Cdn(
+            "dev-cdn",
+            CdnArgs(
+                stage="dev",
+                account_id="123456789012",
+                domain="dev.voip.example.com",
+                zone_id="Z0123456789ABC",
+                certificate_arn="arn:aws:acm:us-east-1:123456789012:certificate/x",
+                web_acl_arn="arn:aws:wafv2:us-east-1:123456789012:global/webacl/x/y",
+                alb_dns_name="alb-1.ap-northeast-2.elb.amazonaws.com",
+                alb_host_names=["api"],
+                origin_header_name="X-Origin-Verify",
+                origin_secret_value=pulumi.Output.secret("s"),
+                price_class="PriceClass_200",
+                content_security_policy="default-src 'self'",
+                log_retention_days=14,
+                files_bucket_regional_domain_name=files_domain,
+            ),
+            opts=pulumi.ResourceOptions(providers={"aws": provider}),
+        )
+        return cdn.distribution.arn
+
+    pulumi.runtime.test(program)()
+    (dist,) = [r for r in monitor.registrations.values() if r.type == DIST]
+    origins = {o["originId"]: o for o in dist.props["origins"]}
+    (oac,) = [r for r in monitor.registrations.values() if r.type == "aws:cloudfront/originAccessControl:OriginAccessControl"]
+    assert origins["files"]["domainName"] == files_domain
+    assert origins["files"]["originAccessControlId"] == oac.id == origins["web"]["originAccessControlId"]
+    (files,) = [b for b in dist.props["orderedCacheBehaviors"] if b["pathPattern"] == "/files/*"]
+    assert files["targetOriginId"] == "files" and files["viewerProtocolPolicy"] == "redirect-to-https"
+    assert files["allowedMethods"] == ["GET", "HEAD", "OPTIONS"]
+    # First, so /files/* is never shadowed by a broader pattern.
+    assert dist.props["orderedCacheBehaviors"][0]["pathPattern"] == "/files/*"
