@@ -13,6 +13,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from components.config import CacheConfig
+from components.data_access import data_store_security_group
 
 PORT = 6379
 
@@ -50,24 +51,12 @@ class Cache(pulumi.ComponentResource):
         stage = args.stage
         child = pulumi.ResourceOptions(parent=self)
 
-        self.security_group = aws.ec2.SecurityGroup(
-            f"{stage}-redis-sg",
-            name=f"{stage}-redis",
-            description=f"{stage} ElastiCache: 6379 from named security groups only",
+        self.security_group = data_store_security_group(
+            f"{stage}-redis",
+            what="Redis (TLS)",
+            port=PORT,
             vpc_id=args.vpc_id,
-            ingress=[
-                aws.ec2.SecurityGroupIngressArgs(
-                    protocol="tcp",
-                    from_port=PORT,
-                    to_port=PORT,
-                    security_groups=list(args.allowed_security_group_ids),
-                    description="Redis (TLS) from the named sources",
-                )
-            ]
-            if args.allowed_security_group_ids
-            else [],
-            egress=[],  # a cache opens no connections of its own
-            tags={"Name": f"{stage}-redis"},
+            sources=args.allowed_security_group_ids,
             opts=child,
         )
         self.subnet_group = aws.elasticache.SubnetGroup(

@@ -20,6 +20,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.config import DatabaseConfig
+from components.data_access import data_store_security_group
 
 PORT = 5432
 # The CA that new RDS certificates chain to (RSA 2048, valid to 2061).
@@ -71,25 +72,12 @@ class Database(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         identifier = f"{stage}-postgres"
 
-        self.security_group = aws.ec2.SecurityGroup(
-            f"{stage}-postgres-sg",
-            name=f"{stage}-postgres",
-            description=f"{stage} PostgreSQL: 5432 from named security groups only",
+        self.security_group = data_store_security_group(
+            f"{stage}-postgres",
+            what="PostgreSQL",
+            port=PORT,
             vpc_id=args.vpc_id,
-            ingress=[
-                aws.ec2.SecurityGroupIngressArgs(
-                    protocol="tcp",
-                    from_port=PORT,
-                    to_port=PORT,
-                    security_groups=list(args.allowed_security_group_ids),
-                    description="PostgreSQL from the named sources",
-                )
-            ]
-            if args.allowed_security_group_ids
-            else [],
-            # A database opens no connections of its own.
-            egress=[],
-            tags={"Name": f"{stage}-postgres"},
+            sources=args.allowed_security_group_ids,
             opts=child,
         )
         self.subnet_group = aws.rds.SubnetGroup(

@@ -86,6 +86,20 @@ class EdgeArgs:
     protect: bool = False
 
 
+
+def _egress_to_targets(ports, vpc_cidr: str) -> list[dict]:
+    """A load balancer talks only to its targets (and their health checks) inside the VPC."""
+    return [
+        {
+            "protocol": "tcp",
+            "from_port": port,
+            "to_port": port,
+            "cidr_blocks": [vpc_cidr],
+            "description": f"targets and health checks on {port}",
+        }
+        for port in ports
+    ]
+
 class Edge(pulumi.ComponentResource):
     """ALB + NLB. Attributes the other tiers bind to:
 
@@ -225,16 +239,7 @@ class Edge(pulumi.ComponentResource):
                     "description": "CloudFront origin-facing (HTTP redirect, HTTPS)",
                 }
             ],
-            egress=[
-                {
-                    "protocol": "tcp",
-                    "from_port": port,
-                    "to_port": port,
-                    "cidr_blocks": [args.vpc_cidr],
-                    "description": f"targets and health checks on {port}",
-                }
-                for port in target_ports
-            ],
+            egress=_egress_to_targets(target_ports, args.vpc_cidr),
             tags={"Name": f"{stage}-alb"},
             opts=child,
         )
@@ -344,16 +349,7 @@ class Edge(pulumi.ComponentResource):
             vpc_id=args.vpc_id,
             description=f"{stage} NLB: signaling WebSocket and TURNS",
             ingress=ingress,
-            egress=[
-                {
-                    "protocol": "tcp",
-                    "from_port": port,
-                    "to_port": port,
-                    "cidr_blocks": [args.vpc_cidr],
-                    "description": f"targets and health checks on {port}",
-                }
-                for port in egress_ports
-            ],
+            egress=_egress_to_targets(egress_ports, args.vpc_cidr),
             tags={"Name": f"{stage}-nlb"},
             opts=child,
         )
