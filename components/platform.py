@@ -342,7 +342,7 @@ class Platform(pulumi.ComponentResource):
             ),
             opts=regional,
         )
-        # What the other tiers bind to (names agreed with the lead).
+        # What the other tiers bind to.
         self.zone_id = self.dns.zone_id
         self.domain = edge.domain
         self.alb_target_group_arns = self.edge.alb_target_group_arns

@@ -494,7 +494,7 @@ def test_edge_config_rejects_rules_aws_would_refuse(hosts, message):
     assert any(message in line for line in err.value.lines), err.value.lines
 
 
-# ------------------------------------------------- the file bucket, as wired at merge
+# ------------------------------------------------- the file bucket behaviour, Cdn alone
 
 
 def test_files_bucket_is_served_at_files_through_origin_access_control():

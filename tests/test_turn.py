@@ -218,7 +218,7 @@ def test_ice_servers_output(plan):
 
 @pytest.fixture(scope="module")
 def wired():
-    """Turn built directly with the inputs the edge provides at merge (NLB SG and target
+    """Turn built directly with the inputs the edge provides (NLB SG and target
     group, Route 53 zone), under the same mocks as the plans."""
     import pulumi
     from pulumi.runtime import mocks as pulumi_mocks
