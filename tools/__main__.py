@@ -55,4 +55,8 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     from tools.mocks import exit_process
 
-    exit_process(main())
+    try:
+        code = main()
+    except BrokenPipeError:  # the reader left early (`... | head`)
+        code = 0
+    exit_process(code)

@@ -442,6 +442,9 @@ def exit_process(code: int) -> None:
     """Leave a command that ran the mock runtime. The runtime leaves an event loop in each
     worker thread it used; their finalizers race at interpreter shutdown and may print
     noise. Nothing is left to clean up, so flush and leave at once."""
-    sys.stdout.flush()
-    sys.stderr.flush()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:  # the reader left early (`... | head`): not an error of ours
+        pass
     os._exit(code)
