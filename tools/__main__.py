@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from components.config import ConfigError
-from tools.stackfile import StackFileError
+from tools.stackfile import STACKS, StackFileError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -37,6 +37,31 @@ def _plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ttl_days(value: str) -> int:
+    from tools.clone_stack import MAX_TTL_DAYS, MIN_TTL_DAYS
+
+    try:
+        days = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number of days") from None
+    if not MIN_TTL_DAYS <= days <= MAX_TTL_DAYS:
+        raise argparse.ArgumentTypeError(f"{days} is outside {MIN_TTL_DAYS}..{MAX_TTL_DAYS}")
+    return days
+
+
+def _clone_stack(args: argparse.Namespace) -> int:
+    from tools import clone_stack as clone_mod
+
+    try:
+        result = clone_mod.clone_stack(args.from_stack, args.to_stack, Path(args.stacks_dir), args.ttl_days)
+    except clone_mod.CloneError as exc:
+        for line in exc.lines:
+            print(line, file=sys.stderr)
+        return 1
+    print(clone_mod.render(result))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _Parser(prog="python -m tools", description="voip-infra operator commands (offline)")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -47,6 +72,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", metavar="OUT", help="write the plan file (version 1)")
     p.add_argument("--markdown", metavar="OUT", help="write a Markdown summary (PR comments)")
     p.set_defaults(func=_plan)
+
+    p = sub.add_parser("clone-stack", help="write stacks/Pulumi.<to>.yaml: an ephemeral stage cloned from a template stage")
+    p.add_argument("--from", dest="from_stack", required=True, metavar="NAME", help="template stage (stacks/Pulumi.<NAME>.yaml)")
+    p.add_argument("--to", dest="to_stack", required=True, metavar="NAME", help="new stage name (2-20 chars of a-z, 0-9, '-')")
+    p.add_argument("--ttl-days", type=_ttl_days, default=7, metavar="N", help="days until tear-down, 1..90 (default 7; tagged ttl-days)")
+    p.add_argument("--stacks-dir", default=str(STACKS), metavar="DIR", help="where the stack files live (default: the repo's stacks/)")
+    p.set_defaults(func=_clone_stack)
 
     args = parser.parse_args(argv)
     return args.func(args)
