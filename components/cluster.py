@@ -82,7 +82,7 @@ class Cluster(pulumi.ComponentResource):
             f"{stage}-eks-key-alias",
             name=f"alias/{self.cluster_name}",
             target_key_id=self.kms_key.key_id,
-            opts=pulumi.ResourceOptions(parent=self.kms_key),
+            opts=pulumi.ResourceOptions(parent=self.kms_key, protect=False),
         )
         # EKS writes to exactly this name; created first so retention and encryption apply.
         self.log_group = aws.cloudwatch.LogGroup(
@@ -367,7 +367,8 @@ class Cluster(pulumi.ComponentResource):
             configuration_values=json.dumps(config) if config else None,
             resolve_conflicts_on_create="OVERWRITE",
             resolve_conflicts_on_update="OVERWRITE",
-            opts=pulumi.ResourceOptions(parent=self.cluster, depends_on=deps),
+            # Add-ons are configuration, not data: not protected like the cluster they hang under.
+            opts=pulumi.ResourceOptions(parent=self.cluster, protect=False, depends_on=deps),
         )
 
     def _node_group(self, stage: str, kind: str, ng: NodeGroupConfig, args: ClusterArgs, deps: list, *, taint: bool) -> aws.eks.NodeGroup:

@@ -384,7 +384,8 @@ class Turn(pulumi.ComponentResource):
             request_interval=30,
             failure_threshold=3,
             tags={"Name": f"{node}-turn-{port}"},
-            opts=pulumi.ResourceOptions(parent=eip),
+            # Not protected like the EIP it hangs under: DNS and checks are cheap to replace.
+            opts=pulumi.ResourceOptions(parent=eip, protect=False),
         )
         aws.route53.Record(
             f"{node}-dns",
@@ -396,7 +397,7 @@ class Turn(pulumi.ComponentResource):
             set_identifier=node,
             multivalue_answer_routing_policy=True,
             health_check_id=check.id,
-            opts=pulumi.ResourceOptions(parent=eip),
+            opts=pulumi.ResourceOptions(parent=eip, protect=False),
         )
 
     def _uris(self, args: TurnArgs) -> pulumi.Output[list[str]]:

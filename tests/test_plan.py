@@ -102,3 +102,34 @@ def test_tree_and_markdown_count_every_custom_resource(plan):
     assert counted == sum(1 for r in plan.resources if r["custom"])
     md = render_markdown(plan)
     assert sum(int(line.rsplit("|", 2)[1]) for line in md.splitlines() if line.startswith("| `")) == counted
+
+
+# What `protect` may sit on: data and addresses, plus the settings that keep a bucket's
+# data safe (versioning, encryption, public access block, its policy, ...). Anything else
+# protected would only block routine replacements.
+PROTECTABLE = {
+    "aws:rds/instance:Instance",
+    "aws:elasticache/replicationGroup:ReplicationGroup",
+    "aws:kms/key:Key",
+    "aws:ec2/eip:Eip",
+    "aws:route53/zone:Zone",
+    "aws:eks/cluster:Cluster",
+    "aws:cloudwatch/logGroup:LogGroup",
+    "aws:s3/bucket:Bucket",
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+    "aws:s3/bucketVersioning:BucketVersioning",
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+    "aws:s3/bucketOwnershipControls:BucketOwnershipControls",
+    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+    "aws:s3/bucketPolicy:BucketPolicy",
+}
+
+
+def test_protect_sits_on_stateful_resources_only_and_only_where_data_matters(plan):
+    protected = [r for r in plan.resources if r["protect"]]
+    if not plan["config"]["protectData"]:
+        assert protected == []
+        return
+    assert {r["type"] for r in protected} <= PROTECTABLE, sorted({r["type"] for r in protected} - PROTECTABLE)
+    for typ in ("aws:rds/instance:Instance", "aws:elasticache/replicationGroup:ReplicationGroup", "aws:kms/key:Key", "aws:route53/zone:Zone"):
+        assert any(r["type"] == typ for r in protected), typ
