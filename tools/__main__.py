@@ -62,6 +62,18 @@ def _clone_stack(args: argparse.Namespace) -> int:
     return 0
 
 
+def _diagram(args: argparse.Namespace) -> int:
+    from tools import diagram as diagram_mod
+
+    try:
+        plan = diagram_mod.load_plan(Path(args.plan))
+    except diagram_mod.DiagramError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(diagram_mod.render_mermaid(diagram_mod.build(plan)), end="")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _Parser(prog="python -m tools", description="voip-infra operator commands (offline)")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -79,6 +91,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ttl-days", type=_ttl_days, default=7, metavar="N", help="days until tear-down, 1..90 (default 7; tagged ttl-days)")
     p.add_argument("--stacks-dir", default=str(STACKS), metavar="DIR", help="where the stack files live (default: the repo's stacks/)")
     p.set_defaults(func=_clone_stack)
+
+    p = sub.add_parser("diagram", help="a diagram of the stack from a plan file (Mermaid)")
+    p.add_argument("--plan", required=True, metavar="PLAN.json", help="a plan file written by `plan --json`")
+    p.add_argument("--format", choices=["mermaid"], default="mermaid", help="output format (default mermaid)")
+    p.set_defaults(func=_diagram)
 
     args = parser.parse_args(argv)
     return args.func(args)
