@@ -37,6 +37,22 @@ def _plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _policy(args: argparse.Namespace) -> int:
+    from tools import policy as policy_mod
+
+    try:
+        plan = policy_mod.load(Path(args.plan))
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    violations = policy_mod.run(plan)
+    for v in violations:
+        print(v.line())
+    mandatory = sum(v.level == "mandatory" for v in violations)
+    print(f"{mandatory} mandatory, {len(violations) - mandatory} advisory violations", file=sys.stderr)
+    return 1 if mandatory else 0
+
+
 def _ttl_days(value: str) -> int:
     from tools.clone_stack import MAX_TTL_DAYS, MIN_TTL_DAYS
 
@@ -84,6 +100,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", metavar="OUT", help="write the plan file (version 1)")
     p.add_argument("--markdown", metavar="OUT", help="write a Markdown summary (PR comments)")
     p.set_defaults(func=_plan)
+
+    p = sub.add_parser("policy", help="run the CrossGuard policy pack (policies/) over a plan file")
+    p.add_argument("--plan", required=True, metavar="PLAN.json", help="a plan file written by `plan --json`")
+    p.set_defaults(func=_policy)
 
     p = sub.add_parser("clone-stack", help="write stacks/Pulumi.<to>.yaml: an ephemeral stage cloned from a template stage")
     p.add_argument("--from", dest="from_stack", required=True, metavar="NAME", help="template stage (stacks/Pulumi.<NAME>.yaml)")

@@ -1,0 +1,748 @@
+"""The voip-infra CrossGuard rules, as importable code (no side effects: `__main__.py` builds the pack).
+
+Each policy sees what `pulumi preview --policy-pack policies` hands it: engine (camelCase) input
+names, values wrapped so that reading an unknown (computed during preview) raises
+`UnknownValueError`. `python -m tools policy --plan PLAN.json` builds the same argument objects from
+a plan file (tools/policy.py), so the rules run unchanged in CI and offline.
+
+Config the rules read (policy config, `--policy-pack-config`, or given by `tools policy` from the plan):
+- `protectData` (bool): the stage holds data (the stack's `voip-infra:protectData`). Under the CLI,
+  when no policy config is given, the stack config handed to the analyzer is read instead.
+- `secretsRedacted` (bool): values were redacted to "[secret]" where they are secrets (plan files),
+  so a plain value in a secret field means the program forgot to mark it secret.
+- `publicIngressAllowList` (list of {protocol, fromPort, toPort}): the ports this design opens to
+  the internet on purpose (default: TURN's listening port and relay range, the NLB's 443 and 5349).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyConfigSchema,
+    PolicyResource,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+
+MANDATORY = EnforcementLevel.MANDATORY
+ADVISORY = EnforcementLevel.ADVISORY
+PACK_ENFORCEMENT_LEVEL = MANDATORY  # the pack default; every policy below also states its own level
+PROJECT = "voip-infra"
+SECRET_MARKER = "[secret]"
+
+# The only internet-facing ingress this design opens on purpose (protocol, fromPort, toPort).
+DEFAULT_PUBLIC_INGRESS = (
+    {"protocol": "udp", "fromPort": 3478, "toPort": 3478},  # TURN/STUN listening port
+    {"protocol": "tcp", "fromPort": 3478, "toPort": 3478},  # TURN over TCP
+    {"protocol": "udp", "fromPort": 49152, "toPort": 65535},  # TURN relay range
+    {"protocol": "tcp", "fromPort": 443, "toPort": 443},  # NLB: WebSocket signaling over TLS
+    {"protocol": "tcp", "fromPort": 5349, "toPort": 5349},  # NLB: TURNS
+)
+ADMIN_PORTS = {22: "SSH", 3389: "RDP"}
+REQUIRED_EKS_LOGS = ("api", "audit", "authenticator")
+CLOUDFRONT_MIN_TLS = ("TLSv1.2_2021", "TLSv1.2_2025", "TLSv1.3_2025")
+REQUIRED_TAGS = ("stage", "project", "owner", "cost-center")
+BACKUP_DAYS_DATA_STAGE = 7  # point-in-time recovery window where the stage holds data
+BACKUP_DAYS_SCRATCH_STAGE = 1  # stages declared data-free (protectData false): backups stay on
+
+CONFIG_SCHEMA = PolicyConfigSchema(
+    properties={
+        "protectData": {"type": "boolean"},
+        "secretsRedacted": {"type": "boolean"},
+        "publicIngressAllowList": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"protocol": {"type": "string"}, "fromPort": {"type": "integer"}, "toPort": {"type": "integer"}},
+            },
+        },
+    }
+)
+
+RDS_INSTANCE = ("aws:rds/instance:Instance",)
+REDIS_GROUP = ("aws:elasticache/replicationGroup:ReplicationGroup",)
+BUCKETS = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
+PUBLIC_ACCESS_BLOCK = ("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",)
+BUCKET_SSE = (
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+    "aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2",
+)
+SECURITY_GROUPS = ("aws:ec2/securityGroup:SecurityGroup", "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup")
+SG_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
+SG_INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+INSTANCE = "aws:ec2/instance:Instance"
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+EBS_DEFAULT_ENCRYPTION = "aws:ebs/encryptionByDefault:EncryptionByDefault"
+EKS_CLUSTER = ("aws:eks/cluster:Cluster",)
+DISTRIBUTION = ("aws:cloudfront/distribution:Distribution",)
+LOAD_BALANCER = ("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")
+LISTENER = ("aws:lb/listener:Listener", "aws:alb/listener:Listener")
+KMS_KEY = ("aws:kms/key:Key",)
+LOG_GROUP = ("aws:cloudwatch/logGroup:LogGroup",)
+EIP = "aws:ec2/eip:Eip"
+NAT_GATEWAY = "aws:ec2/natGateway:NatGateway"
+ZONE = "aws:route53/zone:Zone"
+AWS_PROVIDER = "pulumi:providers:aws"
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _has(props: Mapping[str, Any], key: str) -> bool:
+    """Whether `key` is set, without reading its value (reading an unknown raises during preview)."""
+    return any(k == key for k in props)
+
+
+def _known(props: Mapping[str, Any], key: str) -> Any:
+    """`props[key]`, or None when unset or unknown during preview (cross references fall back to dependencies)."""
+    try:
+        return props.get(key)
+    except Exception:  # UnknownValueError
+        return None
+
+
+def _true(value: Any) -> bool:
+    """Booleans arrive as bools, or as strings in a few nested provider types (`encrypted: "true"`)."""
+    return value is True or (isinstance(value, str) and value.lower() == "true")
+
+
+def _seq(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, Sequence) and not isinstance(value, str) else []
+
+
+def _map(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _config(args: ResourceValidationArgs | StackValidationArgs) -> Mapping[str, Any]:
+    return args.get_config() or {}
+
+
+def _protect_data(args: ResourceValidationArgs | StackValidationArgs) -> bool | None:
+    """The stage's protectData: policy config first, else the stack config the CLI hands the pack."""
+    cfg = _config(args)
+    if "protectData" in cfg:
+        return bool(cfg["protectData"])
+    try:
+        import pulumi
+
+        return pulumi.Config(PROJECT).get_bool("protectData")
+    except Exception:  # no stack config available (not under the CLI): unknown
+        return None
+
+
+def _is_replica(props: Mapping[str, Any]) -> bool:
+    return _has(props, "replicateSourceDb") and bool(props.get("replicateSourceDb"))
+
+
+def _resource_policy(
+    name: str, description: str, types: Sequence[str], level: EnforcementLevel, check: Callable
+) -> ResourceValidationPolicy:
+    """A ResourceValidationPolicy running `check(args, report)` on resources of `types` only."""
+
+    def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
+        if args.resource_type in types:
+            check(args, report)
+
+    return ResourceValidationPolicy(
+        name=name, description=description, validate=validate, enforcement_level=level, config_schema=CONFIG_SCHEMA
+    )
+
+
+def _stack_policy(name: str, description: str, level: EnforcementLevel, check: Callable) -> StackValidationPolicy:
+    return StackValidationPolicy(name=name, description=description, validate=check, enforcement_level=level, config_schema=CONFIG_SCHEMA)
+
+
+def _of(resources: Iterable[PolicyResource], types: Sequence[str] | str) -> list[PolicyResource]:
+    types = (types,) if isinstance(types, str) else types
+    return [r for r in resources if r.resource_type in types]
+
+
+# ------------------------------------------------------------------ 1. RDS
+
+
+def _rds_storage_encrypted(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    props = args.props
+    if _is_replica(props) and not _has(props, "storageEncrypted"):
+        return  # a replica inherits its source's encryption
+    if not _true(props.get("storageEncrypted")):
+        report("storage is not encrypted: set storage_encrypted=True with kms_key_id of the data key")
+
+
+def _rds_not_public(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if _true(args.props.get("publiclyAccessible")):
+        report("the instance is publicly accessible: set publicly_accessible=False (clients reach it through the VPC only)")
+
+
+def _rds_managed_password(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    props = args.props
+    if _has(props, "password"):
+        report("a master `password` is set (it ends up in state and in the program): drop it and set manage_master_user_password=True")
+    if not _is_replica(props) and not _true(props.get("manageMasterUserPassword")):
+        report("the master password is not managed by RDS: set manage_master_user_password=True (Secrets Manager, rotated)")
+
+
+def _rds_backup_retention(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    props = args.props
+    if _is_replica(props):
+        return
+    holds_data = bool(_protect_data(args)) or args.opts.protect
+    minimum = BACKUP_DAYS_DATA_STAGE if holds_data else BACKUP_DAYS_SCRATCH_STAGE
+    days = _int(props.get("backupRetentionPeriod"))
+    if days is None or days < minimum:
+        why = "the stage holds data" if holds_data else "automated backups must stay on"
+        report(f"backup_retention_period is {days if days is not None else 'unset'}: keep at least {minimum} days ({why})")
+
+
+def _rds_deletion_protection(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.opts.protect and not _true(args.props.get("deletionProtection")):
+        report(
+            "the instance is Pulumi-protected but deletion_protection is off: set deletion_protection=True so the console/API cannot drop it either"
+        )
+
+
+# ------------------------------------------------------------------ 2. ElastiCache
+
+
+def _redis_encryption(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    props = args.props
+    if not _true(props.get("transitEncryptionEnabled")):
+        report("in-transit encryption is off: set transit_encryption_enabled=True (TLS)")
+    elif _has(props, "transitEncryptionMode") and props.get("transitEncryptionMode") == "preferred":
+        report("transit_encryption_mode is 'preferred' (plaintext still accepted): set it to 'required'")
+    if not _true(props.get("atRestEncryptionEnabled")):
+        report("at-rest encryption is off: set at_rest_encryption_enabled=True with kms_key_id of the data key")
+
+
+def _redis_auth_token(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    props = args.props
+    if not _has(props, "authToken"):
+        report("no auth_token: set auth_token from a random.RandomPassword (secret) so clients must authenticate")
+        return
+    token = props.get("authToken")
+    if not token:
+        report("auth_token is empty: set it from a random.RandomPassword (secret)")
+    elif _config(args).get("secretsRedacted") and token != SECRET_MARKER:
+        report("auth_token is a plain (non-secret) value: pass a secret Output (random.RandomPassword.result or pulumi.Output.secret)")
+
+
+def _redis_multi_az(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    props = args.props
+    nodes = _int(props.get("numCacheClusters")) or 0
+    replicas = _int(props.get("replicasPerNodeGroup")) or 0
+    if nodes > 1 or replicas > 0:
+        if not _true(props.get("automaticFailoverEnabled")):
+            report("the group has replicas but automatic_failover_enabled is off: set it True so a replica is promoted on failure")
+        if not _true(props.get("multiAzEnabled")):
+            report("the group has replicas but multi_az_enabled is off: set it True (replicas in other AZs)")
+
+
+# ------------------------------------------------------------------ 3. S3 (stack: follow `bucket` references)
+
+
+def _bucket_refs(bucket: PolicyResource, ids: Mapping[str, str]) -> set[str]:
+    refs = {bucket.urn}
+    if ids.get(bucket.urn):
+        refs.add(ids[bucket.urn])
+    if _known(bucket.props, "bucket"):
+        refs.add(str(_known(bucket.props, "bucket")))
+    return refs
+
+
+def _attached(bucket: PolicyResource, candidates: list[PolicyResource], ids: Mapping[str, str]) -> list[PolicyResource]:
+    """Resources whose `bucket` names this bucket by id or name; during a preview where the name is
+    unknown yet, the resource's dependency on the bucket says the same."""
+    refs = _bucket_refs(bucket, ids)
+    out = []
+    for c in candidates:
+        target = _known(c.props, "bucket")
+        if target is None and any(d.urn == bucket.urn for d in c.dependencies):
+            out.append(c)
+        elif target is not None and str(target) in refs:
+            out.append(c)
+    return out
+
+
+def _ids(args: StackValidationArgs) -> Mapping[str, str]:
+    """Physical ids by URN when the caller knows them (`tools policy` passes the plan's mocked ids)."""
+    return _config(args).get("resourceIds") or {}
+
+
+def _s3_public_access_block(args: StackValidationArgs, report: ReportViolation) -> None:
+    blocks = _of(args.resources, PUBLIC_ACCESS_BLOCK)
+    flags = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+    for bucket in _of(args.resources, BUCKETS):
+        attached = _attached(bucket, blocks, _ids(args))
+        if not attached:
+            report(
+                "no BucketPublicAccessBlock: add one with block_public_acls, block_public_policy, ignore_public_acls and restrict_public_buckets True",
+                bucket.urn,
+            )
+            continue
+        for block in attached:
+            off = [f for f in flags if not _true(block.props.get(f))]
+            if off:
+                report(f"the public access block leaves {', '.join(off)} off: set all four flags True", bucket.urn)
+
+
+def _s3_encryption(args: StackValidationArgs, report: ReportViolation) -> None:
+    configs = _of(args.resources, BUCKET_SSE)
+    for bucket in _of(args.resources, BUCKETS):
+        rules = [rule for c in _attached(bucket, configs, _ids(args)) for rule in _seq(c.props.get("rules"))]
+        if _has(bucket.props, "serverSideEncryptionConfiguration"):
+            rules += [_map(_map(bucket.props.get("serverSideEncryptionConfiguration")).get("rule"))]
+        ok = any(_map(_map(r).get("applyServerSideEncryptionByDefault")).get("sseAlgorithm") for r in rules)
+        if not ok:
+            report(
+                "no default server-side encryption: add a BucketServerSideEncryptionConfiguration (aws:kms with the data key, or AES256)",
+                bucket.urn,
+            )
+
+
+# ------------------------------------------------------------------ 4. Security groups
+
+
+@dataclass(frozen=True)
+class _Ingress:
+    protocol: str  # tcp, udp, icmp, all, or a number
+    from_port: int
+    to_port: int
+    cidrs: tuple[str, ...]  # IPv4 and IPv6
+    prefix_lists: bool
+    description: str
+
+    @property
+    def ip_sourced(self) -> bool:
+        return bool(self.cidrs) or self.prefix_lists
+
+    @property
+    def from_internet(self) -> bool:
+        return any(c.endswith("/0") for c in self.cidrs)
+
+    def covers(self, port: int) -> bool:
+        return self.protocol == "all" or (self.protocol in ("tcp", "udp") and self.from_port <= port <= self.to_port)
+
+
+_PROTOCOLS = {"-1": "all", "all": "all", "6": "tcp", "17": "udp", "1": "icmp", "58": "icmpv6"}
+
+
+def _ingress(protocol: Any, from_port: Any, to_port: Any, cidrs: Iterable[Any], prefix_lists: bool, description: Any) -> _Ingress:
+    proto = _PROTOCOLS.get(str(protocol).lower(), str(protocol).lower())
+    lo, hi = _int(from_port), _int(to_port)
+    if proto == "all" or lo is None or hi is None:
+        lo, hi = 0, 65535
+    return _Ingress(proto, lo, hi, tuple(str(c) for c in cidrs if c), prefix_lists, str(description or ""))
+
+
+def _ingress_rules(resource_type: str, props: Mapping[str, Any]) -> list[_Ingress]:
+    if resource_type in SECURITY_GROUPS:
+        return [
+            _ingress(
+                r.get("protocol"),
+                r.get("fromPort"),
+                r.get("toPort"),
+                [*_seq(r.get("cidrBlocks")), *_seq(r.get("ipv6CidrBlocks"))],
+                bool(_seq(r.get("prefixListIds"))),
+                r.get("description"),
+            )
+            for r in (_map(x) for x in _seq(props.get("ingress")))
+        ]
+    if resource_type == SG_RULE and props.get("type") == "ingress":
+        cidrs = [*_seq(props.get("cidrBlocks")), *_seq(props.get("ipv6CidrBlocks"))]
+        return [
+            _ingress(
+                props.get("protocol"),
+                props.get("fromPort"),
+                props.get("toPort"),
+                cidrs,
+                bool(_seq(props.get("prefixListIds"))),
+                props.get("description"),
+            )
+        ]
+    if resource_type == SG_INGRESS_RULE:
+        cidrs = [props.get("cidrIpv4"), props.get("cidrIpv6")] if (_has(props, "cidrIpv4") or _has(props, "cidrIpv6")) else []
+        return [
+            _ingress(
+                props.get("ipProtocol"),
+                props.get("fromPort"),
+                props.get("toPort"),
+                cidrs,
+                _has(props, "prefixListId"),
+                props.get("description"),
+            )
+        ]
+    return []
+
+
+_SG_TYPES = (*SECURITY_GROUPS, SG_RULE, SG_INGRESS_RULE)
+
+
+def _admin_port(rule: _Ingress) -> int | None:
+    """22/3389 reachable from an address range (all-protocol rules from the internet are owned by
+    sg-no-all-traffic-from-internet, so each problem is reported once)."""
+    if rule.protocol == "all" and rule.from_internet:
+        return None
+    return next((p for p in ADMIN_PORTS if rule.ip_sourced and rule.covers(p)), None)
+
+
+def _describe(rule: _Ingress) -> str:
+    ports = "all ports" if rule.protocol == "all" else f"{rule.protocol} {rule.from_port}-{rule.to_port}"
+    return f"{ports} from {', '.join(rule.cidrs) or 'a prefix list'}" + (f" ({rule.description})" if rule.description else "")
+
+
+def _sg_no_admin_ports(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    for rule in _ingress_rules(args.resource_type, args.props):
+        port = _admin_port(rule)
+        if port is not None:
+            report(f"ingress {_describe(rule)} opens {ADMIN_PORTS[port]} ({port}): remove it; reach hosts with SSM Session Manager")
+
+
+def _sg_no_all_traffic_from_internet(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    for rule in _ingress_rules(args.resource_type, args.props):
+        if rule.protocol == "all" and rule.from_internet:
+            report(f"ingress {_describe(rule)} admits every protocol from the internet: open only the ports the service needs")
+
+
+def _allowed(rule: _Ingress, allow: Iterable[Mapping[str, Any]]) -> bool:
+    return any(
+        rule.protocol == str(a.get("protocol")) and _int(a.get("fromPort")) <= rule.from_port and rule.to_port <= _int(a.get("toPort"))  # type: ignore[operator]
+        for a in allow
+    )
+
+
+def _sg_public_ingress_allow_list(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    allow = _config(args).get("publicIngressAllowList") or DEFAULT_PUBLIC_INGRESS
+    for rule in _ingress_rules(args.resource_type, args.props):
+        if not rule.from_internet or rule.protocol == "all" or _admin_port(rule) is not None:
+            continue  # owned by the two policies above
+        if not _allowed(rule, allow):
+            opened = ", ".join(f"{a['protocol']} {a['fromPort']}-{a['toPort']}" for a in allow)
+            report(
+                f"ingress {_describe(rule)} is open to the internet: only {opened} may be; use a CIDR allow-list or a security-group source"
+            )
+
+
+# ------------------------------------------------------------------ 5. EC2 instances and launch templates (stack: follow the launch template)
+
+
+def _launch_template_of(instance: PolicyResource, templates: list[PolicyResource], ids: Mapping[str, str]) -> PolicyResource | None:
+    ref = _map(_known(instance.props, "launchTemplate"))
+    if not _has(instance.props, "launchTemplate"):
+        return None
+    wanted = {str(_known(ref, k)) for k in ("id", "name") if _known(ref, k)}
+    for t in templates:
+        if ids.get(t.urn) in wanted or str(_known(t.props, "name")) in wanted:
+            return t
+    deps = [t for t in templates if any(d.urn == t.urn for d in instance.dependencies)]
+    return deps[0] if len(deps) == 1 else None
+
+
+def _ec2_imdsv2(args: StackValidationArgs, report: ReportViolation) -> None:
+    templates = _of(args.resources, LAUNCH_TEMPLATE)
+    for t in templates:
+        if _map(t.props.get("metadataOptions")).get("httpTokens") != "required":
+            report("the launch template does not require IMDSv2: set metadata_options http_tokens='required' (hop limit 1)", t.urn)
+    for i in _of(args.resources, INSTANCE):
+        tokens = _map(i.props.get("metadataOptions")).get("httpTokens")
+        if tokens is None:
+            t = _launch_template_of(i, templates, _ids(args))
+            tokens = _map(t.props.get("metadataOptions")).get("httpTokens") if t is not None else None
+        if tokens != "required":
+            report(
+                "the instance does not require IMDSv2: set metadata_options http_tokens='required' (here or in its launch template)", i.urn
+            )
+
+
+def _mappings_encrypted(mappings: list[Any]) -> bool:
+    ebs = [_map(_map(m).get("ebs")) for m in mappings if _has(_map(m), "ebs")]
+    return bool(ebs) and all(_true(e.get("encrypted")) for e in ebs)
+
+
+def _ec2_root_encrypted(args: StackValidationArgs, report: ReportViolation) -> None:
+    by_default = any(_true(r.props.get("enabled", True)) for r in _of(args.resources, EBS_DEFAULT_ENCRYPTION))
+    if by_default:
+        return  # the account encrypts every new volume
+    templates = _of(args.resources, LAUNCH_TEMPLATE)
+    ok_template = {t.urn: _mappings_encrypted(_seq(t.props.get("blockDeviceMappings"))) for t in templates}
+    for t in templates:
+        if not ok_template[t.urn]:
+            report("the launch template's volumes are not all encrypted: give block_device_mappings an ebs with encrypted='true'", t.urn)
+    for i in _of(args.resources, INSTANCE):
+        props = i.props
+        if _has(props, "rootBlockDevice"):
+            ok = _true(_map(props.get("rootBlockDevice")).get("encrypted"))
+        else:
+            t = _launch_template_of(i, templates, _ids(args))
+            ok = t is not None and ok_template[t.urn]
+        extra = [_map(b) for b in _seq(props.get("ebsBlockDevices"))]
+        if not ok or not all(_true(b.get("encrypted")) for b in extra):
+            report(
+                "the instance's volumes are not encrypted: set root_block_device encrypted=True (or use an encrypting launch template)",
+                i.urn,
+            )
+
+
+def _ec2_no_key_pair(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if _has(args.props, "keyName") and args.props.get("keyName"):
+        report("an SSH key pair is attached: drop key_name; use SSM Session Manager (no port 22, no long-lived keys)")
+
+
+# ------------------------------------------------------------------ 6. EKS
+
+
+def _eks_secrets_encryption(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    enc = _map(args.props.get("encryptionConfig"))
+    if "secrets" not in _seq(enc.get("resources")) or not _map(enc.get("provider")).get("keyArn"):
+        report("Kubernetes Secrets are not envelope-encrypted: set encryption_config resources=['secrets'] with a KMS key_arn")
+
+
+def _eks_logs(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    enabled = set(_seq(args.props.get("enabledClusterLogTypes")))
+    missing = [t for t in REQUIRED_EKS_LOGS if t not in enabled]
+    if missing:
+        report(f"control-plane logs miss {', '.join(missing)}: set enabled_cluster_log_types to include {', '.join(REQUIRED_EKS_LOGS)}")
+
+
+def _eks_public_endpoint(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    vpc = _map(args.props.get("vpcConfig"))
+    public = vpc.get("endpointPublicAccess", True)  # AWS default: public
+    if not _true(public) and public is not None:
+        return
+    cidrs = [str(c) for c in _seq(vpc.get("publicAccessCidrs"))]
+    if not cidrs or any(c.endswith("/0") for c in cidrs):
+        report(
+            "the API endpoint is public to the whole internet: set vpc_config public_access_cidrs to the office/CI ranges, or endpoint_public_access=False"
+        )
+
+
+# ------------------------------------------------------------------ 7. CloudFront
+
+
+def _cloudfront_https(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    behaviours = [("default", _map(args.props.get("defaultCacheBehavior")))]
+    behaviours += [(str(_map(b).get("pathPattern")), _map(b)) for b in _seq(args.props.get("orderedCacheBehaviors"))]
+    for path, b in behaviours:
+        policy = b.get("viewerProtocolPolicy")
+        if policy not in ("redirect-to-https", "https-only"):
+            report(f"cache behaviour {path} has viewer_protocol_policy {policy!r}: use 'redirect-to-https' or 'https-only'")
+
+
+def _cloudfront_tls(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    cert = _map(args.props.get("viewerCertificate"))
+    if _true(cert.get("cloudfrontDefaultCertificate")):
+        report("the default *.cloudfront.net certificate allows TLSv1: use an ACM certificate with minimum_protocol_version 'TLSv1.2_2021'")
+    elif cert.get("minimumProtocolVersion") not in CLOUDFRONT_MIN_TLS:
+        report(f"minimum_protocol_version is {cert.get('minimumProtocolVersion')!r}: set 'TLSv1.2_2021' (or newer)")
+
+
+def _cloudfront_waf(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if not (_has(args.props, "webAclId") and args.props.get("webAclId")):
+        report("no WAF: set web_acl_id to the CLOUDFRONT-scope WAFv2 web ACL (managed rules and rate limits)")
+
+
+# ------------------------------------------------------------------ 8. Load balancers
+
+
+def _alb_drop_invalid_headers(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.props.get("loadBalancerType", "application") == "application" and not _true(args.props.get("dropInvalidHeaderFields")):
+        report("the ALB forwards invalid header fields (request smuggling): set drop_invalid_header_fields=True")
+
+
+def _listener_http_redirects(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    props = args.props
+    protocol = props.get("protocol")
+    if protocol != "HTTP" and not (protocol is None and _int(props.get("port")) == 80):
+        return
+    actions = [_map(a) for a in _seq(props.get("defaultActions"))]
+    redirects = all(a.get("type") == "redirect" and _map(a.get("redirect")).get("protocol") == "HTTPS" for a in actions)
+    if not actions or not redirects:
+        report(
+            "a plain-HTTP listener serves traffic: its default action must only redirect to HTTPS (type 'redirect', protocol 'HTTPS', HTTP_301)"
+        )
+
+
+# ------------------------------------------------------------------ 9-10. KMS, logs
+
+
+def _kms_rotation(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    spec = args.props.get("customerMasterKeySpec", "SYMMETRIC_DEFAULT")
+    if spec == "SYMMETRIC_DEFAULT" and not _true(args.props.get("enableKeyRotation")):
+        report("automatic key rotation is off: set enable_key_rotation=True")
+
+
+def _log_retention(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if not _int(args.props.get("retentionInDays")):
+        report("logs are kept forever (and billed forever): set retention_in_days from the stage config")
+
+
+# ------------------------------------------------------------------ 11. protect where the stage holds data
+
+
+def _stateful(args: StackValidationArgs) -> list[tuple[PolicyResource, str]]:
+    """The resources that hold data or a published identity, with what losing them costs."""
+    nat_eips = {str(_known(n.props, "allocationId")) for n in _of(args.resources, NAT_GATEWAY)}
+    nat_eip_urns = {d.urn for n in _of(args.resources, NAT_GATEWAY) for d in n.dependencies if d.resource_type == EIP}
+    ids = _ids(args)
+    out: list[tuple[PolicyResource, str]] = []
+    for r in args.resources:
+        t, props = r.resource_type, r.props
+        if t in RDS_INSTANCE and not _is_replica(props):
+            out.append((r, "the database"))
+        elif t in REDIS_GROUP:
+            out.append((r, "Redis data and its snapshots"))
+        elif t in BUCKETS and (r.name.endswith("-files") or str(_known(props, "bucket") or "").rsplit("-", 1)[0].endswith("-files")):
+            out.append((r, "the users' files"))
+        elif t in KMS_KEY:
+            out.append((r, "every byte encrypted with it"))
+        elif t == EIP and ids.get(r.urn) not in nat_eips and r.urn not in nat_eip_urns:
+            out.append((r, "a public address clients and firewalls know"))  # NAT egress addresses are not published
+        elif t == ZONE:
+            out.append((r, "the zone and its delegated name servers"))
+        elif t in EKS_CLUSTER:
+            out.append((r, "the cluster and every workload on it"))
+    return out
+
+
+def _stateful_protected(args: StackValidationArgs, report: ReportViolation) -> None:
+    protect_data = _protect_data(args)
+    if protect_data is None:
+        args.not_applicable("protectData unknown: pass it as policy config")
+    if not protect_data:
+        return
+    for r, loss in _stateful(args):
+        if not r.opts.protect:
+            report(
+                f"the stage holds data (protectData) but this resource is not protected: pass protect=cfg.protect_data (deleting it loses {loss})",
+                r.urn,
+            )
+
+
+# ------------------------------------------------------------------ 12. explicit provider with cost tags
+
+
+def _default_tags(provider_props: Mapping[str, Any]) -> Mapping[str, Any]:
+    tags = provider_props.get("defaultTags") if _has(provider_props, "defaultTags") else None
+    if isinstance(tags, str):  # provider inputs reach the engine JSON-encoded
+        try:
+            tags = json.loads(tags)
+        except ValueError:
+            tags = None
+    return _map(_map(tags).get("tags"))
+
+
+def _aws_explicit_provider(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if not args.resource_type.startswith("aws:"):
+        return
+    provider = args.provider
+    if provider is None or provider.resource_type != AWS_PROVIDER or provider.name.startswith("default"):
+        report(
+            "the resource uses the default AWS provider: create it under the component (providers={'aws': platform.aws}) so the stage's default tags apply"
+        )
+        return
+    tags = _default_tags(provider.props)
+    missing = [t for t in REQUIRED_TAGS if not tags.get(t)]
+    if missing:
+        report(
+            f"its provider {provider.name} has no default tag {', '.join(missing)}: set default_tags on the provider (cost allocation, ownership)"
+        )
+
+
+# ------------------------------------------------------------------ the pack
+
+
+def _r(
+    name: str, description: str, types: Sequence[str] | str, check: Callable, level: EnforcementLevel = MANDATORY
+) -> ResourceValidationPolicy:
+    return _resource_policy(name, description, (types,) if isinstance(types, str) else tuple(types), level, check)
+
+
+ALL_POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [
+    # 1. RDS
+    _r("rds-storage-encrypted", "RDS storage is encrypted with KMS.", RDS_INSTANCE, _rds_storage_encrypted),
+    _r("rds-not-publicly-accessible", "RDS instances are never publicly accessible.", RDS_INSTANCE, _rds_not_public),
+    _r(
+        "rds-managed-master-password",
+        "The RDS master password is managed by RDS, never set in the program.",
+        RDS_INSTANCE,
+        _rds_managed_password,
+    ),
+    _r(
+        "rds-backup-retention",
+        "Primaries keep >= 7 days of backups where the stage holds data (>= 1 elsewhere).",
+        RDS_INSTANCE,
+        _rds_backup_retention,
+    ),
+    _r("rds-deletion-protection", "Protected RDS instances also have deletion protection.", RDS_INSTANCE, _rds_deletion_protection),
+    # 2. ElastiCache
+    _r("elasticache-encryption", "Redis encrypts in transit (required) and at rest.", REDIS_GROUP, _redis_encryption),
+    _r("elasticache-auth-token", "Redis requires an AUTH token held as a secret.", REDIS_GROUP, _redis_auth_token),
+    _r("elasticache-multi-az-failover", "Redis groups with replicas fail over automatically across AZs.", REDIS_GROUP, _redis_multi_az),
+    # 3. S3
+    _stack_policy(
+        "s3-public-access-block", "Every bucket has a public access block with all four flags.", MANDATORY, _s3_public_access_block
+    ),
+    _stack_policy("s3-default-encryption", "Every bucket has default server-side encryption.", MANDATORY, _s3_encryption),
+    # 4. Security groups
+    _r("sg-no-admin-ports", "No SSH (22) or RDP (3389) ingress from any address range.", _SG_TYPES, _sg_no_admin_ports),
+    _r(
+        "sg-no-all-traffic-from-internet",
+        "No all-protocol (-1) ingress from 0.0.0.0/0 or ::/0.",
+        _SG_TYPES,
+        _sg_no_all_traffic_from_internet,
+    ),
+    _r(
+        "sg-public-ingress-allow-list",
+        "Internet ingress only on the ports the design opens (TURN, NLB 443/5349).",
+        _SG_TYPES,
+        _sg_public_ingress_allow_list,
+    ),
+    # 5. EC2
+    _stack_policy("ec2-imdsv2-required", "Instances and launch templates require IMDSv2.", MANDATORY, _ec2_imdsv2),
+    _stack_policy("ec2-volumes-encrypted", "Instance and launch-template EBS volumes are encrypted.", MANDATORY, _ec2_root_encrypted),
+    _r("ec2-no-key-pair", "No SSH key pairs on instances or launch templates.", (INSTANCE, LAUNCH_TEMPLATE), _ec2_no_key_pair, ADVISORY),
+    # 6. EKS
+    _r("eks-secrets-encryption", "EKS envelope-encrypts Kubernetes Secrets with KMS.", EKS_CLUSTER, _eks_secrets_encryption),
+    _r("eks-control-plane-logs", "EKS logs api, audit and authenticator.", EKS_CLUSTER, _eks_logs),
+    _r("eks-public-endpoint-restricted", "The EKS public endpoint is never open to 0.0.0.0/0.", EKS_CLUSTER, _eks_public_endpoint),
+    # 7. CloudFront
+    _r("cloudfront-https-only", "Every CloudFront behaviour redirects to or requires HTTPS.", DISTRIBUTION, _cloudfront_https),
+    _r("cloudfront-min-tls", "CloudFront viewers need TLSv1.2_2021 or newer.", DISTRIBUTION, _cloudfront_tls),
+    _r("cloudfront-waf", "CloudFront distributions sit behind a WAFv2 web ACL.", DISTRIBUTION, _cloudfront_waf),
+    # 8. Load balancers
+    _r("alb-drop-invalid-headers", "ALBs drop invalid header fields.", LOAD_BALANCER, _alb_drop_invalid_headers),
+    _r("lb-http-listener-redirects", "Plain-HTTP listeners only redirect to HTTPS.", LISTENER, _listener_http_redirects),
+    # 9-10. KMS, logs
+    _r("kms-key-rotation", "Symmetric KMS keys rotate automatically.", KMS_KEY, _kms_rotation),
+    _r("log-group-retention", "CloudWatch log groups have a retention.", LOG_GROUP, _log_retention, ADVISORY),
+    # 11. data protection
+    _stack_policy(
+        "stateful-resources-protected",
+        "Where the stage holds data, stateful resources are Pulumi-protected.",
+        MANDATORY,
+        _stateful_protected,
+    ),
+    # 12. tags
+    ResourceValidationPolicy(
+        name="aws-explicit-provider-tags",
+        description="AWS resources go through an explicit provider whose default tags carry stage, project, owner and cost-center.",
+        validate=_aws_explicit_provider,
+        enforcement_level=ADVISORY,
+    ),
+]
+
+__all__ = ["ALL_POLICIES", "PACK_ENFORCEMENT_LEVEL", "DEFAULT_PUBLIC_INGRESS"]
