@@ -37,6 +37,18 @@ def _plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cost(args: argparse.Namespace) -> int:
+    from tools import cost as cost_mod
+
+    try:
+        plan = cost_mod.load_plan(Path(args.plan))
+    except cost_mod.PlanFileError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(cost_mod.render(cost_mod.estimate(plan)))
+    return 0
+
+
 def _ttl_days(value: str) -> int:
     from tools.clone_stack import MAX_TTL_DAYS, MIN_TTL_DAYS
 
@@ -72,6 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", metavar="OUT", help="write the plan file (version 1)")
     p.add_argument("--markdown", metavar="OUT", help="write a Markdown summary (PR comments)")
     p.set_defaults(func=_plan)
+
+    p = sub.add_parser("cost", help="monthly USD estimate of a plan file, per resource and in total")
+    p.add_argument("--plan", required=True, metavar="PLAN.json", help="a plan file written by `plan --json`")
+    p.set_defaults(func=_cost)
 
     p = sub.add_parser("clone-stack", help="write stacks/Pulumi.<to>.yaml: an ephemeral stage cloned from a template stage")
     p.add_argument("--from", dest="from_stack", required=True, metavar="NAME", help="template stage (stacks/Pulumi.<NAME>.yaml)")
