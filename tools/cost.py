@@ -67,7 +67,8 @@ class CostReport:
 
 
 def _cents(usd: float) -> int:
-    return int(Decimal(repr(usd)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP) * 100)
+    """Half-up to the cent, after cutting float noise at 1e-6 (22.264999999 -> 22.265 -> 22.27)."""
+    return int(Decimal(f"{usd:.6f}").quantize(Decimal("0.01"), rounding=ROUND_HALF_UP) * 100)
 
 
 # ------------------------------------------------------------------ context shared by estimators
