@@ -251,15 +251,19 @@ def test_cli_prints_the_report_and_ends_with_the_total(tmp_path):
     assert float(last.split()[1]) == estimate(json.loads(path.read_text())).total_usd
 
 
-def test_cli_rejects_a_file_that_is_not_a_plan(tmp_path):
+def test_cli_rejects_a_file_that_is_not_a_plan(tmp_path, capsys):
+    from tools.__main__ import main  # in-process: the subprocess path is proven above
+
     bad = tmp_path / "bad.json"
     bad.write_text('{"hello": 1}')
-    proc = subprocess.run([sys.executable, "-m", "tools", "cost", "--plan", str(bad)], cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 1 and proc.stderr.startswith("error:") and "Traceback" not in proc.stderr
+    assert main(["cost", "--plan", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "not a plan file" in err
+    assert main(["cost", "--plan", str(tmp_path / "missing.json")]) == 1
+    assert "cannot read" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("stack", ["production"])
-def test_production_total_is_near_the_seed_target(stack):
+def test_production_total_is_near_the_seed_target(plans):
     # Seed 001 targets ~$3,400/month including ~$200 of transfer; the fixed part should land within 25 %.
-    total = estimate(stack_plan(stack)).total_usd
+    total = estimate(plans["production"]).total_usd
     assert 0.75 * 3200 <= total <= 1.25 * 3400
