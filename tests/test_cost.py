@@ -9,8 +9,6 @@ import sys
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
-import pytest
-
 from tests.harness import stack_plan
 from tools import prices as P
 from tools.cost import NOT_PRICED, estimate, format_total, render
