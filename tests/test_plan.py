@@ -94,6 +94,13 @@ def test_cli_writes_plan_json_and_markdown(tmp_path):
     assert "voip:network:Network dev-network" in proc.stdout
     assert "aws:ec2/subnet:Subnet × 6" in proc.stdout
     assert md.read_text().startswith("### `voip-infra` / `dev`")
+    # CONTRACTS.md: the plan also prints the policy summary and the monthly cost.
+    from tools import cost
+
+    assert "policy: " in proc.stdout and " 0 mandatory " in proc.stdout
+    total = cost.estimate(plan).total_usd
+    assert f"monthly cost (approx., Seoul on-demand, before traffic): ${total:,.2f}" in proc.stdout
+    assert "policy: " in md.read_text() and "monthly cost" in md.read_text()
 
 
 def test_tree_and_markdown_count_every_custom_resource(plan):

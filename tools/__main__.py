@@ -30,6 +30,10 @@ def _plan(args: argparse.Namespace) -> int:
     print(plan_mod.render_tree(plan))
     print()
     print(plan_mod.render_outputs(plan))
+    print()
+    # The policy summary and the monthly cost (CONTRACTS.md), with the violations if any.
+    for line in plan_mod.render_checks(plan):
+        print(line)
     if args.json:
         plan_mod.write_json(plan, Path(args.json))
     if args.markdown:
@@ -51,6 +55,17 @@ def _policy(args: argparse.Namespace) -> int:
     mandatory = sum(v.level == "mandatory" for v in violations)
     print(f"{mandatory} mandatory, {len(violations) - mandatory} advisory violations", file=sys.stderr)
     return 1 if mandatory else 0
+
+def _cost(args: argparse.Namespace) -> int:
+    from tools import cost as cost_mod
+
+    try:
+        plan = cost_mod.load_plan(Path(args.plan))
+    except cost_mod.PlanFileError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(cost_mod.render(cost_mod.estimate(plan)))
+    return 0
 
 
 def _ttl_days(value: str) -> int:
@@ -104,6 +119,10 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("policy", help="run the CrossGuard policy pack (policies/) over a plan file")
     p.add_argument("--plan", required=True, metavar="PLAN.json", help="a plan file written by `plan --json`")
     p.set_defaults(func=_policy)
+
+    p = sub.add_parser("cost", help="monthly USD estimate of a plan file, per resource and in total")
+    p.add_argument("--plan", required=True, metavar="PLAN.json", help="a plan file written by `plan --json`")
+    p.set_defaults(func=_cost)
 
     p = sub.add_parser("clone-stack", help="write stacks/Pulumi.<to>.yaml: an ephemeral stage cloned from a template stage")
     p.add_argument("--from", dest="from_stack", required=True, metavar="NAME", help="template stage (stacks/Pulumi.<NAME>.yaml)")

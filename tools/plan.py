@@ -147,6 +147,16 @@ def render_outputs(plan: Plan) -> str:
     return "\n".join(lines)
 
 
+def render_checks(plan: Plan) -> list[str]:
+    """The policy summary (and each violation) and the monthly cost estimate."""
+    from tools import cost, policy
+
+    mandatory, advisory, violations = policy.summarize(plan)
+    lines = [policy.summary_line_from(mandatory, advisory), *(f"  {v}" for v in violations)]
+    lines.append(cost.summary_line(cost.estimate(plan)))
+    return lines
+
+
 def render_markdown(plan: Plan) -> str:
     """A summary for PR comments: counts per component and type, protected resources, outputs."""
     lines = [f"### `{plan['project']}` / `{plan['stack']}`", ""]
@@ -161,6 +171,7 @@ def render_markdown(plan: Plan) -> str:
     lines += ["", f"**Protected** (`protect: true`): {len(protected)}"]
     for r in protected:
         lines.append(f"- `{r['type']}` `{r['name']}`")
+    lines += ["", *(f"- {line.strip()}" for line in render_checks(plan))]
     lines += ["", "<details><summary>outputs</summary>", "", "```", render_outputs(plan), "```", "</details>", ""]
     return "\n".join(lines)
 

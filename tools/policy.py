@@ -169,7 +169,11 @@ def summarize(plan: dict[str, Any]) -> tuple[int, int, list[str]]:
 
 def summary_line(plan: dict[str, Any]) -> str:
     mandatory, advisory, _ = summarize(plan)
+    return summary_line_from(mandatory, advisory)
+
+
+def summary_line_from(mandatory: int, advisory: int) -> str:
     return f"policy: {len(ALL_POLICIES)} policies, {mandatory} mandatory and {advisory} advisory violations"
 
 
-__all__ = ["Violation", "load", "run", "summarize", "summary_line", "policy_config"]
+__all__ = ["Violation", "load", "run", "summarize", "summary_line", "summary_line_from", "policy_config"]

@@ -1,0 +1,557 @@
+"""`tools cost`: the monthly USD estimate of a plan, per resource and in total (CONTRACTS.md).
+
+Pure functions over the plan dict (plan file version 1): `estimate(plan)` returns a CostReport
+(one line per custom resource, grouped by the nearest ancestor component); `render(report)`
+prints it, ending with `total_usd_month: N`. Prices come from tools/prices.py (Seoul, on-demand,
+approximate). The estimate is "before traffic": fixed hourly/monthly charges at the plan's
+desired sizes; usage (GB, requests, log ingestion) is listed in the notes, never silently added
+or dropped. See docs/cost.md for every assumption.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from typing import Any
+
+from tools import prices as P
+
+H = P.HOURS_PER_MONTH
+NOT_PRICED = "not priced (usage-based or free)"
+IPV4_MONTH = P.PUBLIC_IPV4_HOURLY * H
+
+Resource = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class CostLine:
+    urn: str
+    type: str
+    name: str
+    component: str  # "type name" of the nearest ancestor component, or "(no component)"
+    cents: int  # USD cents per month, rounded half-up per line; the total is their exact sum
+    basis: str
+    priced: bool  # False: $0 because usage-based, free, or no price known (the basis says which)
+
+    @property
+    def usd(self) -> float:
+        return self.cents / 100
+
+
+@dataclass(frozen=True)
+class CostReport:
+    stack: str
+    lines: tuple[CostLine, ...]
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def total_cents(self) -> int:
+        return sum(line.cents for line in self.lines)
+
+    @property
+    def total_usd(self) -> float:
+        return self.total_cents / 100
+
+    def by_component(self) -> list[tuple[str, list[CostLine], int]]:
+        """(component, its lines, subtotal cents), components in plan order."""
+        groups: dict[str, list[CostLine]] = {}
+        for line in self.lines:
+            groups.setdefault(line.component, []).append(line)
+        return [(comp, lines, sum(ln.cents for ln in lines)) for comp, lines in groups.items()]
+
+    def line(self, name: str) -> CostLine:
+        return next(ln for ln in self.lines if ln.name == name)
+
+
+def _cents(usd: float) -> int:
+    """Half-up to the cent, after cutting float noise at 1e-6 (22.264999999 -> 22.265 -> 22.27)."""
+    return int(Decimal(f"{usd:.6f}").quantize(Decimal("0.01"), rounding=ROUND_HALF_UP) * 100)
+
+
+# ------------------------------------------------------------------ context shared by estimators
+
+
+class _Ctx:
+    """Indexes of the plan the estimators need: resources by id, consumers of EIPs, notes."""
+
+    def __init__(self, plan: Mapping[str, Any]):
+        self.resources: list[Resource] = list(plan.get("resources", []))
+        self.by_id = {r["id"]: r for r in self.resources if r.get("id")}
+        self.notes: dict[str, None] = {}  # ordered set
+        # Elastic IPs whose public IPv4 charge is carried by the line of what uses them (NAT, NLB).
+        self.eip_consumer: dict[str, str] = {}
+        for r in self.resources:
+            props = r.get("props") or {}
+            if r["type"] == "aws:ec2/natGateway:NatGateway" and props.get("allocationId"):
+                self.eip_consumer[props["allocationId"]] = r["name"]
+            if r["type"] == "aws:lb/loadBalancer:LoadBalancer":
+                for m in props.get("subnetMappings") or []:
+                    if m.get("allocationId"):
+                        self.eip_consumer[m["allocationId"]] = r["name"]
+
+    def note(self, text: str) -> None:
+        self.notes[text] = None
+
+    def launch_template(self, ref: Mapping[str, Any] | None) -> Mapping[str, Any]:
+        """Props of the launch template a node group or instance refers to (by id or name)."""
+        if not ref:
+            return {}
+        if ref.get("id") in self.by_id:
+            return self.by_id[ref["id"]].get("props") or {}
+        for r in self.resources:
+            if r["type"] == "aws:ec2/launchTemplate:LaunchTemplate" and ref.get("name") in (r["name"], (r.get("props") or {}).get("name")):
+                return r.get("props") or {}
+        return {}
+
+    def rds_source(self, ref: str) -> Mapping[str, Any]:
+        """Props of the RDS instance a replica's replicateSourceDb names (identifier, name, id or ARN)."""
+        for r in self.resources:
+            if r["type"] != "aws:rds/instance:Instance":
+                continue
+            props = r.get("props") or {}
+            if ref in (props.get("identifier"), r["name"], r.get("id")) or (
+                props.get("identifier") and ref.endswith(f":db:{props['identifier']}")
+            ):
+                return props
+        return {}
+
+
+Estimate = tuple[float, str] | tuple[float, str, bool]
+Estimator = Callable[[Resource, _Ctx], Estimate]
+
+
+def _per_h(hourly: float) -> str:
+    return f"${hourly:g}/h"
+
+
+def _ebs(size: float, vtype: str) -> tuple[float, str]:
+    rate = P.EBS_GB_MONTH.get(vtype, P.EBS_GB_MONTH["gp3"])
+    return size * rate, f"{size:g} GiB {vtype}"
+
+
+def _root_volume(props: Mapping[str, Any], lt: Mapping[str, Any], default_gib: float) -> tuple[float, str]:
+    """(GiB, type) of the root disk: the resource's own setting, then the launch template's first EBS mapping."""
+    root = props.get("rootBlockDevice") or {}
+    if root.get("volumeSize"):
+        return float(root["volumeSize"]), root.get("volumeType") or "gp3"
+    for bdm in lt.get("blockDeviceMappings") or []:
+        ebs = bdm.get("ebs") or {}
+        if ebs.get("volumeSize"):
+            return float(ebs["volumeSize"]), ebs.get("volumeType") or "gp3"
+    return default_gib, "gp3"
+
+
+class _Unpriced(Exception):
+    """A priced type whose SKU has no list price in tools/prices.py."""
+
+
+def _hourly(table: Mapping[str, float], sku: str | None, what: str) -> float:
+    if not sku or sku not in table:
+        raise _Unpriced(f"no Seoul list price for {what} {sku!r} in tools/prices.py")
+    return table[sku]
+
+
+# ------------------------------------------------------------------ estimators per type
+
+
+def _eks_cluster(r: Resource, ctx: _Ctx) -> Estimate:
+    support = ((r["props"].get("upgradePolicy") or {}).get("supportType") or "STANDARD").upper()
+    if support == "EXTENDED":
+        ctx.note(
+            f"EKS {r['name']}: extended support costs {_per_h(P.EKS_EXTENDED_SUPPORT_HOURLY)} once its version leaves standard support"
+        )
+    return P.EKS_CONTROL_PLANE_HOURLY * H, f"control plane {_per_h(P.EKS_CONTROL_PLANE_HOURLY)} (standard support)"
+
+
+def _node_group(r: Resource, ctx: _Ctx) -> Estimate:
+    props = r["props"]
+    lt = ctx.launch_template(props.get("launchTemplate"))
+    types = props.get("instanceTypes") or ([lt["instanceType"]] if lt.get("instanceType") else [])
+    itype = types[0] if types else None
+    n = int((props.get("scalingConfig") or {}).get("desiredSize") or 0)
+    hourly = _hourly(P.EC2_HOURLY, itype, "instance type")
+    spot = (props.get("capacityType") or "ON_DEMAND").upper() == "SPOT"
+    if spot:
+        hourly *= P.SPOT_FRACTION
+    gib, vtype = _root_volume({}, lt, float(props.get("diskSize") or P.DEFAULT_NODE_DISK_GIB))
+    disk, disk_basis = _ebs(gib, vtype)
+    market = f"spot (~{P.SPOT_FRACTION:.0%} of on-demand)" if spot else "on-demand"
+    first = " (first of instanceTypes)" if len(types) > 1 else ""
+    return n * (hourly * H + disk), f"{n} × {itype}{first} {market} + {n} × {disk_basis}"
+
+
+def _ec2_instance(r: Resource, ctx: _Ctx) -> Estimate:
+    props = r["props"]
+    lt = ctx.launch_template(props.get("launchTemplate"))
+    itype = props.get("instanceType") or lt.get("instanceType")
+    hourly = _hourly(P.EC2_HOURLY, itype, "instance type")
+    spot = ((props.get("instanceMarketOptions") or lt.get("instanceMarketOptions") or {}).get("marketType") or "").lower() == "spot"
+    if spot:
+        hourly *= P.SPOT_FRACTION
+    gib, vtype = _root_volume(props, lt, P.DEFAULT_ROOT_VOLUME_GIB)
+    disk, disk_basis = _ebs(gib, vtype)
+    usd, basis = hourly * H + disk, f"1 × {itype} {'spot' if spot else 'on-demand'} + {disk_basis}"
+    if props.get("monitoring") is True or (lt.get("monitoring") or {}).get("enabled") is True:
+        usd += P.EC2_DETAILED_MONITORING_MONTH
+        basis += " + detailed monitoring"
+    if props.get("associatePublicIpAddress"):
+        usd += IPV4_MONTH
+        basis += " + 1 public IPv4"
+    ctx.note(f"EC2 internet egress: ${P.DATA_TRANSFER_OUT_PER_GB}/GB out of Seoul (TURN relays are the big one)")
+    return usd, basis
+
+
+def _ebs_volume(r: Resource, ctx: _Ctx) -> Estimate:
+    usd, basis = _ebs(float(r["props"].get("size") or 0), r["props"].get("type") or "gp3")
+    return usd, basis
+
+
+def _eip(r: Resource, ctx: _Ctx) -> Estimate:
+    consumer = ctx.eip_consumer.get(r.get("id") or "")
+    if consumer:
+        return 0.0, f"public IPv4 counted on {consumer}"
+    return IPV4_MONTH, f"1 public IPv4 × {_per_h(P.PUBLIC_IPV4_HOURLY)}"
+
+
+def _nat_gateway(r: Resource, ctx: _Ctx) -> Estimate:
+    ctx.note(f"NAT gateway data processing: ${P.NAT_GATEWAY_PER_GB}/GB (S3 goes through the free gateway endpoint)")
+    if (r["props"].get("connectivityType") or "public") == "private":
+        return P.NAT_GATEWAY_HOURLY * H, f"{_per_h(P.NAT_GATEWAY_HOURLY)} (private NAT, no public IPv4)"
+    return P.NAT_GATEWAY_HOURLY * H + IPV4_MONTH, f"{_per_h(P.NAT_GATEWAY_HOURLY)} + 1 public IPv4"
+
+
+def _load_balancer(r: Resource, ctx: _Ctx) -> Estimate:
+    props = r["props"]
+    kind = props.get("loadBalancerType") or "application"
+    azs = len(props.get("subnetMappings") or props.get("subnets") or []) or 1
+    if kind == "application":
+        hourly, unit, what = P.ALB_HOURLY + P.ALB_LCU_HOURLY, "LCU", "ALB"
+        ctx.note("ALB/NLB capacity units above the 1 LCU/NLCU baseline are usage-based")
+    elif kind == "network":
+        hourly, unit, what = P.NLB_HOURLY + P.NLB_NLCU_HOURLY, "NLCU", "NLB"
+        ctx.note("ALB/NLB capacity units above the 1 LCU/NLCU baseline are usage-based")
+    else:
+        raise _Unpriced(f"no estimator for {kind} load balancers")
+    usd, basis = hourly * H, f"{what} {_per_h(hourly - (P.ALB_LCU_HOURLY if kind == 'application' else P.NLB_NLCU_HOURLY))} + 1 {unit}"
+    if not props.get("internal"):
+        # Internet-facing load balancers hold one public IPv4 per AZ (NLB: the EIPs mapped to it).
+        usd += azs * IPV4_MONTH
+        basis += f" + {azs} public IPv4 ({azs} AZ)"
+    return usd, basis
+
+
+def _rds_instance(r: Resource, ctx: _Ctx) -> Estimate:
+    props = r["props"]
+    cls = props.get("instanceClass")
+    hourly = _hourly(P.RDS_POSTGRES_HOURLY, cls, "RDS instance class")
+    multi = bool(props.get("multiAz"))
+    copies = 2 if multi else 1
+    replica_of = props.get("replicateSourceDb")
+    storage_props = ctx.rds_source(replica_of) if replica_of and not props.get("allocatedStorage") else props
+    gib = float(storage_props.get("allocatedStorage") or 0)
+    stype = props.get("storageType") or storage_props.get("storageType") or "gp2"
+    rate = P.RDS_STORAGE_GB_MONTH.get(stype, P.RDS_STORAGE_GB_MONTH["gp3"])
+    usd = copies * (hourly * H + gib * rate)
+    az = "Multi-AZ" if multi else "Single-AZ"
+    role = f" read replica of {replica_of}" if replica_of else ""
+    basis = f"{copies} × {cls} {az}{role} + {copies} × {gib:g} GiB {stype}"
+    if (props.get("engine") or "postgres") != "postgres" and not replica_of:
+        basis += " (priced as PostgreSQL)"
+    retention = props.get("performanceInsightsRetentionPeriod")
+    if props.get("performanceInsightsEnabled") and retention and int(retention) > P.RDS_PI_FREE_RETENTION_DAYS:
+        ctx.note(f"RDS {r['name']}: Performance Insights retention {retention} days is billed per vCPU-month (not priced)")
+    ctx.note("RDS backups beyond 100% of provisioned storage, Enhanced Monitoring logs and I/O are usage-based")
+    return usd, basis
+
+
+def _elasticache_group(r: Resource, ctx: _Ctx) -> Estimate:
+    props = r["props"]
+    node = props.get("nodeType")
+    hourly = _hourly(P.ELASTICACHE_HOURLY, node, "ElastiCache node type")
+    if props.get("numCacheClusters"):
+        n = int(props["numCacheClusters"])
+    else:
+        n = int(props.get("numNodeGroups") or 1) * (1 + int(props.get("replicasPerNodeGroup") or 0))
+    return n * hourly * H, f"{n} × {node}"
+
+
+def _elasticache_cluster(r: Resource, ctx: _Ctx) -> Estimate:
+    props = r["props"]
+    if props.get("replicationGroupId") and not props.get("nodeType"):
+        return 0.0, "member of a replication group (priced there)"
+    node = props.get("nodeType")
+    n = int(props.get("numCacheNodes") or 1)
+    return n * _hourly(P.ELASTICACHE_HOURLY, node, "ElastiCache node type") * H, f"{n} × {node}"
+
+
+def _web_acl(r: Resource, ctx: _Ctx) -> Estimate:
+    rules = r["props"].get("rules") or []
+    if not rules and r["props"].get("ruleJson"):
+        rules = json.loads(r["props"]["ruleJson"])
+    managed = sum(1 for rule in rules if "managedRuleGroupStatement" in (rule.get("statement") or {}))
+    ctx.note(f"WAF requests: ${P.WAF_PER_MILLION_REQUESTS} per million (Bot Control / Fraud Control groups add their own fees)")
+    return (
+        P.WAF_WEB_ACL_MONTH + len(rules) * P.WAF_RULE_MONTH,
+        f"web ACL ${P.WAF_WEB_ACL_MONTH:.2f} + {len(rules)} rules × ${P.WAF_RULE_MONTH:.2f} ({managed} managed groups)",
+    )
+
+
+def _health_check(r: Resource, ctx: _Ctx) -> Estimate:
+    props = r["props"]
+    options = []
+    kind = (props.get("type") or "").upper()
+    if kind.startswith("HTTPS"):
+        options.append("HTTPS")
+    if kind.endswith("STR_MATCH"):
+        options.append("string matching")
+    if int(props.get("requestInterval") or 30) == 10:
+        options.append("fast interval")
+    if props.get("measureLatency"):
+        options.append("latency")
+    usd = P.ROUTE53_HEALTH_CHECK_MONTH + len(options) * P.ROUTE53_HEALTH_CHECK_OPTION_MONTH
+    return usd, f"health check ${P.ROUTE53_HEALTH_CHECK_MONTH:.2f}" + "".join(f" + {o} $1" for o in options)
+
+
+def _alarm(r: Resource, ctx: _Ctx) -> Estimate:
+    props = r["props"]
+    queries = props.get("metricQueries") or []
+    metrics = sum(1 for q in queries if q.get("metric")) or 1
+    high_res = int(props.get("period") or 60) < 60
+    rate = P.CLOUDWATCH_ALARM_HIGH_RES_MONTH if high_res else P.CLOUDWATCH_ALARM_METRIC_MONTH
+    return metrics * rate, f"{metrics} metric{'s' if metrics > 1 else ''} × ${rate:.2f} ({'high' if high_res else 'standard'} resolution)"
+
+
+def _vpc_endpoint(r: Resource, ctx: _Ctx) -> Estimate:
+    props = r["props"]
+    kind = props.get("vpcEndpointType") or "Gateway"
+    if kind == "Gateway":
+        return 0.0, f"{NOT_PRICED}: gateway endpoint (free)", False
+    if kind != "Interface":
+        raise _Unpriced(f"no estimator for {kind} endpoints")
+    azs = len(props.get("subnetIds") or []) or 1
+    ctx.note(f"Interface endpoints: ${P.INTERFACE_ENDPOINT_PER_GB}/GB processed")
+    return azs * P.INTERFACE_ENDPOINT_HOURLY_PER_AZ * H, f"interface endpoint {_per_h(P.INTERFACE_ENDPOINT_HOURLY_PER_AZ)} × {azs} AZ"
+
+
+def _fixed(usd: float, basis: str) -> Estimator:
+    return lambda r, ctx: (usd, basis)
+
+
+def _usage(reason: str, note: str | None = None) -> Estimator:
+    def est(r: Resource, ctx: _Ctx) -> Estimate:
+        if note:
+            ctx.note(note)
+        return 0.0, f"{NOT_PRICED}: {reason}", False
+
+    return est
+
+
+def _cloudfront(r: Resource, ctx: _Ctx) -> Estimate:
+    ctx.note(f"CloudFront: ~${P.CLOUDFRONT_PER_GB_KOREA}/GB to viewers in Korea + HTTPS requests; no fixed charge")
+    return 0.0, f"{NOT_PRICED}: traffic and requests only", False
+
+
+ESTIMATORS: dict[str, Estimator] = {
+    "aws:eks/cluster:Cluster": _eks_cluster,
+    "aws:eks/nodeGroup:NodeGroup": _node_group,
+    "aws:ec2/instance:Instance": _ec2_instance,
+    "aws:ebs/volume:Volume": _ebs_volume,
+    "aws:ec2/eip:Eip": _eip,
+    "aws:ec2/natGateway:NatGateway": _nat_gateway,
+    "aws:lb/loadBalancer:LoadBalancer": _load_balancer,
+    "aws:alb/loadBalancer:LoadBalancer": _load_balancer,
+    "aws:rds/instance:Instance": _rds_instance,
+    "aws:elasticache/replicationGroup:ReplicationGroup": _elasticache_group,
+    "aws:elasticache/cluster:Cluster": _elasticache_cluster,
+    "aws:wafv2/webAcl:WebAcl": _web_acl,
+    "aws:route53/zone:Zone": _fixed(P.ROUTE53_ZONE_MONTH, f"hosted zone ${P.ROUTE53_ZONE_MONTH:.2f}"),
+    "aws:route53/healthCheck:HealthCheck": _health_check,
+    "aws:secretsmanager/secret:Secret": _fixed(P.SECRETS_MANAGER_SECRET_MONTH, f"secret ${P.SECRETS_MANAGER_SECRET_MONTH:.2f}"),
+    "aws:kms/key:Key": _fixed(P.KMS_KEY_MONTH, f"customer managed key ${P.KMS_KEY_MONTH:.2f}"),
+    "aws:cloudwatch/metricAlarm:MetricAlarm": _alarm,
+    "aws:ec2/vpcEndpoint:VpcEndpoint": _vpc_endpoint,
+    "aws:cloudfront/distribution:Distribution": _cloudfront,
+    "aws:s3/bucket:Bucket": _usage("storage and requests", "S3: storage, requests and replication are usage-based"),
+    "aws:s3/bucketV2:BucketV2": _usage("storage and requests", "S3: storage, requests and replication are usage-based"),
+    "aws:cloudwatch/logGroup:LogGroup": _usage("log ingestion and storage", "CloudWatch Logs: ~$0.76/GB ingested, ~$0.03/GB-month stored"),
+    "aws:ec2/flowLog:FlowLog": _usage("log ingestion (priced on its log group)"),
+    "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration": _usage("log ingestion"),
+    "aws:sns/topic:Topic": _usage("publishes and deliveries"),
+    "aws:route53/record:Record": _usage("DNS queries (alias queries to AWS resources free)"),
+    "kubernetes:helm.sh/v3:Release": _usage("pods run on the node groups (priced there)"),
+}
+
+# Types known to have no charge of their own (configuration, IAM, wiring).
+_FREE_PREFIXES = (
+    "aws:iam/",
+    "aws:acm/",
+    "aws:ec2/route",
+    "aws:ec2/securityGroup",
+    "aws:ec2/defaultSecurityGroup",
+    "aws:vpc/securityGroup",
+    "aws:ec2/subnet:",
+    "aws:ec2/vpc:",
+    "aws:ec2/internetGateway",
+    "aws:ec2/eipAssociation",
+    "aws:ec2/launchTemplate",
+    "aws:ec2/mainRouteTableAssociation",
+    "aws:kms/alias",
+    "aws:lb/listener",
+    "aws:lb/targetGroup",
+    "aws:eks/addon",
+    "aws:eks/podIdentityAssociation",
+    "aws:eks/accessEntry",
+    "aws:eks/accessPolicyAssociation",
+    "aws:cloudfront/originAccessControl",
+    "aws:cloudfront/responseHeadersPolicy",
+    "aws:cloudfront/cachePolicy",
+    "aws:cloudfront/originRequestPolicy",
+    "aws:wafv2/ipSet",
+    "aws:rds/parameterGroup",
+    "aws:rds/subnetGroup",
+    "aws:rds/eventSubscription",
+    "aws:elasticache/parameterGroup",
+    "aws:elasticache/subnetGroup",
+    "aws:secretsmanager/secretVersion",
+    "aws:secretsmanager/secretRotation",
+    "aws:sns/topicSubscription",
+    "aws:sns/topicPolicy",
+    "aws:cloudwatch/logResourcePolicy",
+    "aws:s3/bucket",  # configuration sub-resources (the bucket itself is matched exactly above)
+    "random:",
+    "kubernetes:",
+    "pulumi:providers:",
+)
+
+
+def _free_reason(typ: str) -> str | None:
+    if typ.startswith("pulumi:providers:"):
+        return "Pulumi provider, not a cloud resource"
+    if typ.startswith("random:"):
+        return "generated by Pulumi, no cloud resource"
+    if typ.startswith("kubernetes:"):
+        return "Kubernetes object, runs on the node groups"
+    if any(typ.startswith(p) for p in _FREE_PREFIXES):
+        return "no charge of its own"
+    return None
+
+
+def _component_of(r: Resource, by_urn: Mapping[str, Resource]) -> str:
+    parent = by_urn.get(r.get("parent") or "")
+    while parent is not None:
+        if not parent.get("custom"):
+            return f"{parent['type']} {parent['name']}"
+        parent = by_urn.get(parent.get("parent") or "")
+    return "(no component)"
+
+
+def estimate(plan: Mapping[str, Any]) -> CostReport:
+    """Monthly estimate of every custom resource of a plan (v1 dict or tools.plan.Plan)."""
+    ctx = _Ctx(plan)
+    by_urn = {r["urn"]: r for r in ctx.resources}
+    lines = []
+    for r in ctx.resources:
+        if not r.get("custom"):
+            continue
+        typ = r["type"]
+        r = {**r, "props": r.get("props") or {}}
+        estimator = ESTIMATORS.get(typ)
+        priced = True
+        if estimator is not None:
+            try:
+                usd, basis, *flag = estimator(r, ctx)
+                priced = flag[0] if flag else True
+            except _Unpriced as exc:
+                usd, basis, priced = 0.0, f"NOT PRICED: {exc}", False
+                ctx.note(f"{typ} {r['name']}: {exc}; the total is low by its cost")
+        elif (reason := _free_reason(typ)) is not None:
+            usd, basis, priced = 0.0, f"{NOT_PRICED}: {reason}", False
+        else:
+            usd, basis, priced = 0.0, f"{NOT_PRICED}: no estimator for this type (check it)", False
+            ctx.note(f"{typ}: no estimator; listed at $0 — add one to tools/cost.py if it has a fixed charge")
+        lines.append(CostLine(r["urn"], typ, r["name"], _component_of(r, by_urn), _cents(usd), basis, priced))
+    return CostReport(stack=str(plan.get("stack", "?")), lines=tuple(lines), notes=tuple(ctx.notes))
+
+
+# ------------------------------------------------------------------ rendering
+
+
+def format_total(report: CostReport) -> str:
+    """The contract's last line: always two decimals."""
+    return f"total_usd_month: {report.total_cents / 100:.2f}"
+
+
+def summary_line(report: CostReport) -> str:
+    """One line for `tools plan`: the monthly total and how to see the breakdown."""
+    priced = sum(1 for ln in report.lines if ln.cents)
+    return (
+        f"monthly cost (approx., Seoul on-demand, before traffic): ${report.total_usd:,.2f} "
+        f"over {priced} priced resources; `python -m tools cost --plan PLAN.json` for the breakdown"
+    )
+
+
+def short_type(typ: str) -> str:
+    """`aws:ec2/natGateway:NatGateway` -> `aws:ec2/natGateway` (the member already names the resource)."""
+    head, _, last = typ.rpartition(":")
+    member = head.rpartition("/")[2]
+    return head if member.lower() == last.lower() else typ
+
+
+def render(report: CostReport) -> str:
+    rows = [(short_type(ln.type), ln.name, f"{ln.usd:,.2f}", ln.basis) for ln in report.lines]
+    wt = max([len("resource type"), *(len(r[0]) for r in rows)])
+    wn = max([len("name"), *(len(r[1]) for r in rows)])
+    wu = max([len("USD/month"), *(len(r[2]) for r in rows), len(f"{report.total_usd:,.2f}")])
+
+    def row(t: str, n: str, u: str, b: str) -> str:
+        return f"  {t:<{wt}}  {n:<{wn}}  {u:>{wu}}  {b}".rstrip()
+
+    out = [
+        f"{report.stack}: monthly cost estimate, USD, {P.HOURS_PER_MONTH} h/month, before traffic",
+        f"prices: {P.PRICES_SOURCE}, on-demand, as of {P.PRICES_AS_OF}",
+        "",
+    ]
+    for comp, lines, subtotal in report.by_component():
+        out.append(comp)
+        out.append(row("resource type", "name", "USD/month", "basis"))
+        # Priced lines first (largest first), then the $0 ones in plan order.
+        ordered = sorted(lines, key=lambda ln: (ln.cents == 0, -ln.cents))
+        for ln in ordered:
+            out.append(row(short_type(ln.type), ln.name, f"{ln.usd:,.2f}", ln.basis))
+        out.append(row("subtotal", "", f"{subtotal / 100:,.2f}", ""))
+        out.append("")
+    out.append("subtotals by component:")
+    wc = max(len(c) for c, _, _ in report.by_component())
+    for comp, _, subtotal in sorted(report.by_component(), key=lambda g: -g[2]):
+        out.append(f"  {comp:<{wc}}  {subtotal / 100:>{wu},.2f}")
+    unpriced = sum(1 for ln in report.lines if not ln.priced)
+    out.append(f"  {len(report.lines)} resources, {len(report.lines) - unpriced} priced, {unpriced} {NOT_PRICED} at $0")
+    if report.notes:
+        out += ["", "usage-based charges not in the total:"]
+        out += [f"  - {n}" for n in report.notes]
+    out += ["", format_total(report)]
+    return "\n".join(out)
+
+
+class PlanFileError(Exception):
+    pass
+
+
+def load_plan(path: Path) -> dict[str, Any]:
+    try:
+        plan = json.loads(path.read_text())
+    except OSError as exc:
+        raise PlanFileError(f"error: {path}: cannot read the plan file ({exc.strerror})") from None
+    except json.JSONDecodeError as exc:
+        raise PlanFileError(f"error: {path}: not JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(plan, dict) or not isinstance(plan.get("resources"), list):
+        raise PlanFileError(f"error: {path}: not a plan file (version 1: an object with a `resources` list)")
+    if plan.get("version") != 1:
+        raise PlanFileError(f"error: {path}: plan file version {plan.get('version')!r}, expected 1")
+    return plan
+
+
+__all__ = ["CostLine", "CostReport", "estimate", "render", "format_total", "summary_line", "load_plan", "PlanFileError", "NOT_PRICED"]

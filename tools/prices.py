@@ -1,0 +1,111 @@
+"""On-demand list prices for Seoul (ap-northeast-2), USD, used by `tools cost`.
+
+APPROXIMATE. Written down from memory of the AWS public price pages (aws.amazon.com/<service>/pricing,
+region "Asia Pacific (Seoul)", Linux, on-demand, no upfront, standard support) as of 2025-2026, without
+network access to check them. They are good to a few percent for planning; before a budget decision,
+check the figures against the AWS Pricing Calculator or `aws pricing get-products`, and update
+PRICES_AS_OF when you do. Data-transfer and request prices are listed for the notes only: the
+estimate is "before traffic" (see docs/cost.md).
+"""
+
+from __future__ import annotations
+
+PRICES_AS_OF = "2025-06 (approximate, from memory; not fetched)"
+PRICES_SOURCE = "AWS public on-demand price pages, region Asia Pacific (Seoul) ap-northeast-2, Linux, USD"
+
+HOURS_PER_MONTH = 730
+
+# ------------------------------------------------------------------ compute (USD per hour)
+
+EKS_CONTROL_PLANE_HOURLY = 0.10  # standard support
+EKS_EXTENDED_SUPPORT_HOURLY = 0.60  # upgradePolicy.supportType EXTENDED, once the version leaves standard support
+
+# Spot is priced as a fraction of on-demand: Seoul Graviton spot has hovered around 30-40 % of list.
+SPOT_FRACTION = 0.35
+
+# fmt: off
+EC2_HOURLY: dict[str, float] = {
+    # burstable
+    "t3.micro": 0.0130, "t3.small": 0.0260, "t3.medium": 0.0520, "t3.large": 0.1040, "t3.xlarge": 0.2080,
+    "t4g.micro": 0.0104, "t4g.small": 0.0208, "t4g.medium": 0.0416, "t4g.large": 0.0832, "t4g.xlarge": 0.1664,
+    # general purpose
+    "m5.large": 0.1180, "m5.xlarge": 0.2360, "m5.2xlarge": 0.4720,
+    "m6i.large": 0.1180, "m6i.xlarge": 0.2360, "m6i.2xlarge": 0.4720,
+    "m7i.large": 0.1239, "m7i.xlarge": 0.2478,
+    "m6g.medium": 0.0470, "m6g.large": 0.0940, "m6g.xlarge": 0.1880, "m6g.2xlarge": 0.3760,
+    "m7g.medium": 0.0499, "m7g.large": 0.0998, "m7g.xlarge": 0.1996, "m7g.2xlarge": 0.3992,
+    # compute optimised
+    "c5.large": 0.0960, "c5.xlarge": 0.1920, "c5.2xlarge": 0.3840,
+    "c6i.large": 0.0960, "c6i.xlarge": 0.1920, "c6i.2xlarge": 0.3840,
+    "c7i.large": 0.1008, "c7i.xlarge": 0.2016,
+    "c6g.medium": 0.0385, "c6g.large": 0.0770, "c6g.xlarge": 0.1540, "c6g.2xlarge": 0.3080,
+    "c7g.medium": 0.0409, "c7g.large": 0.0818, "c7g.xlarge": 0.1636, "c7g.2xlarge": 0.3272,
+    # network optimised (TURN relays)
+    "c6gn.medium": 0.0528, "c6gn.large": 0.1056, "c6gn.xlarge": 0.2112, "c6gn.2xlarge": 0.4224,
+    "c7gn.medium": 0.0792, "c7gn.large": 0.1584, "c7gn.xlarge": 0.3168, "c7gn.2xlarge": 0.6336,
+    "c5n.large": 0.1280, "c5n.xlarge": 0.2560,
+    # memory optimised
+    "r6g.large": 0.1216, "r6g.xlarge": 0.2432, "r7g.large": 0.1292, "r7g.xlarge": 0.2584,
+    "r6i.large": 0.1520, "r6i.xlarge": 0.3040,
+}
+
+# RDS for PostgreSQL, Single-AZ instance hours (Multi-AZ instance deployment = 2x).
+RDS_POSTGRES_HOURLY: dict[str, float] = {
+    "db.t3.micro": 0.0260, "db.t3.small": 0.0520, "db.t3.medium": 0.1040, "db.t3.large": 0.2080,
+    "db.t4g.micro": 0.0250, "db.t4g.small": 0.0510, "db.t4g.medium": 0.1020, "db.t4g.large": 0.2040,
+    "db.m6g.large": 0.1880, "db.m6g.xlarge": 0.3760, "db.m7g.large": 0.2010, "db.m7g.xlarge": 0.4020,
+    "db.m6i.large": 0.2100, "db.m6i.xlarge": 0.4200,
+    "db.r6g.large": 0.2770, "db.r6g.xlarge": 0.5540, "db.r6g.2xlarge": 1.1080,
+    "db.r7g.large": 0.2960, "db.r7g.xlarge": 0.5920, "db.r7g.2xlarge": 1.1840,
+    "db.r6i.large": 0.3080, "db.r6i.xlarge": 0.6160,
+}
+
+# ElastiCache (Redis OSS / Valkey node-based; Valkey is ~20 % cheaper, not modelled) per node-hour.
+ELASTICACHE_HOURLY: dict[str, float] = {
+    "cache.t3.micro": 0.0220, "cache.t3.small": 0.0440, "cache.t3.medium": 0.0880,
+    "cache.t4g.micro": 0.0200, "cache.t4g.small": 0.0410, "cache.t4g.medium": 0.0820,
+    "cache.m6g.large": 0.1900, "cache.m6g.xlarge": 0.3800, "cache.m7g.large": 0.1970, "cache.m7g.xlarge": 0.3940,
+    "cache.r6g.large": 0.2590, "cache.r6g.xlarge": 0.5180, "cache.r7g.large": 0.2710, "cache.r7g.xlarge": 0.5420,
+}
+
+# fmt: on
+
+# ------------------------------------------------------------------ storage (USD per GiB-month)
+
+# fmt: off
+EBS_GB_MONTH: dict[str, float] = {"gp3": 0.0912, "gp2": 0.1140, "io1": 0.1368, "io2": 0.1368, "st1": 0.0510, "sc1": 0.0174, "standard": 0.0800}
+RDS_STORAGE_GB_MONTH: dict[str, float] = {"gp3": 0.1310, "gp2": 0.1310, "io1": 0.1560, "io2": 0.1560, "standard": 0.1170}
+# fmt: on
+RDS_PI_FREE_RETENTION_DAYS = 7  # Performance Insights: 7 days of history are free
+
+# ------------------------------------------------------------------ network (USD per hour unless noted)
+
+PUBLIC_IPV4_HOURLY = 0.005  # every public IPv4 address, attached or not (since 2024-02)
+NAT_GATEWAY_HOURLY = 0.059
+NAT_GATEWAY_PER_GB = 0.059  # data processed: notes only
+ALB_HOURLY = 0.0225
+ALB_LCU_HOURLY = 0.008
+NLB_HOURLY = 0.0225
+NLB_NLCU_HOURLY = 0.006
+INTERFACE_ENDPOINT_HOURLY_PER_AZ = 0.013
+INTERFACE_ENDPOINT_PER_GB = 0.01  # notes only
+DATA_TRANSFER_OUT_PER_GB = 0.126  # internet egress, first 10 TB: notes only
+CLOUDFRONT_PER_GB_KOREA = 0.120  # notes only
+
+# ------------------------------------------------------------------ per-month fixed fees (USD per month)
+
+WAF_WEB_ACL_MONTH = 5.00
+WAF_RULE_MONTH = 1.00  # per rule, and per managed rule group
+WAF_PER_MILLION_REQUESTS = 0.60  # notes only
+ROUTE53_ZONE_MONTH = 0.50  # first 25 zones
+ROUTE53_HEALTH_CHECK_MONTH = 0.50  # basic check of an AWS endpoint
+ROUTE53_HEALTH_CHECK_OPTION_MONTH = 1.00  # each of: HTTPS, string matching, fast (10 s) interval, latency measurement
+SECRETS_MANAGER_SECRET_MONTH = 0.40
+KMS_KEY_MONTH = 1.00  # customer managed key; each automatic rotation adds $1/month for the first two rotations
+CLOUDWATCH_ALARM_METRIC_MONTH = 0.10  # standard resolution, per metric in the alarm
+CLOUDWATCH_ALARM_HIGH_RES_MONTH = 0.30  # period < 60 s
+EC2_DETAILED_MONITORING_MONTH = 2.10  # 7 metrics x $0.30 per instance with detailed (1-minute) monitoring
+
+# Defaults where a plan does not say (documented in docs/cost.md).
+DEFAULT_ROOT_VOLUME_GIB = 8  # EC2 AMI root volume when neither the instance nor its launch template sets one
+DEFAULT_NODE_DISK_GIB = 20  # EKS managed node group diskSize default
