@@ -44,3 +44,10 @@ def test_ci_runs_the_readme_test_command():
     assert "make test" in (ROOT / ".github" / "workflows" / "ci.yml").read_text()
     readme = (ROOT / "README.md").read_text()
     assert "make test" in readme and "make plan STACK=dev" in readme
+
+
+def test_preview_and_up_enforce_the_policy_pack():
+    for name in ("preview.yml", "up.yml"):
+        text = (ROOT / ".github" / "workflows" / name).read_text()
+        assert "--policy-pack policies" in text, name
+    assert (ROOT / "policies" / "PulumiPolicy.yaml").exists()
