@@ -29,6 +29,7 @@ LB_CONTROLLER_NAMESPACE = "kube-system"
 LB_CONTROLLER_SERVICE_ACCOUNT = "aws-load-balancer-controller"
 LB_CONTROLLER_REPO = "https://aws.github.io/eks-charts"
 PROMETHEUS_CRDS_REPO = "https://prometheus-community.github.io/helm-charts"
+METRICS_SERVER_REPO = "https://kubernetes-sigs.github.io/metrics-server/"
 AWS_MANAGED = "arn:aws:iam::aws:policy"
 
 
@@ -55,7 +56,7 @@ class Cluster(pulumi.ComponentResource):
 
     Exposes `.name`, `.endpoint`, `.arn`, `.node_security_group_id` (the SG every node
     and pod ENI carries; the data tier admits its ports from it), `.cluster_security_group_id`,
-    `.k8s_provider`, `.lb_controller`, `.monitoring_crds`, `.oidc_issuer`,
+    `.k8s_provider`, `.lb_controller`, `.monitoring_crds`, `.metrics_server`, `.oidc_issuer`,
     `.signaling_node_selector` / `.signaling_tolerations` (where signaling pods land).
     """
 
@@ -301,6 +302,23 @@ class Cluster(pulumi.ComponentResource):
             timeout=300,
             max_history=5,
             opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=self.node_groups)),
+        )
+
+        # The resource metrics API (metrics.k8s.io) the HPA's CPU target reads: EKS does not
+        # install it, and without it the signaling HPA never scales.
+        self.metrics_server = helm.Release(
+            f"{stage}-metrics-server",
+            name="metrics-server",
+            chart="metrics-server",
+            version=cfg.metrics_server_chart_version,
+            repository_opts=helm.RepositoryOptsArgs(repo=METRICS_SERVER_REPO),
+            namespace="kube-system",
+            values={"nodeSelector": {POOL_LABEL: "system"}},
+            atomic=True,
+            cleanup_on_fail=True,
+            timeout=300,
+            max_history=5,
+            opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=[*self.node_groups, self.addons["coredns"]])),
         )
 
         self.register_outputs(

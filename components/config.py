@@ -341,6 +341,8 @@ class ClusterConfig(Model):
     lb_controller_replicas: int = Field(default=2, ge=1, le=3)
     # prometheus-operator-crds chart (ServiceMonitor / PrometheusRule CRDs the signaling chart uses).
     prometheus_crds_chart_version: ChartVersion = "32.0.0"
+    # metrics-server chart from https://kubernetes-sigs.github.io/metrics-server/ (the HPA's CPU metric).
+    metrics_server_chart_version: ChartVersion = "3.12.2"
     log_retention_days: LogRetentionDays = 90
 
     @model_validator(mode="after")

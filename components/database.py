@@ -98,6 +98,9 @@ class Database(pulumi.ComponentResource):
             opts=child,
         )
         self.monitoring_role = self._monitoring_role(stage, args) if cfg.monitoring_interval_seconds else None
+        # RDS rejects a monitoring role that lacks the policy (ENHANCED_MONITORING): the
+        # instances wait for the attachment, not only for the role's ARN.
+        monitoring_deps = [self._monitoring_policy] if self.monitoring_role else []
 
         primary_logs = self._log_groups(identifier, PRIMARY_LOG_EXPORTS)
         common = dict(
@@ -147,7 +150,7 @@ class Database(pulumi.ComponentResource):
             # Stable, stage-derived: operators know where the last state of a deleted stage is.
             final_snapshot_identifier=None if cfg.skip_final_snapshot else f"{identifier}-final",
             tags={"Name": identifier},
-            opts=pulumi.ResourceOptions(parent=self, protect=args.protect, depends_on=primary_logs),
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect, depends_on=[*primary_logs, *monitoring_deps]),
             **common,
         )
 
@@ -173,7 +176,7 @@ class Database(pulumi.ComponentResource):
                     deletion_protection=False,
                     tags={"Name": rid},
                     # Parented to the component, not the primary: children inherit `protect`.
-                    opts=pulumi.ResourceOptions(parent=self, depends_on=[self.instance, *logs]),
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[self.instance, *logs, *monitoring_deps]),
                 )
             )
 
@@ -218,7 +221,7 @@ class Database(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        aws.iam.RolePolicyAttachment(
+        self._monitoring_policy = aws.iam.RolePolicyAttachment(
             f"{stage}-rds-monitoring-policy",
             role=role.name,
             policy_arn="arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole",

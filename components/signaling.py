@@ -108,6 +108,9 @@ class Signaling(pulumi.ComponentResource):
                     # The chart's pods meet the restricted Pod Security Standard; enforce it.
                     "pod-security.kubernetes.io/enforce": "restricted",
                     "pod-security.kubernetes.io/enforce-version": "latest",
+                    # The LB controller injects target-health readiness gates: a rollout waits
+                    # until new pods are healthy in the target groups before old ones stop.
+                    "elbv2.k8s.aws/pod-readiness-gate-inject": "enabled",
                 },
             },
             opts=k8s_opts,

@@ -87,14 +87,28 @@ def test_hpa_bounds_and_metrics(rendered):
         assert bounds == (3, 20)
     metrics = {m["type"]: m for m in spec["metrics"]}
     assert metrics["Resource"]["resource"] == {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}
-    assert metrics["Pods"]["pods"]["metric"]["name"] == "websocket_connections"
-    assert metrics["Pods"]["pods"]["target"] == {"type": "AverageValue", "averageValue": "1000"}
+    # No custom metrics API in the stack: a Pods metric would block every scale-down.
+    assert set(metrics) == {"Resource"}
     down = spec["behavior"]["scaleDown"]
     assert down["stabilizationWindowSeconds"] >= 300
     assert down["selectPolicy"] == "Min"
     assert all(p["type"] == "Pods" and p["value"] <= 2 for p in down["policies"])  # never a burst
     # The HPA owns the replica count: the Deployment does not set one.
     assert "replicas" not in the(kinds, "Deployment")["spec"]
+
+
+def test_connections_metric_only_when_enabled():
+    values = release_values("production")
+    values["autoscaling"]["connectionsMetricEnabled"] = True
+    (hpa,) = by_kind(render(values))["HorizontalPodAutoscaler"]
+    (pods,) = [m for m in hpa["spec"]["metrics"] if m["type"] == "Pods"]
+    assert pods["pods"]["metric"]["name"] == "websocket_connections"
+    assert pods["pods"]["target"] == {"type": "AverageValue", "averageValue": "1000"}
+
+
+def test_chart_kube_version_allows_the_prestop_sleep_action():
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert chart["kubeVersion"] == ">=1.30.0-0"
 
 
 def container(kinds):

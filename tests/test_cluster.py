@@ -265,6 +265,24 @@ def test_lb_controller_role_is_least_privilege(plan):
     assert not any(re.match(r"elasticloadbalancing:(Create|Delete|Modify)", a) for a in actions)
     (write,) = [s for s in doc["Statement"] if "elasticloadbalancing:RegisterTargets" in s["Action"]]
     assert write["Condition"]["StringEquals"]["aws:ResourceTag/stage"] == plan["stack"]
+    # The condition only matches if the target groups really carry that tag (provider default tags).
+    tgs = plan.of_type("aws:lb/targetGroup:TargetGroup")
+    assert tgs
+    providers = {r["urn"]: r for r in plan.resources if r["type"] == "pulumi:providers:aws"}
+    for tg in tgs:
+        default_tags = json.loads(providers[tg["provider"]]["props"]["defaultTags"])["tags"]
+        assert {**default_tags, **(tg["props"].get("tags") or {})}.get("stage") == plan["stack"], tg["name"]
+
+
+def test_metrics_server_serves_the_hpa_cpu_metric(plan):
+    # EKS installs no metrics-server: without it the signaling HPA's CPU target has no data.
+    ms = release(plan, "metrics-server")
+    assert ms["props"]["repositoryOpts"]["repo"] == "https://kubernetes-sigs.github.io/metrics-server/"
+    assert ms["props"]["version"] == cluster_cfg(plan)["metricsServerChartVersion"]
+    assert ms["props"]["namespace"] == "kube-system"
+    assert ms["props"]["values"]["nodeSelector"] == {"voip.example.com/pool": "system"}
+    for ng in node_groups(plan).values():
+        assert ng["urn"] in ms["dependsOn"]
 
 
 def test_k8s_provider_execs_aws_eks_get_token(plan):

@@ -166,6 +166,10 @@ def test_enhanced_monitoring_role_is_the_rds_monitoring_role(plan):
     assert [s["Principal"] for s in trust["Statement"]] == [{"Service": "monitoring.rds.amazonaws.com"}]
     (attach,) = [r for r in plan.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment") if r["parent"] == role["urn"]]
     assert attach["props"]["policyArn"].endswith("service-role/AmazonRDSEnhancedMonitoringRole")
+    # RDS rejects a role without the policy (ENHANCED_MONITORING): every instance waits for it.
+    instances = [primary(plan), *[r for r in plan.of_type("aws:rds/instance:Instance") if r["props"].get("replicateSourceDb")]]
+    for db in instances:
+        assert attach["urn"] in db["dependsOn"], db["name"]
 
 
 def test_log_groups_exist_before_export_with_retention_and_key(plan):

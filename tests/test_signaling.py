@@ -90,6 +90,13 @@ def test_namespace_enforces_restricted_pod_security(plan):
     assert ns["props"]["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
 
 
+def test_namespace_gets_target_group_readiness_gates(plan):
+    # Without the label the LB controller injects no readiness gate: a rollout stops old pods
+    # before the new ones pass the target groups' health checks (dropped WebSockets).
+    (ns,) = plan.of_type("kubernetes:core/v1:Namespace")
+    assert ns["props"]["metadata"]["labels"]["elbv2.k8s.aws/pod-readiness-gate-inject"] == "enabled"
+
+
 @pytest.mark.parametrize(
     "override, key",
     [
