@@ -11,6 +11,7 @@ Traffic paths:
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -85,6 +86,28 @@ class EdgeArgs:
     # The stage holds data: log bucket and EIPs protected, log bucket not force-destroyed.
     protect: bool = False
 
+
+# ELB names (load balancers, target groups) take at most 32 characters.
+ELB_NAME_MAX = 32
+
+
+def target_group_name(stage: str, label: str, vpc_id: pulumi.Input[str], *replace_keys: object) -> pulumi.Output[str]:
+    """An explicit target group name that always fits ELB's 32 characters.
+
+    Pulumi's autoname (`<logical name>-<7 random>`, max 32) fails the whole preview once the
+    logical name passes 24 characters: `nas-migration-signaling-tg`, or any 20-character stage
+    name. The stem is cut to fit; the suffix hashes what forces a replacement (the VPC, port,
+    protocol, target type), so a replacement gets a new name and can still be created before
+    the old group, in use by a listener, is deleted (what the random autoname suffix gave).
+    """
+    return pulumi.Output.from_input(vpc_id).apply(lambda vpc: elb_name(stage, label, vpc, *replace_keys))
+
+
+def elb_name(stage: str, label: str, *replace_keys: object) -> str:
+    """`<stage>-<label>` cut to 24 characters, `-`, 7 hex of a hash of everything given."""
+    digest = hashlib.sha256("|".join(map(str, (stage, label, *replace_keys))).encode()).hexdigest()[:7]
+    stem = f"{stage}-{label}"[: ELB_NAME_MAX - 8].rstrip("-")
+    return f"{stem}-{digest}"
 
 
 def _egress_to_targets(ports, vpc_cidr: str) -> list[dict]:
@@ -267,6 +290,7 @@ class Edge(pulumi.ComponentResource):
         for host in args.alb_hosts:
             self.alb_target_groups[host.name] = aws.lb.TargetGroup(
                 f"{stage}-{host.name}-tg",
+                name=target_group_name(stage, host.name, args.vpc_id, "ip", "HTTP", "HTTP1", host.port),
                 target_type="ip",  # pods, bound by the load balancer controller (TargetGroupBinding)
                 protocol="HTTP",
                 protocol_version="HTTP1",
@@ -391,6 +415,7 @@ class Edge(pulumi.ComponentResource):
 
         self.nlb_signaling_target_group = aws.lb.TargetGroup(
             f"{stage}-signaling-tg",
+            name=target_group_name(stage, "signaling", args.vpc_id, "ip", "TCP", args.signaling_port),
             target_type="ip",
             protocol="TCP",  # TLS ends at the NLB; pods speak plain WebSocket on 8080
             port=args.signaling_port,
@@ -414,6 +439,7 @@ class Edge(pulumi.ComponentResource):
         )
         self.nlb_turn_target_group = aws.lb.TargetGroup(
             f"{stage}-turn-tg",
+            name=target_group_name(stage, "turn", args.vpc_id, "instance", "TCP", args.turn_port),
             target_type="instance",  # the TURN tier attaches its nodes
             protocol="TCP",
             port=args.turn_port,

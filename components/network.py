@@ -308,7 +308,7 @@ class Network(pulumi.ComponentResource):
             ),
             opts=opts,
         )
-        aws.iam.RolePolicy(
+        write = aws.iam.RolePolicy(
             f"{stage}-vpc-flow-logs-write",
             role=role.id,
             policy=self.flow_log_group.arn.apply(
@@ -341,5 +341,6 @@ class Network(pulumi.ComponentResource):
             iam_role_arn=role.arn,
             max_aggregation_interval=60,
             tags={"Name": f"{stage}-vpc-flow-log"},
-            opts=opts,
+            # The role must be able to write before the first delivery (nothing else orders them).
+            opts=pulumi.ResourceOptions(parent=self.vpc, depends_on=[write]),
         )

@@ -88,7 +88,7 @@ class Turn(pulumi.ComponentResource):
             recovery_window_in_days=30 if args.protect else 0,
             opts=child,
         )
-        aws.secretsmanager.SecretVersion(
+        secret_value = aws.secretsmanager.SecretVersion(
             f"{stage}-turn-shared-secret-value",
             secret_id=self.secret.id,
             secret_string=password.result,
@@ -180,7 +180,9 @@ class Turn(pulumi.ComponentResource):
                 tags={"Name": node},
                 opts=pulumi.ResourceOptions(
                     parent=self,
-                    depends_on=[role["ssm"], role["policy"]],
+                    # The boot script reads the secret's value (set -e: no value, no coturn) with
+                    # the role's policy; the template only references the secret and the role.
+                    depends_on=[role["ssm"], role["policy"], secret_value],
                     # A new AMI or template version must not replace a node carrying calls:
                     # new nodes get the latest template; roll old ones with `pulumi up --replace`.
                     ignore_changes=["ami", "launchTemplate", "userData", "userDataBase64"],

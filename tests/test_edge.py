@@ -62,7 +62,8 @@ def listeners_of(plan, lb: dict) -> list[dict]:
 
 
 def tg_by_arn(plan, arn: str) -> dict:
-    return next(r for r in plan.of_type(TG) if f"targetgroup/{r['id']}/" in arn)
+    # The mocks build a target group's ARN from its name (the physical id when autonamed).
+    return next(r for r in plan.of_type(TG) if f"targetgroup/{r['props'].get('name', r['id'])}/" in arn)
 
 
 def the_acl(plan) -> dict:
@@ -127,6 +128,35 @@ def test_regional_wildcard_certificate_on_the_load_balancers(plan):
 def test_exactly_one_alb_and_an_nlb(plan):
     assert len(load_balancers(plan, "application")) == 1
     assert len(load_balancers(plan, "network")) == 1
+
+
+ELB_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?")
+
+
+def test_load_balancer_and_target_group_names_fit_elb_limits(plan):
+    # Autonamed ELB resources get `<logical name>-<7 random>`, and Pulumi fails the preview when
+    # that passes 32 characters (nas-migration-signaling-tg did); explicit names must fit too.
+    for r in plan.of_type(ALB) + plan.of_type(TG):
+        name = r["props"].get("name") or f"{r['name']}-abcdef0"
+        assert ELB_NAME.fullmatch(name), (r["name"], name)
+    tgs = plan.of_type(TG)
+    assert all("name" in tg["props"] for tg in tgs), "target groups carry an explicit name that fits"
+    assert len({tg["props"]["name"] for tg in tgs}) == len(tgs)
+    assert all(tg["props"]["name"].startswith(f"{stage(plan)}-"[:24]) for tg in tgs)
+
+
+def test_target_group_names_fit_the_longest_stage_and_change_on_replacement():
+    from components.edge import elb_name
+
+    stage_, host = "a" * 19 + "z", "h" * 32  # the longest stage (20) and ALB host label (32)
+    name = elb_name(stage_, host, "vpc-1", "ip", "HTTP", "HTTP1", 8080)
+    assert ELB_NAME.fullmatch(name) and len(name) == 32
+    # Deterministic (no diff on the next `pulumi up`), and a new name when the group must be
+    # replaced, so the replacement can be created before the old one (in use) is deleted.
+    assert name == elb_name(stage_, host, "vpc-1", "ip", "HTTP", "HTTP1", 8080)
+    assert name != elb_name(stage_, host, "vpc-1", "ip", "HTTP", "HTTP1", 8081)
+    assert name != elb_name(stage_, host, "vpc-2", "ip", "HTTP", "HTTP1", 8080)
+    assert elb_name("dev", "api", "vpc-1").startswith("dev-api-")
 
 
 def test_alb_security_group_admits_only_the_cloudfront_prefix_list(plan):
@@ -227,9 +257,7 @@ def test_nlb_signaling_and_turns_listeners(plan):
     assert (hc["protocol"], hc["path"], hc["port"]) == ("HTTP", "/ready", "9090")
     turn = tg_by_arn(plan, by_port[5349]["props"]["defaultActions"][0]["targetGroupArn"])["props"]
     assert (turn["targetType"], turn["protocol"], turn["port"]) == ("instance", "TCP", 3478)
-    assert plan["outputs"]["nlbSignalingTargetGroupArn"].endswith(
-        f"/{tg_by_arn(plan, plan['outputs']['nlbSignalingTargetGroupArn'])['id']}/73e2d6bc24d8a067"
-    )
+    assert tg_by_arn(plan, plan["outputs"]["nlbSignalingTargetGroupArn"])["props"] == signaling
 
 
 def test_nlb_security_group_admits_clients_per_stage(plan):

@@ -193,6 +193,9 @@ def test_flow_logs_to_cloudwatch_with_retention_and_scoped_role(plan):
     assert "aws:SourceAccount" in role["props"]["assumeRolePolicy"]
     (policy,) = [p for p in plan.of_type("aws:iam/rolePolicy:RolePolicy") if p["props"]["role"] == role["id"]]
     assert '"Resource": "*"' not in policy["props"]["policy"]
+    # Nothing in the flow log's inputs references the inline policy: without the explicit
+    # dependency AWS may create the flow log before its role can write (delivery errors).
+    assert policy["urn"] in flow["dependsOn"]
 
 
 def test_default_security_group_is_stripped(plan):

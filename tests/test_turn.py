@@ -182,6 +182,11 @@ def test_role_reads_exactly_one_secret_and_uses_session_manager(plan):
     assert secret_statements[0]["Action"] == "secretsmanager:GetSecretValue"
     assert secret_statements[0]["Resource"] == plan["outputs"]["turnSecretArn"]
     assert all("*" not in json.dumps(s["Resource"]).replace(":log-stream:*", "") for s in statements)
+    # The boot script (set -e) reads the secret's VALUE with this policy at first boot; the launch
+    # template only references the secret ARN, so each node must wait for the value and the policy.
+    (value,) = turn_children(plan, "aws:secretsmanager/secretVersion:SecretVersion")
+    for node in turn_children(plan, INSTANCE):
+        assert {value["urn"], inline["urn"], attach["urn"]} <= set(node["dependsOn"]), node["name"]
 
 
 def test_alarms_bandwidth_and_recovery(plan):
