@@ -264,7 +264,9 @@ class EdgeConfig(Model):
         max_length=20,
     )
     # Dev and clones: only these source ranges get through the WAF (default action block).
-    allow_list: list[Cidr] = Field(default=[], max_length=100)
+    # At most 25: with restrictToAllowList the NLB's security group holds 2 rules per
+    # range (443 and 5349), within the default quota of 60 inbound rules per group.
+    allow_list: list[Cidr] = Field(default=[], max_length=25)
     restrict_to_allow_list: bool = False
     load_test_bypass: bool = False
     rate_limits: RateLimits = RateLimits()

@@ -66,6 +66,7 @@ BAD_INPUTS = [
     ({"voip-infra:turn": {"nodeCount": 0}}, "voip-infra:turn.nodeCount", "greater than or equal to 1"),
     ({"voip-infra:edge": {"domain": "Not A Domain"}}, "voip-infra:edge.domain", "domain name"),
     ({"voip-infra:edge": {"priceClass": "PriceClass_100"}}, "voip-infra:edge.priceClass", "PriceClass_200"),
+    ({"voip-infra:edge": {"allowList": [f"198.51.100.{i}/32" for i in range(26)]}}, "voip-infra:edge.allowList", "at most 25"),
     ({"voip-infra:edge": {"restrictToAllowList": True, "allowList": []}}, "voip-infra:edge.allowList", "at least one CIDR"),
     ({"voip-infra:edge": {"loadTestBypass": True}}, "voip-infra:edge.loadTestBypass", "voip-infra:loadTestBypassToken"),
     ({"voip-infra:signaling": {"replicas": {"min": 30, "max": 20}}}, "voip-infra:signaling.replicas.min", "min <= max"),
