@@ -551,6 +551,9 @@ class SignalingConfig(Model):
     replicas: ReplicaBounds = ReplicaBounds()
     target_cpu_percent: int = Field(default=70, ge=10, le=100)
     connections_per_pod: int = Field(default=1000, ge=1)
+    # Scale on `websocket_connections` per pod too (seed 000). Needs prometheus-adapter
+    # serving that metric: while it is unavailable the HPA scales up on CPU but never down.
+    connections_metric: bool = True
     termination_grace_seconds: int = Field(default=30, ge=5, le=3600)
     # preStop pause while the load balancers deregister a stopping pod (part of the grace period).
     pre_stop_sleep_seconds: int = Field(default=10, ge=0, le=3599)

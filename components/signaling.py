@@ -60,6 +60,7 @@ def release_values(args: SignalingArgs) -> dict[str, Any]:
             "maxReplicas": cfg.replicas.max,
             "targetCPUUtilizationPercentage": cfg.target_cpu_percent,
             "targetConnectionsPerPod": cfg.connections_per_pod,
+            "connectionsMetricEnabled": cfg.connections_metric,
         },
         "terminationGracePeriodSeconds": cfg.termination_grace_seconds,
         "preStopSleepSeconds": cfg.pre_stop_sleep_seconds,

@@ -87,8 +87,11 @@ def test_hpa_bounds_and_metrics(rendered):
         assert bounds == (3, 20)
     metrics = {m["type"]: m for m in spec["metrics"]}
     assert metrics["Resource"]["resource"] == {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}
-    # No custom metrics API in the stack: a Pods metric would block every scale-down.
-    assert set(metrics) == {"Resource"}
+    # Seed 000: 1000 WebSocket connections per pod (served by prometheus-adapter).
+    assert values["autoscaling"]["connectionsMetricEnabled"] is True
+    assert set(metrics) == {"Resource", "Pods"}
+    assert metrics["Pods"]["pods"]["metric"]["name"] == "websocket_connections"
+    assert metrics["Pods"]["pods"]["target"] == {"type": "AverageValue", "averageValue": "1000"}
     down = spec["behavior"]["scaleDown"]
     assert down["stabilizationWindowSeconds"] >= 300
     assert down["selectPolicy"] == "Min"
@@ -99,11 +102,9 @@ def test_hpa_bounds_and_metrics(rendered):
 
 def test_connections_metric_only_when_enabled():
     values = release_values("production")
-    values["autoscaling"]["connectionsMetricEnabled"] = True
+    values["autoscaling"]["connectionsMetricEnabled"] = False
     (hpa,) = by_kind(render(values))["HorizontalPodAutoscaler"]
-    (pods,) = [m for m in hpa["spec"]["metrics"] if m["type"] == "Pods"]
-    assert pods["pods"]["metric"]["name"] == "websocket_connections"
-    assert pods["pods"]["target"] == {"type": "AverageValue", "averageValue": "1000"}
+    assert [m["type"] for m in hpa["spec"]["metrics"]] == ["Resource"]
 
 
 def test_chart_kube_version_allows_the_prestop_sleep_action():
