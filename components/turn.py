@@ -340,40 +340,29 @@ class Turn(pulumi.ComponentResource):
             ok_actions=[args.alarm_topic_arn],
             opts=opts,
         )
-        # Hardware/host failure: EC2 recovers the node onto new hardware, same EIP and private IP.
-        aws.cloudwatch.MetricAlarm(
-            f"{node}-system-check",
-            name=f"{node}-system-check-recover",
-            alarm_description=f"{node} failed the system status check: EC2 recovers it",
-            namespace="AWS/EC2",
-            metric_name="StatusCheckFailed_System",
-            dimensions=dims,
-            statistic="Maximum",
-            period=60,
-            evaluation_periods=2,
-            threshold=1,
-            comparison_operator="GreaterThanOrEqualToThreshold",
-            alarm_actions=[f"arn:aws:automate:{args.region}:ec2:recover", args.alarm_topic_arn],
-            ok_actions=[args.alarm_topic_arn],
-            opts=opts,
-        )
-        # A hung OS: reboot it.
-        aws.cloudwatch.MetricAlarm(
-            f"{node}-instance-check",
-            name=f"{node}-instance-check-reboot",
-            alarm_description=f"{node} failed the instance status check: EC2 reboots it",
-            namespace="AWS/EC2",
-            metric_name="StatusCheckFailed_Instance",
-            dimensions=dims,
-            statistic="Maximum",
-            period=60,
-            evaluation_periods=3,
-            threshold=1,
-            comparison_operator="GreaterThanOrEqualToThreshold",
-            alarm_actions=[f"arn:aws:automate:{args.region}:ec2:reboot", args.alarm_topic_arn],
-            ok_actions=[args.alarm_topic_arn],
-            opts=opts,
-        )
+        # Status checks: EC2 repairs the node itself and tells the topic. A host failure
+        # (system check) recovers the node onto new hardware, same EIP and private IP; a
+        # hung OS (instance check) reboots it.
+        for check, metric, action, periods in (
+            ("system", "StatusCheckFailed_System", "recover", 2),
+            ("instance", "StatusCheckFailed_Instance", "reboot", 3),
+        ):
+            aws.cloudwatch.MetricAlarm(
+                f"{node}-{check}-check",
+                name=f"{node}-{check}-check-{action}",
+                alarm_description=f"{node} failed the {check} status check: EC2 {action}s it",
+                namespace="AWS/EC2",
+                metric_name=metric,
+                dimensions=dims,
+                statistic="Maximum",
+                period=60,
+                evaluation_periods=periods,
+                threshold=1,
+                comparison_operator="GreaterThanOrEqualToThreshold",
+                alarm_actions=[f"arn:aws:automate:{args.region}:ec2:{action}", args.alarm_topic_arn],
+                ok_actions=[args.alarm_topic_arn],
+                opts=opts,
+            )
 
     def _dns(self, node: str, eip: aws.ec2.Eip, args: TurnArgs) -> None:
         """turn.<domain>: a multivalue answer per node, withdrawn when its TCP listener stops answering."""
