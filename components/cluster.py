@@ -19,6 +19,7 @@ from pulumi_kubernetes.helm import v3 as helm
 from pulumi_kubernetes.provider import Provider as K8sProvider
 
 from components.config import ClusterConfig, NodeGroupConfig
+from components.keys import account_administers_statement, logs_statement
 
 # Graviton, Amazon Linux 2023 (EKS picks the AMI matching the node group's version).
 AMI_TYPE = "AL2023_ARM_64_STANDARD"
@@ -504,26 +505,8 @@ def _key_policy(account_id: str, region: str, log_group_name: str) -> str:
         {
             "Version": "2012-10-17",
             "Statement": [
-                {
-                    # Key administration stays with the account's IAM (no lock-out).
-                    "Sid": "AccountAdministers",
-                    "Effect": "Allow",
-                    "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
-                    "Action": "kms:*",
-                    "Resource": "*",
-                },
-                {
-                    "Sid": "ControlPlaneLogs",
-                    "Effect": "Allow",
-                    "Principal": {"Service": f"logs.{region}.amazonaws.com"},
-                    "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
-                    "Resource": "*",
-                    "Condition": {
-                        "ArnEquals": {
-                            "kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:{region}:{account_id}:log-group:{log_group_name}"
-                        }
-                    },
-                },
+                account_administers_statement(account_id, sid="AccountAdministers"),
+                logs_statement(account_id, region, log_group_name, sid="ControlPlaneLogs"),
             ],
         }
     )

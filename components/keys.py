@@ -18,6 +18,27 @@ class DataKeyArgs:
     protect: bool
 
 
+LOGS_KEY_ACTIONS = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
+
+
+def account_administers_statement(account_id: str, sid: str = "AccountAdministersThroughIam") -> dict:
+    """Key administration and use stay with the account's IAM (no lock-out)."""
+    return {"Sid": sid, "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"}, "Action": "kms:*", "Resource": "*"}
+
+
+def logs_statement(account_id: str, region: str, log_group: str, sid: str) -> dict:
+    """CloudWatch Logs may use the key for `log_group` (a name, or `*` for every group of the account)."""
+    arn = f"arn:aws:logs:{region}:{account_id}:log-group:{log_group}"
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+        "Action": LOGS_KEY_ACTIONS,
+        "Resource": "*",
+        "Condition": {("ArnLike" if "*" in log_group else "ArnEquals"): {"kms:EncryptionContext:aws:logs:arn": arn}},
+    }
+
+
 def data_key_policy(account_id: str, region: str) -> str:
     """Key policy: the account administers and uses the key through IAM (RDS, ElastiCache,
     S3 and Secrets Manager act on the caller's behalf via grants); CloudWatch Logs may use it
@@ -28,21 +49,8 @@ def data_key_policy(account_id: str, region: str) -> str:
         {
             "Version": "2012-10-17",
             "Statement": [
-                {
-                    "Sid": "AccountAdministersThroughIam",
-                    "Effect": "Allow",
-                    "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
-                    "Action": "kms:*",
-                    "Resource": "*",
-                },
-                {
-                    "Sid": "CloudWatchLogsOfThisAccount",
-                    "Effect": "Allow",
-                    "Principal": {"Service": f"logs.{region}.amazonaws.com"},
-                    "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
-                    "Resource": "*",
-                    "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:{region}:{account_id}:log-group:*"}},
-                },
+                account_administers_statement(account_id),
+                logs_statement(account_id, region, "*", sid="CloudWatchLogsOfThisAccount"),
                 {
                     # The stage's alarm topic is encrypted with this key: CloudWatch alarms and
                     # RDS events and ElastiCache notifications publish to it (AWS-managed SNS keys admit none).
