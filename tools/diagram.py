@@ -276,7 +276,9 @@ class _Builder:
             azs = sorted({s["props"].get("availabilityZone") for s in subnets if s["props"].get("availabilityZone")})
             label = f"VPC {vpc['props'].get('cidrBlock', '')} · {len(azs)} AZs"
             if tiers:
-                label += "<br/>subnets: " + " / ".join(f"{n} {t}" for t, n in tiers.items())
+                # A fixed order: registrations arrive in no guaranteed order.
+                order = {"public": 0, "private": 1, "isolated": 2}
+                label += "<br/>subnets: " + " / ".join(f"{tiers[t]} {t}" for t in sorted(tiers, key=lambda t: (order.get(t, 3), t)))
             self.add_node(vpc["name"], label, [vpc, *subnets])
         for igw in self.of(T_IGW):
             self.add_node(igw["name"], "Internet gateway", [igw])
