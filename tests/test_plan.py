@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from components.config import load_stack_config
 from tests.harness import stack_raw
 from tools.mocks import run_program
 from tools.plan import render_markdown, render_tree
@@ -140,3 +141,23 @@ def test_protect_sits_on_stateful_resources_only_and_only_where_data_matters(pla
     assert {r["type"] for r in protected} <= PROTECTABLE, sorted({r["type"] for r in protected} - PROTECTABLE)
     for typ in ("aws:rds/instance:Instance", "aws:elasticache/replicationGroup:ReplicationGroup", "aws:kms/key:Key", "aws:route53/zone:Zone"):
         assert any(r["type"] == typ for r in protected), typ
+
+
+def test_plan_order_is_stable_whatever_order_registrations_arrive_in():
+    """The engine registers resources in no guaranteed order; plan files must still diff
+    cleanly: parents before children, siblings by URN."""
+    import random
+
+    from tools.plan import to_plan
+
+    raw, secrets = stack_raw("nas-migration")
+    cfg = load_stack_config("nas-migration", raw)
+    run = run_program("nas-migration", raw, secrets)
+    first = json.dumps(to_plan(cfg, run))
+    for seed in (1, 2):
+        random.Random(seed).shuffle(run.registrations)
+        assert json.dumps(to_plan(cfg, run)) == first
+    seen: set[str] = set()
+    for r in json.loads(first)["resources"]:
+        assert r["parent"] is None or r["parent"] in seen, r["urn"]
+        seen.add(r["urn"])

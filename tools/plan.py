@@ -58,9 +58,25 @@ def build_plan(stack: str, config_file: Path | None = None) -> Plan:
     return to_plan(cfg, run)
 
 
+def _stable_order(registrations: list) -> list:
+    """Parents before children, siblings by URN: the engine registers resources in no
+    guaranteed order, and a plan file should diff cleanly between runs."""
+    children: dict[str | None, list] = {}
+    urns = {r.urn for r in registrations}
+    for r in registrations:
+        children.setdefault(r.parent if r.parent in urns else None, []).append(r)
+    ordered: list = []
+    stack = sorted(children.get(None, []), key=lambda r: r.urn, reverse=True)
+    while stack:
+        r = stack.pop()
+        ordered.append(r)
+        stack.extend(sorted(children.get(r.urn, []), key=lambda c: c.urn, reverse=True))
+    return ordered
+
+
 def to_plan(cfg: StackConfig, run: ProgramRun) -> Plan:
     resources = []
-    for r in run.registrations:
+    for r in _stable_order(run.registrations):
         resources.append(
             {
                 "urn": r.urn,
