@@ -15,6 +15,8 @@ from typing import Any, Literal
 import pulumi
 import pulumi_aws as aws
 
+from components.storage import deny_insecure_transport
+
 ObjectOwnership = Literal["BucketOwnerEnforced", "BucketOwnerPreferred"]
 
 
@@ -110,15 +112,7 @@ class EdgeBucket:
 
         def policy(values: list[Any]) -> str:
             arn, *extra = values
-            deny_http = {
-                "Sid": "DenyInsecureTransport",
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": "s3:*",
-                "Resource": [arn, f"{arn}/*"],
-                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-            }
-            return json.dumps({"Version": "2012-10-17", "Statement": [deny_http, *statements(arn, *extra)]})
+            return json.dumps({"Version": "2012-10-17", "Statement": [deny_insecure_transport(arn), *statements(arn, *extra)]})
 
         self.policy = aws.s3.BucketPolicy(
             f"{self._logical}-policy",

@@ -21,20 +21,25 @@ class FileStorageArgs:
     protect: bool
 
 
+def deny_insecure_transport(bucket_arn: str) -> dict:
+    """The statement every bucket policy of the project starts with: no plain HTTP."""
+    return {
+        "Sid": "DenyInsecureTransport",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": [bucket_arn, f"{bucket_arn}/*"],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+
+
 def bucket_policy_document(bucket_arn: str, distribution_arn: str) -> str:
     """TLS-only (and TLS >= 1.2) for everyone, plus read for one CloudFront distribution."""
     return json.dumps(
         {
             "Version": "2012-10-17",
             "Statement": [
-                {
-                    "Sid": "DenyInsecureTransport",
-                    "Effect": "Deny",
-                    "Principal": "*",
-                    "Action": "s3:*",
-                    "Resource": [bucket_arn, f"{bucket_arn}/*"],
-                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                },
+                deny_insecure_transport(bucket_arn),
                 {
                     "Sid": "DenyOldTls",
                     "Effect": "Deny",
