@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import gc
 import json
 from functools import cache
 from typing import Any
@@ -48,7 +49,12 @@ def _merge(base: Any, over: Any) -> Any:
 
 def plan_of(stack: str, raw: dict[str, str], secret_keys: list[str] | None = None) -> Plan:
     cfg = load_stack_config(stack, raw)
-    return to_plan(cfg, run_program(stack, raw, secret_keys or []))
+    plan = to_plan(cfg, run_program(stack, raw, secret_keys or []))
+    # The SDK's typed classes and the cached plans live for the whole session: collect this
+    # run's garbage once, then freeze the survivors so later collections skip them.
+    gc.collect()
+    gc.freeze()
+    return plan
 
 
 @cache

@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+import gc
+
+if __name__ == "__main__":
+    # A command is one short process that builds ~200 MB of objects that live until it exits
+    # (the SDK's typed classes, the mock runtime's outputs). The cyclic collector would rescan
+    # them again and again: 1.5-2 s of a production plan. Reference counting still frees what
+    # is dropped; the rest goes at exit (peak RSS measured unchanged, ~220 MB).
+    gc.disable()
+
 import argparse
 import sys
 from pathlib import Path
