@@ -32,6 +32,7 @@ coturn:
 
 test: $(STAMP) coturn
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 	$(PY) -m pytest -n 2 --durations=10
 
 lint: $(STAMP)

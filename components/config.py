@@ -59,9 +59,7 @@ def _cidr(value: Any) -> ipaddress.IPv4Network:
     try:
         return ipaddress.IPv4Network(value, strict=True)
     except ValueError as exc:
-        raise ValueError(
-            f"{value!r} is not a valid IPv4 CIDR ({exc}); write the network address, e.g. 10.20.0.0/16"
-        ) from None
+        raise ValueError(f"{value!r} is not a valid IPv4 CIDR ({exc}); write the network address, e.g. 10.20.0.0/16") from None
 
 
 def _ipv4(value: Any) -> ipaddress.IPv4Address:
@@ -90,9 +88,7 @@ def _pattern(regex: str, what: str):
 
 _SIZE = r"(nano|micro|small|medium|large|metal|[0-9]{0,2}xlarge)"
 # family.size, e.g. t4g.small, c7gn.large, m7g.2xlarge
-InstanceType = Annotated[
-    str, _pattern(r"[a-z][a-z0-9]*(-flex)?\." + _SIZE, "an EC2 instance type of the form family.size, e.g. m7g.large")
-]
+InstanceType = Annotated[str, _pattern(r"[a-z][a-z0-9]*(-flex)?\." + _SIZE, "an EC2 instance type of the form family.size, e.g. m7g.large")]
 # Graviton (arm64) families carry a "g" right after the generation digit: t4g, m7g, c7gn, r8g.
 GravitonInstanceType = Annotated[
     str,
@@ -101,15 +97,9 @@ GravitonInstanceType = Annotated[
         "a Graviton (arm64) instance type of the form family.size, e.g. m7g.large or c7gn.medium",
     ),
 ]
-DbInstanceClass = Annotated[
-    str, _pattern(r"db\.[a-z][a-z0-9]*\." + _SIZE, "an RDS instance class such as db.t4g.micro or db.r7g.large")
-]
-CacheNodeType = Annotated[
-    str, _pattern(r"cache\.[a-z][a-z0-9]*\." + _SIZE, "an ElastiCache node type such as cache.t4g.micro")
-]
-DnsLabel = Annotated[
-    str, _pattern(r"[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?", "a lowercase DNS label (a-z, 0-9, '-', at most 32 chars)")
-]
+DbInstanceClass = Annotated[str, _pattern(r"db\.[a-z][a-z0-9]*\." + _SIZE, "an RDS instance class such as db.t4g.micro or db.r7g.large")]
+CacheNodeType = Annotated[str, _pattern(r"cache\.[a-z][a-z0-9]*\." + _SIZE, "an ElastiCache node type such as cache.t4g.micro")]
+DnsLabel = Annotated[str, _pattern(r"[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?", "a lowercase DNS label (a-z, 0-9, '-', at most 32 chars)")]
 DomainName = Annotated[
     str,
     _pattern(r"([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}", "a lowercase domain name such as voip.example.com"),
@@ -335,8 +325,12 @@ class ClusterConfig(Model):
     # Empty list: private endpoint only.
     public_access_cidrs: list[Cidr] = []
     admin_role_arns: list[IamRoleArn] = []
-    system_nodes: NodeGroupConfig = NodeGroupConfig.model_validate({"instanceTypes": ["t4g.medium"], "minSize": 1, "desiredSize": 2, "maxSize": 3})
-    signaling_nodes: NodeGroupConfig = NodeGroupConfig.model_validate({"instanceTypes": ["c7g.large"], "minSize": 1, "desiredSize": 2, "maxSize": 6})
+    system_nodes: NodeGroupConfig = NodeGroupConfig.model_validate(
+        {"instanceTypes": ["t4g.medium"], "minSize": 1, "desiredSize": 2, "maxSize": 3}
+    )
+    signaling_nodes: NodeGroupConfig = NodeGroupConfig.model_validate(
+        {"instanceTypes": ["c7g.large"], "minSize": 1, "desiredSize": 2, "maxSize": 6}
+    )
     addons: AddonVersions = AddonVersions()
     # aws-load-balancer-controller chart from https://aws.github.io/eks-charts.
     lb_controller_chart_version: ChartVersion = "1.14.0"
@@ -447,7 +441,9 @@ class CacheConfig(Model):
     def _check(self) -> CacheConfig:
         major = self.engine_version.split(".")[0]
         if (self.engine, major) not in CACHE_FAMILIES:
-            raise ValueError(f"engineVersion: {self.engine} {self.engine_version} is not offered by ElastiCache; redis: 7.x, valkey: 7.2 or 8.x")
+            raise ValueError(
+                f"engineVersion: {self.engine} {self.engine_version} is not offered by ElastiCache; redis: 7.x, valkey: 7.2 or 8.x"
+            )
         if self.engine == "valkey" and major == "7" and self.engine_version != "7.2":
             raise ValueError(f"engineVersion: valkey 7 exists only as 7.2, got {self.engine_version}")
         return self
@@ -485,9 +481,9 @@ class PortRange(Model):
 class TurnImageConfig(Model):
     """The coturn container image (coturn is not packaged for Amazon Linux 2023)."""
 
-    repository: Annotated[str, _pattern(r"[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)+", "an image repository such as docker.io/coturn/coturn")] = (
-        "docker.io/coturn/coturn"
-    )
+    repository: Annotated[
+        str, _pattern(r"[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)+", "an image repository such as docker.io/coturn/coturn")
+    ] = "docker.io/coturn/coturn"
     tag: ImageTag = "4.6.3"
     # Set it to pin the exact image (recommended where the stage holds real users).
     digest: ImageDigest | None = None
@@ -620,9 +616,7 @@ class StackConfig(Model):
     """The whole stage. Top-level fields are the `voip-infra:<key>` config keys."""
 
     stage: DnsLabel
-    region: Annotated[str, _pattern(r"[a-z]{2}(-gov)?-[a-z]+-[0-9]", "an AWS region such as ap-northeast-2")] = Field(
-        alias=REGION_KEY
-    )
+    region: Annotated[str, _pattern(r"[a-z]{2}(-gov)?-[a-z]+-[0-9]", "an AWS region such as ap-northeast-2")] = Field(alias=REGION_KEY)
     owner: Annotated[str, Field(min_length=1, max_length=64)]
     cost_center: Annotated[str, Field(min_length=1, max_length=64)]
     # The stage holds real data: stateful resources get Pulumi `protect`,

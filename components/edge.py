@@ -123,6 +123,7 @@ def _egress_to_targets(ports, vpc_cidr: str) -> list[dict]:
         for port in ports
     ]
 
+
 class Edge(pulumi.ComponentResource):
     """ALB + NLB. Attributes the other tiers bind to:
 

@@ -97,9 +97,7 @@ class Network(pulumi.ComponentResource):
             opts=vpc_opts,
         )
 
-        self.igw = aws.ec2.InternetGateway(
-            f"{stage}-igw", vpc_id=self.vpc.id, tags={"Name": f"{stage}-igw"}, opts=vpc_opts
-        )
+        self.igw = aws.ec2.InternetGateway(f"{stage}-igw", vpc_id=self.vpc.id, tags={"Name": f"{stage}-igw"}, opts=vpc_opts)
 
         self.public_subnets: list[aws.ec2.Subnet] = []
         self.private_subnets: list[aws.ec2.Subnet] = []

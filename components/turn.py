@@ -110,9 +110,7 @@ class Turn(pulumi.ComponentResource):
         self.security_group_id = self.security_group.id
 
         # ---- launch template: AL2023 arm64, IMDSv2 only, encrypted root, no key pair.
-        ami = aws.ssm.get_parameter_output(
-            name=AL2023_ARM64_AMI_PARAMETER, opts=pulumi.InvokeOutputOptions(parent=self)
-        ).insecure_value
+        ami = aws.ssm.get_parameter_output(name=AL2023_ARM64_AMI_PARAMETER, opts=pulumi.InvokeOutputOptions(parent=self)).insecure_value
         conf = TurnServerConf(
             realm=args.realm,
             static_auth_secret=SECRET_PLACEHOLDER,
@@ -129,7 +127,9 @@ class Turn(pulumi.ComponentResource):
         )
         user_data = pulumi.Output.all(self.secret.arn, self.log_group.name).apply(
             lambda v: base64.b64encode(
-                render_user_data(NodeBoot(region=args.region, secret_arn=v[0], image=cfg.image.reference, log_group=v[1], conf=conf)).encode()
+                render_user_data(
+                    NodeBoot(region=args.region, secret_arn=v[0], image=cfg.image.reference, log_group=v[1], conf=conf)
+                ).encode()
             ).decode()
         )
         metadata = {"http_endpoint": "enabled", "http_tokens": "required", "http_put_response_hop_limit": 1}
@@ -301,7 +301,13 @@ class Turn(pulumi.ComponentResource):
             # Relaying: to any peer port (coturn itself refuses the VPC and special ranges).
             {"protocol": "udp", "from_port": 0, "to_port": 65535, "cidr_blocks": ["0.0.0.0/0"], "description": "relayed media to peers"},
             # AWS APIs (Secrets Manager, SSM, CloudWatch Logs), the OS repos and the image registry.
-            {"protocol": "tcp", "from_port": 443, "to_port": 443, "cidr_blocks": ["0.0.0.0/0"], "description": "HTTPS to AWS APIs and registries"},
+            {
+                "protocol": "tcp",
+                "from_port": 443,
+                "to_port": 443,
+                "cidr_blocks": ["0.0.0.0/0"],
+                "description": "HTTPS to AWS APIs and registries",
+            },
         ]
         return aws.ec2.SecurityGroup(
             f"{stage}-turn-sg",

@@ -43,7 +43,11 @@ BAD_INPUTS = [
     ({"voip-infra:network": {"cidr": "8.8.0.0/16"}}, "voip-infra:network.cidr", "private"),
     ({"voip-infra:network": {"cidr": 1020}}, "voip-infra:network.cidr", "CIDR"),
     ({"voip-infra:network": {"natStrategy": "many"}}, "voip-infra:network.natStrategy", "'per_az', 'single' or 'none'"),
-    ({"voip-infra:network": {"azs": ["us-east-1a", "ap-northeast-2a"]}}, "voip-infra:network.azs.0", "not an availability zone of ap-northeast-2"),
+    (
+        {"voip-infra:network": {"azs": ["us-east-1a", "ap-northeast-2a"]}},
+        "voip-infra:network.azs.0",
+        "not an availability zone of ap-northeast-2",
+    ),
     ({"voip-infra:network": {"azs": ["ap-northeast-2a"]}}, "voip-infra:network.azs", "at least 2"),
     ({"voip-infra:network": {"azs": ["ap-northeast-2a", "ap-northeast-2a"]}}, "voip-infra:network.azs", "once"),
     ({"voip-infra:network": {"azs": ["seoul-a", "ap-northeast-2a"]}}, "voip-infra:network.azs.0", "availability zone"),
@@ -53,10 +57,26 @@ BAD_INPUTS = [
     ({"voip-infra:database": {"readReplicas": 9}}, "voip-infra:database.readReplicas", "less than or equal to 5"),
     ({"voip-infra:database": {"instanceClass": "t4g.micro"}}, "voip-infra:database.instanceClass", "db.t4g.micro"),
     ({"voip-infra:database": {"backupWindow": "25:00-26:00"}}, "voip-infra:database.backupWindow", "hh:mm-hh:mm"),
-    ({"voip-infra:database": {"maxAllocatedStorageGib": 30, "allocatedStorageGib": 40}}, "voip-infra:database.maxAllocatedStorageGib", ">= allocatedStorageGib"),
-    ({"voip-infra:cluster": {"systemNodes": {"instanceTypes": ["m5.large"]}}}, "voip-infra:cluster.systemNodes.instanceTypes.0", "Graviton"),
-    ({"voip-infra:cluster": {"signalingNodes": {"instanceTypes": ["c7g.large"], "minSize": 5, "maxSize": 2}}}, "voip-infra:cluster.signalingNodes.desiredSize", "minSize <= desiredSize <= maxSize"),
-    ({"voip-infra:cluster": {"signalingNodes": {"instanceTypes": ["c7g.large"], "capacityType": "spot"}}}, "voip-infra:cluster.signalingNodes.capacityType", "'ON_DEMAND' or 'SPOT'"),
+    (
+        {"voip-infra:database": {"maxAllocatedStorageGib": 30, "allocatedStorageGib": 40}},
+        "voip-infra:database.maxAllocatedStorageGib",
+        ">= allocatedStorageGib",
+    ),
+    (
+        {"voip-infra:cluster": {"systemNodes": {"instanceTypes": ["m5.large"]}}},
+        "voip-infra:cluster.systemNodes.instanceTypes.0",
+        "Graviton",
+    ),
+    (
+        {"voip-infra:cluster": {"signalingNodes": {"instanceTypes": ["c7g.large"], "minSize": 5, "maxSize": 2}}},
+        "voip-infra:cluster.signalingNodes.desiredSize",
+        "minSize <= desiredSize <= maxSize",
+    ),
+    (
+        {"voip-infra:cluster": {"signalingNodes": {"instanceTypes": ["c7g.large"], "capacityType": "spot"}}},
+        "voip-infra:cluster.signalingNodes.capacityType",
+        "'ON_DEMAND' or 'SPOT'",
+    ),
     ({"voip-infra:cluster": {"publicAccessCidrs": ["0.0.0.0/0"]}}, "voip-infra:cluster.publicAccessCidrs.0", "opens the API server"),
     ({"voip-infra:cluster": {"version": "2.0"}}, "voip-infra:cluster.version", "Kubernetes minor version"),
     ({"voip-infra:turn": {"relayPorts": {"min": 60000, "max": 50000}}}, "voip-infra:turn.relayPorts.min", "min <= max"),
@@ -70,15 +90,27 @@ BAD_INPUTS = [
     ({"voip-infra:edge": {"restrictToAllowList": True, "allowList": []}}, "voip-infra:edge.allowList", "at least one CIDR"),
     ({"voip-infra:edge": {"loadTestBypass": True}}, "voip-infra:edge.loadTestBypass", "voip-infra:loadTestBypassToken"),
     ({"voip-infra:signaling": {"replicas": {"min": 30, "max": 20}}}, "voip-infra:signaling.replicas.min", "min <= max"),
-    ({"voip-infra:signaling": {"image": {"repository": "ghcr.io/x/y", "digest": "sha256:abc"}}}, "voip-infra:signaling.image.digest", "sha256"),
+    (
+        {"voip-infra:signaling": {"image": {"repository": "ghcr.io/x/y", "digest": "sha256:abc"}}},
+        "voip-infra:signaling.image.digest",
+        "sha256",
+    ),
     ({"voip-infra:cache": {"groups": {"Bad_Name": {}}}}, "voip-infra:cache.groups.Bad_Name", "at most 16 chars"),
     ({"voip-infra:signaling": {"redisGroup": "sessions"}}, "voip-infra:signaling.redisGroup", "allowed: cache, pubsub"),
     ({"voip-infra:cache": {"engine": "memcached"}}, "voip-infra:cache.engine", "'redis' or 'valkey'"),
     ({"voip-infra:protectData": "maybe"}, "voip-infra:protectData", "boolean"),
     ({"voip-infra:owner": None}, "voip-infra:owner", "required"),
     ({"aws:region": "seoul"}, "aws:region", "AWS region"),
-    ({"voip-infra:migration": {"nasLanCidr": "10.20.5.0/24", "nasPublicIp": "211.234.10.50", "nasHost": "10.20.5.9"}}, "voip-infra:migration.nasLanCidr", "overlaps network.cidr"),
-    ({"voip-infra:migration": {"nasLanCidr": "192.168.10.0/24", "nasPublicIp": "192.168.1.1", "nasHost": "192.168.10.9"}}, "voip-infra:migration.nasPublicIp", "not a public address"),
+    (
+        {"voip-infra:migration": {"nasLanCidr": "10.20.5.0/24", "nasPublicIp": "211.234.10.50", "nasHost": "10.20.5.9"}},
+        "voip-infra:migration.nasLanCidr",
+        "overlaps network.cidr",
+    ),
+    (
+        {"voip-infra:migration": {"nasLanCidr": "192.168.10.0/24", "nasPublicIp": "192.168.1.1", "nasHost": "192.168.10.9"}},
+        "voip-infra:migration.nasPublicIp",
+        "not a public address",
+    ),
 ]
 
 
@@ -91,7 +123,9 @@ def test_bad_input_names_its_key_path(overrides, path, why):
 
 
 def test_protected_stage_forbids_disposable_settings():
-    lines = errors_for({"voip-infra:database": {"skipFinalSnapshot": True}, "voip-infra:storage": {"forceDestroy": True}}, stack="production")
+    lines = errors_for(
+        {"voip-infra:database": {"skipFinalSnapshot": True}, "voip-infra:storage": {"forceDestroy": True}}, stack="production"
+    )
     assert any(line.startswith("error: voip-infra:database.skipFinalSnapshot: not allowed while protectData") for line in lines)
     assert any(line.startswith("error: voip-infra:storage.forceDestroy: not allowed while protectData") for line in lines)
 
@@ -133,7 +167,9 @@ def test_stack_name_must_be_usable_in_resource_names():
 
 def test_secrets_are_redacted_in_the_plan_config():
     raw, _ = stack_raw("dev")
-    cfg = load_stack_config("dev", with_overrides(raw, {"voip-infra:loadTestBypassToken": "hunter2-token", "voip-infra:edge": {"loadTestBypass": True}}))
+    cfg = load_stack_config(
+        "dev", with_overrides(raw, {"voip-infra:loadTestBypassToken": "hunter2-token", "voip-infra:edge": {"loadTestBypass": True}})
+    )
     redacted = json.dumps(cfg.redacted())
     assert "hunter2-token" not in redacted
     assert cfg.redacted()["loadTestBypassToken"] == "[secret]"

@@ -413,4 +413,3 @@ def test_server_log_shows_no_config_errors(node_like):
     text = node_like.log.read_text()
     bad = [line for line in text.splitlines() if "Bad configuration format" in line or "CONFIG ERROR" in line]
     assert not bad, f"turnserver rejected lines of the rendered config: {bad}"
-

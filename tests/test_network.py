@@ -171,7 +171,10 @@ def test_s3_gateway_endpoint_on_every_route_table(plan):
 def test_interface_endpoints_admit_https_from_the_vpc_only():
     plan = variant("dev", {"voip-infra:network": {"natStrategy": "none", "interfaceEndpoints": ["ecr.api", "sts"]}})
     endpoints = [e for e in plan.of_type("aws:ec2/vpcEndpoint:VpcEndpoint") if e["props"]["vpcEndpointType"] == "Interface"]
-    assert sorted(e["props"]["serviceName"] for e in endpoints) == ["com.amazonaws.ap-northeast-2.ecr.api", "com.amazonaws.ap-northeast-2.sts"]
+    assert sorted(e["props"]["serviceName"] for e in endpoints) == [
+        "com.amazonaws.ap-northeast-2.ecr.api",
+        "com.amazonaws.ap-northeast-2.sts",
+    ]
     private_ids = {s["id"] for s in _subnets(plan, "private")}
     for e in endpoints:
         assert set(e["props"]["subnetIds"]) == private_ids

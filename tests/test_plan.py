@@ -40,7 +40,11 @@ def test_every_aws_resource_uses_an_explicit_tagged_provider(plan):
     regions = sorted(p["props"]["region"] for p in providers.values())
     assert regions == sorted([plan["config"]["aws:region"], "us-east-1"])
     for p in providers.values():
-        tags = json.loads(p["props"]["defaultTags"])["tags"] if isinstance(p["props"]["defaultTags"], str) else p["props"]["defaultTags"]["tags"]
+        tags = (
+            json.loads(p["props"]["defaultTags"])["tags"]
+            if isinstance(p["props"]["defaultTags"], str)
+            else p["props"]["defaultTags"]["tags"]
+        )
         assert tags == {
             "stage": plan["stack"],
             "project": "voip-infra",
@@ -139,7 +143,12 @@ def test_protect_sits_on_stateful_resources_only_and_only_where_data_matters(pla
         assert protected == []
         return
     assert {r["type"] for r in protected} <= PROTECTABLE, sorted({r["type"] for r in protected} - PROTECTABLE)
-    for typ in ("aws:rds/instance:Instance", "aws:elasticache/replicationGroup:ReplicationGroup", "aws:kms/key:Key", "aws:route53/zone:Zone"):
+    for typ in (
+        "aws:rds/instance:Instance",
+        "aws:elasticache/replicationGroup:ReplicationGroup",
+        "aws:kms/key:Key",
+        "aws:route53/zone:Zone",
+    ):
         assert any(r["type"] == typ for r in protected), typ
 
 

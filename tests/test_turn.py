@@ -174,6 +174,7 @@ def test_role_reads_exactly_one_secret_and_uses_session_manager(plan):
     assert attach["props"]["policyArn"] == "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
     (inline,) = turn_children(plan, "aws:iam/rolePolicy:RolePolicy")
     statements = json.loads(inline["props"]["policy"])["Statement"]
+
     def actions(s):
         return [s["Action"]] if isinstance(s["Action"], str) else s["Action"]
 

@@ -65,6 +65,7 @@ def _policy(args: argparse.Namespace) -> int:
     print(f"{mandatory} mandatory, {len(violations) - mandatory} advisory violations", file=sys.stderr)
     return 1 if mandatory else 0
 
+
 def _cost(args: argparse.Namespace) -> int:
     from tools import cost as cost_mod
 

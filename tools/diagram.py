@@ -295,7 +295,13 @@ class _Builder:
 
     def edge_tier(self) -> None:
         # Log destinations are plumbing, not part of the picture.
-        log_refs = [v.get("bucket") for r in self.of(T_LB) + self.of(T_DIST) for k in ("accessLogs", "loggingConfig") for v in _find_key(r["props"], k) if isinstance(v, dict)]
+        log_refs = [
+            v.get("bucket")
+            for r in self.of(T_LB) + self.of(T_DIST)
+            for k in ("accessLogs", "loggingConfig")
+            for v in _find_key(r["props"], k)
+            if isinstance(v, dict)
+        ]
         skip = {b["urn"] for b in (self.refs.resolve(ref, T_BUCKET) for ref in log_refs) if b}
         for d in self.of(T_DIST):
             aliases = d["props"].get("aliases") or []
@@ -319,7 +325,11 @@ class _Builder:
             self.hold(lb["props"].get("securityGroups"), self.node(lb))
         for tg in self.of(T_TG):
             p = tg["props"]
-            self.add_node(tg["name"], f"target group {p.get('tags', {}).get('Name', tg['name'])}<br/>{p.get('protocol', '')}:{p.get('port', '')} ({p.get('targetType', 'instance')})", [tg])
+            self.add_node(
+                tg["name"],
+                f"target group {p.get('tags', {}).get('Name', tg['name'])}<br/>{p.get('protocol', '')}:{p.get('port', '')} ({p.get('targetType', 'instance')})",
+                [tg],
+            )
 
     def _lt(self, props: dict[str, Any]) -> dict[str, Any] | None:
         lt = props.get("launchTemplate") or {}
@@ -343,9 +353,15 @@ class _Builder:
                 p = ng["props"]
                 sc = p.get("scalingConfig") or {}
                 pool = (p.get("labels") or {}).get("voip.example.com/pool") or p.get("nodeGroupName", ng["name"])
-                lines.append(f"{pool}: {sc.get('desiredSize', '?')} × {_short_list(p.get('instanceTypes') or ['?'], 2)} ({sc.get('minSize', '?')}-{sc.get('maxSize', '?')})")
-            title = "EKS worker nodes" + (f" · SG {_short_list(s['props'].get('tags', {}).get('Name', s['name']) for s in sgs)}" if sgs else "")
-            nid = self.add_node(sgs[0]["name"] if sgs else f"{ngs[0]['name']}_workers", "<br/>".join([title, *lines]), ngs, group=self.group_of(ngs[0]))
+                lines.append(
+                    f"{pool}: {sc.get('desiredSize', '?')} × {_short_list(p.get('instanceTypes') or ['?'], 2)} ({sc.get('minSize', '?')}-{sc.get('maxSize', '?')})"
+                )
+            title = "EKS worker nodes" + (
+                f" · SG {_short_list(s['props'].get('tags', {}).get('Name', s['name']) for s in sgs)}" if sgs else ""
+            )
+            nid = self.add_node(
+                sgs[0]["name"] if sgs else f"{ngs[0]['name']}_workers", "<br/>".join([title, *lines]), ngs, group=self.group_of(ngs[0])
+            )
             for s in sgs:
                 self.node_of.setdefault(s["urn"], nid)
             self.hold(sg_ids, nid)
@@ -353,7 +369,9 @@ class _Builder:
                 self.add_edge(nid, self.node(self.refs.resolve(ng["props"].get("clusterName"), T_EKS)), "joins", dotted=True, traffic=False)
         for rel in self.of(T_HELM):
             p = rel["props"]
-            self.add_node(rel["name"], f"helm {p.get('name', rel['name'])}<br/>chart {p.get('chart', '?')}, ns {p.get('namespace', 'default')}", [rel])
+            self.add_node(
+                rel["name"], f"helm {p.get('name', rel['name'])}<br/>chart {p.get('chart', '?')}, ns {p.get('namespace', 'default')}", [rel]
+            )
             selector = next(iter(_find_key(p.get("values") or {}, "nodeSelector")), None)
             if isinstance(selector, dict) and selector:
                 for ng in self.of(T_NG):
@@ -367,7 +385,9 @@ class _Builder:
             subnet = self.refs.resolve(p.get("subnetId"), T_SUBNET)
             az = subnet["props"].get("availabilityZone") if subnet else None
             self.add_node(inst["name"], f"EC2 {inst['name']}<br/>{itype}" + (f", {az}" if az else ""), [inst])
-            self.hold([*(p.get("vpcSecurityGroupIds") or []), *((lt["props"].get("vpcSecurityGroupIds") or []) if lt else [])], self.node(inst))
+            self.hold(
+                [*(p.get("vpcSecurityGroupIds") or []), *((lt["props"].get("vpcSecurityGroupIds") or []) if lt else [])], self.node(inst)
+            )
 
     def data(self) -> None:
         rds = self.of(T_RDS)
@@ -389,21 +409,32 @@ class _Builder:
             p = rg["props"]
             ha = ", Multi-AZ" if p.get("multiAzEnabled") else ""
             n = p.get("numCacheClusters") or p.get("numNodeGroups") or 1
-            self.add_node(rg["name"], f"ElastiCache {p.get('engine', '')} {p.get('engineVersion', '')} {p.get('replicationGroupId', rg['name'])}<br/>{n} × {p.get('nodeType', '?')}{ha}", [rg], "db")
+            self.add_node(
+                rg["name"],
+                f"ElastiCache {p.get('engine', '')} {p.get('engineVersion', '')} {p.get('replicationGroupId', rg['name'])}<br/>{n} × {p.get('nodeType', '?')}{ha}",
+                [rg],
+                "db",
+            )
             self.hold(p.get("securityGroupIds"), self.node(rg))
         for key in self.of(T_KMS):
             users = [
                 r["name"]
                 for r in self.plan.resources
-                if r["custom"] and r["urn"] in self.node_of and r is not key
-                and any(self.refs.resolve(s, T_KMS) is key for k in ("kmsKeyId", "keyArn", "kmsMasterKeyId") for s in _find_key(r["props"], k))
+                if r["custom"]
+                and r["urn"] in self.node_of
+                and r is not key
+                and any(
+                    self.refs.resolve(s, T_KMS) is key for k in ("kmsKeyId", "keyArn", "kmsMasterKeyId") for s in _find_key(r["props"], k)
+                )
             ]
             label = f"KMS key {key['name']}" + (f"<br/>encrypts {_short_list(users)}" if users else "")
             self.add_node(key["name"], label, [key])
 
     def dns(self) -> None:
         for zone in self.of(T_ZONE):
-            records = [r for r in self.of(T_RECORD) if r["props"].get("zoneId") and self.refs.resolve(r["props"]["zoneId"], T_ZONE) in (zone, None)]
+            records = [
+                r for r in self.of(T_RECORD) if r["props"].get("zoneId") and self.refs.resolve(r["props"]["zoneId"], T_ZONE) in (zone, None)
+            ]
             self.add_node(zone["name"], f"Route 53 zone {zone['props'].get('name', zone['name'])}<br/>{len(records)} records", [zone])
             suffix = "." + str(zone["props"].get("name", "")).strip(".")
             for rec in records:
@@ -465,7 +496,13 @@ class _Builder:
             # IP targets registered outside the program: they live behind whichever SG admits the
             # target port from the load balancer's SG.
             lbs = [self.refs.resolve(li["props"].get("loadBalancerArn"), T_LB) for li in listeners.values() if self._li_forwards_to(li, tg)]
-            lb_sgs = {self.refs.resolve(s, T_SG)["id"] for lb in lbs if lb for s in lb["props"].get("securityGroups") or [] if self.refs.resolve(s, T_SG)}
+            lb_sgs = {
+                self.refs.resolve(s, T_SG)["id"]
+                for lb in lbs
+                if lb
+                for s in lb["props"].get("securityGroups") or []
+                if self.refs.resolve(s, T_SG)
+            }
             port = tg["props"].get("port")
             for sg in self.of(T_SG):
                 for rule in sg["props"].get("ingress") or []:
@@ -490,7 +527,12 @@ class _Builder:
 
     def _li_forwards_to(self, li: dict[str, Any], tg: dict[str, Any]) -> bool:
         actions = list(li["props"].get("defaultActions") or [])
-        actions += [a for r in self.of(T_RULE) if self.refs.resolve(r["props"].get("listenerArn"), T_LISTENER) is li for a in r["props"].get("actions") or []]
+        actions += [
+            a
+            for r in self.of(T_RULE)
+            if self.refs.resolve(r["props"].get("listenerArn"), T_LISTENER) is li
+            for a in r["props"].get("actions") or []
+        ]
         return any(t is tg for a in actions for t in self._forwards(a))
 
     def _reachable(self, src: str) -> set[str]:

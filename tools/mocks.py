@@ -124,9 +124,7 @@ class Mocks(pulumi_mocks.Mocks):
     def call(self, args: pulumi_mocks.MockCallArgs):
         handler = _INVOKES.get(args.token)
         if handler is None:
-            raise NotImplementedError(
-                f"the offline mocks do not answer the invoke {args.token}; add it to tools/mocks.py _INVOKES"
-            )
+            raise NotImplementedError(f"the offline mocks do not answer the invoke {args.token}; add it to tools/mocks.py _INVOKES")
         return handler(self, args.args)
 
 
@@ -217,7 +215,9 @@ _COMPUTED: dict[str, Any] = {
     "aws:lb/loadBalancer:LoadBalancer": lambda m, name, rid, inputs: (
         lambda kind: {
             # NLB names read <name>-<hash>.elb.<region>.amazonaws.com, ALB <name>-<n>.<region>.elb.amazonaws.com
-            "dnsName": f"{inputs.get('name', rid)}-1234567890." + (f"elb.{m.region}" if kind == "net" else f"{m.region}.elb") + ".amazonaws.com",
+            "dnsName": f"{inputs.get('name', rid)}-1234567890."
+            + (f"elb.{m.region}" if kind == "net" else f"{m.region}.elb")
+            + ".amazonaws.com",
             # ELB hosted zones of ap-northeast-2: ALB ZWKZPGTI48KDX, NLB ZIBE1TIR4HY56
             "zoneId": "ZIBE1TIR4HY56" if kind == "net" else "ZWKZPGTI48KDX",
             "arnSuffix": f"{kind}/{inputs.get('name', rid)}/50dc6c495c0c9188",
@@ -314,16 +314,32 @@ _INVOKES: dict[str, Any] = {
         "version": 1,
         "id": a["name"],
     },
-    "aws:ec2/getAmi:getAmi": lambda m, a: {"id": "ami-0a1b2c3d4e5f60718", "imageId": "ami-0a1b2c3d4e5f60718", "architecture": "arm64", "name": "al2023-ami-2023.9-arm64"},
+    "aws:ec2/getAmi:getAmi": lambda m, a: {
+        "id": "ami-0a1b2c3d4e5f60718",
+        "imageId": "ami-0a1b2c3d4e5f60718",
+        "architecture": "arm64",
+        "name": "al2023-ami-2023.9-arm64",
+    },
     "aws:cloudfront/getCachePolicy:getCachePolicy": lambda m, a: {
-        "id": {"Managed-CachingDisabled": "4135ea2d-6df8-44a3-9df3-4b5a84be39ad", "Managed-CachingOptimized": "658327ea-f89d-4fab-a63d-7e88639e58f6"}.get(a.get("name"), "mock-cache-policy"),
+        "id": {
+            "Managed-CachingDisabled": "4135ea2d-6df8-44a3-9df3-4b5a84be39ad",
+            "Managed-CachingOptimized": "658327ea-f89d-4fab-a63d-7e88639e58f6",
+        }.get(a.get("name"), "mock-cache-policy"),
         "name": a.get("name"),
     },
     "aws:cloudfront/getOriginRequestPolicy:getOriginRequestPolicy": lambda m, a: {
-        "id": {"Managed-AllViewerExceptHostHeader": "b689b0a8-53d0-40ab-baf2-68738e2966ac", "Managed-CORS-S3Origin": "88a5eaf4-2fd4-4709-b370-b4c650ea3fcf"}.get(a.get("name"), "mock-origin-request-policy"),
+        "id": {
+            "Managed-AllViewerExceptHostHeader": "b689b0a8-53d0-40ab-baf2-68738e2966ac",
+            "Managed-CORS-S3Origin": "88a5eaf4-2fd4-4709-b370-b4c650ea3fcf",
+        }.get(a.get("name"), "mock-origin-request-policy"),
         "name": a.get("name"),
     },
-    "aws:eks/getAddonVersion:getAddonVersion": lambda m, a: {"version": "v1.0.0-eksbuild.1", "addonName": a.get("addonName"), "kubernetesVersion": a.get("kubernetesVersion"), "id": a.get("addonName")},
+    "aws:eks/getAddonVersion:getAddonVersion": lambda m, a: {
+        "version": "v1.0.0-eksbuild.1",
+        "addonName": a.get("addonName"),
+        "kubernetesVersion": a.get("kubernetesVersion"),
+        "id": a.get("addonName"),
+    },
 }
 
 
