@@ -373,6 +373,8 @@ class DatabaseConfig(Model):
     monitoring_interval_seconds: Literal[0, 1, 5, 10, 15, 30, 60] = 60
     database_name: Annotated[str, _pattern(r"[a-z][a-z0-9_]{0,62}", "a lowercase identifier")] = "voip"
     master_username: Annotated[str, _pattern(r"[a-z][a-z0-9_]{0,15}", "a lowercase identifier of at most 16 chars")] = "voip_admin"
+    # Raise to rotate the master password (a new random password, written to RDS and its secret).
+    master_password_version: int = Field(default=1, ge=1)
     skip_final_snapshot: bool = False
     # Off: modifications wait for the maintenance window instead of restarting the database now.
     apply_immediately: bool = False

@@ -8,6 +8,14 @@ diff, never a replacement). A major upgrade is the explicit path: raise
 `database.engineVersion`; `allow_major_version_upgrade` lets RDS upgrade in place, and
 the parameter group, whose family is per major, is a new resource (its name carries the
 major) that the instance switches to before the old one is deleted.
+
+The master password: RDS refuses to create a read replica of an instance whose master
+password RDS manages in Secrets Manager (a documented limitation for every engine but SQL
+Server), and production has replicas. So the program generates it (random, a Pulumi secret),
+hands it to RDS write-only (`password_wo`: never kept in the instance's state) and keeps it in
+one Secrets Manager secret per stage, encrypted with the data key, as the JSON clients and
+AWS DMS read: {engine, host, port, dbname, username, password}. Rotation is explicit: raise
+`database.masterPasswordVersion` and `pulumi up` (a new password, then RDS and the secret).
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_random as random
 
 from components.config import DatabaseConfig
 from components.data_access import data_store_security_group
@@ -61,7 +70,8 @@ def parameters(cfg: DatabaseConfig) -> list[tuple[str, str, str]]:
 
 class Database(pulumi.ComponentResource):
     """Exposes `address`, `port`, `endpoint` (host:port), `reader_endpoints`,
-    `master_secret_arn` (the AWS-managed master password secret), `security_group_id`,
+    `master_secret_arn` (the master credentials secret) and `master_secret_document` (its JSON,
+    a secret Output: engine, host, port, dbname, username, password), `security_group_id`,
     `instance` (the primary) and `replicas`."""
 
     def __init__(self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None):
@@ -103,6 +113,16 @@ class Database(pulumi.ComponentResource):
         monitoring_deps = [self._monitoring_policy] if self.monitoring_role else []
 
         primary_logs = self._log_groups(identifier, PRIMARY_LOG_EXPORTS)
+        # RDS accepts any printable ASCII but '/', '"', '@' and space; 32 chars from the rest.
+        # A new `masterPasswordVersion` makes a new password (keepers) and rewrites RDS + secret.
+        self.master_password = random.RandomPassword(
+            f"{identifier}-master-password",
+            length=32,
+            special=True,
+            override_special="!#$%^&*()-_=+[]{}<>:?",
+            keepers={"version": str(cfg.master_password_version)},
+            opts=child,
+        )
         common = dict(
             instance_class=cfg.instance_class,
             storage_type="gp3",
@@ -135,10 +155,9 @@ class Database(pulumi.ComponentResource):
             allocated_storage=cfg.allocated_storage_gib,
             db_name=cfg.database_name,
             username=cfg.master_username,
-            # RDS generates the password and keeps it in Secrets Manager (rotated by RDS):
-            # it never exists in this program, its state or the plan.
-            manage_master_user_password=True,
-            master_user_secret_kms_key_id=args.kms_key_arn,
+            # Write-only: sent to RDS, never stored in the instance's state (module docstring).
+            password_wo=self.master_password.result,
+            password_wo_version=cfg.master_password_version,
             multi_az=cfg.multi_az,
             enabled_cloudwatch_logs_exports=list(PRIMARY_LOG_EXPORTS),
             backup_retention_period=cfg.backup_retention_days,
@@ -181,12 +200,13 @@ class Database(pulumi.ComponentResource):
             )
 
         self._alarms(stage, cfg, args)
+        self.master_secret, self.master_secret_document = self._master_secret(stage, identifier, cfg, args)
 
         self.address = self.instance.address
         self.port = self.instance.port
         self.endpoint = self.instance.endpoint
         self.reader_endpoints = [r.endpoint for r in self.replicas]
-        self.master_secret_arn = self.instance.master_user_secrets.apply(lambda s: s[0].secret_arn if s else None)
+        self.master_secret_arn = self.master_secret.arn
         self.security_group_id = self.security_group.id
         self.register_outputs(
             {
@@ -198,6 +218,42 @@ class Database(pulumi.ComponentResource):
                 "securityGroupId": self.security_group_id,
             }
         )
+
+    def _master_secret(
+        self, stage: str, identifier: str, cfg: DatabaseConfig, args: DatabaseArgs
+    ) -> tuple[aws.secretsmanager.Secret, pulumi.Output[str]]:
+        secret = aws.secretsmanager.Secret(
+            f"{identifier}-master",
+            name=f"voip/{stage}/rds/master",
+            description=f"{stage} PostgreSQL master credentials (JSON: engine, host, port, dbname, username, password)",
+            kms_key_id=args.kms_key_arn,
+            # Dev can recreate the name at once; stages with data keep a 30-day recovery window
+            # (the password also stays in the random resource's state, so no `protect` here).
+            recovery_window_in_days=30 if args.protect else 0,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        value = pulumi.Output.secret(
+            pulumi.Output.json_dumps(
+                {
+                    "engine": "postgres",
+                    "host": self.instance.address,
+                    "port": PORT,
+                    "dbname": cfg.database_name,
+                    "username": cfg.master_username,
+                    "password": self.master_password.result,
+                }
+            )
+        )
+        aws.secretsmanager.SecretVersion(
+            f"{identifier}-master-value",
+            secret_id=secret.id,
+            # Write-only like the instance's password; the version moves with the password's.
+            secret_string_wo=value,
+            secret_string_wo_version=cfg.master_password_version,
+            # Parented to the component: a child of the (protected) secret would inherit `protect`.
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return secret, value
 
     def _monitoring_role(self, stage: str, args: DatabaseArgs) -> aws.iam.Role:
         role = aws.iam.Role(

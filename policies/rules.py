@@ -189,12 +189,24 @@ def _rds_not_public(args: ResourceValidationArgs, report: ReportViolation) -> No
         report("the instance is publicly accessible: set publicly_accessible=False (clients reach it through the VPC only)")
 
 
-def _rds_managed_password(args: ResourceValidationArgs, report: ReportViolation) -> None:
+def _rds_master_password_out_of_state(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    """RDS-managed (Secrets Manager) or write-only from a secret: never a `password` kept in state.
+    (RDS cannot create read replicas of an instance whose password it manages, hence `passwordWo`.)"""
     props = args.props
     if _has(props, "password"):
-        report("a master `password` is set (it ends up in state and in the program): drop it and set manage_master_user_password=True")
-    if not _is_replica(props) and not _true(props.get("manageMasterUserPassword")):
-        report("the master password is not managed by RDS: set manage_master_user_password=True (Secrets Manager, rotated)")
+        report(
+            "a master `password` is set (kept in the provider's state): use password_wo (write-only) or manage_master_user_password=True"
+        )
+    if _is_replica(props):
+        return
+    managed = _true(props.get("manageMasterUserPassword"))
+    if not managed and not _has(props, "passwordWo"):
+        report("no master password source: set manage_master_user_password=True, or password_wo from a random.RandomPassword (secret)")
+    elif not managed:
+        if _config(args).get("secretsRedacted") and props.get("passwordWo") != SECRET_MARKER:
+            report("password_wo is a plain (non-secret) value: pass a secret Output (random.RandomPassword.result)")
+        if not props.get("passwordWoVersion"):
+            report("password_wo without password_wo_version: RDS never receives a changed password; set a version")
 
 
 def _rds_backup_retention(args: ResourceValidationArgs, report: ReportViolation) -> None:
@@ -676,10 +688,10 @@ ALL_POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [
     _r("rds-storage-encrypted", "RDS storage is encrypted with KMS.", RDS_INSTANCE, _rds_storage_encrypted),
     _r("rds-not-publicly-accessible", "RDS instances are never publicly accessible.", RDS_INSTANCE, _rds_not_public),
     _r(
-        "rds-managed-master-password",
-        "The RDS master password is managed by RDS, never set in the program.",
+        "rds-master-password-out-of-state",
+        "The RDS master password is managed by RDS or written write-only from a Pulumi secret, never kept in state.",
         RDS_INSTANCE,
-        _rds_managed_password,
+        _rds_master_password_out_of_state,
     ),
     _r(
         "rds-backup-retention",

@@ -134,7 +134,7 @@ def replicas(plan: Plan) -> list[dict[str, Any]]:
     return sorted((r for r in plan.of_type(RDS) if r["props"].get("replicateSourceDb")), key=lambda r: r["props"]["identifier"])
 
 
-def test_primary_is_encrypted_private_and_password_managed_by_aws(plan):
+def test_primary_is_encrypted_private_and_its_password_write_only_from_a_secret(plan):
     cfg = plan["config"]["database"]
     db = primary(plan)
     p = db["props"]
@@ -142,8 +142,9 @@ def test_primary_is_encrypted_private_and_password_managed_by_aws(plan):
     assert p["engine"] == "postgres"
     assert p["storageEncrypted"] is True and p["kmsKeyId"] == key
     assert p["publiclyAccessible"] is False
-    assert p["manageMasterUserPassword"] is True and p["masterUserSecretKmsKeyId"] == key
-    assert not any("password" in k.lower() and k != "manageMasterUserPassword" for k in p)
+    # RDS refuses replicas of an instance whose password it manages: write-only, from a secret.
+    assert "manageMasterUserPassword" not in p and "password" not in p
+    assert p["passwordWo"] == "[secret]" and p["passwordWoVersion"] == cfg.get("masterPasswordVersion", 1)
     assert p["iamDatabaseAuthenticationEnabled"] is True
     assert p["performanceInsightsEnabled"] is True and p["performanceInsightsKmsKeyId"] == key
     assert p["performanceInsightsRetentionPeriod"] == cfg["performanceInsightsRetentionDays"]
@@ -280,7 +281,12 @@ def _build_db(sources: list[str], cfg: DatabaseConfig):
                 availability_zones=["ap-northeast-2a", "ap-northeast-2c"],
             ),
         )
-        return {"secret": db.master_secret_arn, "readers": pulumi.Output.all(*db.reader_endpoints)}
+        return {
+            "secret": db.master_secret_arn,
+            "document": db.master_secret_document,
+            "address": db.address,
+            "readers": pulumi.Output.all(*db.reader_endpoints),
+        }
 
     return component_plan(build)
 
@@ -291,7 +297,43 @@ def test_database_security_group_admits_5432_only_from_named_sources():
     assert_sg_admits_exactly(sg, 5432, ["sg-eksnodes", "sg-bridge"])
     assert all(r["props"]["vpcSecurityGroupIds"] == [sg["id"]] for r in plan.of_type(RDS))
     secret_arn, _ = values["secret"]
-    assert secret_arn.startswith("arn:aws:secretsmanager:ap-northeast-2:123456789012:secret:rds!db-")
+    assert secret_arn.startswith("arn:aws:secretsmanager:ap-northeast-2:123456789012:secret:voip/unit/rds/master")
+
+
+def test_master_secret_holds_what_clients_and_dms_read_encrypted_and_write_only():
+    plan, values = _build_db([], _db_config(masterUsername="admin_x", databaseName="calls"))
+    (secret,) = plan.of_type("aws:secretsmanager/secret:Secret")
+    assert secret["props"]["kmsKeyId"] == "arn:aws:kms:ap-northeast-2:123456789012:key/unit"
+    assert secret["props"]["recoveryWindowInDays"] == 30
+    (version,) = plan.of_type("aws:secretsmanager/secretVersion:SecretVersion")
+    assert version["props"]["secretId"] == secret["id"]
+    assert version["props"]["secretStringWo"] == "[secret]" and "secretString" not in version["props"]
+    assert version["props"]["secretStringWoVersion"] == 1
+    document, is_secret = values["document"]
+    assert is_secret
+    doc = json.loads(document)
+    (password,) = plan.of_type("random:index/randomPassword:RandomPassword")
+    assert doc == {
+        "engine": "postgres",
+        "host": values["address"][0],
+        "port": 5432,
+        "dbname": "calls",
+        "username": "admin_x",
+        "password": doc["password"],
+    }
+    assert password["props"]["length"] == 32
+    # RDS rejects '/', '"', '@' and spaces in a master password.
+    assert not set(password["props"]["overrideSpecial"]) & set('/"@ ')
+
+
+def test_raising_master_password_version_rotates_password_rds_and_secret():
+    before, _ = _build_db([], _db_config())
+    after, _ = _build_db([], _db_config(masterPasswordVersion=2))
+    pw = lambda plan: plan.of_type("random:index/randomPassword:RandomPassword")[0]["props"]["keepers"]  # noqa: E731
+    assert pw(before) == {"version": "1"} and pw(after) == {"version": "2"}
+    (primary_after,) = [r for r in after.of_type(RDS) if not r["props"].get("replicateSourceDb")]
+    assert primary_after["props"]["passwordWoVersion"] == 2
+    assert after.of_type("aws:secretsmanager/secretVersion:SecretVersion")[0]["props"]["secretStringWoVersion"] == 2
 
 
 def test_major_upgrade_is_in_place_with_a_new_parameter_group():
@@ -337,7 +379,9 @@ def test_outputs_name_the_endpoint_and_the_master_secret(plan):
     out = plan["outputs"]
     db = primary(plan)
     assert out["dbEndpoint"] == f"{db['props']['identifier']}.abcdefghijkl.ap-northeast-2.rds.amazonaws.com:5432"
-    assert out["dbMasterSecretArn"] == f"arn:aws:secretsmanager:ap-northeast-2:123456789012:secret:rds!db-{db['id']}"
+    (secret,) = [r for r in plan.of_type("aws:secretsmanager/secret:Secret") if r["name"] == f"{db['props']['identifier']}-master"]
+    assert out["dbMasterSecretArn"].startswith(f"arn:aws:secretsmanager:ap-northeast-2:123456789012:secret:{secret['props']['name']}-")
+    assert secret["props"]["recoveryWindowInDays"] == (30 if plan["config"]["protectData"] else 0)
 
 
 # ------------------------------------------------------------------------------- secrets, everywhere

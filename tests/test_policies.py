@@ -200,8 +200,10 @@ MUTATIONS: list[tuple[str, str, str, Callable[[dict[str, Any]], Any]]] = [
     # (policy, level, stack, mutation returning the URN(s) expected to be reported)
     ("rds-storage-encrypted", "mandatory", "production", _set(RDS, "storageEncrypted", False, _primary)),
     ("rds-not-publicly-accessible", "mandatory", "production", _set(RDS, "publiclyAccessible", True)),
-    ("rds-managed-master-password", "mandatory", "production", _set(RDS, "password", "[secret]", _primary)),
-    ("rds-managed-master-password", "mandatory", "dev", _set(RDS, "manageMasterUserPassword", False, _primary)),
+    ("rds-master-password-out-of-state", "mandatory", "production", _set(RDS, "password", "[secret]", _primary)),
+    ("rds-master-password-out-of-state", "mandatory", "dev", _set(RDS, "passwordWo", _DROP, _primary)),
+    ("rds-master-password-out-of-state", "mandatory", "nas-migration", _set(RDS, "passwordWo", "hunter2hunter2", _primary)),
+    ("rds-master-password-out-of-state", "mandatory", "dev", _set(RDS, "passwordWoVersion", _DROP, _primary)),
     ("rds-backup-retention", "mandatory", "production", _set(RDS, "backupRetentionPeriod", 3, _primary)),
     ("rds-backup-retention", "mandatory", "dev", _set(RDS, "backupRetentionPeriod", 0, _primary)),
     ("rds-deletion-protection", "mandatory", "production", _set(RDS, "deletionProtection", False, _primary)),
