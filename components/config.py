@@ -244,6 +244,22 @@ DEFAULT_CSP = (
 )
 
 
+class EdgeAlarms(Model):
+    """Thresholds of the edge's CloudWatch alarms (ALB, NLB, CloudFront, WAF)."""
+
+    enabled: bool = True
+    # 5xx the ALB itself returns (no healthy target, timeouts), summed over 5 minutes.
+    alb_5xx_per_5_min: int = Field(default=50, ge=1, le=1_000_000, alias="alb5xxPer5Min")
+    # 5xx the targets (pods) return through the ALB, summed over 5 minutes.
+    target_5xx_per_5_min: int = Field(default=50, ge=1, le=1_000_000, alias="target5xxPer5Min")
+    # p99 of TargetResponseTime; at most the ALB's idle timeout (600 s).
+    target_p99_seconds: float = Field(default=2.0, gt=0, le=600)
+    # CloudFront 5xxErrorRate (percent of all viewer requests), 5-minute average.
+    cloudfront_5xx_percent: float = Field(default=5, gt=0, le=100, alias="cloudfront5xxPercent")
+    # Requests the web ACL blocked in 5 minutes (all rules and the default action).
+    waf_blocked_per_5_min: int = Field(default=5000, ge=1, le=100_000_000)
+
+
 class EdgeConfig(Model):
     domain: DomainName
     # An existing public zone for `domain`; none: the stage creates (and owns) the zone.
@@ -267,6 +283,7 @@ class EdgeConfig(Model):
     nlb_static_ips: bool = False
     content_security_policy: Annotated[str, Field(min_length=1, max_length=1783)] = DEFAULT_CSP
     log_retention_days: LogRetentionDays = 90
+    alarms: EdgeAlarms = EdgeAlarms()
 
     @model_validator(mode="after")
     def _check(self) -> EdgeConfig:

@@ -130,6 +130,8 @@ class Edge(pulumi.ComponentResource):
     `alb_target_group_arns` (host name -> TG ARN), `nlb_signaling_target_group_arn`,
     `nlb_turn_target_group_arn`, `alb_security_group_id`, `nlb_security_group_id`,
     `alb_arn`, `alb_dns_name`, `nlb_arn`, `nlb_dns_name`, `nlb_static_ips`,
+    `alb_arn_suffix`, `nlb_arn_suffix`, `alb_target_group_arn_suffixes` (host name -> suffix),
+    `nlb_target_group_arn_suffixes` ("signaling"/"turn" -> suffix) for CloudWatch dimensions,
     `origin_header_name`, `origin_secret_value` (secret), `origin_secret_arn`,
     `signaling_url`, `turns_url`.
     """
@@ -151,7 +153,11 @@ class Edge(pulumi.ComponentResource):
                 "albDnsName": self.alb.dns_name,
                 "albSecurityGroupId": self.alb_security_group_id,
                 "albTargetGroupArns": self.alb_target_group_arns,
+                "albArnSuffix": self.alb_arn_suffix,
+                "albTargetGroupArnSuffixes": self.alb_target_group_arn_suffixes,
                 "nlbArn": self.nlb.arn,
+                "nlbArnSuffix": self.nlb_arn_suffix,
+                "nlbTargetGroupArnSuffixes": self.nlb_target_group_arn_suffixes,
                 "nlbDnsName": self.nlb.dns_name,
                 "nlbSecurityGroupId": self.nlb_security_group_id,
                 "nlbSignalingTargetGroupArn": self.nlb_signaling_target_group_arn,
@@ -313,6 +319,8 @@ class Edge(pulumi.ComponentResource):
                 opts=alb_child,
             )
         self.alb_target_group_arns: dict[str, pulumi.Output[str]] = {n: tg.arn for n, tg in self.alb_target_groups.items()}
+        # CloudWatch dimensions (TargetGroup, LoadBalancer) take the ARN suffixes.
+        self.alb_target_group_arn_suffixes: dict[str, pulumi.Output[str]] = {n: tg.arn_suffix for n, tg in self.alb_target_groups.items()}
 
         self.https_listener = aws.lb.Listener(
             f"{stage}-alb-https",
@@ -353,6 +361,7 @@ class Edge(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self.https_listener),
             )
         self.alb_arn = self.alb.arn
+        self.alb_arn_suffix = self.alb.arn_suffix
         self.alb_dns_name = self.alb.dns_name
 
     # -------------------------------------------------------------------------- NLB
@@ -459,6 +468,10 @@ class Edge(pulumi.ComponentResource):
         )
         self.nlb_signaling_target_group_arn = self.nlb_signaling_target_group.arn
         self.nlb_turn_target_group_arn = self.nlb_turn_target_group.arn
+        self.nlb_target_group_arn_suffixes: dict[str, pulumi.Output[str]] = {
+            "signaling": self.nlb_signaling_target_group.arn_suffix,
+            "turn": self.nlb_turn_target_group.arn_suffix,
+        }
 
         # TLS listener idle timeout is fixed at 350 s (not settable, unlike TCP listeners):
         # the signaling protocol's heartbeat must stay below it.
@@ -494,6 +507,7 @@ class Edge(pulumi.ComponentResource):
                 opts=nlb_child,
             )
         self.nlb_arn = self.nlb.arn
+        self.nlb_arn_suffix = self.nlb.arn_suffix
         self.nlb_dns_name = self.nlb.dns_name
         self.nlb_static_ips = [eip.public_ip for eip in self.nlb_eips]
         self.signaling_url = f"wss://ws.{args.domain}"

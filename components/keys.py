@@ -39,6 +39,19 @@ def logs_statement(account_id: str, region: str, log_group: str, sid: str) -> di
     }
 
 
+def alarm_publishers_statement(account_id: str, services: list[str], sid: str = "AlarmPublishersOfThisAccount") -> dict:
+    """`services` of this account may publish to an SNS topic encrypted with the key (SNS
+    needs the publisher to generate and decrypt the data key; AWS-managed SNS keys admit none)."""
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Principal": {"Service": services},
+        "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+        "Resource": "*",
+        "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+    }
+
+
 def data_key_policy(account_id: str, region: str) -> str:
     """Key policy: the account administers and uses the key through IAM (RDS, ElastiCache,
     S3 and Secrets Manager act on the caller's behalf via grants); CloudWatch Logs may use it
@@ -51,16 +64,11 @@ def data_key_policy(account_id: str, region: str) -> str:
             "Statement": [
                 account_administers_statement(account_id),
                 logs_statement(account_id, region, "*", sid="CloudWatchLogsOfThisAccount"),
-                {
-                    # The stage's alarm topic is encrypted with this key: CloudWatch alarms and
-                    # RDS events and ElastiCache notifications publish to it (AWS-managed SNS keys admit none).
-                    "Sid": "AlarmPublishersOfThisAccount",
-                    "Effect": "Allow",
-                    "Principal": {"Service": ["cloudwatch.amazonaws.com", "events.rds.amazonaws.com", "elasticache.amazonaws.com"]},
-                    "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
-                    "Resource": "*",
-                    "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
-                },
+                # The stage's alarm topic is encrypted with this key: CloudWatch alarms and
+                # RDS events and ElastiCache notifications publish to it.
+                alarm_publishers_statement(
+                    account_id, ["cloudwatch.amazonaws.com", "events.rds.amazonaws.com", "elasticache.amazonaws.com"]
+                ),
                 {
                     "Sid": "CloudFrontOacOfThisAccount",
                     "Effect": "Allow",

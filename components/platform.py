@@ -14,6 +14,7 @@ from components.config import PROJECT, StackConfig
 from components.database import Database, DatabaseArgs
 from components.dns import Dns, DnsArgs
 from components.edge import Edge, EdgeArgs
+from components.edge_alarms import EdgeAlarms, EdgeAlarmsArgs
 from components.keys import DataKey, DataKeyArgs
 from components.network import Network, NetworkArgs
 from components.signaling import Signaling, SignalingArgs
@@ -258,6 +259,8 @@ class Platform(pulumi.ComponentResource):
             "nlbTurnTargetGroupArn": self.nlb_turn_target_group_arn,
             "originSecretArn": self.origin_secret_arn,
             "webAclArn": self.waf.web_acl_arn,
+            # us-east-1 topic of the CloudFront/WAF alarms; nothing subscribes to it (nor to alarmTopicArn).
+            "globalAlarmTopicArn": self.edge_alarms.global_alarm_topic_arn if self.edge_alarms else None,
         }
         self.register_outputs(self.outputs)
 
@@ -342,6 +345,27 @@ class Platform(pulumi.ComponentResource):
             ),
             opts=regional,
         )
+        # Alarms on the edge: ALB/NLB to the regional topic, CloudFront/WAF to a us-east-1 topic.
+        self.edge_alarms: EdgeAlarms | None = None
+        if edge.alarms.enabled:
+            self.edge_alarms = EdgeAlarms(
+                f"{stage}-edge-alarms",
+                EdgeAlarmsArgs(
+                    stage=stage,
+                    account_id=self.account_id,
+                    config=edge.alarms,
+                    alarm_topic_arn=self.alarm_topic.arn,
+                    us_east_1_provider=self.aws_us_east_1,
+                    alb_arn_suffix=self.edge.alb_arn_suffix,
+                    alb_target_group_arn_suffixes=self.edge.alb_target_group_arn_suffixes,
+                    nlb_arn_suffix=self.edge.nlb_arn_suffix,
+                    nlb_target_group_arn_suffixes=self.edge.nlb_target_group_arn_suffixes,
+                    distribution_id=self.cdn.distribution_id,
+                    web_acl_name=self.waf.web_acl_name,
+                    protect=cfg.protect_data,
+                ),
+                opts=regional,
+            )
         # What the other tiers bind to.
         self.zone_id = self.dns.zone_id
         self.domain = edge.domain

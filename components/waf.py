@@ -94,7 +94,7 @@ def _path_match(prefixes: Sequence[str]) -> dict[str, Any]:
 
 
 class Waf(pulumi.ComponentResource):
-    """Attributes: `web_acl_arn` (CloudFront's `web_acl_id`), `web_acl_id`, `log_group_name`,
+    """Attributes: `web_acl_arn` (CloudFront's `web_acl_id`), `web_acl_id`, `web_acl_name`, `log_group_name`,
     `rate_limits` (name -> (limit, window))."""
 
     def __init__(self, name: str, args: WafArgs, opts: pulumi.ResourceOptions | None = None):
@@ -239,5 +239,7 @@ class Waf(pulumi.ComponentResource):
 
         self.web_acl_arn = self.web_acl.arn
         self.web_acl_id = self.web_acl.id
+        # CloudWatch's WebACL dimension: the ACL's name, which is also its metric name here.
+        self.web_acl_name = self.web_acl.name
         self.log_group_name = self.log_group.name
         self.register_outputs({"webAclArn": self.web_acl.arn, "logGroupName": self.log_group.name})

@@ -9,6 +9,7 @@ requests, so the plan shows the program's real resource options.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 import runpy
@@ -93,6 +94,9 @@ class Mocks(pulumi_mocks.Mocks):
         self.stack = stack
         self.region = region
         self._ids: set[str] = set()
+        # Explicit providers' regions by provider id: resources of the us-east-1 provider get
+        # us-east-1 ARNs (a topic's ARN names the region an alarm must be in to use it).
+        self._provider_regions: dict[str, str] = {}
 
     # ids are unique per resource and stable across runs: derived from type and name.
     def _new_id(self, typ: str, name: str) -> str:
@@ -110,12 +114,24 @@ class Mocks(pulumi_mocks.Mocks):
             return "", {}
         rid = args.resource_id or self._new_id(args.typ, args.name)
         state = dict(args.inputs)
+        if args.typ == "pulumi:providers:aws" and args.inputs.get("region"):
+            self._provider_regions[rid] = args.inputs["region"]
+        m = self._in_region(args.provider)
         outputs = _COMPUTED.get(args.typ)
         if outputs is not None:
-            state.update(outputs(self, args.name, rid, args.inputs))
+            state.update(outputs(m, args.name, rid, args.inputs))
         if args.typ.startswith("aws:") and "arn" not in state:
-            state["arn"] = self.arn(args.typ, rid)
+            state["arn"] = m.arn(args.typ, rid)
         return rid, state
+
+    def _in_region(self, provider: str | None) -> Mocks:
+        """These mocks as seen by a resource of `provider` ("<urn>::<id>"): its region."""
+        region = self._provider_regions.get((provider or "").rsplit("::", 1)[-1], self.region)
+        if region == self.region:
+            return self
+        view = copy.copy(self)  # shares the id registry
+        view.region = region
+        return view
 
     def arn(self, typ: str, rid: str) -> str:
         service = typ.split(":")[1].split("/")[0]
