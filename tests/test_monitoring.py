@@ -367,3 +367,14 @@ def test_monitoring_off_builds_no_stack_and_signaling_scales_on_cpu_only():
     sig = release(plan, "./charts/signaling")
     assert sig["props"]["values"]["autoscaling"]["connectionsMetricEnabled"] is False
     assert plan["outputs"]["monitoringNamespace"] is None
+
+
+def test_prometheus_volume_is_in_the_cost(plan):
+    from tools import prices
+    from tools.cost import estimate
+
+    report = estimate(plan)
+    (line,) = [ln for ln in report.lines if ln.urn == stack_release(plan)["urn"]]
+    gib = mon_cfg(plan)["prometheusStorageGib"]
+    assert line.priced and abs(line.usd - gib * prices.EBS_GB_MONTH["gp3"]) < 0.01
+    assert any("PersistentVolumeClaims" in n for n in report.notes)
