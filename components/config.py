@@ -590,6 +590,34 @@ class SignalingConfig(Model):
         return self
 
 
+# Prometheus' retention: a number and a unit (its own duration syntax), e.g. 15d, 12h, 4w.
+PrometheusDuration = Annotated[str, _pattern(r"[1-9][0-9]{0,4}(h|d|w)", "a Prometheus duration such as 15d, 36h or 4w")]
+
+
+class MonitoringConfig(Model):
+    """The in-cluster monitoring stack: kube-prometheus-stack (Prometheus, Alertmanager,
+    Grafana, node-exporter, kube-state-metrics) and prometheus-adapter, which serves the
+    signaling HPA's `websocket_connections` through the custom metrics API."""
+
+    enabled: bool = True
+    prometheus_retention: PrometheusDuration = "15d"
+    # The gp3 volume (PVC) of Prometheus' TSDB; Prometheus also trims by size at 85% of it.
+    prometheus_storage_gib: int = Field(default=20, ge=5, le=1000)
+    # Prometheus' memory request; its limit is twice that. Dev's t4g.medium system node
+    # has ~3.3 GiB allocatable, shared with the cluster add-ons.
+    prometheus_memory_mib: int = Field(default=512, ge=256, le=65536)
+    # prometheus-adapter replicas: while none answers, the HPA cannot read the connections
+    # metric and never scales down. Two (with a PDB) where calls matter.
+    adapter_replicas: int = Field(default=1, ge=1, le=3)
+    # kube-prometheus-stack from https://prometheus-community.github.io/helm-charts. 91.x runs
+    # prometheus-operator v0.94, the CRDs that cluster.prometheusCrdsChartVersion 32.x installs.
+    kube_prometheus_stack_chart_version: ChartVersion = "91.5.1"
+    # prometheus-adapter from the same repository.
+    prometheus_adapter_chart_version: ChartVersion = "5.3.0"
+    # The EBS CSI driver add-on: EKS installs none, and without it no PVC binds.
+    ebs_csi_driver_addon_version: AddonVersion = "v1.67.1-eksbuild.1"
+
+
 class DmsConfig(Model):
     instance_class: Annotated[str, _pattern(r"dms\.[a-z0-9]+\." + _SIZE, "a DMS instance class such as dms.t3.medium")] = "dms.t3.medium"
     source_port: TcpPort = 5432
@@ -650,6 +678,7 @@ class StackConfig(Model):
     storage: StorageConfig = StorageConfig()
     turn: TurnConfig = TurnConfig()
     signaling: SignalingConfig = SignalingConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
     migration: MigrationConfig | None = None
     # Secret keys (`pulumi config set --secret`).
     load_test_bypass_token: SecretStr | None = None
@@ -664,6 +693,11 @@ class StackConfig(Model):
         if self.signaling.redis_group not in self.cache.groups:
             problems.append(
                 f"signaling.redisGroup: {self.signaling.redis_group!r} is not a cache group; allowed: {', '.join(sorted(self.cache.groups))}"
+            )
+        if self.signaling.connections_metric and not self.monitoring.enabled:
+            problems.append(
+                "signaling.connectionsMetric: needs monitoring.enabled: true (prometheus-adapter serves websocket_connections; "
+                "without it the HPA never scales down); set connectionsMetric: false or enable monitoring"
             )
         if self.migration is not None and self.migration.nas_lan_cidr.overlaps(self.network.cidr):
             problems.append(f"migration.nasLanCidr: {self.migration.nas_lan_cidr} overlaps network.cidr {self.network.cidr}")

@@ -9,13 +9,15 @@ import pulumi_random as random
 
 from components.cache import Cache, CacheArgs
 from components.cdn import Cdn, CdnArgs
-from components.cluster import Cluster, ClusterArgs
+from components.cluster import POOL_LABEL, Cluster, ClusterArgs
 from components.config import PROJECT, StackConfig
 from components.database import Database, DatabaseArgs
 from components.dns import Dns, DnsArgs
+from components.ebs_csi import EbsCsi, EbsCsiArgs
 from components.edge import Edge, EdgeArgs
 from components.edge_alarms import EdgeAlarms, EdgeAlarmsArgs
 from components.keys import DataKey, DataKeyArgs
+from components.monitoring import Monitoring, MonitoringArgs
 from components.network import Network, NetworkArgs
 from components.signaling import Signaling, SignalingArgs
 from components.storage import FileStorage, FileStorageArgs
@@ -190,6 +192,38 @@ class Platform(pulumi.ComponentResource):
             opts=regional,
         )
 
+        # Block storage (EBS CSI + gp3 StorageClass) and the monitoring stack: Prometheus
+        # scrapes the signaling pods, prometheus-adapter serves the HPA's connections metric.
+        system_nodes = {POOL_LABEL: "system"}
+        self.ebs_csi = EbsCsi(
+            f"{stage}-ebs-csi",
+            EbsCsiArgs(
+                stage=stage,
+                account_id=self.account_id,
+                cluster_name=self.cluster.name,
+                k8s_provider=self.cluster.k8s_provider,
+                addon_version=cfg.monitoring.ebs_csi_driver_addon_version,
+                controller_node_selector=system_nodes,
+                retain_volumes=cfg.protect_data,
+                depends_on=[*self.cluster.node_groups, self.cluster.addons["eks-pod-identity-agent"]],
+            ),
+            opts=regional,
+        )
+        self.monitoring = None
+        if cfg.monitoring.enabled:
+            self.monitoring = Monitoring(
+                f"{stage}-monitoring",
+                MonitoringArgs(
+                    stage=stage,
+                    k8s_provider=self.cluster.k8s_provider,
+                    config=cfg.monitoring,
+                    storage_class_name=self.ebs_csi.storage_class_name,
+                    node_selector=system_nodes,
+                    depends_on=[self.cluster.monitoring_crds, self.ebs_csi.storage_class, *self.cluster.node_groups],
+                ),
+                opts=regional,
+            )
+
         self.signaling = Signaling(
             f"{stage}-signaling",
             SignalingArgs(
@@ -207,7 +241,12 @@ class Platform(pulumi.ComponentResource):
                 vpc_cidr=str(cfg.network.cidr),
                 node_selector=self.cluster.signaling_node_selector,
                 tolerations=self.cluster.signaling_tolerations,
-                depends_on=[self.cluster.lb_controller, self.cluster.monitoring_crds],
+                # The adapter must serve websocket_connections before the HPA asks for it.
+                depends_on=[
+                    self.cluster.lb_controller,
+                    self.cluster.monitoring_crds,
+                    *([self.monitoring.adapter] if self.monitoring else []),
+                ],
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
@@ -239,6 +278,8 @@ class Platform(pulumi.ComponentResource):
             "clusterEndpoint": self.cluster.endpoint,
             "nodeSecurityGroupId": self.cluster.node_security_group_id,
             "signalingNamespace": cfg.signaling.namespace,
+            "monitoringNamespace": self.monitoring.namespace if self.monitoring else None,
+            "grafanaAdminSecretName": self.monitoring.grafana_admin_secret_name if self.monitoring else None,
             # edge
             "domain": self.domain,
             "zoneId": self.zone_id,

@@ -22,6 +22,11 @@ def sig_cfg(plan):
     return plan["config"]["signaling"]
 
 
+def of_signaling(plan, typ):
+    """Resources of `typ` under the Signaling component (the monitoring tier has a Namespace and a Secret too)."""
+    return [r for r in plan.of_type(typ) if "voip:signaling:Signaling" in r["urn"]]
+
+
 def test_release_points_at_the_chart_with_safe_options(plan):
     props = signaling_release(plan)["props"]
     assert props["chart"] == "./charts/signaling"
@@ -54,12 +59,14 @@ def test_values_hold_no_secret(plan):
     for needle in ("redis://", "rediss://", "password", "placeholder-turn-secret"):
         assert needle not in text
     # Only the Secrets' names and keys.
-    names = {s["props"]["metadata"]["name"] for s in plan.of_type(SECRET)}
+    ns = plan["config"]["signaling"]["namespace"]
+    names = {s["props"]["metadata"]["name"] for s in plan.of_type(SECRET) if s["props"]["metadata"]["namespace"] == ns}
     assert {v["name"] for v in values["existingSecrets"].values()} == names
 
 
 def test_secrets_are_pulumi_secrets_in_the_release_namespace(plan):
-    secrets = plan.of_type(SECRET)
+    # The release's two (the monitoring namespace holds Grafana's admin Secret).
+    secrets = of_signaling(plan, SECRET)
     assert len(secrets) == 2
     for s in secrets:
         assert s["props"]["stringData"] == "[secret]"
@@ -69,7 +76,7 @@ def test_secrets_are_pulumi_secrets_in_the_release_namespace(plan):
 def test_release_waits_for_secrets_and_the_lb_controller(plan):
     rel = signaling_release(plan)
     deps = set(rel["dependsOn"])
-    assert {s["urn"] for s in plan.of_type(SECRET)} <= deps
+    assert {s["urn"] for s in of_signaling(plan, SECRET)} <= deps
     (lbc,) = [r for r in plan.of_type(RELEASE) if r["props"]["chart"] == "aws-load-balancer-controller"]
     assert lbc["urn"] in deps  # TargetGroupBinding CRDs
     (crds,) = [r for r in plan.of_type(RELEASE) if r["props"]["chart"] == "prometheus-operator-crds"]
@@ -86,14 +93,14 @@ def test_network_policy_inputs(plan):
 
 
 def test_namespace_enforces_restricted_pod_security(plan):
-    (ns,) = plan.of_type("kubernetes:core/v1:Namespace")
+    (ns,) = of_signaling(plan, "kubernetes:core/v1:Namespace")
     assert ns["props"]["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
 
 
 def test_namespace_gets_target_group_readiness_gates(plan):
     # Without the label the LB controller injects no readiness gate: a rollout stops old pods
     # before the new ones pass the target groups' health checks (dropped WebSockets).
-    (ns,) = plan.of_type("kubernetes:core/v1:Namespace")
+    (ns,) = of_signaling(plan, "kubernetes:core/v1:Namespace")
     assert ns["props"]["metadata"]["labels"]["elbv2.k8s.aws/pod-readiness-gate-inject"] == "enabled"
 
 

@@ -51,7 +51,10 @@ def test_signaling_binds_to_the_nlb_and_gets_redis_and_turn_through_secrets(plan
     (release,) = [r for r in plan.of_type("kubernetes:helm.sh/v3:Release") if r["name"].endswith("-signaling")]
     values = release["props"]["values"]
     assert values["targetGroupBindings"]["nlb"]["targetGroupArn"] == plan["outputs"]["nlbSignalingTargetGroupArn"]
-    secrets = {s["props"]["metadata"]["name"]: s for s in plan.of_type("kubernetes:core/v1:Secret")}
+    ns = plan["config"]["signaling"]["namespace"]
+    secrets = {
+        s["props"]["metadata"]["name"]: s for s in plan.of_type("kubernetes:core/v1:Secret") if s["props"]["metadata"]["namespace"] == ns
+    }
     assert set(secrets) == {"signaling-redis", "signaling-turn"}
     for secret in secrets.values():
         data = secret["props"]["stringData"]

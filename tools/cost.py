@@ -349,6 +349,28 @@ def _usage(reason: str, note: str | None = None) -> Estimator:
     return est
 
 
+def _helm_release(r: Resource, ctx: _Ctx) -> Estimate:
+    """Pods are priced on the node groups. A release whose values claim a volume (Prometheus'
+    TSDB in kube-prometheus-stack) is charged that EBS volume: the PVC makes it at run time,
+    so it is in no plan as an AWS resource."""
+    values = r["props"].get("values") or {}
+    spec = (values.get("prometheus") or {}).get("prometheusSpec") or {}
+    claim = ((spec.get("storageSpec") or {}).get("volumeClaimTemplate") or {}).get("spec") or {}
+    size = str(((claim.get("resources") or {}).get("requests") or {}).get("storage") or "")
+    if not size.endswith("Gi") or not size[:-2].isdigit():
+        return 0.0, f"{NOT_PRICED}: pods run on the node groups (priced there)", False
+    vtype = "gp3"
+    for sc in ctx.resources:
+        props = sc.get("props") or {}
+        if sc["type"] == "kubernetes:storage.k8s.io/v1:StorageClass" and (props.get("metadata") or {}).get("name") == claim.get(
+            "storageClassName"
+        ):
+            vtype = (props.get("parameters") or {}).get("type") or vtype
+    ctx.note("EBS volumes made by PersistentVolumeClaims are priced on the Helm release that claims them (not AWS resources in the plan)")
+    usd, basis = _ebs(float(size[:-2]), vtype)
+    return usd, f"Prometheus volume claim: {basis} (pods priced on the node groups)"
+
+
 def _cloudfront(r: Resource, ctx: _Ctx) -> Estimate:
     ctx.note(f"CloudFront: ~${P.CLOUDFRONT_PER_GB_KOREA}/GB to viewers in Korea + HTTPS requests; no fixed charge")
     return 0.0, f"{NOT_PRICED}: traffic and requests only", False
@@ -381,7 +403,7 @@ ESTIMATORS: dict[str, Estimator] = {
     "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration": _usage("log ingestion"),
     "aws:sns/topic:Topic": _usage("publishes and deliveries"),
     "aws:route53/record:Record": _usage("DNS queries (alias queries to AWS resources free)"),
-    "kubernetes:helm.sh/v3:Release": _usage("pods run on the node groups (priced there)"),
+    "kubernetes:helm.sh/v3:Release": _helm_release,
 }
 
 # Types known to have no charge of their own (configuration, IAM, wiring).
