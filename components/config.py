@@ -615,7 +615,7 @@ class MonitoringConfig(Model):
     # prometheus-adapter from the same repository.
     prometheus_adapter_chart_version: ChartVersion = "5.3.0"
     # The EBS CSI driver add-on: EKS installs none, and without it no PVC binds.
-    ebs_csi_driver_addon_version: AddonVersion = "v1.67.1-eksbuild.1"
+    ebs_csi_driver_addon_version: AddonVersion = "v1.54.0-eksbuild.1"
 
 
 class DmsConfig(Model):
