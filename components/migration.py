@@ -378,7 +378,8 @@ class Migration(pulumi.ComponentResource):
                     )
                 )
             ),
-            opts=pulumi.ResourceOptions(parent=self.minio_secret),
+            # On the component, not the (protected) secret: a value may be replaced, the secret not.
+            opts=pulumi.ResourceOptions(parent=self),
         )
         self.minio_mirror_secret_arn = self.minio_secret.arn
 
@@ -497,7 +498,7 @@ class Migration(pulumi.ComponentResource):
             # Write-only: the value reaches Secrets Manager but never the provider's state.
             secret_string_wo=pulumi.Output.secret(source_json),
             secret_string_wo_version=dms.source_secret_version,
-            opts=pulumi.ResourceOptions(parent=self.source_secret),
+            opts=pulumi.ResourceOptions(parent=self),
         )
 
         self.access_role = aws.iam.Role(
