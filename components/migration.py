@@ -597,6 +597,9 @@ class Migration(pulumi.ComponentResource):
             kms_key_arn=args.kms_key_arn,
             secrets_manager_arn=target.master_secret_arn,
             secrets_manager_access_role_arn=self.access_role.arn,
+            # DMS loads tables in parallel and applies changes out of FK order: its own session
+            # skips triggers and FK checks, so the schema can be created complete beforehand.
+            postgres_settings={"after_connect_script": "SET session_replication_role = replica"},
             opts=endpoint_opts,
         )
         self.replication_task = aws.dms.ReplicationTask(

@@ -208,6 +208,8 @@ def test_endpoints_read_credentials_from_secrets_never_arguments(mig):
         f"arn:aws:secretsmanager:ap-northeast-2:123456789012:secret:{source['props']['name']}"
     )
     assert endpoints["target"]["secretsManagerArn"] == mig["outputs"]["dbMasterSecretArn"]
+    assert endpoints["source"]["postgresSettings"]["captureDdls"] is False  # a read user on the NAS
+    assert "session_replication_role = replica" in endpoints["target"]["postgresSettings"]["afterConnectScript"]
     # the access role reads exactly these two secrets and decrypts with the data key only
     stmts = {s["Sid"]: s for s in policy(one(mig, "aws:iam/rolePolicy:RolePolicy", "nas-migration-dms-secrets-access-policy"))["Statement"]}
     assert sorted(stmts["ReadEndpointSecrets"]["Resource"]) == sorted(e["secretsManagerArn"] for e in endpoints.values())
