@@ -495,7 +495,7 @@ class Migration(pulumi.ComponentResource):
         aws.secretsmanager.SecretVersion(
             f"{stage}-dms-source-secret-value",
             secret_id=self.source_secret.id,
-            # Write-only: the value reaches Secrets Manager but never the provider's state.
+            # Write-only: the provider never reads it back into state (the input stays a Pulumi secret).
             secret_string_wo=pulumi.Output.secret(source_json),
             secret_string_wo_version=dms.source_secret_version,
             opts=pulumi.ResourceOptions(parent=self),
