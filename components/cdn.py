@@ -55,10 +55,13 @@ class CdnArgs:
     protect: bool = False
     # The storage tier's file bucket, served at /files/*; None: no such behaviour.
     files_bucket_regional_domain_name: pulumi.Input[str] | None = None
+    # More names the distribution answers whose DNS records another component owns (the
+    # migration's weighted cutover name): aliases here, no A/AAAA records from this component.
+    extra_aliases: Sequence[str] = ()
 
 
 class Cdn(pulumi.ComponentResource):
-    """Attributes: `distribution_arn`, `distribution_id`, `distribution_domain_name`,
+    """Attributes: `distribution_arn`, `distribution_id`, `distribution_domain_name`, `distribution_hosted_zone_id`,
     `web_bucket_name`, `public_urls` (host -> https URL), `response_headers_policy_id`."""
 
     def __init__(self, name: str, args: CdnArgs, opts: pulumi.ResourceOptions | None = None):
@@ -208,7 +211,7 @@ class Cdn(pulumi.ComponentResource):
             f"{stage}-cdn",
             enabled=True,
             comment=f"{stage}: voip edge",
-            aliases=self.aliases,
+            aliases=[*self.aliases, *args.extra_aliases],
             is_ipv6_enabled=True,
             http_version="http2and3",
             price_class=args.price_class,  # 200 or All: PriceClass_100 does not serve Korea from Asian edges
@@ -264,6 +267,7 @@ class Cdn(pulumi.ComponentResource):
         self.distribution_arn = self.distribution.arn
         self.distribution_id = self.distribution.id
         self.distribution_domain_name = self.distribution.domain_name
+        self.distribution_hosted_zone_id = self.distribution.hosted_zone_id
         self.web_bucket_name = self.web_bucket.bucket.bucket
         self.response_headers_policy_id = self.headers_policy.id
         self.public_urls = {("apex" if h == args.domain else h.split(".", 1)[0]): f"https://{h}" for h in self.aliases}

@@ -620,9 +620,19 @@ class MonitoringConfig(Model):
 
 class DmsConfig(Model):
     instance_class: Annotated[str, _pattern(r"dms\.[a-z0-9]+\." + _SIZE, "a DMS instance class such as dms.t3.medium")] = "dms.t3.medium"
+    # Pinned (DMS needs an explicit engine version to be reproducible); minors come with
+    # autoMinorVersionUpgrade in the maintenance window.
+    engine_version: Annotated[str, _pattern(r"3\.[0-9]+\.[0-9]+", "a DMS engine version such as 3.5.4")] = "3.5.4"
+    allocated_storage_gib: int = Field(default=50, ge=5, le=6144)
     source_port: TcpPort = 5432
     source_database: Annotated[str, _pattern(r"[a-z][a-z0-9_]{0,62}", "a lowercase identifier")] = "voip"
     source_username: Annotated[str, _pattern(r"[a-z][a-z0-9_]{0,62}", "a lowercase identifier")] = "dms_reader"
+    # The account-wide roles DMS requires by exact name (dms-vpc-role, dms-cloudwatch-logs-role).
+    # false: they already exist in the account (made by the console or another stack).
+    create_service_roles: bool = True
+    # The NAS password goes into Secrets Manager write-only (never in Pulumi state), so Pulumi
+    # cannot see it change: raise this after `pulumi config set --secret voip-infra:dmsSourcePassword`.
+    source_secret_version: int = Field(default=1, ge=1)
 
 
 class DnsWeights(Model):
@@ -646,6 +656,12 @@ class MigrationConfig(Model):
     nas_bgp_asn: int | None = Field(default=None, ge=64512, le=65534)
     dms: DmsConfig = DmsConfig()
     dns_weights: DnsWeights = DnsWeights()
+    # <cutoverHost>.<edge.domain>: the name whose weighted records move users from the NAS to AWS.
+    cutover_host: DnsLabel = "app"
+    # What Route53 asks the NAS (HTTPS, SNI = the cutover name) to decide it is healthy.
+    nas_health_check_path: UrlPath = "/actuator/health"
+    # VPN tunnel logs and DMS task logs.
+    log_retention_days: LogRetentionDays = 90
 
     @model_validator(mode="after")
     def _check(self) -> MigrationConfig:
@@ -653,6 +669,8 @@ class MigrationConfig(Model):
             raise ValueError(f"nasHost: {self.nas_host} is outside nasLanCidr {self.nas_lan_cidr}")
         if not self.nas_public_ip.is_global:
             raise ValueError(f"nasPublicIp: {self.nas_public_ip} is not a public address")
+        if self.cutover_host in NLB_HOSTS:
+            raise ValueError(f"cutoverHost: {self.cutover_host!r} is taken by the NLB ({', '.join(NLB_HOSTS)})")
         return self
 
 
@@ -682,6 +700,8 @@ class StackConfig(Model):
     migration: MigrationConfig | None = None
     # Secret keys (`pulumi config set --secret`).
     load_test_bypass_token: SecretStr | None = None
+    # The NAS PostgreSQL password of migration.dms.sourceUsername (DMS reads the NAS with it).
+    dms_source_password: SecretStr | None = None
 
     @model_validator(mode="after")
     def _check(self) -> StackConfig:
@@ -701,9 +721,38 @@ class StackConfig(Model):
             )
         if self.migration is not None and self.migration.nas_lan_cidr.overlaps(self.network.cidr):
             problems.append(f"migration.nasLanCidr: {self.migration.nas_lan_cidr} overlaps network.cidr {self.network.cidr}")
+        if self.migration is not None and self.migration.enabled:
+            problems += self._migration_problems(self.migration)
         if problems:
             raise _MultiProblem(problems)
         return self
+
+    def _migration_problems(self, migration: MigrationConfig) -> list[str]:
+        problems: list[str] = []
+        if self.dms_source_password is None:
+            problems.append(
+                "dmsSourcePassword: required while migration.enabled is true (the NAS PostgreSQL password of "
+                f"{migration.dms.source_username}): pulumi config set --secret voip-infra:dmsSourcePassword ..."
+            )
+        host = migration.cutover_host
+        if host in {h.name for h in self.edge.alb_hosts}:
+            problems.append(f"migration.cutoverHost: {host!r} is an ALB host (edge.albHosts); the cutover name needs its own label")
+        # The cutover name is served like the apex: the apex host's listener rule lists it too.
+        for i, h in enumerate(self.edge.alb_hosts):
+            used = 1 + int(h.apex) + int(h.apex) + len(h.paths) + 1
+            if h.apex and used > ALB_RULE_MAX_CONDITION_VALUES:
+                problems.append(
+                    f"edge.albHosts.{i}.paths: with migration.cutoverHost the apex rule needs {used} condition values "
+                    f"(max {ALB_RULE_MAX_CONDITION_VALUES}): use fewer paths"
+                )
+        return problems
+
+    @property
+    def cutover_name(self) -> str | None:
+        """`<cutoverHost>.<edge.domain>` while the bridge is enabled, else None."""
+        if self.migration is None or not self.migration.enabled:
+            return None
+        return f"{self.migration.cutover_host}.{self.edge.domain}"
 
     @property
     def turn_realm(self) -> str:
@@ -735,7 +784,7 @@ class _MultiProblem(ValueError):
 
 # ---------------------------------------------------------------------- loading
 
-SECRET_KEYS = {"loadTestBypassToken"}
+SECRET_KEYS = {"loadTestBypassToken", "dmsSourcePassword"}
 STAGE_NAME = re.compile(r"[a-z][a-z0-9-]{0,18}[a-z0-9]")
 
 

@@ -71,6 +71,8 @@ class EdgeArgs:
     # The regional wildcard certificate (validated) for the ALB and NLB listeners.
     certificate_arn: pulumi.Input[str]
     alb_hosts: Sequence[AlbHostRule]
+    # More full names the apex host's rule answers (the migration's cutover name, served like the apex).
+    apex_aliases: Sequence[str] = ()
     alb_deletion_protection: bool = False
     nlb_deletion_protection: bool = False
     # One EIP per AZ on the NLB (partners allow-list them).
@@ -347,7 +349,7 @@ class Edge(pulumi.ComponentResource):
             opts=alb_child,
         )
         for host in args.alb_hosts:
-            hosts = [f"{host.name}.{args.domain}"] + ([args.domain] if host.apex else [])
+            hosts = [f"{host.name}.{args.domain}"] + ([args.domain, *args.apex_aliases] if host.apex else [])
             aws.lb.ListenerRule(
                 f"{stage}-{host.name}-rule",
                 listener_arn=self.https_listener.arn,

@@ -17,6 +17,7 @@ from components.ebs_csi import EbsCsi, EbsCsiArgs
 from components.edge import Edge, EdgeArgs
 from components.edge_alarms import EdgeAlarms, EdgeAlarmsArgs
 from components.keys import DataKey, DataKeyArgs
+from components.migration import Migration, MigrationArgs, MigrationTargetArgs
 from components.monitoring import Monitoring, MonitoringArgs
 from components.network import Network, NetworkArgs
 from components.signaling import Signaling, SignalingArgs
@@ -158,15 +159,20 @@ class Platform(pulumi.ComponentResource):
             opts=regional,
         )
 
+        # The NAS bridge (nas-migration): its DMS security group must exist before the database
+        # names it as a client; DMS itself is added once the database exists.
+        self.migration = self._migration(cfg, regional)
+
         # Data stores admit only the nodes' security group (pods share the node ENIs' SG).
         data_clients = [self.cluster.node_security_group_id]
+        db_clients = data_clients + ([self.migration.dms_security_group_id] if self.migration else [])
         self.database = Database(
             f"{stage}-database",
             DatabaseArgs(
                 stage=stage,
                 vpc_id=self.network.vpc_id,
                 subnet_ids=[s.id for s in self.network.isolated_subnets],
-                allowed_security_group_ids=data_clients,
+                allowed_security_group_ids=db_clients,
                 config=cfg.database,
                 protect=cfg.protect_data,
                 account_id=self.account_id,
@@ -176,6 +182,14 @@ class Platform(pulumi.ComponentResource):
             ),
             opts=regional,
         )
+        if self.migration:
+            self.migration.replicate_into(
+                MigrationTargetArgs(
+                    security_group_id=self.database.security_group_id,
+                    master_secret_arn=self.database.master_secret_arn,
+                    database_name=cfg.database.database_name,
+                )
+            )
         self.cache = Cache(
             f"{stage}-cache",
             CacheArgs(
@@ -303,7 +317,55 @@ class Platform(pulumi.ComponentResource):
             # us-east-1 topic of the CloudFront/WAF alarms; nothing subscribes to it (nor to alarmTopicArn).
             "globalAlarmTopicArn": self.edge_alarms.global_alarm_topic_arn if self.edge_alarms else None,
         }
+        if self.migration:
+            self.outputs.update(
+                {
+                    "vpnConnectionId": self.migration.vpn_connection_id,
+                    "vpnTunnelIps": self.migration.vpn_tunnel_ips,
+                    "vpnCustomerGatewayConfiguration": self.migration.vpn_customer_gateway_configuration,
+                    "dmsReplicationTaskArn": self.migration.dms_replication_task_arn,
+                    "minioMirrorSecretArn": self.migration.minio_mirror_secret_arn,
+                    "cutoverName": self.migration.cutover_name,
+                    "cutoverWeights": self.migration.dns_weights,
+                }
+            )
         self.register_outputs(self.outputs)
+
+    def _migration(self, cfg: StackConfig, regional: pulumi.ResourceOptions) -> Migration | None:
+        """The NAS-to-AWS bridge, only while `migration.enabled`."""
+        cutover = cfg.cutover_name
+        if cfg.migration is None or cutover is None or cfg.dms_source_password is None:
+            return None
+        stage = cfg.stage
+        return Migration(
+            f"{stage}-migration",
+            MigrationArgs(
+                stage=stage,
+                region=cfg.region,
+                account_id=self.account_id,
+                config=cfg.migration,
+                source_password=pulumi.Output.secret(cfg.dms_source_password.get_secret_value()),
+                protect=cfg.protect_data,
+                vpc_id=self.network.vpc_id,
+                vpc_cidr=str(cfg.network.cidr),
+                private_subnet_ids=[s.id for s in self.network.private_subnets],
+                private_route_table_ids=[t.id for t in self.network.private_route_tables],
+                isolated_route_table_ids=[self.network.isolated_route_table.id],
+                kms_key_arn=self.data_key.arn,
+                alarm_topic_arn=self.alarm_topic.arn,
+                files_bucket_arn=self.files.bucket_arn,
+                zone_id=self.zone_id,
+                cutover_name=cutover,
+                distribution_domain_name=self.distribution_domain_name,
+                distribution_hosted_zone_id=self.cdn.distribution_hosted_zone_id,
+                secrets_endpoint_security_group_id=(
+                    self.network.endpoint_security_group.id
+                    if self.network.endpoint_security_group is not None and "secretsmanager" in cfg.network.interface_endpoints
+                    else None
+                ),
+            ),
+            opts=regional,
+        )
 
     def _edge(self, cfg: StackConfig, regional: pulumi.ResourceOptions) -> None:
         """DNS + certificates, WAF (us-east-1), load balancers, CloudFront."""
@@ -353,6 +415,7 @@ class Platform(pulumi.ComponentResource):
                 public_subnet_ids=[s.id for s in self.network.public_subnets],
                 certificate_arn=self.dns.regional_certificate_arn,
                 alb_hosts=edge.alb_hosts,
+                apex_aliases=[cfg.cutover_name] if cfg.cutover_name else [],
                 alb_deletion_protection=edge.alb_deletion_protection,
                 nlb_deletion_protection=edge.nlb_deletion_protection,
                 nlb_static_ips=edge.nlb_static_ips,
@@ -383,6 +446,8 @@ class Platform(pulumi.ComponentResource):
                 log_retention_days=edge.log_retention_days,
                 protect=cfg.protect_data,
                 files_bucket_regional_domain_name=self.files.bucket_regional_domain_name,
+                # The migration's cutover name (its weighted records are the migration's).
+                extra_aliases=[cfg.cutover_name] if cfg.cutover_name else [],
             ),
             opts=regional,
         )

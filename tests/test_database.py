@@ -82,6 +82,9 @@ def assert_isolated(plan: Plan, subnet_ids: list[str]) -> None:
     assert subnet_ids, "no subnets"
     igws = {r["id"] for r in plan.of_type("aws:ec2/internetGateway:InternetGateway")}
     nats = {r["id"] for r in plan.of_type("aws:ec2/natGateway:NatGateway")}
+    vgws = {r["id"] for r in plan.of_type("aws:ec2/vpnGateway:VpnGateway")}
+    mig = (plan.get("config") or {}).get("migration")
+    nas_lan = mig["nasLanCidr"] if mig and mig["enabled"] else None
     isolated_azs = {plan.by_id(s)["props"]["availabilityZone"] for s in subnet_ids}
     assert isolated_azs == set(plan["config"]["network"]["azs"]), "one subnet in every AZ of the stage"
     for sid in subnet_ids:
@@ -93,6 +96,8 @@ def assert_isolated(plan: Plan, subnet_ids: list[str]) -> None:
         assert not rt["props"].get("routes"), f"{rt['name']} has inline routes"
         for route in plan.of_type("aws:ec2/route:Route"):
             if route["props"]["routeTableId"] == rt["id"]:
+                if nas_lan and route["props"].get("destinationCidrBlock") == nas_lan and route["props"].get("gatewayId") in vgws:
+                    continue  # the NAS bridge: only the NAS LAN, over the VPN
                 assert route["props"].get("gatewayId") not in igws, f"{route['name']} reaches the internet"
                 assert route["props"].get("natGatewayId") not in nats, f"{route['name']} reaches a NAT gateway"
                 assert "destinationCidrBlock" not in route["props"], f"{route['name']} routes {route['props']}"
@@ -252,7 +257,11 @@ def test_database_security_group_admits_5432_only_from_the_node_sg(plan):
     (sg_id,) = primary(plan)["props"]["vpcSecurityGroupIds"]
     sg = plan.by_id(sg_id)
     assert sg["type"] == SG
-    assert_sg_admits_only_the_nodes(sg, vpc_id(plan), 5432, node_security_group_id(plan))
+    # The NAS bridge's DMS replication instance is the one other client where it exists.
+    dms = [g["id"] for g in plan.of_type(SG) if g["name"].endswith("-dms-sg")]
+    assert_sg_admits_exactly(sg, 5432, [node_security_group_id(plan), *dms])
+    assert sg["props"]["vpcId"] == vpc_id(plan) and sg["props"].get("egress", []) == [] and "0.0.0.0/0" not in json.dumps(sg["props"])
+    assert bool(dms) == (plan["stack"] == "nas-migration")
     assert plan.by_id(node_security_group_id(plan))["name"].endswith("-eks-nodes-sg")
 
 

@@ -63,9 +63,12 @@ def test_data_stores_are_reachable_only_from_the_cluster_nodes(plan):
     assert workers and d.nodes[workers].group == node_sg["parent"]  # drawn in the Cluster tier
     db = _one(plan, T.T_RDS, lambda r: not r["props"].get("replicateSourceDb"))
     stores = [db, *plan.of_type(T.T_REDIS)]
+    # the NAS bridge's DMS instance (nas-migration) is the database's one other client
+    dms = {d.node_for(r) for r in plan.of_type("aws:dms/replicationInstance:ReplicationInstance")}
     for store in stores:
         nid = d.node_for(store)
-        assert _sources(d, nid) == {workers}, (store["name"], _sources(d, nid))
+        expected = {workers} | (dms if store is db else set())
+        assert _sources(d, nid) == expected, (store["name"], _sources(d, nid))
         assert not d.has_edge(dg.INTERNET, nid)
     assert [e.labels for e in d.edges if e.src == workers and e.dst == d.node_for(db)] == [[f"tcp {db['props']['port']}"]]
 

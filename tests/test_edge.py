@@ -25,6 +25,12 @@ CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
 CLOUDFRONT_PREFIX_LIST = "pl-22a6434b"  # what the mocks answer for the origin-facing list
 
 
+def cutover_names(plan) -> list[str]:
+    """The NAS bridge's cutover name, served like the apex while the bridge is enabled."""
+    mig = plan["config"].get("migration")
+    return [f"{mig['cutoverHost']}.{plan['config']['edge']['domain']}"] if mig and mig["enabled"] else []
+
+
 def stage(plan) -> str:
     return plan["stack"]
 
@@ -230,7 +236,7 @@ def test_alb_forwards_only_host_rules_that_carry_the_origin_secret(plan):
     for host in cfg["albHosts"]:
         rule = rules[host["priority"]]["props"]
         conditions = {k: v for c in rule["conditions"] for k, v in c.items()}
-        expected_hosts = [f"{host['name']}.{cfg['domain']}"] + ([cfg["domain"]] if host["apex"] else [])
+        expected_hosts = [f"{host['name']}.{cfg['domain']}"] + ([cfg["domain"], *cutover_names(plan)] if host["apex"] else [])
         assert conditions["hostHeader"]["values"] == expected_hosts
         assert conditions["pathPattern"]["values"] == host["paths"]
         assert conditions["httpHeader"] == {"httpHeaderName": "X-Origin-Verify", "values": ["[secret]"]}
@@ -358,7 +364,8 @@ def test_public_names_are_aliases_of_the_distribution_and_the_nlb(plan):
     cfg = edge_cfg(plan)
     (dist,) = plan.of_type(DIST)
     hosts = [cfg["domain"], *[f"{h['name']}.{cfg['domain']}" for h in cfg["albHosts"]]]
-    assert dist["props"]["aliases"] == hosts
+    # the migration's cutover name is an alias too; its (weighted) records are the migration's
+    assert dist["props"]["aliases"] == hosts + cutover_names(plan)
     records = [r["props"] for r in plan.of_type("aws:route53/record:Record") if r["props"].get("aliases")]
     for host in hosts:
         for rtype in ("A", "AAAA"):
@@ -467,7 +474,7 @@ def test_outputs_for_the_other_tiers(plan):
     assert outputs["originSecretArn"].startswith("arn:aws:secretsmanager:")
     # Every secret value in state is a Pulumi secret (the origin header, the TURN secret, ...).
     versions = plan.of_type("aws:secretsmanager/secretVersion:SecretVersion")
-    assert versions and all(v["props"].get("secretString", v["props"].get("secretStringWo")) == "[secret]" for v in versions)
+    assert versions and all((v["props"].get("secretString") or v["props"].get("secretStringWo")) == "[secret]" for v in versions)
 
 
 # ---------------------------------------------------------------- load-test bypass variant

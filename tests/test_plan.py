@@ -123,6 +123,7 @@ PROTECTABLE = {
     "aws:rds/instance:Instance",
     "aws:elasticache/replicationGroup:ReplicationGroup",
     "aws:kms/key:Key",
+    "aws:secretsmanager/secret:Secret",  # the NAS bridge's endpoint and mirror credentials
     "aws:ec2/eip:Eip",
     "aws:route53/zone:Zone",
     "aws:eks/cluster:Cluster",

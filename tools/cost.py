@@ -336,6 +336,20 @@ def _vpc_endpoint(r: Resource, ctx: _Ctx) -> Estimate:
     return azs * P.INTERFACE_ENDPOINT_HOURLY_PER_AZ * H, f"interface endpoint {_per_h(P.INTERFACE_ENDPOINT_HOURLY_PER_AZ)} × {azs} AZ"
 
 
+def _dms_instance(r: Resource, ctx: _Ctx) -> Estimate:
+    props = r["props"]
+    sku = props.get("replicationInstanceClass")
+    hourly = _hourly(P.DMS_HOURLY, sku, "DMS replication instance")
+    multi = 2 if props.get("multiAz") else 1
+    family = str(sku).split(".")[1] if sku and sku.count(".") == 2 else ""
+    extra = max(0, int(props.get("allocatedStorage") or 50) - P.DMS_INCLUDED_STORAGE_GIB.get(family, 50))
+    usd = hourly * H * multi + extra * P.DMS_STORAGE_GB_MONTH * multi
+    basis = f"{sku} {_per_h(hourly)}" + (" × 2 (Multi-AZ)" if multi == 2 else "")
+    if extra:
+        basis += f" + {extra} GiB storage above the included"
+    return usd, basis
+
+
 def _fixed(usd: float, basis: str) -> Estimator:
     return lambda r, ctx: (usd, basis)
 
@@ -395,6 +409,10 @@ ESTIMATORS: dict[str, Estimator] = {
     "aws:kms/key:Key": _fixed(P.KMS_KEY_MONTH, f"customer managed key ${P.KMS_KEY_MONTH:.2f}"),
     "aws:cloudwatch/metricAlarm:MetricAlarm": _alarm,
     "aws:ec2/vpcEndpoint:VpcEndpoint": _vpc_endpoint,
+    "aws:ec2/vpnConnection:VpnConnection": _fixed(
+        P.VPN_CONNECTION_HOURLY * H, f"VPN connection {_per_h(P.VPN_CONNECTION_HOURLY)} (+ data transfer out)"
+    ),
+    "aws:dms/replicationInstance:ReplicationInstance": _dms_instance,
     "aws:cloudfront/distribution:Distribution": _cloudfront,
     "aws:s3/bucket:Bucket": _usage("storage and requests", "S3: storage, requests and replication are usage-based"),
     "aws:s3/bucketV2:BucketV2": _usage("storage and requests", "S3: storage, requests and replication are usage-based"),
@@ -442,6 +460,13 @@ _FREE_PREFIXES = (
     "aws:sns/topicSubscription",
     "aws:sns/topicPolicy",
     "aws:cloudwatch/logResourcePolicy",
+    "aws:ec2/vpnGateway",  # the VGW itself is free; the connection is billed
+    "aws:ec2/customerGateway",
+    "aws:ec2/vpnConnectionRoute",
+    "aws:dms/endpoint",
+    "aws:dms/replicationSubnetGroup",
+    "aws:dms/replicationTask",  # runs on the (billed) replication instance
+    "aws:dms/eventSubscription",
     "aws:s3/bucket",  # configuration sub-resources (the bucket itself is matched exactly above)
     "random:",
     "kubernetes:",

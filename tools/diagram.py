@@ -53,6 +53,11 @@ T_ROUTE = "aws:ec2/route:Route"
 T_RTA = "aws:ec2/routeTableAssociation:RouteTableAssociation"
 T_ZONE = "aws:route53/zone:Zone"
 T_RECORD = "aws:route53/record:Record"
+T_VPN = "aws:ec2/vpnConnection:VpnConnection"
+T_CGW = "aws:ec2/customerGateway:CustomerGateway"
+T_DMS = "aws:dms/replicationInstance:ReplicationInstance"
+T_DMS_ENDPOINT = "aws:dms/endpoint:Endpoint"
+T_IAM_USER = "aws:iam/user:User"
 
 
 class DiagramError(Exception):
@@ -264,6 +269,7 @@ class _Builder:
         self.edge_tier()
         self.compute()
         self.data()
+        self.bridge()
         self.dns()
         self.traffic()
         self.security_groups()
@@ -429,6 +435,36 @@ class _Builder:
             ]
             label = f"KMS key {key['name']}" + (f"<br/>encrypts {_short_list(users)}" if users else "")
             self.add_node(key["name"], label, [key])
+
+    def bridge(self) -> None:
+        """The NAS bridge (nas-migration): the NAS site, the VPN, DMS into RDS, the MinIO mirror."""
+        for vpn in self.of(T_VPN):
+            cgw = self.refs.resolve(vpn["props"].get("customerGatewayId"), T_CGW)
+            nas = self.add_node(
+                f"{vpn['name']}_site",
+                f"NAS site {cgw['props'].get('ipAddress', '') if cgw else ''}",
+                [cgw] if cgw else [],
+                "circle",
+                group=None,
+            )
+            routing = "static" if vpn["props"].get("staticRoutesOnly") else "BGP"
+            nid = self.add_node(vpn["name"], f"Site-to-Site VPN, 2 IPsec tunnels ({routing})", [vpn])
+            self.add_edge(nas, nid, "IPsec", traffic=False)
+            for dms in self.of(T_DMS):
+                p = dms["props"]
+                ha = "Multi-AZ" if p.get("multiAz") else "single-AZ"
+                did = self.add_node(dms["name"], f"DMS {p.get('replicationInstanceClass', '')}<br/>{ha}, full load + CDC", [dms])
+                self.hold(p.get("vpcSecurityGroupIds"), did)
+                self.add_edge(did, nid, "NAS PostgreSQL 5432", traffic=False)
+                for db in self.of(T_RDS):
+                    if not db["props"].get("replicateSourceDb"):
+                        self.add_edge(did, self.node(db), "replication", dotted=True, traffic=False)
+            for user in self.of(T_IAM_USER):
+                for bucket in self.of(T_BUCKET):
+                    if bucket["name"].endswith("-files") and self.node(bucket):
+                        self.add_edge(
+                            nas, self.node(bucket), f"mc mirror ({user['props'].get('name', user['name'])})", dotted=True, traffic=False
+                        )
 
     def dns(self) -> None:
         for zone in self.of(T_ZONE):

@@ -157,6 +157,10 @@ _ID_PREFIX = {
     "aws:ec2/instance:Instance": "i",
     "aws:ec2/launchTemplate:LaunchTemplate": "lt",
     "aws:kms/key:Key": "key",
+    "aws:ec2/vpnGateway:VpnGateway": "vgw",
+    "aws:ec2/customerGateway:CustomerGateway": "cgw",
+    "aws:ec2/vpnConnection:VpnConnection": "vpn",
+    "aws:iam/accessKey:AccessKey": "AKIA",
 }
 
 
@@ -286,6 +290,31 @@ _COMPUTED: dict[str, Any] = {
     },
     "aws:sns/topic:Topic": lambda m, name, rid, inputs: {
         "arn": f"arn:aws:sns:{m.region}:{ACCOUNT_ID}:{inputs.get('name', rid)}",
+    },
+    # The NAS bridge (components/migration.py).
+    "aws:ec2/vpnConnection:VpnConnection": lambda m, name, rid, inputs: {
+        "tunnel1Address": _ip_from(rid + "t1", 52),
+        "tunnel2Address": _ip_from(rid + "t2", 52),
+        "tunnel1PresharedKey": "mockpsk1" + hashlib.sha256((rid + "1").encode()).hexdigest()[:24],
+        "tunnel2PresharedKey": "mockpsk2" + hashlib.sha256((rid + "2").encode()).hexdigest()[:24],
+        "customerGatewayConfiguration": f'<vpn_connection id="{rid}">mock device configuration</vpn_connection>',
+        "arn": f"arn:aws:ec2:{m.region}:{ACCOUNT_ID}:vpn-connection/{rid}",
+    },
+    "aws:dms/replicationInstance:ReplicationInstance": lambda m, name, rid, inputs: {
+        "replicationInstanceArn": f"arn:aws:dms:{m.region}:{ACCOUNT_ID}:rep:{rid.upper()}",
+    },
+    "aws:dms/endpoint:Endpoint": lambda m, name, rid, inputs: {
+        "endpointArn": f"arn:aws:dms:{m.region}:{ACCOUNT_ID}:endpoint:{rid.upper()}",
+    },
+    "aws:dms/replicationTask:ReplicationTask": lambda m, name, rid, inputs: {
+        "replicationTaskArn": f"arn:aws:dms:{m.region}:{ACCOUNT_ID}:task:{rid.upper()}",
+    },
+    "aws:iam/user:User": lambda m, name, rid, inputs: {
+        "arn": f"arn:aws:iam::{ACCOUNT_ID}:user{inputs.get('path', '/')}{inputs.get('name', rid)}",
+        "name": inputs.get("name", rid),
+    },
+    "aws:iam/accessKey:AccessKey": lambda m, name, rid, inputs: {
+        "secret": "mock-secret-" + hashlib.sha256(rid.encode()).hexdigest()[:28],
     },
     "random:index/randomPassword:RandomPassword": lambda m, name, rid, inputs: {
         # Deterministic, never a real secret; the program must treat it as secret anyway.

@@ -68,7 +68,18 @@ ELASTICACHE_HOURLY: dict[str, float] = {
     "cache.r6g.large": 0.2590, "cache.r6g.xlarge": 0.5180, "cache.r7g.large": 0.2710, "cache.r7g.xlarge": 0.5420,
 }
 
+# AWS DMS replication instances, Single-AZ per hour (Multi-AZ = 2x). Seoul figures from memory
+# of aws.amazon.com/dms/pricing (Asia Pacific (Seoul)), roughly 1.2x us-east-1's; T3 classes
+# include 50 GB of gp2 storage, C5/R5 100 GB.
+DMS_HOURLY: dict[str, float] = {
+    "dms.t3.micro": 0.022, "dms.t3.small": 0.044, "dms.t3.medium": 0.089, "dms.t3.large": 0.178,
+    "dms.c5.large": 0.186, "dms.c5.xlarge": 0.372, "dms.c5.2xlarge": 0.744,
+    "dms.r5.large": 0.258, "dms.r5.xlarge": 0.516, "dms.r5.2xlarge": 1.032,
+}
+
 # fmt: on
+DMS_INCLUDED_STORAGE_GIB = {"t3": 50, "c5": 100, "r5": 100}
+DMS_STORAGE_GB_MONTH = 0.131  # gp2 above the included storage (Seoul, like RDS gp2)
 
 # ------------------------------------------------------------------ storage (USD per GiB-month)
 
@@ -89,6 +100,7 @@ NLB_HOURLY = 0.0225
 NLB_NLCU_HOURLY = 0.006
 INTERFACE_ENDPOINT_HOURLY_PER_AZ = 0.013
 INTERFACE_ENDPOINT_PER_GB = 0.01  # notes only
+VPN_CONNECTION_HOURLY = 0.05  # Site-to-Site VPN connection-hour (aws.amazon.com/vpn/pricing, same in every region)
 DATA_TRANSFER_OUT_PER_GB = 0.126  # internet egress, first 10 TB: notes only
 CLOUDFRONT_PER_GB_KOREA = 0.120  # notes only
 
