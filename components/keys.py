@@ -64,10 +64,11 @@ def data_key_policy(account_id: str, region: str) -> str:
             "Statement": [
                 account_administers_statement(account_id),
                 logs_statement(account_id, region, "*", sid="CloudWatchLogsOfThisAccount"),
-                # The stage's alarm topic is encrypted with this key: CloudWatch alarms and
-                # RDS events and ElastiCache notifications publish to it.
+                # The stage's alarm topic is encrypted with this key: CloudWatch alarms, RDS
+                # events, ElastiCache notifications and DMS event subscriptions publish to it.
                 alarm_publishers_statement(
-                    account_id, ["cloudwatch.amazonaws.com", "events.rds.amazonaws.com", "elasticache.amazonaws.com"]
+                    account_id,
+                    ["cloudwatch.amazonaws.com", "events.rds.amazonaws.com", "elasticache.amazonaws.com", "dms.amazonaws.com"],
                 ),
                 {
                     "Sid": "CloudFrontOacOfThisAccount",

@@ -62,3 +62,37 @@ def test_signaling_binds_to_the_nlb_and_gets_redis_and_turn_through_secrets(plan
     # The TURN URIs the pods hand out are the TURN tier's own.
     assert values["turn"]["uris"] == plan["outputs"]["turnIceServers"][0]["urls"]
     assert "[secret]" not in json.dumps(values)
+
+
+# Who publishes to the stage's alarm topic, by the resource that makes it publish.
+_PUBLISHERS = {
+    "aws:cloudwatch/metricAlarm:MetricAlarm": ("alarmActions", "cloudwatch.amazonaws.com"),
+    "aws:rds/eventSubscription:EventSubscription": ("snsTopic", "events.rds.amazonaws.com"),
+    "aws:elasticache/replicationGroup:ReplicationGroup": ("notificationTopicArn", "elasticache.amazonaws.com"),
+    "aws:dms/eventSubscription:EventSubscription": ("snsTopicArn", "dms.amazonaws.com"),
+}
+
+
+def test_every_service_publishing_to_the_encrypted_alarm_topic_may_use_its_key(plan):
+    """SNS drops a publish whose service cannot generate the topic key's data key: each
+    publisher of the regional alarm topic must be a principal of the data key's policy."""
+    topic_arn = plan["outputs"]["alarmTopicArn"]
+    (topic,) = [t for t in plan.of_type("aws:sns/topic:Topic") if t["name"].endswith("-alarms")]
+    (key,) = [k for k in plan.of_type("aws:kms/key:Key") if topic["props"]["kmsMasterKeyId"].endswith("/" + k["id"])]
+    statements = json.loads(key["props"]["policy"])["Statement"]
+    allowed = {
+        svc
+        for s in statements
+        if s["Effect"] == "Allow" and "kms:GenerateDataKey*" in s["Action"]
+        for svc in (
+            [s["Principal"].get("Service")] if isinstance(s["Principal"].get("Service"), str) else s["Principal"].get("Service", [])
+        )
+    }
+    publishers = set()
+    for typ, (prop, service) in _PUBLISHERS.items():
+        for r in plan.of_type(typ):
+            target = r["props"].get(prop)
+            if target == topic_arn or (isinstance(target, list) and topic_arn in target):
+                publishers.add(service)
+    assert {"cloudwatch.amazonaws.com", "events.rds.amazonaws.com", "elasticache.amazonaws.com"} <= publishers
+    assert publishers <= allowed, sorted(publishers - allowed)
