@@ -362,7 +362,7 @@ class Migration(pulumi.ComponentResource):
         )
         self.minio_secret = aws.secretsmanager.Secret(
             f"{stage}-minio-mirror-secret",
-            name=f"{stage}/migration/minio-mirror",
+            name=f"voip/{stage}/migration/minio-mirror",
             description=f"{stage}: access key of {stage}-minio-mirror (mc mirror on the NAS into the file bucket)",
             kms_key_id=args.kms_key_arn,
             recovery_window_in_days=30 if args.protect else 0,
@@ -475,7 +475,7 @@ class Migration(pulumi.ComponentResource):
         # The NAS read user's credentials, in the JSON shape DMS reads from an endpoint secret.
         self.source_secret = aws.secretsmanager.Secret(
             f"{stage}-dms-source-secret",
-            name=f"{stage}/migration/nas-postgres",
+            name=f"voip/{stage}/migration/nas-postgres",
             description=f"{stage}: NAS PostgreSQL credentials of {dms.source_username} (DMS source endpoint)",
             kms_key_id=args.kms_key_arn,
             recovery_window_in_days=30 if args.protect else 0,
