@@ -89,6 +89,10 @@ def test_clone_of_nas_migration_drops_the_bridge_and_still_avoids_its_lan(stacks
     assert cfg.signaling.image.digest is not None
     assert cfg.edge.alb_deletion_protection is False and cfg.database.multi_az is False
     assert any("migration" in n for n in result.notes)
+    # The bridge's secret goes with it: no advice to set it again on the clone.
+    assert f"{NS}dmsSourcePassword" not in raw
+    (note,) = [n for n in result.notes if "dmsSourcePassword" in n]
+    assert "only the NAS bridge uses it" in note and "config set" not in note
 
 
 def test_clone_of_production_turns_protection_off_and_plans(stacks):

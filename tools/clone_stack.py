@@ -34,6 +34,8 @@ SEARCH_START = ipaddress.IPv4Network("10.50.0.0/16")
 SEARCH_SPACE = ipaddress.IPv4Network("10.0.0.0/8")
 
 NS = PROJECT + ":"
+# Secrets only the NAS bridge reads (the clone drops the `migration` section).
+BRIDGE_ONLY_SECRETS = frozenset({NS + "dmsSourcePassword"})
 
 
 class CloneError(Exception):
@@ -162,9 +164,12 @@ def clone_config(
         key = str(key)
         if _has_secure(value):
             # Secrets are encrypted with the template stack's key: the clone cannot decrypt them.
-            notes.append(
-                f"dropped secret {key} (encrypted for stack {template}); set it again with `pulumi config set --secret {key} ... --stack {stage}`"
-            )
+            if key in BRIDGE_ONLY_SECRETS:
+                notes.append(f"dropped secret {key} (only the NAS bridge uses it, and a clone has none)")
+            else:
+                notes.append(
+                    f"dropped secret {key} (encrypted for stack {template}); set it again with `pulumi config set --secret {key} ... --stack {stage}`"
+                )
             continue
         if key.startswith(NS):
             out_ns[key[len(NS) :]] = value
