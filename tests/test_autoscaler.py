@@ -209,8 +209,9 @@ def _errors(overrides: dict, stack: str = "dev") -> list[str]:
 
 
 def test_config_defaults():
-    raw, _ = stack_raw("production")
-    auto = load_stack_config("production", raw).cluster.autoscaler
+    # nas-migration sets no autoscaler key: the defaults.
+    raw, _ = stack_raw("nas-migration")
+    auto = load_stack_config("nas-migration", raw).cluster.autoscaler
     assert (auto.enabled, auto.scale_down_unneeded_minutes, auto.scale_down_enabled) == (True, 10, True)
     assert CLUSTER_AUTOSCALER_CHART_MINORS[auto.chart_version] == "1.33"
 
