@@ -337,6 +337,31 @@ class AddonVersions(Model):
     eks_pod_identity_agent: AddonVersion = "v1.3.9-eksbuild.3"
 
 
+# Cluster Autoscaler chart (https://kubernetes.github.io/autoscaler) -> the autoscaler's
+# minor version it runs (the chart's appVersion), from the repository's index.yaml
+# (gh-pages branch of kubernetes/autoscaler). The autoscaler supports only the Kubernetes
+# minor it was built for; versions not listed here are accepted unchecked.
+CLUSTER_AUTOSCALER_CHART_MINORS = {
+    **dict.fromkeys(("9.46.0", "9.46.1", "9.46.2", "9.46.3", "9.46.4", "9.46.5", "9.46.6"), "1.32"),
+    **dict.fromkeys(("9.47.0", "9.48.0", "9.49.0", "9.50.0", "9.50.1", "9.51.0"), "1.33"),
+    **dict.fromkeys(("9.52.0", "9.52.1", "9.53.0"), "1.34"),
+    **dict.fromkeys(("9.54.0", "9.54.1", "9.55.0", "9.55.1", "9.56.0"), "1.35"),
+}
+
+
+class AutoscalerConfig(Model):
+    """Node autoscaling: the Kubernetes Cluster Autoscaler moves each managed node group's
+    desired size between its minSize and maxSize (the node groups' config stays the ceiling)."""
+
+    enabled: bool = True
+    # cluster-autoscaler chart; 9.51.0 is the last chart of app version 1.33.0 (the cluster's minor).
+    chart_version: ChartVersion = "9.51.0"
+    # How long a node must be unneeded before it is removed (--scale-down-unneeded-time).
+    scale_down_unneeded_minutes: int = Field(default=10, ge=1, le=120)
+    # Off: scale up only (e.g. while load testing, to keep the capacity that was reached).
+    scale_down_enabled: bool = True
+
+
 class ClusterConfig(Model):
     version: Annotated[str, _pattern(r"1\.(2[89]|3[0-9])", "a Kubernetes minor version such as 1.33")] = "1.33"
     # Empty list: private endpoint only.
@@ -357,9 +382,19 @@ class ClusterConfig(Model):
     # metrics-server chart from https://kubernetes-sigs.github.io/metrics-server/ (the HPA's CPU metric).
     metrics_server_chart_version: ChartVersion = "3.12.2"
     log_retention_days: LogRetentionDays = 90
+    autoscaler: AutoscalerConfig = AutoscalerConfig()
 
     @model_validator(mode="after")
     def _check(self, info: ValidationInfo) -> ClusterConfig:
+        chart = self.autoscaler.chart_version
+        minor = CLUSTER_AUTOSCALER_CHART_MINORS.get(chart)
+        if self.autoscaler.enabled and minor is not None and minor != self.version:
+            fits = sorted(v for v, m in CLUSTER_AUTOSCALER_CHART_MINORS.items() if m == self.version)
+            hint = f"e.g. {fits[-1]}" if fits else "see the chart repository's index.yaml"
+            raise ValueError(
+                f"autoscaler.chartVersion: chart {chart} runs Cluster Autoscaler {minor}, the cluster runs {self.version}; "
+                f"pick a chart whose app version is {self.version}.x ({hint})"
+            )
         for i, cidr in enumerate(self.public_access_cidrs):
             if cidr.prefixlen == 0:
                 raise ValueError(f"publicAccessCidrs.{i}: 0.0.0.0/0 opens the API server to the internet; name your office/VPN ranges")

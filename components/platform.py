@@ -7,6 +7,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from components.autoscaler import NodeAutoscaler, NodeAutoscalerArgs
 from components.cache import Cache, CacheArgs
 from components.cdn import Cdn, CdnArgs
 from components.cluster import POOL_LABEL, Cluster, ClusterArgs
@@ -158,6 +159,29 @@ class Platform(pulumi.ComponentResource):
             ),
             opts=regional,
         )
+
+        # Node autoscaling: the Cluster Autoscaler moves the node groups' desired size
+        # (cluster.py leaves it to it: ignore_changes on scalingConfig.desiredSize).
+        self.autoscaler: NodeAutoscaler | None = None
+        if cfg.cluster.autoscaler.enabled:
+            self.autoscaler = NodeAutoscaler(
+                f"{stage}-autoscaler",
+                NodeAutoscalerArgs(
+                    stage=stage,
+                    region=cfg.region,
+                    account_id=self.account_id,
+                    cluster_name=self.cluster.name,
+                    cluster_arn=self.cluster.arn,
+                    k8s_provider=self.cluster.k8s_provider,
+                    config=cfg.cluster.autoscaler,
+                    node_selector={POOL_LABEL: "system"},
+                    high_availability=cfg.protect_data,
+                    max_graceful_termination_seconds=max(600, cfg.signaling.termination_grace_seconds),
+                    pod_identity_agent=self.cluster.addons["eks-pod-identity-agent"],
+                    depends_on=[*self.cluster.node_groups, self.cluster.addons["coredns"]],
+                ),
+                opts=regional,
+            )
 
         # The NAS bridge (nas-migration): its DMS security group must exist before the database
         # names it as a client; DMS itself is added once the database exists.

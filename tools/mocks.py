@@ -80,6 +80,8 @@ class Registration:
     aliases: list[str]
     depends_on: list[str]
     props: dict[str, Any]
+    # Recorded for tests; not part of the plan file (CONTRACTS v1 fixes its keys).
+    ignore_changes: list[str] = field(default_factory=list)
 
 
 def _short(typ: str) -> str:
@@ -426,6 +428,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             aliases=[self._alias_urn(request, a) for a in request.aliases],
             depends_on=sorted(set(request.dependencies)),
             props=props,
+            ignore_changes=list(request.ignoreChanges),
         )
         self.registrations[reg.urn] = reg
         self.order.append(reg.urn)

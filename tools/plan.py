@@ -17,6 +17,10 @@ PLAN_VERSION = 1
 class Plan(dict):
     """A plan file (a dict in the v1 format) with a few accessors for tools and tests."""
 
+    # urn -> the resource's ignoreChanges option; an attribute, not a key: the v1 file has
+    # no such field (and a plan read back from JSON has none).
+    ignore_changes: dict[str, list[str]] = {}
+
     @property
     def resources(self) -> list[dict[str, Any]]:
         return self["resources"]
@@ -94,7 +98,7 @@ def to_plan(cfg: StackConfig, run: ProgramRun) -> Plan:
             }
         )
     outputs = {k: (SECRET if k in run.secret_outputs else v) for k, v in run.outputs.items()}
-    return Plan(
+    plan = Plan(
         {
             "version": PLAN_VERSION,
             "project": PROJECT,
@@ -104,6 +108,8 @@ def to_plan(cfg: StackConfig, run: ProgramRun) -> Plan:
             "outputs": json.loads(json.dumps(outputs, default=str)),
         }
     )
+    plan.ignore_changes = {r.urn: r.ignore_changes for r in run.registrations if r.ignore_changes}
+    return plan
 
 
 # ------------------------------------------------------------------ rendering

@@ -1,0 +1,216 @@
+"""Node autoscaling: the Kubernetes Cluster Autoscaler for the EKS managed node groups.
+
+The signaling HPA adds pods; without this nothing adds the nodes they need (they stay
+Pending) and nothing removes idle nodes at night. The autoscaler finds the node groups'
+Auto Scaling groups by the tags EKS puts on them (`k8s.io/cluster-autoscaler/enabled`,
+`k8s.io/cluster-autoscaler/<cluster>`) and moves only their desired capacity, between each
+group's minSize and maxSize (the node group config stays the ceiling). Credentials come
+from EKS Pod Identity; it may change only this cluster's groups.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+from pulumi_kubernetes.helm import v3 as helm
+
+from components.config import AutoscalerConfig
+
+CLUSTER_AUTOSCALER_REPO = "https://kubernetes.github.io/autoscaler"
+CLUSTER_AUTOSCALER_CHART = "cluster-autoscaler"
+CLUSTER_AUTOSCALER_NAMESPACE = "kube-system"
+# Fixed (the chart would derive one from the release name): the Pod Identity association names it.
+CLUSTER_AUTOSCALER_SERVICE_ACCOUNT = "cluster-autoscaler"
+
+# What the autoscaler reads to build its node templates (instance types, launch templates,
+# managed node group labels/taints when a group is at zero). Describe calls accept no
+# resource-level scoping.
+READ_ACTIONS = (
+    "autoscaling:Describe*",
+    "ec2:DescribeImages",
+    "ec2:DescribeInstanceTypes",
+    "ec2:DescribeLaunchTemplateVersions",
+    "ec2:GetInstanceTypesFromInstanceRequirements",
+    "eks:DescribeNodegroup",
+)
+# What it changes: desired capacity, and the one instance it drained on scale-down.
+WRITE_ACTIONS = ("autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup")
+
+
+@dataclass
+class NodeAutoscalerArgs:
+    stage: str
+    region: str
+    account_id: pulumi.Input[str]
+    # The EKS cluster: its name drives auto-discovery and the write condition, its ARN the trust.
+    cluster_name: pulumi.Input[str]
+    cluster_arn: pulumi.Input[str]
+    k8s_provider: pulumi.ProviderResource
+    config: AutoscalerConfig
+    # Where the autoscaler runs (the system node group): never on the nodes it may remove
+    # for lack of work, and not among the signaling pods.
+    node_selector: Mapping[str, str] = field(default_factory=dict)
+    # Two replicas with leader election where the stage holds data (a node drain does not
+    # stop scaling); one elsewhere.
+    high_availability: bool = False
+    # How long a drained pod may take to stop before the node is removed anyway: at least
+    # the signaling pods' grace period (their WebSockets drain in it).
+    max_graceful_termination_seconds: int = 600
+    # The pod identity agent add-on: credentials only work once it runs.
+    pod_identity_agent: pulumi.Resource | None = None
+    # The node groups and CoreDNS: the release's pods need nodes and DNS to become Ready.
+    depends_on: Sequence[pulumi.Resource] = ()
+
+
+class NodeAutoscaler(pulumi.ComponentResource):
+    """Cluster Autoscaler Helm release + its Pod Identity role and association.
+
+    Exposes `.role`, `.pod_identity`, `.release`, `.service_account` (the name the release
+    creates and the association binds).
+    """
+
+    def __init__(self, name: str, args: NodeAutoscalerArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("voip:cluster:NodeAutoscaler", name, None, opts)
+        stage, cfg = args.stage, args.config
+        self.service_account = CLUSTER_AUTOSCALER_SERVICE_ACCOUNT
+
+        self.role = aws.iam.Role(
+            f"{stage}-cluster-autoscaler-role",
+            description=f"{stage}: Kubernetes Cluster Autoscaler (pod identity)",
+            assume_role_policy=pulumi.Output.all(args.account_id, args.cluster_arn).apply(
+                lambda a: _pod_identity_trust(a[0], a[1], CLUSTER_AUTOSCALER_NAMESPACE, CLUSTER_AUTOSCALER_SERVICE_ACCOUNT)
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        policy = aws.iam.RolePolicy(
+            f"{stage}-cluster-autoscaler-policy",
+            role=self.role.id,
+            policy=pulumi.Output.from_input(args.cluster_name).apply(_autoscaler_policy),
+            opts=pulumi.ResourceOptions(parent=self.role),
+        )
+        self.pod_identity = aws.eks.PodIdentityAssociation(
+            f"{stage}-cluster-autoscaler-pod-identity",
+            cluster_name=args.cluster_name,
+            namespace=CLUSTER_AUTOSCALER_NAMESPACE,
+            service_account=CLUSTER_AUTOSCALER_SERVICE_ACCOUNT,
+            role_arn=self.role.arn,
+            opts=pulumi.ResourceOptions(
+                parent=self.role,
+                depends_on=[args.pod_identity_agent] if args.pod_identity_agent is not None else [],
+            ),
+        )
+
+        self.release = helm.Release(
+            f"{stage}-cluster-autoscaler",
+            name=CLUSTER_AUTOSCALER_CHART,
+            chart=CLUSTER_AUTOSCALER_CHART,
+            version=cfg.chart_version,
+            repository_opts=helm.RepositoryOptsArgs(repo=CLUSTER_AUTOSCALER_REPO),
+            namespace=CLUSTER_AUTOSCALER_NAMESPACE,
+            values=pulumi.Output.from_input(args.cluster_name).apply(
+                lambda cluster: release_values(
+                    cluster, args.region, cfg, dict(args.node_selector), args.high_availability, args.max_graceful_termination_seconds
+                )
+            ),
+            atomic=True,
+            cleanup_on_fail=True,
+            timeout=300,
+            max_history=5,
+            # The association and the policy first: the pods' first AWS call must succeed.
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                provider=args.k8s_provider,
+                depends_on=[self.pod_identity, policy, *args.depends_on],
+            ),
+        )
+
+        self.register_outputs({"roleArn": self.role.arn, "serviceAccount": self.service_account})
+
+
+def release_values(
+    cluster_name: str,
+    region: str,
+    cfg: AutoscalerConfig,
+    node_selector: dict[str, str],
+    high_availability: bool,
+    max_graceful_termination_seconds: int = 600,
+) -> dict:
+    """The chart values (chart defaults for everything not named here)."""
+    return {
+        "cloudProvider": "aws",
+        # Pods cannot reach IMDS (launch templates: hop limit 1): the region is given.
+        "awsRegion": region,
+        # Finds the ASGs tagged k8s.io/cluster-autoscaler/enabled + k8s.io/cluster-autoscaler/<name>.
+        "autoDiscovery": {"clusterName": cluster_name},
+        "rbac": {"serviceAccount": {"create": True, "name": CLUSTER_AUTOSCALER_SERVICE_ACCOUNT}},
+        # The autoscaler's own --leader-elect (default true) keeps one of two replicas active.
+        "replicaCount": 2 if high_availability else 1,
+        "nodeSelector": node_selector,
+        "extraArgs": {
+            # Node groups spread over the AZs stay balanced when they grow.
+            "balance-similar-node-groups": True,
+            # kube-system pods (CoreDNS, controllers) have PDBs; they must not pin a node forever.
+            "skip-nodes-with-system-pods": False,
+            # Grow the group that leaves the least CPU/memory idle.
+            "expander": "least-waste",
+            "scale-down-enabled": cfg.scale_down_enabled,
+            "scale-down-unneeded-time": f"{cfg.scale_down_unneeded_minutes}m",
+            "max-graceful-termination-sec": max_graceful_termination_seconds,
+        },
+        # The autoscaler's documented footprint for a small cluster; it must not be evicted first.
+        "resources": {"requests": {"cpu": "100m", "memory": "300Mi"}, "limits": {"memory": "600Mi"}},
+        "containerSecurityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+    }
+
+
+def _pod_identity_trust(account_id: str, cluster_arn: str, namespace: str, service_account: str) -> str:
+    """Only this cluster's `namespace/service_account` may assume the role (EKS Pod Identity
+    session tags: eks-cluster-arn, kubernetes-namespace, kubernetes-service-account)."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "pods.eks.amazonaws.com"},
+                    "Action": ["sts:AssumeRole", "sts:TagSession"],
+                    "Condition": {
+                        "StringEquals": {
+                            "aws:SourceAccount": account_id,
+                            "aws:RequestTag/eks-cluster-arn": cluster_arn,
+                            "aws:RequestTag/kubernetes-namespace": namespace,
+                            "aws:RequestTag/kubernetes-service-account": service_account,
+                        }
+                    },
+                }
+            ],
+        }
+    )
+
+
+def _autoscaler_policy(cluster_name: str) -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Sid": "Discover", "Effect": "Allow", "Action": list(READ_ACTIONS), "Resource": "*"},
+                {
+                    # EKS tags every managed node group's ASG k8s.io/cluster-autoscaler/<cluster>=owned:
+                    # another cluster's (or a hand-made) group cannot be resized or emptied.
+                    "Sid": "ScaleOwnNodeGroups",
+                    "Effect": "Allow",
+                    "Action": list(WRITE_ACTIONS),
+                    "Resource": "*",
+                    "Condition": {"StringEquals": {f"aws:ResourceTag/k8s.io/cluster-autoscaler/{cluster_name}": "owned"}},
+                },
+            ],
+        }
+    )
