@@ -257,7 +257,14 @@ class Platform(pulumi.ComponentResource):
                     config=cfg.monitoring,
                     storage_class_name=self.ebs_csi.storage_class_name,
                     node_selector=system_nodes,
-                    depends_on=[self.cluster.monitoring_crds, self.ebs_csi.storage_class, *self.cluster.node_groups],
+                    # The autoscaler first: on dev the system pods outgrow one t4g.medium (17
+                    # pods without prefix delegation) and the monitoring pods need a second node.
+                    depends_on=[
+                        self.cluster.monitoring_crds,
+                        self.ebs_csi.storage_class,
+                        *self.cluster.node_groups,
+                        *([self.autoscaler.release] if self.autoscaler else []),
+                    ],
                 ),
                 opts=regional,
             )

@@ -378,3 +378,11 @@ def test_prometheus_volume_is_in_the_cost(plan):
     gib = mon_cfg(plan)["prometheusStorageGib"]
     assert line.priced and abs(line.usd - gib * prices.EBS_GB_MONTH["gp3"]) < 0.01
     assert any("PersistentVolumeClaims" in n for n in report.notes)
+
+
+def test_monitoring_stack_waits_for_the_node_autoscaler(plan):
+    """Dev's one t4g.medium system node holds 17 pods (no prefix delegation); the system
+    pods plus the monitoring stack need more, so the autoscaler must exist to add a node."""
+    assert plan["config"]["cluster"].get("autoscaler", {}).get("enabled", True)
+    autoscaler = release(plan, "cluster-autoscaler")
+    assert autoscaler["urn"] in stack_release(plan)["dependsOn"]
