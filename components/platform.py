@@ -239,6 +239,7 @@ class Platform(pulumi.ComponentResource):
                 stage=stage,
                 account_id=self.account_id,
                 cluster_name=self.cluster.name,
+                cluster_arn=self.cluster.arn,
                 k8s_provider=self.cluster.k8s_provider,
                 addon_version=cfg.monitoring.ebs_csi_driver_addon_version,
                 controller_node_selector=system_nodes,

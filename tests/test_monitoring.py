@@ -321,7 +321,11 @@ def test_ebs_csi_driver_addon_with_least_privilege_pod_identity(plan):
     cond = stmt["Condition"]["StringEquals"]
     assert cond["aws:RequestTag/kubernetes-service-account"] == "ebs-csi-controller-sa"
     assert cond["aws:RequestTag/kubernetes-namespace"] == "kube-system"
-    assert cond["aws:RequestTag/eks-cluster-name"] == plan["outputs"]["clusterName"]
+    # Pinned by ARN: the cluster's name, in this account and region (components/pod_identity.py).
+    assert (
+        cond["aws:RequestTag/eks-cluster-arn"]
+        == f"arn:aws:eks:{plan['config']['aws:region']}:123456789012:cluster/{plan['outputs']['clusterName']}"
+    )
     (attach,) = [a for a in plan.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment") if a["name"].endswith("-ebs-csi-policy")]
     assert attach["props"]["policyArn"] == "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
     # Nodes to run on and the pod identity agent for credentials, before the add-on.
