@@ -514,7 +514,10 @@ def test_alertmanager_pod_identity_binds_the_charts_service_account(plan):
 
 
 def test_alerts_to_sns_off_keeps_the_null_receiver_and_no_role():
-    plan = variant("dev", {"voip-infra:monitoring": {"alertsToSns": False}})
+    from tests.test_autoscaler import BOTH_OFF  # the same variant plan (the autoscaler is off in it too)
+
+    assert BOTH_OFF["voip-infra:monitoring"] == {"alertsToSns": False}
+    plan = variant("dev", BOTH_OFF)
     config = am_config(plan)
     assert config["route"]["receiver"] == "null"
     assert [r["name"] for r in config["receivers"]] == ["null"]
