@@ -19,6 +19,7 @@ import pulumi_aws as aws
 from pulumi_kubernetes.helm import v3 as helm
 
 from components.config import AutoscalerConfig
+from components.pod_identity import pod_identity_trust_output
 
 CLUSTER_AUTOSCALER_REPO = "https://kubernetes.github.io/autoscaler"
 CLUSTER_AUTOSCALER_CHART = "cluster-autoscaler"
@@ -81,8 +82,8 @@ class NodeAutoscaler(pulumi.ComponentResource):
         self.role = aws.iam.Role(
             f"{stage}-cluster-autoscaler-role",
             description=f"{stage}: Kubernetes Cluster Autoscaler (pod identity)",
-            assume_role_policy=pulumi.Output.all(args.account_id, args.cluster_arn).apply(
-                lambda a: _pod_identity_trust(a[0], a[1], CLUSTER_AUTOSCALER_NAMESPACE, CLUSTER_AUTOSCALER_SERVICE_ACCOUNT)
+            assume_role_policy=pod_identity_trust_output(
+                args.account_id, args.cluster_arn, CLUSTER_AUTOSCALER_NAMESPACE, CLUSTER_AUTOSCALER_SERVICE_ACCOUNT
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
@@ -169,31 +170,6 @@ def release_values(
             "capabilities": {"drop": ["ALL"]},
         },
     }
-
-
-def _pod_identity_trust(account_id: str, cluster_arn: str, namespace: str, service_account: str) -> str:
-    """Only this cluster's `namespace/service_account` may assume the role (EKS Pod Identity
-    session tags: eks-cluster-arn, kubernetes-namespace, kubernetes-service-account)."""
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Service": "pods.eks.amazonaws.com"},
-                    "Action": ["sts:AssumeRole", "sts:TagSession"],
-                    "Condition": {
-                        "StringEquals": {
-                            "aws:SourceAccount": account_id,
-                            "aws:RequestTag/eks-cluster-arn": cluster_arn,
-                            "aws:RequestTag/kubernetes-namespace": namespace,
-                            "aws:RequestTag/kubernetes-service-account": service_account,
-                        }
-                    },
-                }
-            ],
-        }
-    )
 
 
 def _autoscaler_policy(cluster_name: str) -> str:

@@ -20,6 +20,7 @@ from pulumi_kubernetes.provider import Provider as K8sProvider
 
 from components.config import ClusterConfig, NodeGroupConfig
 from components.keys import account_administers_statement, logs_statement
+from components.pod_identity import pod_identity_trust_output
 
 # Graviton, Amazon Linux 2023 (EKS picks the AMI matching the node group's version).
 AMI_TYPE = "AL2023_ARM_64_STANDARD"
@@ -456,27 +457,8 @@ class Cluster(pulumi.ComponentResource):
         role = aws.iam.Role(
             f"{stage}-lb-controller-role",
             description=f"{self.cluster_name}: AWS Load Balancer Controller (pod identity)",
-            assume_role_policy=pulumi.Output.all(args.account_id, self.cluster.name).apply(
-                lambda a: json.dumps(
-                    {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Effect": "Allow",
-                                "Principal": {"Service": "pods.eks.amazonaws.com"},
-                                "Action": ["sts:AssumeRole", "sts:TagSession"],
-                                "Condition": {
-                                    "StringEquals": {
-                                        "aws:SourceAccount": a[0],
-                                        "aws:RequestTag/eks-cluster-name": a[1],
-                                        "aws:RequestTag/kubernetes-namespace": LB_CONTROLLER_NAMESPACE,
-                                        "aws:RequestTag/kubernetes-service-account": LB_CONTROLLER_SERVICE_ACCOUNT,
-                                    }
-                                },
-                            }
-                        ],
-                    }
-                )
+            assume_role_policy=pod_identity_trust_output(
+                args.account_id, self.cluster.arn, LB_CONTROLLER_NAMESPACE, LB_CONTROLLER_SERVICE_ACCOUNT
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )

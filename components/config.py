@@ -644,6 +644,10 @@ class MonitoringConfig(Model):
     # prometheus-adapter replicas: while none answers, the HPA cannot read the connections
     # metric and never scales down. Two (with a PDB) where calls matter.
     adapter_replicas: int = Field(default=1, ge=1, le=3)
+    # Alertmanager sends every alert (but the always-firing Watchdog/InfoInhibitor) to the
+    # stage's SNS alarm topic, through EKS Pod Identity. false: the chart's null receiver
+    # (alerts only in Alertmanager's UI and Grafana), and no IAM role.
+    alerts_to_sns: bool = True
     # kube-prometheus-stack from https://prometheus-community.github.io/helm-charts. 91.x runs
     # prometheus-operator v0.94, the CRDs that cluster.prometheusCrdsChartVersion 32.x installs.
     kube_prometheus_stack_chart_version: ChartVersion = "91.5.1"

@@ -15,6 +15,8 @@ import pulumi
 import pulumi_aws as aws
 from pulumi_kubernetes.storage import v1 as storage
 
+from components.pod_identity import pod_identity_trust_output
+
 EBS_CSI_ADDON = "aws-ebs-csi-driver"
 EBS_CSI_NAMESPACE = "kube-system"
 # The controller's service account (the add-on creates it under this name).
@@ -31,6 +33,8 @@ class EbsCsiArgs:
     stage: str
     account_id: pulumi.Input[str]
     cluster_name: pulumi.Input[str]
+    # The trust names the cluster by ARN (components/pod_identity.py).
+    cluster_arn: pulumi.Input[str]
     k8s_provider: pulumi.ProviderResource
     addon_version: str
     # Where the controller runs (the system node group); the node DaemonSet runs everywhere.
@@ -55,9 +59,7 @@ class EbsCsi(pulumi.ComponentResource):
         self.role = aws.iam.Role(
             f"{stage}-ebs-csi-role",
             description=f"{stage}: EBS CSI driver controller (pod identity)",
-            assume_role_policy=pulumi.Output.all(args.account_id, args.cluster_name).apply(
-                lambda a: _pod_identity_trust(a[0], a[1], EBS_CSI_NAMESPACE, EBS_CSI_SERVICE_ACCOUNT)
-            ),
+            assume_role_policy=pod_identity_trust_output(args.account_id, args.cluster_arn, EBS_CSI_NAMESPACE, EBS_CSI_SERVICE_ACCOUNT),
             opts=pulumi.ResourceOptions(parent=self),
         )
         policy = aws.iam.RolePolicyAttachment(
@@ -102,27 +104,3 @@ class EbsCsi(pulumi.ComponentResource):
         self.storage_class_name = GP3_STORAGE_CLASS
 
         self.register_outputs({"storageClassName": self.storage_class_name, "roleArn": self.role.arn})
-
-
-def _pod_identity_trust(account_id: str, cluster_name: str, namespace: str, service_account: str) -> str:
-    """Only this cluster's `namespace/service_account` may assume the role (EKS pod identity)."""
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Service": "pods.eks.amazonaws.com"},
-                    "Action": ["sts:AssumeRole", "sts:TagSession"],
-                    "Condition": {
-                        "StringEquals": {
-                            "aws:SourceAccount": account_id,
-                            "aws:RequestTag/eks-cluster-name": cluster_name,
-                            "aws:RequestTag/kubernetes-namespace": namespace,
-                            "aws:RequestTag/kubernetes-service-account": service_account,
-                        }
-                    },
-                }
-            ],
-        }
-    )

@@ -6,20 +6,28 @@ custom metrics API (custom.metrics.k8s.io).
 The CRDs come from the cluster's `prometheus-operator-crds` release (skip_crds here).
 Grafana's admin password is a pulumi_random password in a Kubernetes Secret that
 Grafana reads through `admin.existingSecret`: it never passes through Helm values.
+
+Alertmanager routes every alert to the stage's SNS alarm topic (the one every CloudWatch
+alarm of the stage uses) with its native `sns_configs`; its credentials come from EKS Pod
+Identity (a role allowed only sns:Publish on that topic and the KMS calls SNS makes with the
+publisher's credentials on the topic's key).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
+import pulumi_aws as aws
 import pulumi_random as random
 from pulumi_kubernetes.core import v1 as core
 from pulumi_kubernetes.helm import v3 as helm
 
 from components.config import MonitoringConfig
+from components.pod_identity import pod_identity_trust_output
 
 NAMESPACE = "monitoring"
 CHARTS_REPO = "https://prometheus-community.github.io/helm-charts"
@@ -35,6 +43,14 @@ GRAFANA_PASSWORD_KEY = "admin-password"
 # The signaling chart labels its dashboard ConfigMap so (monitoring.dashboard.labels).
 DASHBOARD_LABEL = "grafana_dashboard"
 DASHBOARD_LABEL_VALUE = "1"
+# Alertmanager's service account: the chart's own derived name (<fullname>-alertmanager),
+# set explicitly so the Pod Identity association cannot drift from it.
+ALERTMANAGER_SERVICE_ACCOUNT = f"{STACK_FULLNAME}-alertmanager"
+SNS_RECEIVER = "sns"
+NULL_RECEIVER = "null"
+# The chart's always-firing alerts: Watchdog proves the pipeline works, InfoInhibitor only
+# feeds an inhibit rule. Paging on-call with them would be noise.
+SILENT_ALERTS = ("Watchdog", "InfoInhibitor")
 
 
 @dataclass
@@ -44,14 +60,119 @@ class MonitoringArgs:
     config: MonitoringConfig
     # The gp3 StorageClass (EbsCsi) Prometheus' volume claim names.
     storage_class_name: str
+    # Where Alertmanager publishes (config.alertsToSns): the stage's SNS alarm topic, the KMS
+    # key it is encrypted with, and what the Pod Identity role and association need.
+    region: str
+    account_id: pulumi.Input[str]
+    cluster_name: pulumi.Input[str]
+    cluster_arn: pulumi.Input[str]
+    alarm_topic_arn: pulumi.Input[str]
+    alarm_topic_key_arn: pulumi.Input[str]
     # Where the stack's pods land (the cluster's system node group).
     node_selector: Mapping[str, str] = field(default_factory=dict)
     # The metric the signaling pods export and their scrape job (the ServiceMonitor's
     # jobLabel: the chart name). The adapter serves it under the same name.
     connections_metric: str = "websocket_connections"
     connections_job: str = "signaling"
+    # The pod identity agent add-on: Alertmanager's credentials only work once it runs.
+    pod_identity_agent: pulumi.Resource | None = None
     # The CRDs release, the node groups and the storage driver.
     depends_on: Sequence[pulumi.Resource] = ()
+
+
+def alertmanager_config(stage: str, region: str, topic_arn: pulumi.Input[str] | None) -> dict[str, Any]:
+    """Alertmanager's config (chart value `alertmanager.config`, which replaces the chart's).
+
+    `topic_arn` None: everything goes to the null receiver (the chart's behaviour). Schema:
+    https://prometheus.io/docs/alerting/latest/configuration/ (`<route>`, `<sns_config>`,
+    `<sigv4_config>`)."""
+    silent = [{"receiver": NULL_RECEIVER, "matchers": [f'alertname = "{name}"']} for name in SILENT_ALERTS]
+    receivers: list[dict[str, Any]] = [{"name": NULL_RECEIVER}]
+    if topic_arn is not None:
+        receivers.append(
+            {
+                "name": SNS_RECEIVER,
+                "sns_configs": [
+                    {
+                        "send_resolved": True,
+                        "topic_arn": topic_arn,
+                        # Credentials from the default chain (EKS Pod Identity); the region is
+                        # given (pods cannot reach IMDS).
+                        "sigv4": {"region": region},
+                        "subject": sns_subject(stage),
+                        "message": sns_message(stage),
+                    }
+                ],
+            }
+        )
+    return {
+        "global": {"resolve_timeout": "5m"},
+        # The chart's default inhibitions, kept: a critical alert mutes the same alert's
+        # warning/info, InfoInhibitor mutes info alerts of its namespace.
+        "inhibit_rules": [
+            {
+                "source_matchers": ["severity = critical"],
+                "target_matchers": ["severity =~ warning|info"],
+                "equal": ["namespace", "alertname"],
+            },
+            {"source_matchers": ["severity = warning"], "target_matchers": ["severity = info"], "equal": ["namespace", "alertname"]},
+            {"source_matchers": ["alertname = InfoInhibitor"], "target_matchers": ["severity = info"], "equal": ["namespace"]},
+            {"target_matchers": ["alertname = InfoInhibitor"]},
+        ],
+        "route": {
+            "receiver": SNS_RECEIVER if topic_arn is not None else NULL_RECEIVER,
+            # One notification per alert name and namespace; a flapping group re-notifies at
+            # most every 5 minutes, a standing one every 4 hours.
+            "group_by": ["alertname", "namespace"],
+            "group_wait": "30s",
+            "group_interval": "5m",
+            "repeat_interval": "4h",
+            "routes": silent,
+        },
+        "receivers": receivers,
+        "templates": ["/etc/alertmanager/config/*.tmpl"],
+    }
+
+
+def sns_subject(stage: str) -> str:
+    """E-mail subject (SNS: ASCII, one line, at most 100 characters): stage, status, alert name."""
+    return (
+        f"[{stage}] "
+        + '{{ .Status | toUpper }}{{ if eq .Status "firing" }} ({{ .Alerts.Firing | len }}){{ end }}: {{ .GroupLabels.alertname }}'
+    )
+
+
+def sns_message(stage: str) -> str:
+    """One short block per alert: name, severity, stage, namespace, summary."""
+    return (
+        "{{ range .Alerts }}"
+        "{{ .Status | toUpper }} {{ .Labels.alertname }}\n"
+        "severity: {{ .Labels.severity }}\n"
+        f"stage: {stage}\n"
+        "namespace: {{ .Labels.namespace }}\n"
+        "summary: {{ .Annotations.summary }}\n\n"
+        "{{ end }}"
+    )
+
+
+def alertmanager_policy(topic_arn: str, key_arn: str, region: str) -> str:
+    """Publish to the one topic; SNS encrypts with the topic's key using the publisher's
+    credentials, so the publisher needs GenerateDataKey* and Decrypt on it, through SNS only."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Sid": "PublishAlerts", "Effect": "Allow", "Action": "sns:Publish", "Resource": topic_arn},
+                {
+                    "Sid": "EncryptForTheTopic",
+                    "Effect": "Allow",
+                    "Action": ["kms:GenerateDataKey*", "kms:Decrypt"],
+                    "Resource": key_arn,
+                    "Condition": {"StringEquals": {"kms:ViaService": f"sns.{region}.amazonaws.com"}},
+                },
+            ],
+        }
+    )
 
 
 def stack_values(args: MonitoringArgs) -> dict[str, Any]:
@@ -104,13 +225,13 @@ def stack_values(args: MonitoringArgs) -> dict[str, Any]:
                 },
             }
         },
-        # Routing alerts to the stage's SNS topic is not wired yet: Alertmanager keeps the
-        # chart's null receiver (alerts show in its UI and in Grafana).
         "alertmanager": {
+            "serviceAccount": {"create": True, "name": ALERTMANAGER_SERVICE_ACCOUNT},
+            "config": alertmanager_config(args.stage, args.region, args.alarm_topic_arn if cfg.alerts_to_sns else None),
             "alertmanagerSpec": {
                 "nodeSelector": system,
                 "resources": _resources("20m", "64Mi", "128Mi"),
-            }
+            },
         },
         "grafana": {
             "enabled": True,
@@ -167,10 +288,13 @@ def _resources(cpu: str, memory: str, memory_limit: str) -> dict[str, Any]:
 
 
 class Monitoring(pulumi.ComponentResource):
-    """Namespace + Grafana admin Secret + kube-prometheus-stack + prometheus-adapter.
+    """Namespace + Grafana admin Secret + kube-prometheus-stack + prometheus-adapter, and
+    (config.alertsToSns) Alertmanager's Pod Identity role and association.
 
     Exposes `.namespace` (name Output), `.grafana_admin_secret_name`, `.stack` and
-    `.adapter` (the releases; the signaling release waits for the adapter).
+    `.adapter` (the releases; the signaling release waits for the adapter),
+    `.alertmanager_service_account`, `.alertmanager_role` and `.alertmanager_pod_identity`
+    (None when alerts are not sent to SNS).
     """
 
     def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None):
@@ -216,6 +340,40 @@ class Monitoring(pulumi.ComponentResource):
         )
         self.grafana_admin_secret_name = GRAFANA_ADMIN_SECRET
 
+        # Alertmanager's AWS identity: publish to the alarm topic, nothing else.
+        self.alertmanager_service_account = ALERTMANAGER_SERVICE_ACCOUNT
+        self.alertmanager_role: aws.iam.Role | None = None
+        self.alertmanager_pod_identity: aws.eks.PodIdentityAssociation | None = None
+        alerting: list[pulumi.Resource] = []
+        if cfg.alerts_to_sns:
+            self.alertmanager_role = aws.iam.Role(
+                f"{stage}-alertmanager-role",
+                description=f"{stage}: Alertmanager publishes alerts to the alarm topic (pod identity)",
+                assume_role_policy=pod_identity_trust_output(args.account_id, args.cluster_arn, NAMESPACE, ALERTMANAGER_SERVICE_ACCOUNT),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            policy = aws.iam.RolePolicy(
+                f"{stage}-alertmanager-policy",
+                role=self.alertmanager_role.id,
+                policy=pulumi.Output.all(args.alarm_topic_arn, args.alarm_topic_key_arn).apply(
+                    lambda a: alertmanager_policy(a[0], a[1], args.region)
+                ),
+                opts=pulumi.ResourceOptions(parent=self.alertmanager_role),
+            )
+            self.alertmanager_pod_identity = aws.eks.PodIdentityAssociation(
+                f"{stage}-alertmanager-pod-identity",
+                cluster_name=args.cluster_name,
+                namespace=NAMESPACE,
+                service_account=ALERTMANAGER_SERVICE_ACCOUNT,
+                role_arn=self.alertmanager_role.arn,
+                opts=pulumi.ResourceOptions(
+                    parent=self.alertmanager_role,
+                    depends_on=[args.pod_identity_agent] if args.pod_identity_agent is not None else [],
+                ),
+            )
+            # Both before the release: the agent injects credentials at pod creation only.
+            alerting = [self.alertmanager_pod_identity, policy]
+
         self.stack_values = stack_values(args)
         self.stack = helm.Release(
             f"{stage}-kube-prometheus-stack",
@@ -234,7 +392,9 @@ class Monitoring(pulumi.ComponentResource):
             # First install pulls a dozen images and binds the volume.
             timeout=900,
             max_history=5,
-            opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=[self.grafana_admin_secret, *args.depends_on])),
+            opts=pulumi.ResourceOptions.merge(
+                k8s_opts, pulumi.ResourceOptions(depends_on=[self.grafana_admin_secret, *alerting, *args.depends_on])
+            ),
         )
 
         self.adapter_values = adapter_values(args)
@@ -259,6 +419,8 @@ class Monitoring(pulumi.ComponentResource):
             {
                 "namespace": self.namespace,
                 "grafanaAdminSecretName": self.grafana_admin_secret_name,
+                "alertmanagerServiceAccount": self.alertmanager_service_account,
+                "alertmanagerRoleArn": self.alertmanager_role.arn if self.alertmanager_role else None,
                 "stackStatus": self.stack.status,
                 "adapterStatus": self.adapter.status,
             }

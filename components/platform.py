@@ -239,6 +239,7 @@ class Platform(pulumi.ComponentResource):
                 stage=stage,
                 account_id=self.account_id,
                 cluster_name=self.cluster.name,
+                cluster_arn=self.cluster.arn,
                 k8s_provider=self.cluster.k8s_provider,
                 addon_version=cfg.monitoring.ebs_csi_driver_addon_version,
                 controller_node_selector=system_nodes,
@@ -256,6 +257,14 @@ class Platform(pulumi.ComponentResource):
                     k8s_provider=self.cluster.k8s_provider,
                     config=cfg.monitoring,
                     storage_class_name=self.ebs_csi.storage_class_name,
+                    # Alertmanager publishes to the stage's alarm topic (monitoring.alertsToSns).
+                    region=cfg.region,
+                    account_id=self.account_id,
+                    cluster_name=self.cluster.name,
+                    cluster_arn=self.cluster.arn,
+                    alarm_topic_arn=self.alarm_topic.arn,
+                    alarm_topic_key_arn=self.data_key.arn,
+                    pod_identity_agent=self.cluster.addons["eks-pod-identity-agent"],
                     node_selector=system_nodes,
                     # The autoscaler first: on dev the system pods outgrow one t4g.medium (17
                     # pods without prefix delegation) and the monitoring pods need a second node.

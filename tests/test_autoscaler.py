@@ -190,8 +190,13 @@ def test_desired_size_stays_ignored_on_every_node_group(plan):
         assert ng["props"]["scalingConfig"]["maxSize"] == cluster_cfg[f"{kind}Nodes"]["maxSize"]
 
 
+# Shared with tests/test_monitoring.py (Alertmanager -> SNS off): one variant plan for both
+# switches, and with both off the LB controller's is the only pod identity association left.
+BOTH_OFF = {"voip-infra:cluster": {"autoscaler": {"enabled": False}}, "voip-infra:monitoring": {"alertsToSns": False}}
+
+
 def test_disabled_builds_no_autoscaler():
-    plan = variant("dev", {"voip-infra:cluster": {"autoscaler": {"enabled": False}}})
+    plan = variant("dev", BOTH_OFF)
     assert not plan.of_type(COMPONENT)
     assert not [r for r in plan.of_type(RELEASE) if r["props"]["chart"] == "cluster-autoscaler"]
     assert [a["props"]["serviceAccount"] for a in plan.of_type(ASSOCIATION)] == ["aws-load-balancer-controller"]

@@ -259,7 +259,11 @@ def test_lb_controller_role_is_least_privilege(plan):
     assert trust["Principal"] == {"Service": "pods.eks.amazonaws.com"}
     cond = trust["Condition"]["StringEquals"]
     assert cond["aws:RequestTag/kubernetes-service-account"] == "aws-load-balancer-controller"
-    assert cond["aws:RequestTag/eks-cluster-name"] == the_cluster(plan)["props"]["name"]
+    # Pinned by ARN: the cluster's name, in this account and region (components/pod_identity.py).
+    assert (
+        cond["aws:RequestTag/eks-cluster-arn"]
+        == f"arn:aws:eks:{plan['config']['aws:region']}:123456789012:cluster/{the_cluster(plan)['props']['name']}"
+    )
     (policy,) = [p for p in plan.of_type("aws:iam/rolePolicy:RolePolicy") if p["parent"] == role["urn"]]
     doc = json.loads(policy["props"]["policy"])
     actions = [a for s in doc["Statement"] for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])]

@@ -321,7 +321,11 @@ def test_ebs_csi_driver_addon_with_least_privilege_pod_identity(plan):
     cond = stmt["Condition"]["StringEquals"]
     assert cond["aws:RequestTag/kubernetes-service-account"] == "ebs-csi-controller-sa"
     assert cond["aws:RequestTag/kubernetes-namespace"] == "kube-system"
-    assert cond["aws:RequestTag/eks-cluster-name"] == plan["outputs"]["clusterName"]
+    # Pinned by ARN: the cluster's name, in this account and region (components/pod_identity.py).
+    assert (
+        cond["aws:RequestTag/eks-cluster-arn"]
+        == f"arn:aws:eks:{plan['config']['aws:region']}:123456789012:cluster/{plan['outputs']['clusterName']}"
+    )
     (attach,) = [a for a in plan.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment") if a["name"].endswith("-ebs-csi-policy")]
     assert attach["props"]["policyArn"] == "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
     # Nodes to run on and the pod identity agent for credentials, before the add-on.
@@ -349,6 +353,7 @@ def test_connections_metric_requires_monitoring():
         ({"kubePrometheusStackChartVersion": "~91"}, "voip-infra:monitoring.kubePrometheusStackChartVersion", "chart version"),
         ({"adapterReplicas": 0}, "voip-infra:monitoring.adapterReplicas", "greater than or equal to 1"),
         ({"grafanaPassword": "x"}, "voip-infra:monitoring.grafanaPassword", "unknown key"),
+        ({"alertsToSns": "maybe"}, "voip-infra:monitoring.alertsToSns", "valid boolean"),
     ],
 )
 def test_monitoring_config_errors(override, key, word):
@@ -386,3 +391,138 @@ def test_monitoring_stack_waits_for_the_node_autoscaler(plan):
     assert plan["config"]["cluster"].get("autoscaler", {}).get("enabled", True)
     autoscaler = release(plan, "cluster-autoscaler")
     assert autoscaler["urn"] in stack_release(plan)["dependsOn"]
+
+
+# ------------------------------------------------------------------ Alertmanager -> SNS
+
+ROLE = "aws:iam/role:Role"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+ASSOCIATION = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
+TOPIC = "aws:sns/topic:Topic"
+
+
+def am_config(plan):
+    return stack_release(plan)["props"]["values"]["alertmanager"]["config"]
+
+
+def receiver_of(config, labels):
+    """Alertmanager's routing for one alert: the first matching child route (no `continue`
+    here), else the root's receiver. Matchers are `name = "value"` or `name = value`."""
+    for route in config["route"].get("routes", []):
+        assert not route.get("continue"), route
+        pairs = [re.fullmatch(r'\s*(\w+)\s*=\s*"?([^"]*)"?\s*', m).groups() for m in route["matchers"]]
+        if all(labels.get(k) == v for k, v in pairs):
+            return route["receiver"]
+    return config["route"]["receiver"]
+
+
+def signaling_alert_names():
+    text = (CHART / "templates" / "prometheusrule.yaml").read_text()
+    return re.findall(r"^\s*- alert: (\w+)", text, flags=re.M)
+
+
+def alertmanager_role(plan):
+    (assoc,) = [a for a in plan.of_type(ASSOCIATION) if a["props"]["namespace"] == "monitoring"]
+    role = plan.by_id(assoc["props"]["roleArn"].rsplit("/", 1)[-1])
+    assert role["type"] == ROLE
+    return assoc, role
+
+
+def test_alerts_go_to_the_stages_alarm_topic_in_its_region(plan):
+    config = am_config(plan)
+    (sns,) = [r for r in config["receivers"] if r["name"] == config["route"]["receiver"]]
+    (target,) = sns["sns_configs"]
+    # The very topic every CloudWatch alarm of the stage uses (not the us-east-1 edge topic).
+    assert target["topic_arn"] == plan["outputs"]["alarmTopicArn"]
+    (topic,) = [t for t in plan.of_type(TOPIC) if target["topic_arn"].endswith(":" + t["props"]["name"])]
+    assert topic["name"] == f"{plan['stack']}-alarms"
+    assert target["topic_arn"].startswith(f"arn:aws:sns:{plan['config']['aws:region']}:")
+    assert target["sigv4"] == {"region": plan["config"]["aws:region"]}
+    # Credentials from Pod Identity, never from keys in values.
+    assert not {"access_key", "secret_key", "role_arn", "profile"} & set(target["sigv4"])
+    assert target["send_resolved"] is True
+    route = config["route"]
+    assert route["group_by"] == ["alertname", "namespace"]
+    assert (route["group_wait"], route["group_interval"], route["repeat_interval"]) == ("30s", "5m", "4h")
+    # Short text: alert name, severity, stage, summary.
+    assert f"[{plan['stack']}]" in target["subject"] and ".GroupLabels.alertname" in target["subject"]
+    assert "\n" not in target["subject"]
+    for part in (".Labels.alertname", ".Labels.severity", f"stage: {plan['stack']}", ".Annotations.summary"):
+        assert part in target["message"], part
+    for text in (target["subject"], target["message"]):
+        assert text.count("{{") == text.count("}}")
+        assert text.count("{{ range") + text.count("{{ if") == text.count("{{ end }}")
+
+
+def test_watchdog_goes_to_null_and_every_signaling_alert_to_sns(plan):
+    config = am_config(plan)
+    (null,) = [r for r in config["receivers"] if r["name"] == "null"]
+    assert set(null) == {"name"}  # a receiver with no integration drops the notification
+    assert receiver_of(config, {"alertname": "Watchdog", "severity": "none"}) == "null"
+    assert receiver_of(config, {"alertname": "InfoInhibitor", "severity": "none", "namespace": "kube-system"}) == "null"
+    names = signaling_alert_names()
+    assert {"HighWebSocketConnections", "SignalingServerDown", "SignalingTargetsMissing"} <= set(names)
+    for name in names:
+        assert receiver_of(config, {"alertname": name, "severity": "critical", "namespace": "signaling"}) == "sns", name
+
+
+def test_alertmanager_role_publishes_to_the_topic_only(plan):
+    assoc, role = alertmanager_role(plan)
+    (policy,) = [p for p in plan.of_type(ROLE_POLICY) if p["parent"] == role["urn"]]
+    assert policy["props"]["role"] == role["id"]
+    assert not [
+        p for p in plan.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment") if p["props"]["role"] in (role["id"], role["name"])
+    ]
+    statements = json.loads(policy["props"]["policy"])["Statement"]
+    assert all(s["Effect"] == "Allow" for s in statements)
+    (publish,) = [s for s in statements if s["Action"] == "sns:Publish"]
+    assert publish["Resource"] == plan["outputs"]["alarmTopicArn"] == am_config(plan)["receivers"][1]["sns_configs"][0]["topic_arn"]
+    # The KMS actions SNS needs from a publisher, on the topic's own key (followed from the topic).
+    (kms,) = [s for s in statements if s is not publish]
+    assert set(kms["Action"]) == {"kms:GenerateDataKey*", "kms:Decrypt"}
+    (topic,) = [t for t in plan.of_type(TOPIC) if publish["Resource"].endswith(":" + t["props"]["name"])]
+    key = plan.by_id(topic["props"]["kmsMasterKeyId"].rsplit("/", 1)[-1])
+    assert key["type"] == "aws:kms/key:Key"
+    assert kms["Resource"] == topic["props"]["kmsMasterKeyId"]
+    assert kms["Condition"] == {"StringEquals": {"kms:ViaService": f"sns.{plan['config']['aws:region']}.amazonaws.com"}}
+
+
+def test_alertmanager_pod_identity_binds_the_charts_service_account(plan):
+    assoc, role = alertmanager_role(plan)
+    kps = stack_release(plan)
+    sa = kps["props"]["values"]["alertmanager"]["serviceAccount"]
+    assert sa["create"] is True
+    assert assoc["props"]["serviceAccount"] == sa["name"] == "kube-prometheus-stack-alertmanager"
+    assert assoc["props"]["namespace"] == kps["props"]["namespace"]
+    assert assoc["props"]["clusterName"] == plan["outputs"]["clusterName"]
+    (trust,) = json.loads(role["props"]["assumeRolePolicy"])["Statement"]
+    assert trust["Principal"] == {"Service": "pods.eks.amazonaws.com"}
+    assert set(trust["Action"]) == {"sts:AssumeRole", "sts:TagSession"}
+    cond = trust["Condition"]["StringEquals"]
+    assert cond["aws:SourceAccount"] == "123456789012"
+    assert (
+        cond["aws:RequestTag/eks-cluster-arn"]
+        == f"arn:aws:eks:{plan['config']['aws:region']}:123456789012:cluster/{plan['outputs']['clusterName']}"
+    )
+    assert cond["aws:RequestTag/kubernetes-namespace"] == kps["props"]["namespace"]
+    assert cond["aws:RequestTag/kubernetes-service-account"] == sa["name"]
+    # Agent -> association (and the policy) -> release: the pod gets working credentials at start.
+    (agent,) = [a for a in plan.of_type(ADDON) if a["props"]["addonName"] == "eks-pod-identity-agent"]
+    assert agent["urn"] in assoc["dependsOn"]
+    (policy,) = [p for p in plan.of_type(ROLE_POLICY) if p["parent"] == role["urn"]]
+    assert {assoc["urn"], policy["urn"]} <= set(kps["dependsOn"])
+
+
+def test_alerts_to_sns_off_keeps_the_null_receiver_and_no_role():
+    from tests.test_autoscaler import BOTH_OFF  # the same variant plan (the autoscaler is off in it too)
+
+    assert BOTH_OFF["voip-infra:monitoring"] == {"alertsToSns": False}
+    plan = variant("dev", BOTH_OFF)
+    config = am_config(plan)
+    assert config["route"]["receiver"] == "null"
+    assert [r["name"] for r in config["receivers"]] == ["null"]
+    assert "sns_configs" not in json.dumps(config)
+    assert not [a for a in plan.of_type(ASSOCIATION) if a["props"]["namespace"] == "monitoring"]
+    assert not [r for r in plan.of_type(ROLE) if "alertmanager" in r["name"]]
+    # The rest of the stack is unchanged.
+    assert stack_release(plan)["props"]["values"]["prometheus"] == stack_release(stack_plan("dev"))["props"]["values"]["prometheus"]
