@@ -15,11 +15,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
-import pulumi_aws as aws
 from pulumi_kubernetes.helm import v3 as helm
 
 from components.config import AutoscalerConfig
-from components.pod_identity import pod_identity_trust_output
+from components.pod_identity import pod_identity_role
 
 CLUSTER_AUTOSCALER_REPO = "https://kubernetes.github.io/autoscaler"
 CLUSTER_AUTOSCALER_CHART = "cluster-autoscaler"
@@ -79,31 +78,19 @@ class NodeAutoscaler(pulumi.ComponentResource):
         stage, cfg = args.stage, args.config
         self.service_account = CLUSTER_AUTOSCALER_SERVICE_ACCOUNT
 
-        self.role = aws.iam.Role(
-            f"{stage}-cluster-autoscaler-role",
+        identity = pod_identity_role(
+            f"{stage}-cluster-autoscaler",
             description=f"{stage}: Kubernetes Cluster Autoscaler (pod identity)",
-            assume_role_policy=pod_identity_trust_output(
-                args.account_id, args.cluster_arn, CLUSTER_AUTOSCALER_NAMESPACE, CLUSTER_AUTOSCALER_SERVICE_ACCOUNT
-            ),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        policy = aws.iam.RolePolicy(
-            f"{stage}-cluster-autoscaler-policy",
-            role=self.role.id,
-            policy=pulumi.Output.from_input(args.cluster_name).apply(_autoscaler_policy),
-            opts=pulumi.ResourceOptions(parent=self.role),
-        )
-        self.pod_identity = aws.eks.PodIdentityAssociation(
-            f"{stage}-cluster-autoscaler-pod-identity",
+            account_id=args.account_id,
             cluster_name=args.cluster_name,
+            cluster_arn=args.cluster_arn,
             namespace=CLUSTER_AUTOSCALER_NAMESPACE,
             service_account=CLUSTER_AUTOSCALER_SERVICE_ACCOUNT,
-            role_arn=self.role.arn,
-            opts=pulumi.ResourceOptions(
-                parent=self.role,
-                depends_on=[args.pod_identity_agent] if args.pod_identity_agent is not None else [],
-            ),
+            policy=pulumi.Output.from_input(args.cluster_name).apply(_autoscaler_policy),
+            parent=self,
+            pod_identity_agent=args.pod_identity_agent,
         )
+        self.role, policy, self.pod_identity = identity.role, identity.policy, identity.association
 
         self.release = helm.Release(
             f"{stage}-cluster-autoscaler",

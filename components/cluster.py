@@ -20,7 +20,7 @@ from pulumi_kubernetes.provider import Provider as K8sProvider
 
 from components.config import ClusterConfig, NodeGroupConfig
 from components.keys import account_administers_statement, logs_statement
-from components.pod_identity import pod_identity_trust_output
+from components.pod_identity import pod_identity_role
 
 # Graviton, Amazon Linux 2023 (EKS picks the AMI matching the node group's version).
 AMI_TYPE = "AL2023_ARM_64_STANDARD"
@@ -252,15 +252,22 @@ class Cluster(pulumi.ComponentResource):
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=self.k8s_provider)
 
         # ------------------------------------------------------------- LB controller
-        self.lb_controller_role = self._lb_controller_role(stage, args)
-        pod_identity = aws.eks.PodIdentityAssociation(
-            f"{stage}-lb-controller-pod-identity",
+        # Least privilege for what the controller does here: bind pods to the stage's target
+        # groups. It may read ELB/EC2 state and (de)register targets in target groups tagged
+        # with this stage; it may not create or change load balancers.
+        lb_identity = pod_identity_role(
+            f"{stage}-lb-controller",
+            description=f"{self.cluster_name}: AWS Load Balancer Controller (pod identity)",
+            account_id=args.account_id,
             cluster_name=self.cluster.name,
+            cluster_arn=self.cluster.arn,
             namespace=LB_CONTROLLER_NAMESPACE,
             service_account=LB_CONTROLLER_SERVICE_ACCOUNT,
-            role_arn=self.lb_controller_role.arn,
-            opts=pulumi.ResourceOptions(parent=self.lb_controller_role, depends_on=[self.addons["eks-pod-identity-agent"]]),
+            policy=pulumi.Output.from_input(args.account_id).apply(lambda acct: _lb_controller_policy(acct, args.region, stage)),
+            parent=self,
+            pod_identity_agent=self.addons["eks-pod-identity-agent"],
         )
+        self.lb_controller_role, pod_identity = lb_identity.role, lb_identity.association
         self.lb_controller = helm.Release(
             f"{stage}-aws-load-balancer-controller",
             name="aws-load-balancer-controller",
@@ -449,26 +456,6 @@ class Cluster(pulumi.ComponentResource):
                 ignore_changes=["scalingConfig.desiredSize"],
             ),
         )
-
-    def _lb_controller_role(self, stage: str, args: ClusterArgs) -> aws.iam.Role:
-        """Least privilege for what the controller does here: bind pods to the stage's
-        target groups. It may read ELB/EC2 state and (de)register targets in target
-        groups tagged with this stage; it may not create or change load balancers."""
-        role = aws.iam.Role(
-            f"{stage}-lb-controller-role",
-            description=f"{self.cluster_name}: AWS Load Balancer Controller (pod identity)",
-            assume_role_policy=pod_identity_trust_output(
-                args.account_id, self.cluster.arn, LB_CONTROLLER_NAMESPACE, LB_CONTROLLER_SERVICE_ACCOUNT
-            ),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        aws.iam.RolePolicy(
-            f"{stage}-lb-controller-policy",
-            role=role.id,
-            policy=pulumi.Output.from_input(args.account_id).apply(lambda acct: _lb_controller_policy(acct, args.region, stage)),
-            opts=pulumi.ResourceOptions(parent=role),
-        )
-        return role
 
 
 # ---------------------------------------------------------------------- documents

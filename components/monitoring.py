@@ -27,7 +27,7 @@ from pulumi_kubernetes.core import v1 as core
 from pulumi_kubernetes.helm import v3 as helm
 
 from components.config import MonitoringConfig
-from components.pod_identity import pod_identity_trust_output
+from components.pod_identity import pod_identity_role
 
 NAMESPACE = "monitoring"
 CHARTS_REPO = "https://prometheus-community.github.io/helm-charts"
@@ -346,31 +346,22 @@ class Monitoring(pulumi.ComponentResource):
         self.alertmanager_pod_identity: aws.eks.PodIdentityAssociation | None = None
         alerting: list[pulumi.Resource] = []
         if cfg.alerts_to_sns:
-            self.alertmanager_role = aws.iam.Role(
-                f"{stage}-alertmanager-role",
+            identity = pod_identity_role(
+                f"{stage}-alertmanager",
                 description=f"{stage}: Alertmanager publishes alerts to the alarm topic (pod identity)",
-                assume_role_policy=pod_identity_trust_output(args.account_id, args.cluster_arn, NAMESPACE, ALERTMANAGER_SERVICE_ACCOUNT),
-                opts=pulumi.ResourceOptions(parent=self),
-            )
-            policy = aws.iam.RolePolicy(
-                f"{stage}-alertmanager-policy",
-                role=self.alertmanager_role.id,
+                account_id=args.account_id,
+                cluster_name=args.cluster_name,
+                cluster_arn=args.cluster_arn,
+                namespace=NAMESPACE,
+                service_account=ALERTMANAGER_SERVICE_ACCOUNT,
                 policy=pulumi.Output.all(args.alarm_topic_arn, args.alarm_topic_key_arn).apply(
                     lambda a: alertmanager_policy(a[0], a[1], args.region)
                 ),
-                opts=pulumi.ResourceOptions(parent=self.alertmanager_role),
+                parent=self,
+                pod_identity_agent=args.pod_identity_agent,
             )
-            self.alertmanager_pod_identity = aws.eks.PodIdentityAssociation(
-                f"{stage}-alertmanager-pod-identity",
-                cluster_name=args.cluster_name,
-                namespace=NAMESPACE,
-                service_account=ALERTMANAGER_SERVICE_ACCOUNT,
-                role_arn=self.alertmanager_role.arn,
-                opts=pulumi.ResourceOptions(
-                    parent=self.alertmanager_role,
-                    depends_on=[args.pod_identity_agent] if args.pod_identity_agent is not None else [],
-                ),
-            )
+            self.alertmanager_role, policy = identity.role, identity.policy
+            self.alertmanager_pod_identity = identity.association
             # Both before the release: the agent injects credentials at pod creation only.
             alerting = [self.alertmanager_pod_identity, policy]
 
