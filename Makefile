@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 STACK ?= dev
 STACKS := $(patsubst stacks/Pulumi.%.yaml,%,$(wildcard stacks/Pulumi.*.yaml))
 
-.PHONY: plan test lint snapshots bench coturn clean
+.PHONY: plan test lint snapshots bench ostools coturn clean
 
 # Reinstall only when a requirements file changes (the stamp is older than them).
 $(STAMP): requirements.txt requirements-test.txt constraints.txt
@@ -18,19 +18,28 @@ $(STAMP): requirements.txt requirements-test.txt constraints.txt
 plan: $(STAMP)
 	$(PY) -m tools plan --stack $(STACK)
 
-# coturn from the OS packages when missing and we are root (the real-TURN tests need it).
-coturn:
-	@if ! command -v turnserver >/dev/null 2>&1; then \
+# Real tools from the OS packages, installed when missing and we are root: coturn (real-TURN
+# tests), promtool from `prometheus` (alert rules) and amtool from `prometheus-alertmanager`
+# (Alertmanager config and routes). Tests that need one skip loudly without it.
+OS_TOOLS := turnserver:coturn promtool:prometheus amtool:prometheus-alertmanager
+ostools:
+	@missing=""; for pair in $(OS_TOOLS); do \
+	  command -v "$${pair%%:*}" >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing coturn from the OS packages"; \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq coturn >/dev/null) \
-	      || echo "WARNING: coturn could not be installed; the real-TURN tests will be SKIPPED"; \
+	    echo "installing from the OS packages:$$missing"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null) \
+	      || echo "WARNING: could not install$$missing; the tests that need them will be SKIPPED"; \
 	  else \
-	    echo "WARNING: coturn missing and not root; the real-TURN tests will be SKIPPED"; \
+	    echo "WARNING: missing$$missing and not root; the tests that need them will be SKIPPED"; \
 	  fi; \
 	fi
 
-test: $(STAMP) coturn
+# Kept for muscle memory: the old name of the target above.
+coturn: ostools
+
+test: $(STAMP) ostools
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest -n 2 --durations=10
