@@ -629,6 +629,45 @@ class SignalingConfig(Model):
 PrometheusDuration = Annotated[str, _pattern(r"[1-9][0-9]{0,4}(h|d|w)", "a Prometheus duration such as 15d, 36h or 4w")]
 
 
+class CanaryConfig(Model):
+    """The external WebSocket check (a scheduled Lambda outside the VPC): upgrade + ping on
+    wss://<signaling host>, success and latency as CloudWatch metrics, an alarm to the critical topic."""
+
+    enabled: bool = True
+    interval_minutes: int = Field(default=1, ge=1, le=60)
+    timeout_seconds: int = Field(default=10, ge=2, le=50)
+    # Consecutive failed checks before the alarm (1 check per interval).
+    failures_to_alarm: int = Field(default=3, ge=1, le=10)
+    log_retention_days: LogRetentionDays = 14
+
+
+class LogsConfig(Model):
+    """Pod stdout -> Fluent Bit (DaemonSet) -> CloudWatch Logs, one log group per stage."""
+
+    enabled: bool = True
+    retention_days: LogRetentionDays = 30
+    # INFREQUENT_ACCESS halves the ingestion price; Logs Insights still works, live tail and
+    # metric filters do not. Fixed at creation (a change replaces the log group).
+    log_class: Literal["STANDARD", "INFREQUENT_ACCESS"] = "STANDARD"
+    # For `tools cost` only: what the stage's pods write per day.
+    estimated_gib_per_day: float = Field(default=1.0, ge=0, le=10000)
+    fluent_bit_chart_version: ChartVersion = "0.1.35"
+
+
+class TracesConfig(Model):
+    """Zipkin spans (Brave) -> OpenTelemetry collector (sampling) -> Tempo -> S3."""
+
+    enabled: bool = True
+    # Probabilistic head sampling in the collector, percent of traces kept.
+    sampling_percent: float = Field(default=10.0, gt=0, le=100)
+    retention_days: int = Field(default=7, ge=1, le=365)
+    # For `tools cost` only: span bytes stored per day after sampling.
+    estimated_gib_per_day: float = Field(default=0.2, ge=0, le=10000)
+    collector_chart_version: ChartVersion = "0.182.0"
+    collector_image_tag: ImageTag = "0.140.0"
+    tempo_chart_version: ChartVersion = "1.24.0"
+
+
 class MonitoringConfig(Model):
     """The in-cluster monitoring stack: kube-prometheus-stack (Prometheus, Alertmanager,
     Grafana, node-exporter, kube-state-metrics) and prometheus-adapter, which serves the
@@ -655,6 +694,40 @@ class MonitoringConfig(Model):
     prometheus_adapter_chart_version: ChartVersion = "5.3.0"
     # The EBS CSI driver add-on: EKS installs none, and without it no PVC binds.
     ebs_csi_driver_addon_version: AddonVersion = "v1.54.0-eksbuild.1"
+    # Where logs and traces live, and the external WebSocket check.
+    logs: LogsConfig = LogsConfig()
+    traces: TracesConfig = TracesConfig()
+    canary: CanaryConfig = CanaryConfig()
+
+
+Email = Annotated[str, _pattern(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,63}", "an e-mail address such as oncall@example.com")]
+
+
+class SlackChannel(Model):
+    """A Slack channel reached through AWS Chatbot (the workspace is authorised once in the
+    Chatbot console; its ID is on the console's workspace page)."""
+
+    workspace_id: Annotated[str, _pattern(r"T[A-Z0-9]{8,11}", "a Slack workspace (team) ID such as T07EA123LEP")]
+    channel_id: Annotated[str, _pattern(r"[CG][A-Z0-9]{8,11}", "a Slack channel ID such as C07EZ1ABC23")]
+
+
+class NotificationsConfig(Model):
+    """Who hears the alarms. Critical (pages): the critical topic; warning (chat): the alarm topic."""
+
+    critical_emails: list[Email] = Field(default_factory=list, max_length=20)
+    warning_emails: list[Email] = Field(default_factory=list, max_length=20)
+    # Both topics post to this channel.
+    slack: SlackChannel | None = None
+
+    @model_validator(mode="after")
+    def _check(self, info: ValidationInfo) -> NotificationsConfig:
+        for key in ("critical_emails", "warning_emails"):
+            emails = getattr(self, key)
+            if len(set(emails)) != len(emails):
+                raise ValueError(f"{to_camel(key)}: duplicate addresses")
+        if (info.context or {}).get("protect_data") and not self.critical_emails and self.slack is None:
+            raise ValueError("criticalEmails: a stage with protectData needs someone paged (criticalEmails or slack)")
+        return self
 
 
 class DmsConfig(Model):
@@ -736,6 +809,7 @@ class StackConfig(Model):
     turn: TurnConfig = TurnConfig()
     signaling: SignalingConfig = SignalingConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
+    notifications: NotificationsConfig = NotificationsConfig()
     migration: MigrationConfig | None = None
     # Secret keys (`pulumi config set --secret`).
     load_test_bypass_token: SecretStr | None = None
@@ -752,6 +826,11 @@ class StackConfig(Model):
         if self.signaling.redis_group not in self.cache.groups:
             problems.append(
                 f"signaling.redisGroup: {self.signaling.redis_group!r} is not a cache group; allowed: {', '.join(sorted(self.cache.groups))}"
+            )
+        if self.monitoring.canary.enabled and self.edge.restrict_to_allow_list:
+            problems.append(
+                "monitoring.canary.enabled: the check runs from AWS's public addresses, which edge.allowList blocks; "
+                "set monitoring.canary.enabled: false on allow-listed stages"
             )
         if self.signaling.connections_metric and not self.monitoring.enabled:
             problems.append(

@@ -31,6 +31,8 @@ class EdgeBucketArgs:
     noncurrent_days: int = 30
     force_destroy: bool = False
     protect: bool = False
+    # SSE-KMS with this key (bucket key on); None: SSE-S3 (what ELB/CloudFront log delivery needs).
+    kms_key_arn: pulumi.Input[str] | None = None
     # (bucket ARN, *resolved statement_inputs) -> extra policy statements (service principals).
     statements: Callable[..., list[dict[str, Any]]] = field(default=lambda arn, *_: [])
     # Extra inputs the statements need (e.g. the account id), resolved before the call.
@@ -70,7 +72,16 @@ class EdgeBucket:
         aws.s3.BucketServerSideEncryptionConfiguration(
             f"{name}-sse",
             bucket=self.bucket.bucket,
-            rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}, "bucket_key_enabled": True}],
+            rules=[
+                {
+                    "apply_server_side_encryption_by_default": (
+                        {"sse_algorithm": "aws:kms", "kms_master_key_id": args.kms_key_arn}
+                        if args.kms_key_arn is not None
+                        else {"sse_algorithm": "AES256"}
+                    ),
+                    "bucket_key_enabled": True,
+                }
+            ],
             opts=child,
         )
         if args.versioned:

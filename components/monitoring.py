@@ -23,11 +23,14 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
+from pulumi_kubernetes import apiextensions
 from pulumi_kubernetes.core import v1 as core
 from pulumi_kubernetes.helm import v3 as helm
 
+from components.alert_rules import TURN_JOB
 from components.config import MonitoringConfig
 from components.pod_identity import pod_identity_role
+from components.telemetry import grafana_logs_policy
 
 NAMESPACE = "monitoring"
 CHARTS_REPO = "https://prometheus-community.github.io/helm-charts"
@@ -46,8 +49,14 @@ DASHBOARD_LABEL_VALUE = "1"
 # Alertmanager's service account: the chart's own derived name (<fullname>-alertmanager),
 # set explicitly so the Pod Identity association cannot drift from it.
 ALERTMANAGER_SERVICE_ACCOUNT = f"{STACK_FULLNAME}-alertmanager"
-SNS_RECEIVER = "sns"
+# Severity -> receiver: critical pages (the critical topic), warning goes to chat (the alarm topic).
+SNS_RECEIVER = "sns-warning"
+CRITICAL_RECEIVER = "sns-critical"
 NULL_RECEIVER = "null"
+GRAFANA_SERVICE_ACCOUNT = f"{STACK_FULLNAME}-grafana"
+# The monitoring side's rules (apps, TURN) and the TURN scrape.
+RULES_NAME = "voip-alerts"
+TURN_SCRAPE_NAME = "turn-nodes"
 # The chart's always-firing alerts: Watchdog proves the pipeline works, InfoInhibitor only
 # feeds an inhibit rule. Paging on-call with them would be noise.
 SILENT_ALERTS = ("Watchdog", "InfoInhibitor")
@@ -68,6 +77,17 @@ class MonitoringArgs:
     cluster_arn: pulumi.Input[str]
     alarm_topic_arn: pulumi.Input[str]
     alarm_topic_key_arn: pulumi.Input[str]
+    # Critical alerts page through this topic (notifications); None: everything to the alarm topic.
+    critical_topic_arn: pulumi.Input[str] | None = None
+    # The rule groups the monitoring side installs (components/alert_rules.py).
+    rule_groups: Sequence[Mapping[str, Any]] = ()
+    # The TURN nodes Prometheus scrapes: (node name, private IP) and coturn's exporter port.
+    turn_targets: Sequence[tuple[str, pulumi.Input[str]]] = ()
+    turn_metrics_port: int = 9641
+    # Grafana datasources beyond Prometheus (Tempo, CloudWatch), and the log group its
+    # CloudWatch datasource may query (None: no Grafana AWS role).
+    grafana_datasources: Sequence[Mapping[str, Any]] = ()
+    grafana_log_group_arn: pulumi.Input[str] | None = None
     # Where the stack's pods land (the cluster's system node group).
     node_selector: Mapping[str, str] = field(default_factory=dict)
     # The metric the signaling pods export and their scrape job (the ServiceMonitor's
@@ -80,31 +100,45 @@ class MonitoringArgs:
     depends_on: Sequence[pulumi.Resource] = ()
 
 
-def alertmanager_config(stage: str, region: str, topic_arn: pulumi.Input[str] | None) -> dict[str, Any]:
+def _sns_receiver(name: str, stage: str, region: str, topic_arn: pulumi.Input[str]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "sns_configs": [
+            {
+                "send_resolved": True,
+                "topic_arn": topic_arn,
+                # Credentials from the default chain (EKS Pod Identity); the region is
+                # given (pods cannot reach IMDS).
+                "sigv4": {"region": region},
+                "subject": sns_subject(stage),
+                "message": sns_message(stage),
+            }
+        ],
+    }
+
+
+def alertmanager_config(
+    stage: str, region: str, topic_arn: pulumi.Input[str] | None, critical_topic_arn: pulumi.Input[str] | None = None
+) -> dict[str, Any]:
     """Alertmanager's config (chart value `alertmanager.config`, which replaces the chart's).
 
-    `topic_arn` None: everything goes to the null receiver (the chart's behaviour). Schema:
+    Routes by severity: `critical` -> the critical topic (pages), `warning` and anything
+    unlabelled -> the alarm topic (chat), `info` -> null. `topic_arn` None: everything goes to
+    the null receiver (the chart's behaviour). Schema:
     https://prometheus.io/docs/alerting/latest/configuration/ (`<route>`, `<sns_config>`,
     `<sigv4_config>`)."""
-    silent = [{"receiver": NULL_RECEIVER, "matchers": [f'alertname = "{name}"']} for name in SILENT_ALERTS]
+    routes = [{"receiver": NULL_RECEIVER, "matchers": [f'alertname = "{name}"']} for name in SILENT_ALERTS]
     receivers: list[dict[str, Any]] = [{"name": NULL_RECEIVER}]
     if topic_arn is not None:
-        receivers.append(
-            {
-                "name": SNS_RECEIVER,
-                "sns_configs": [
-                    {
-                        "send_resolved": True,
-                        "topic_arn": topic_arn,
-                        # Credentials from the default chain (EKS Pod Identity); the region is
-                        # given (pods cannot reach IMDS).
-                        "sigv4": {"region": region},
-                        "subject": sns_subject(stage),
-                        "message": sns_message(stage),
-                    }
-                ],
-            }
-        )
+        receivers.append(_sns_receiver(SNS_RECEIVER, stage, region, topic_arn))
+        if critical_topic_arn is not None:
+            receivers.append(_sns_receiver(CRITICAL_RECEIVER, stage, region, critical_topic_arn))
+            routes.append({"receiver": CRITICAL_RECEIVER, "matchers": ['severity = "critical"']})
+        routes += [
+            {"receiver": SNS_RECEIVER, "matchers": ['severity = "warning"']},
+            # The chart's info-level Kubernetes rules: visible in Alertmanager, sent to nobody.
+            {"receiver": NULL_RECEIVER, "matchers": ['severity = "info"']},
+        ]
     return {
         "global": {"resolve_timeout": "5m"},
         # The chart's default inhibitions, kept: a critical alert mutes the same alert's
@@ -118,6 +152,13 @@ def alertmanager_config(stage: str, region: str, topic_arn: pulumi.Input[str] | 
             {"source_matchers": ["severity = warning"], "target_matchers": ["severity = info"], "equal": ["namespace", "alertname"]},
             {"source_matchers": ["alertname = InfoInhibitor"], "target_matchers": ["severity = info"], "equal": ["namespace"]},
             {"target_matchers": ["alertname = InfoInhibitor"]},
+            # The matching critical of a warning with another name: several instances of one app
+            # down mutes the per-instance warning of that app.
+            {
+                "source_matchers": ["alertname = MultipleInstancesDown"],
+                "target_matchers": ["alertname = InstanceDown"],
+                "equal": ["namespace", "job"],
+            },
         ],
         "route": {
             "receiver": SNS_RECEIVER if topic_arn is not None else NULL_RECEIVER,
@@ -127,7 +168,7 @@ def alertmanager_config(stage: str, region: str, topic_arn: pulumi.Input[str] | 
             "group_wait": "30s",
             "group_interval": "5m",
             "repeat_interval": "4h",
-            "routes": silent,
+            "routes": routes,
         },
         "receivers": receivers,
         "templates": ["/etc/alertmanager/config/*.tmpl"],
@@ -155,14 +196,14 @@ def sns_message(stage: str) -> str:
     )
 
 
-def alertmanager_policy(topic_arn: str, key_arn: str, region: str) -> str:
-    """Publish to the one topic; SNS encrypts with the topic's key using the publisher's
+def alertmanager_policy(topic_arns: Sequence[str], key_arn: str, region: str) -> str:
+    """Publish to the alarm topics; SNS encrypts with the topic's key using the publisher's
     credentials, so the publisher needs GenerateDataKey* and Decrypt on it, through SNS only."""
     return json.dumps(
         {
             "Version": "2012-10-17",
             "Statement": [
-                {"Sid": "PublishAlerts", "Effect": "Allow", "Action": "sns:Publish", "Resource": topic_arn},
+                {"Sid": "PublishAlerts", "Effect": "Allow", "Action": "sns:Publish", "Resource": list(topic_arns)},
                 {
                     "Sid": "EncryptForTheTopic",
                     "Effect": "Allow",
@@ -227,7 +268,9 @@ def stack_values(args: MonitoringArgs) -> dict[str, Any]:
         },
         "alertmanager": {
             "serviceAccount": {"create": True, "name": ALERTMANAGER_SERVICE_ACCOUNT},
-            "config": alertmanager_config(args.stage, args.region, args.alarm_topic_arn if cfg.alerts_to_sns else None),
+            "config": alertmanager_config(
+                args.stage, args.region, args.alarm_topic_arn if cfg.alerts_to_sns else None, args.critical_topic_arn
+            ),
             "alertmanagerSpec": {
                 "nodeSelector": system,
                 "resources": _resources("20m", "64Mi", "128Mi"),
@@ -239,6 +282,9 @@ def stack_values(args: MonitoringArgs) -> dict[str, Any]:
             "resources": _resources("50m", "128Mi", "512Mi"),
             # The admin login comes from a Secret made by Pulumi; no password in values.
             "admin": {"existingSecret": GRAFANA_ADMIN_SECRET, "userKey": GRAFANA_USER_KEY, "passwordKey": GRAFANA_PASSWORD_KEY},
+            # Named so its Pod Identity association (CloudWatch Logs datasource) cannot drift.
+            "serviceAccount": {"create": True, "name": GRAFANA_SERVICE_ACCOUNT},
+            "additionalDataSources": [dict(d) for d in args.grafana_datasources],
             # Dashboards are ConfigMaps (the signaling chart's and the stack's own): nothing to persist.
             "persistence": {"enabled": False},
             "sidecar": {
@@ -354,8 +400,8 @@ class Monitoring(pulumi.ComponentResource):
                 cluster_arn=args.cluster_arn,
                 namespace=NAMESPACE,
                 service_account=ALERTMANAGER_SERVICE_ACCOUNT,
-                policy=pulumi.Output.all(args.alarm_topic_arn, args.alarm_topic_key_arn).apply(
-                    lambda a: alertmanager_policy(a[0], a[1], args.region)
+                policy=pulumi.Output.all(args.alarm_topic_key_arn, args.alarm_topic_arn, *_present(args.critical_topic_arn)).apply(
+                    lambda a: alertmanager_policy(a[1:], a[0], args.region)
                 ),
                 parent=self,
                 pod_identity_agent=args.pod_identity_agent,
@@ -364,6 +410,24 @@ class Monitoring(pulumi.ComponentResource):
             self.alertmanager_pod_identity = identity.association
             # Both before the release: the agent injects credentials at pod creation only.
             alerting = [self.alertmanager_pod_identity, policy]
+
+        # Grafana's CloudWatch datasource queries the pods' log group through Pod Identity.
+        self.grafana_role: aws.iam.Role | None = None
+        if args.grafana_log_group_arn is not None:
+            grafana = pod_identity_role(
+                f"{stage}-grafana",
+                description=f"{stage}: Grafana queries the pods' log group (CloudWatch datasource)",
+                account_id=args.account_id,
+                cluster_name=args.cluster_name,
+                cluster_arn=args.cluster_arn,
+                namespace=NAMESPACE,
+                service_account=GRAFANA_SERVICE_ACCOUNT,
+                policy=pulumi.Output.from_input(args.grafana_log_group_arn).apply(grafana_logs_policy),
+                parent=self,
+                pod_identity_agent=args.pod_identity_agent,
+            )
+            self.grafana_role = grafana.role
+            alerting += [grafana.association, grafana.policy]
 
         self.stack_values = stack_values(args)
         self.stack = helm.Release(
@@ -386,6 +450,10 @@ class Monitoring(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(
                 k8s_opts, pulumi.ResourceOptions(depends_on=[self.grafana_admin_secret, *alerting, *args.depends_on])
             ),
+        )
+
+        self.rules, self.turn_scrape = self._rules_and_scrapes(
+            args, pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=[self.stack]))
         )
 
         self.adapter_values = adapter_values(args)
@@ -412,7 +480,49 @@ class Monitoring(pulumi.ComponentResource):
                 "grafanaAdminSecretName": self.grafana_admin_secret_name,
                 "alertmanagerServiceAccount": self.alertmanager_service_account,
                 "alertmanagerRoleArn": self.alertmanager_role.arn if self.alertmanager_role else None,
+                "grafanaRoleArn": self.grafana_role.arn if self.grafana_role else None,
                 "stackStatus": self.stack.status,
                 "adapterStatus": self.adapter.status,
             }
         )
+
+    def _rules_and_scrapes(
+        self, args: MonitoringArgs, opts: pulumi.ResourceOptions
+    ) -> tuple[apiextensions.CustomResource | None, apiextensions.CustomResource | None]:
+        """The monitoring side's PrometheusRule (apps + TURN) and the TURN nodes' ScrapeConfig
+        (a static list of the nodes' private addresses, job `turn`, one `node` label each)."""
+        labels = {"app.kubernetes.io/part-of": "voip", "stage": args.stage}
+        rules = None
+        if args.rule_groups:
+            rules = apiextensions.CustomResource(
+                f"{args.stage}-alert-rules",
+                api_version="monitoring.coreos.com/v1",
+                kind="PrometheusRule",
+                metadata={"name": RULES_NAME, "namespace": NAMESPACE, "labels": labels},
+                spec={"groups": [dict(g) for g in args.rule_groups]},
+                opts=opts,
+            )
+        scrape = None
+        if args.turn_targets:
+            port = args.turn_metrics_port
+            scrape = apiextensions.CustomResource(
+                f"{args.stage}-turn-scrape",
+                api_version="monitoring.coreos.com/v1alpha1",
+                kind="ScrapeConfig",
+                metadata={"name": TURN_SCRAPE_NAME, "namespace": NAMESPACE, "labels": labels},
+                spec={
+                    "jobName": TURN_JOB,
+                    "metricsPath": "/metrics",
+                    "scrapeInterval": "30s",
+                    "staticConfigs": [
+                        {"targets": [pulumi.Output.from_input(ip).apply(lambda a: f"{a}:{port}")], "labels": {"node": node}}
+                        for node, ip in args.turn_targets
+                    ],
+                },
+                opts=opts,
+            )
+        return rules, scrape
+
+
+def _present(value: pulumi.Input[str] | None) -> list[pulumi.Input[str]]:
+    return [] if value is None else [value]

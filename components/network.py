@@ -158,6 +158,7 @@ class Network(pulumi.ComponentResource):
 
         # NAT gateways per strategy, each with its EIP, in the public subnets.
         self.nat_gateways: list[aws.ec2.NatGateway] = []
+        self.nat_gateway_suffixes: list[str] = []  # the AZ letter of each, in the same order
         nat_azs = {
             NatStrategy.PER_AZ: list(range(len(args.azs))),
             NatStrategy.SINGLE: [0],
@@ -165,6 +166,7 @@ class Network(pulumi.ComponentResource):
         }[args.nat_strategy]
         for i in nat_azs:
             suffix = args.azs[i][-1]
+            self.nat_gateway_suffixes.append(suffix)
             eip = aws.ec2.Eip(
                 f"{stage}-nat-{suffix}-eip",
                 domain="vpc",

@@ -7,6 +7,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from components.alert_rules import app_rule_groups, turn_rule_groups
 from components.autoscaler import NodeAutoscaler, NodeAutoscalerArgs
 from components.cache import Cache, CacheArgs
 from components.cdn import Cdn, CdnArgs
@@ -20,11 +21,15 @@ from components.edge_alarms import EdgeAlarms, EdgeAlarmsArgs
 from components.keys import DataKey, DataKeyArgs
 from components.migration import Migration, MigrationArgs, MigrationTargetArgs
 from components.monitoring import Monitoring, MonitoringArgs
+from components.nat_alarms import NatAlarms, NatAlarmsArgs
 from components.network import Network, NetworkArgs
+from components.notifications import Notifications, NotificationsArgs, TopicRef
 from components.signaling import Signaling, SignalingArgs
 from components.storage import FileStorage, FileStorageArgs
+from components.telemetry import Telemetry, TelemetryArgs, grafana_datasources, pods_log_group_arn
 from components.turn import Turn, TurnArgs
 from components.waf import Waf, WafArgs
+from components.ws_canary import WsCanary, WsCanaryArgs
 
 
 def stage_tags(cfg: StackConfig) -> dict[str, str]:
@@ -119,6 +124,7 @@ class Platform(pulumi.ComponentResource):
         self._edge(cfg, regional)
         # The file bucket's one policy (TLS-only + read by this distribution through OAC).
         self.files.grant_cloudfront_read(self.distribution_arn)
+        self._alerting(cfg, regional)
 
         self.turn = Turn(
             f"{stage}-turn",
@@ -264,6 +270,22 @@ class Platform(pulumi.ComponentResource):
                     cluster_arn=self.cluster.arn,
                     alarm_topic_arn=self.alarm_topic.arn,
                     alarm_topic_key_arn=self.data_key.arn,
+                    critical_topic_arn=self.notifications.critical_topic_arn,
+                    rule_groups=[
+                        *app_rule_groups(cfg.signaling.namespace),
+                        *turn_rule_groups(
+                            bandwidth_mbps=cfg.turn.node_bandwidth_mbps * cfg.turn.bandwidth_alarm_percent / 100,
+                            allocations=cfg.turn.total_quota * cfg.turn.bandwidth_alarm_percent // 100,
+                        ),
+                    ],
+                    turn_targets=[(f"{stage}-turn-{i + 1}", node.private_ip) for i, node in enumerate(self.turn.instances)],
+                    turn_metrics_port=cfg.turn.metrics_port,
+                    grafana_datasources=grafana_datasources(
+                        cfg.region, "monitoring", cfg.monitoring.logs.enabled, cfg.monitoring.traces.enabled
+                    ),
+                    grafana_log_group_arn=(
+                        self.account_id.apply(lambda a: pods_log_group_arn(cfg.region, a, stage)) if cfg.monitoring.logs.enabled else None
+                    ),
                     pod_identity_agent=self.cluster.addons["eks-pod-identity-agent"],
                     node_selector=system_nodes,
                     # The autoscaler first: on dev the system pods outgrow one t4g.medium (17
@@ -274,6 +296,30 @@ class Platform(pulumi.ComponentResource):
                         *self.cluster.node_groups,
                         *([self.autoscaler.release] if self.autoscaler else []),
                     ],
+                ),
+                opts=regional,
+            )
+
+        # Logs and traces, off the nodes (needs the monitoring namespace).
+        self.telemetry: Telemetry | None = None
+        if self.monitoring is not None and (cfg.monitoring.logs.enabled or cfg.monitoring.traces.enabled):
+            self.telemetry = Telemetry(
+                f"{stage}-telemetry",
+                TelemetryArgs(
+                    stage=stage,
+                    region=cfg.region,
+                    account_id=self.account_id,
+                    k8s_provider=self.cluster.k8s_provider,
+                    namespace="monitoring",
+                    cluster_name=self.cluster.name,
+                    cluster_arn=self.cluster.arn,
+                    logs=cfg.monitoring.logs,
+                    traces=cfg.monitoring.traces,
+                    kms_key_arn=self.data_key.arn,
+                    protect=cfg.protect_data,
+                    node_selector=system_nodes,
+                    pod_identity_agent=self.cluster.addons["eks-pod-identity-agent"],
+                    depends_on=[self.monitoring.stack],
                 ),
                 opts=regional,
             )
@@ -326,6 +372,11 @@ class Platform(pulumi.ComponentResource):
             "filesBucketName": self.files.bucket_name,
             "filesBucketArn": self.files.bucket_arn,
             "turnPublicIps": self.turn.public_ips,
+            "turnPrivateIps": [n.private_ip for n in self.turn.instances],
+            "criticalTopicArn": self.notifications.critical_topic_arn,
+            "podLogGroup": self.telemetry.log_group.name if self.telemetry and self.telemetry.log_group else None,
+            "zipkinEndpoint": self.telemetry.zipkin_endpoint if self.telemetry else None,
+            "wsCheckFunction": self.ws_canary.function.name if self.ws_canary else None,
             "turnIceServers": self.turn.ice_servers,
             "turnSecretArn": self.turn.secret_arn,
             "clusterName": self.cluster.name,
@@ -354,7 +405,7 @@ class Platform(pulumi.ComponentResource):
             "nlbTurnTargetGroupArn": self.nlb_turn_target_group_arn,
             "originSecretArn": self.origin_secret_arn,
             "webAclArn": self.waf.web_acl_arn,
-            # us-east-1 topic of the CloudFront/WAF alarms; nothing subscribes to it (nor to alarmTopicArn).
+            # us-east-1 topic of the CloudFront/WAF alarms (subscribed like the alarm topic: notifications.warningEmails, Slack).
             "globalAlarmTopicArn": self.edge_alarms.global_alarm_topic_arn if self.edge_alarms else None,
         }
         if self.migration:
@@ -370,6 +421,46 @@ class Platform(pulumi.ComponentResource):
                 }
             )
         self.register_outputs(self.outputs)
+
+    def _alerting(self, cfg: StackConfig, regional: pulumi.ResourceOptions) -> None:
+        """Who hears the alarms (topics' subscribers), the NAT gateways' alarms and the external
+        WebSocket check (needs the edge's public URL)."""
+        stage = cfg.stage
+        self.notifications = Notifications(
+            f"{stage}-notifications",
+            NotificationsArgs(
+                stage=stage,
+                config=cfg.notifications,
+                kms_key_arn=self.data_key.arn,
+                warning_topic_arn=self.alarm_topic.arn,
+                global_topic=(
+                    TopicRef("global", self.edge_alarms.global_alarm_topic_arn, self.aws_us_east_1) if self.edge_alarms else None
+                ),
+            ),
+            opts=regional,
+        )
+        self.nat_alarms = NatAlarms(
+            f"{stage}-nat-alarms",
+            NatAlarmsArgs(
+                stage=stage,
+                gateways=[(sfx, g.id) for sfx, g in zip(self.network.nat_gateway_suffixes, self.network.nat_gateways, strict=True)],
+                alarm_topic_arn=self.alarm_topic.arn,
+            ),
+            opts=regional,
+        )
+        self.ws_canary: WsCanary | None = None
+        if cfg.monitoring.canary.enabled:
+            self.ws_canary = WsCanary(
+                f"{stage}-ws-canary",
+                WsCanaryArgs(
+                    stage=stage,
+                    config=cfg.monitoring.canary,
+                    url=self.edge.signaling_url,
+                    kms_key_arn=self.data_key.arn,
+                    critical_topic_arn=self.notifications.critical_topic_arn,
+                ),
+                opts=regional,
+            )
 
     def _migration(self, cfg: StackConfig, regional: pulumi.ResourceOptions) -> Migration | None:
         """The NAS-to-AWS bridge, only while `migration.enabled`."""

@@ -78,6 +78,7 @@ class _Ctx:
     """Indexes of the plan the estimators need: resources by id, consumers of EIPs, notes."""
 
     def __init__(self, plan: Mapping[str, Any]):
+        self.config: Mapping[str, Any] = plan.get("config") or {}
         self.resources: list[Resource] = list(plan.get("resources", []))
         self.by_id = {r["id"]: r for r in self.resources if r.get("id")}
         self.notes: dict[str, None] = {}  # ordered set
@@ -385,6 +386,40 @@ def _helm_release(r: Resource, ctx: _Ctx) -> Estimate:
     return usd, f"Prometheus volume claim: {basis} (pods priced on the node groups)"
 
 
+def _log_group(r: Resource, ctx: _Ctx) -> Estimate:
+    """The pods' log group is priced from `monitoring.logs.estimatedGibPerDay`; other groups are usage."""
+    ctx.note("CloudWatch Logs: ~$0.76/GB ingested (Infrequent Access $0.38), ~$0.03/GB-month stored")
+    logs = (ctx.config.get("monitoring") or {}).get("logs") or {}
+    props = r["props"]
+    if not logs.get("enabled") or not str(props.get("name") or "").endswith("/pods"):
+        return 0.0, f"{NOT_PRICED}: log ingestion and storage", False
+    daily = float(logs.get("estimatedGibPerDay") or 0)
+    ia = props.get("logGroupClass") == "INFREQUENT_ACCESS"
+    ingest = P.CLOUDWATCH_LOGS_INGEST_IA_PER_GB if ia else P.CLOUDWATCH_LOGS_INGEST_PER_GB
+    retention = int(props.get("retentionInDays") or 30)
+    usd = daily * P.DAYS_PER_MONTH * ingest + daily * retention * P.CLOUDWATCH_LOGS_STORED_GB_MONTH
+    return usd, f"{daily:g} GiB/day (monitoring.logs.estimatedGibPerDay) × ${ingest}/GB ingested + {retention} days stored"
+
+
+def _bucket(r: Resource, ctx: _Ctx) -> Estimate:
+    """The traces bucket is priced from `monitoring.traces.estimatedGibPerDay` × retention; others are usage."""
+    ctx.note("S3: storage, requests and replication are usage-based")
+    traces = (ctx.config.get("monitoring") or {}).get("traces") or {}
+    if not traces.get("enabled") or "-voip-traces-" not in str(r["props"].get("bucket") or ""):
+        return 0.0, f"{NOT_PRICED}: storage and requests", False
+    daily, days = float(traces.get("estimatedGibPerDay") or 0), int(traces.get("retentionDays") or 7)
+    return daily * days * P.S3_STANDARD_GB_MONTH, f"{daily:g} GiB/day × {days} days kept × ${P.S3_STANDARD_GB_MONTH}/GB-month"
+
+
+def _lambda_function(r: Resource, ctx: _Ctx) -> Estimate:
+    """The WebSocket check: one run per interval (about 1 s at its memory) + its two custom metrics."""
+    canary = (ctx.config.get("monitoring") or {}).get("canary") or {}
+    runs = P.HOURS_PER_MONTH * 60 / int(canary.get("intervalMinutes") or 1)
+    gb_s = runs * 1.0 * int(r["props"].get("memorySize") or 128) / 1024
+    usd = gb_s * P.LAMBDA_ARM_GB_SECOND + runs / 1e6 * P.LAMBDA_PER_MILLION_REQUESTS + 2 * P.CLOUDWATCH_CUSTOM_METRIC_MONTH
+    return usd, f"{runs:,.0f} runs × ~1 s + 2 custom metrics × ${P.CLOUDWATCH_CUSTOM_METRIC_MONTH:.2f}"
+
+
 def _cloudfront(r: Resource, ctx: _Ctx) -> Estimate:
     ctx.note(f"CloudFront: ~${P.CLOUDFRONT_PER_GB_KOREA}/GB to viewers in Korea + HTTPS requests; no fixed charge")
     return 0.0, f"{NOT_PRICED}: traffic and requests only", False
@@ -414,9 +449,10 @@ ESTIMATORS: dict[str, Estimator] = {
     ),
     "aws:dms/replicationInstance:ReplicationInstance": _dms_instance,
     "aws:cloudfront/distribution:Distribution": _cloudfront,
-    "aws:s3/bucket:Bucket": _usage("storage and requests", "S3: storage, requests and replication are usage-based"),
+    "aws:s3/bucket:Bucket": _bucket,
     "aws:s3/bucketV2:BucketV2": _usage("storage and requests", "S3: storage, requests and replication are usage-based"),
-    "aws:cloudwatch/logGroup:LogGroup": _usage("log ingestion and storage", "CloudWatch Logs: ~$0.76/GB ingested, ~$0.03/GB-month stored"),
+    "aws:cloudwatch/logGroup:LogGroup": _log_group,
+    "aws:lambda/function:Function": _lambda_function,
     "aws:ec2/flowLog:FlowLog": _usage("log ingestion (priced on its log group)"),
     "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration": _usage("log ingestion"),
     "aws:sns/topic:Topic": _usage("publishes and deliveries"),
@@ -467,6 +503,11 @@ _FREE_PREFIXES = (
     "aws:dms/replicationSubnetGroup",
     "aws:dms/replicationTask",  # runs on the (billed) replication instance
     "aws:dms/eventSubscription",
+    "aws:cloudwatch/eventRule",  # scheduled rules: free
+    "aws:cloudwatch/eventTarget",
+    "aws:lambda/permission",
+    "aws:lambda/functionEventInvokeConfig",
+    "aws:chatbot/",  # AWS Chatbot: no charge (the SNS deliveries are usage)
     "aws:s3/bucket",  # configuration sub-resources (the bucket itself is matched exactly above)
     "random:",
     "kubernetes:",

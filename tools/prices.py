@@ -116,6 +116,14 @@ SECRETS_MANAGER_SECRET_MONTH = 0.40
 KMS_KEY_MONTH = 1.00  # customer managed key; each automatic rotation adds $1/month for the first two rotations
 CLOUDWATCH_ALARM_METRIC_MONTH = 0.10  # standard resolution, per metric in the alarm
 CLOUDWATCH_ALARM_HIGH_RES_MONTH = 0.30  # period < 60 s
+CLOUDWATCH_CUSTOM_METRIC_MONTH = 0.30  # per custom metric (first 10,000)
+CLOUDWATCH_LOGS_INGEST_PER_GB = 0.76  # Standard log class; Infrequent Access is half
+CLOUDWATCH_LOGS_INGEST_IA_PER_GB = 0.38
+CLOUDWATCH_LOGS_STORED_GB_MONTH = 0.0314  # on compressed bytes; charged here on raw bytes (upper bound)
+S3_STANDARD_GB_MONTH = 0.025
+LAMBDA_ARM_GB_SECOND = 0.0000133334
+LAMBDA_PER_MILLION_REQUESTS = 0.20
+DAYS_PER_MONTH = 30.4
 EC2_DETAILED_MONITORING_MONTH = 2.10  # 7 metrics x $0.30 per instance with detailed (1-minute) monitoring
 
 # Defaults where a plan does not say (documented in docs/cost.md).
