@@ -146,7 +146,7 @@ def app_rule_groups(namespace: str, releases: Sequence[str] = APP_RELEASES, t: A
         ),
         _rule(
             "UnevenDelivery",
-            f"{delivered} > ignoring(pod) group_left"
+            f"{delivered} > ignoring(pod) group_left()"
             f" ({t.imbalance_factor} * avg by ({by}) ({delivered}) and avg by ({by}) ({delivered}) > {t.imbalance_min_rate})",
             "15m",
             "warning",

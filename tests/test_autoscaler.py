@@ -190,9 +190,13 @@ def test_desired_size_stays_ignored_on_every_node_group(plan):
         assert ng["props"]["scalingConfig"]["maxSize"] == cluster_cfg[f"{kind}Nodes"]["maxSize"]
 
 
-# Shared with tests/test_monitoring.py (Alertmanager -> SNS off): one variant plan for both
-# switches, and with both off the LB controller's is the only pod identity association left.
-BOTH_OFF = {"voip-infra:cluster": {"autoscaler": {"enabled": False}}, "voip-infra:monitoring": {"alertsToSns": False}}
+# Shared with tests/test_monitoring.py (Alertmanager -> SNS off) and tests/test_observability.py
+# (logs and traces off): one variant plan for these switches, and with all off the LB controller's
+# is the only pod identity association left.
+BOTH_OFF = {
+    "voip-infra:cluster": {"autoscaler": {"enabled": False}},
+    "voip-infra:monitoring": {"alertsToSns": False, "logs": {"enabled": False}, "traces": {"enabled": False}},
+}
 
 
 def test_disabled_builds_no_autoscaler():

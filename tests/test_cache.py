@@ -122,7 +122,9 @@ def test_each_group_has_its_eviction_policy(plan):
 
 def test_memory_alarms_on_every_node_go_to_the_topic(plan):
     topic = plan["outputs"]["alarmTopicArn"]
-    alarms = [a["props"] for a in plan.of_type("aws:cloudwatch/metricAlarm:MetricAlarm") if a["props"]["namespace"] == "AWS/ElastiCache"]
+    alarms = [
+        a["props"] for a in plan.of_type("aws:cloudwatch/metricAlarm:MetricAlarm") if a["props"].get("namespace") == "AWS/ElastiCache"
+    ]
     memory = {a["dimensions"]["CacheClusterId"] for a in alarms if a["metricName"] == "DatabaseMemoryUsagePercentage"}
     expected = {
         f"{rg['props']['replicationGroupId']}-{n:03d}" for rg in plan.of_type(RG) for n in range(1, rg["props"]["numCacheClusters"] + 1)

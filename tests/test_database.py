@@ -369,7 +369,7 @@ def test_parameter_group_forces_tls_and_logs_slow_queries(plan):
 
 def test_alarms_and_events_go_to_the_stage_topic(plan):
     topic = plan["outputs"]["alarmTopicArn"]
-    alarms = [a for a in plan.of_type("aws:cloudwatch/metricAlarm:MetricAlarm") if a["props"]["namespace"] == "AWS/RDS"]
+    alarms = [a for a in plan.of_type("aws:cloudwatch/metricAlarm:MetricAlarm") if a["props"].get("namespace") == "AWS/RDS"]
     by_instance: dict[str, set[str]] = {}
     for a in alarms:
         assert a["props"]["alarmActions"] == [topic]

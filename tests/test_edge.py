@@ -96,6 +96,8 @@ def test_us_east_1_provider_serves_only_the_cloudfront_certificate_and_the_waf(p
         "aws:wafv2/ipSet:IpSet",
         "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration",
         "aws:cloudwatch/logGroup:LogGroup",
+        # E-mail subscribers of the edge alarms' us-east-1 topic (components/notifications.py).
+        "aws:sns/topicSubscription:TopicSubscription",
     }
     assert {r["type"] for r in users} <= allowed
     # The ones that must be there: one certificate (+ its validation) and the web ACL.

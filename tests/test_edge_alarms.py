@@ -216,7 +216,8 @@ def test_disabled_means_no_alarm_topic_or_key():
     assert plan["outputs"].get("globalAlarmTopicArn") is None
     assert not [t for t in plan.of_type(TOPIC) if "global" in t["props"]["name"]]
     assert all(
-        a["props"]["namespace"] not in ("AWS/ApplicationELB", "AWS/NetworkELB", "AWS/CloudFront", "AWS/WAFV2") for a in plan.of_type(ALARM)
+        a["props"].get("namespace") not in ("AWS/ApplicationELB", "AWS/NetworkELB", "AWS/CloudFront", "AWS/WAFV2")
+        for a in plan.of_type(ALARM)
     )
 
 

@@ -422,7 +422,7 @@ def signaling_alert_names():
 
 
 def alertmanager_role(plan):
-    (assoc,) = [a for a in plan.of_type(ASSOCIATION) if a["props"]["namespace"] == "monitoring"]
+    (assoc,) = [a for a in plan.of_type(ASSOCIATION) if a["props"]["serviceAccount"] == "kube-prometheus-stack-alertmanager"]
     role = plan.by_id(assoc["props"]["roleArn"].rsplit("/", 1)[-1])
     assert role["type"] == ROLE
     return assoc, role
@@ -463,7 +463,9 @@ def test_watchdog_goes_to_null_and_every_signaling_alert_to_sns(plan):
     names = signaling_alert_names()
     assert {"HighWebSocketConnections", "SignalingServerDown", "SignalingTargetsMissing"} <= set(names)
     for name in names:
-        assert receiver_of(config, {"alertname": name, "severity": "critical", "namespace": "signaling"}) == "sns", name
+        # Severity decides: critical pages (the critical topic), warning goes to chat (the alarm topic).
+        assert receiver_of(config, {"alertname": name, "severity": "critical", "namespace": "signaling"}) == "sns-critical", name
+        assert receiver_of(config, {"alertname": name, "severity": "warning", "namespace": "signaling"}) == "sns-warning", name
 
 
 def test_alertmanager_role_publishes_to_the_topic_only(plan):
@@ -476,14 +478,17 @@ def test_alertmanager_role_publishes_to_the_topic_only(plan):
     statements = json.loads(policy["props"]["policy"])["Statement"]
     assert all(s["Effect"] == "Allow" for s in statements)
     (publish,) = [s for s in statements if s["Action"] == "sns:Publish"]
-    assert publish["Resource"] == plan["outputs"]["alarmTopicArn"] == am_config(plan)["receivers"][1]["sns_configs"][0]["topic_arn"]
-    # The KMS actions SNS needs from a publisher, on the topic's own key (followed from the topic).
+    # Exactly the two topics its receivers name: the alarm topic (warning) and the critical topic.
+    receivers = [c["topic_arn"] for r in am_config(plan)["receivers"] for c in r.get("sns_configs", [])]
+    assert publish["Resource"] == [plan["outputs"]["alarmTopicArn"], plan["outputs"]["criticalTopicArn"]] == receivers
+    # The KMS actions SNS needs from a publisher, on the topics' own key (followed from the topics).
     (kms,) = [s for s in statements if s is not publish]
     assert set(kms["Action"]) == {"kms:GenerateDataKey*", "kms:Decrypt"}
-    (topic,) = [t for t in plan.of_type(TOPIC) if publish["Resource"].endswith(":" + t["props"]["name"])]
-    key = plan.by_id(topic["props"]["kmsMasterKeyId"].rsplit("/", 1)[-1])
-    assert key["type"] == "aws:kms/key:Key"
-    assert kms["Resource"] == topic["props"]["kmsMasterKeyId"]
+    for arn in publish["Resource"]:
+        (topic,) = [t for t in plan.of_type(TOPIC) if arn.endswith(":" + t["props"]["name"])]
+        key = plan.by_id(topic["props"]["kmsMasterKeyId"].rsplit("/", 1)[-1])
+        assert key["type"] == "aws:kms/key:Key"
+        assert kms["Resource"] == topic["props"]["kmsMasterKeyId"]
     assert kms["Condition"] == {"StringEquals": {"kms:ViaService": f"sns.{plan['config']['aws:region']}.amazonaws.com"}}
 
 
@@ -516,13 +521,13 @@ def test_alertmanager_pod_identity_binds_the_charts_service_account(plan):
 def test_alerts_to_sns_off_keeps_the_null_receiver_and_no_role():
     from tests.test_autoscaler import BOTH_OFF  # the same variant plan (the autoscaler is off in it too)
 
-    assert BOTH_OFF["voip-infra:monitoring"] == {"alertsToSns": False}
+    assert BOTH_OFF["voip-infra:monitoring"]["alertsToSns"] is False
     plan = variant("dev", BOTH_OFF)
     config = am_config(plan)
     assert config["route"]["receiver"] == "null"
     assert [r["name"] for r in config["receivers"]] == ["null"]
     assert "sns_configs" not in json.dumps(config)
-    assert not [a for a in plan.of_type(ASSOCIATION) if a["props"]["namespace"] == "monitoring"]
+    assert not [a for a in plan.of_type(ASSOCIATION) if "alertmanager" in a["props"]["serviceAccount"]]
     assert not [r for r in plan.of_type(ROLE) if "alertmanager" in r["name"]]
     # The rest of the stack is unchanged.
     assert stack_release(plan)["props"]["values"]["prometheus"] == stack_release(stack_plan("dev"))["props"]["values"]["prometheus"]

@@ -176,7 +176,7 @@ def clone_config(
         else:
             out_other[key] = value  # aws:region, pulumi:disable-default-providers, other providers' keys
 
-    sections = {name: dict(_section(config, name)) for name in ("network", "edge", "database", "cache", "storage", "turn")}
+    sections = {name: dict(_section(config, name)) for name in ("network", "edge", "database", "cache", "storage", "turn", "monitoring")}
 
     network = sections["network"]
     network["cidr"] = str(cidr)
@@ -229,6 +229,19 @@ def clone_config(
         # A fixed realm names the template's TURN host; the default turn.<clone domain> fits the clone.
         realm = turn.pop("realm")
         notes.append(f"dropped turn.realm {realm!r}: the clone uses turn.{domain}")
+
+    # The external WebSocket check runs from AWS's addresses, which the clone's allow-list blocks.
+    sections["monitoring"]["canary"] = {**dict(sections["monitoring"].get("canary") or {}), "enabled": False}
+    # Nobody is paged for a clone: its critical alarms go to the warning recipients' topic only.
+    notifications = dict(_section(config, "notifications"))
+    if notifications.get("criticalEmails") or notifications.get("slack"):
+        notifications.pop("criticalEmails", None)
+        notifications.pop("slack", None)
+        notes.append("dropped notifications.criticalEmails and .slack: a clone pages nobody (warningEmails kept)")
+    if notifications:
+        sections["notifications"] = notifications
+    else:
+        out_ns.pop("notifications", None)
 
     if "migration" in out_ns:
         notes.append("dropped migration: a clone never bridges the NAS")
