@@ -651,7 +651,8 @@ class LogsConfig(Model):
     log_class: Literal["STANDARD", "INFREQUENT_ACCESS"] = "STANDARD"
     # For `tools cost` only: what the stage's pods write per day.
     estimated_gib_per_day: float = Field(default=1.0, ge=0, le=10000)
-    fluent_bit_chart_version: ChartVersion = "0.1.35"
+    # aws-for-fluent-bit from https://aws.github.io/eks-charts (aws/eks-charts 5239609242f3: 0.2.0, Fluent Bit 3.2.1).
+    fluent_bit_chart_version: ChartVersion = "0.2.0"
 
 
 class TracesConfig(Model):
@@ -663,9 +664,11 @@ class TracesConfig(Model):
     retention_days: int = Field(default=7, ge=1, le=365)
     # For `tools cost` only: span bytes stored per day after sampling.
     estimated_gib_per_day: float = Field(default=0.2, ge=0, le=10000)
+    # opentelemetry-collector 0.182.0 = collector 0.165.0 (the chart repo's index, 2026-11-21).
     collector_chart_version: ChartVersion = "0.182.0"
-    collector_image_tag: ImageTag = "0.140.0"
-    tempo_chart_version: ChartVersion = "1.24.0"
+    collector_image_tag: ImageTag = "0.165.0"
+    # tempo from https://grafana-community.github.io/helm-charts (moved from grafana/helm-charts in 2026-02): 2.2.4 = Tempo 2.10.8.
+    tempo_chart_version: ChartVersion = "2.2.4"
 
 
 class MonitoringConfig(Model):

@@ -2,9 +2,10 @@
 on every alarm topic, and a Slack channel through AWS Chatbot on all of them.
 
 Severity -> topic: `critical` (Alertmanager's critical alerts, the external WebSocket check)
-goes to `<stage>-voip-critical`, subscribed by `notifications.criticalEmails` and Slack;
-`warning` (Alertmanager's warnings, every CloudWatch alarm of the stage) goes to the existing
-`<stage>-voip-alarms`, subscribed by `notifications.warningEmails` and Slack. The us-east-1
+goes to `<stage>-voip-critical`, subscribed by `notifications.criticalEmails` (the pager),
+`warningEmails` (the team hears what pages too) and Slack; `warning` (Alertmanager's warnings,
+every CloudWatch alarm of the stage) goes to the existing `<stage>-voip-alarms`, subscribed by
+`notifications.warningEmails` and Slack. The us-east-1
 topic of the CloudFront/WAF alarms gets the warning recipients too.
 """
 
@@ -78,7 +79,10 @@ class Notifications(pulumi.ComponentResource):
         )
         self.critical_topic_arn = self.critical_topic.arn
         topics = [
-            (TopicRef("critical", self.critical_topic.arn), cfg.critical_emails),
+            (
+                TopicRef("critical", self.critical_topic.arn),
+                [*cfg.critical_emails, *(e for e in cfg.warning_emails if e not in cfg.critical_emails)],
+            ),
             (TopicRef("warning", args.warning_topic_arn), cfg.warning_emails),
         ]
         if args.global_topic is not None:

@@ -189,6 +189,8 @@ def tempo_values(cfg: TracesConfig, bucket: str, region: str, node_selector: Map
         "nodeSelector": dict(node_selector),
         "tempo": {
             "reportingEnabled": False,
+            # No 1 GiB heap ballast: the container's memory limit is 1 GiB.
+            "memBallastSizeMbs": 0,
             "retention": f"{cfg.retention_days * 24}h",
             # Credentials from the default chain (EKS Pod Identity); the bucket's default KMS key encrypts.
             "storage": {

@@ -170,7 +170,7 @@ def test_every_alert_fires_at_its_threshold_and_stays_quiet_below(rule_files):
     # The alert set is the same on every stack (only thresholds and names differ, and the cases
     # read those from the stack): the cases run against production's rules, to keep promtool's
     # time small; every stack's rules pass `check rules` above.
-    for (stack, source), (path, groups) in files.items():
+    for (stack, source), (_path, groups) in files.items():
         if stack != TESTED_STACK:
             continue
         stripped = d / f"{stack}-{source}.test-rules.yml"
