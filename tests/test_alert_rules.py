@@ -13,6 +13,7 @@ stack), each time with a planted defect beside the real files to show the check 
 from __future__ import annotations
 
 import copy
+import json
 import re
 import shutil
 import subprocess
@@ -32,6 +33,7 @@ h = pytest.importorskip("helm_python")
 ROOT = Path(__file__).resolve().parent.parent
 CHART = ROOT / "charts" / "signaling"
 COTURN_SOURCE = ROOT / "tests" / "fixtures" / "coturn-4.6.3-prom_server.c"
+CRD_FIELDS = ROOT / "tests" / "fixtures" / "prometheus-operator-v0.93.0-crd-fields.json"
 RULE_TYPE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
 TESTED_STACK = "production"
 SCRAPE_TYPE = "kubernetes:monitoring.coreos.com/v1alpha1:ScrapeConfig"
@@ -178,8 +180,8 @@ def test_every_alert_fires_at_its_threshold_and_stays_quiet_below(rule_files):
         test = d / f"{stack}-{source}.test.yml"
         test.write_text(yaml.safe_dump(promtool_test_file(stripped.name, groups, context(stack)), sort_keys=False))
         tests.append(test)
-    # The planted defect: production's monitoring rules with every threshold moved far away
-    # (x1000 + 1000 for `>`, 0 for `<`): their firing cases must now fail.
+    # The planted defect: production's monitoring rules with every `>` threshold moved far away
+    # (x1000 + 1000): their firing cases must now fail.
     (path, groups) = files[(TESTED_STACK, "voip-alerts")]
     mutant, mutated = without_annotations(groups), set()
     for rule in alerts(mutant):
@@ -284,3 +286,22 @@ def test_turn_exporter_port_is_open_to_the_vpc_only(plan):
     port = plan["config"]["turn"]["metricsPort"]
     rules = [r for r in sg["props"]["ingress"] if r["fromPort"] <= port <= r["toPort"] and r["protocol"] in ("tcp", "-1")]
     assert rules and all(r.get("cidrBlocks") == [plan["config"]["network"]["cidr"]] for r in rules), rules
+
+
+def test_custom_resources_use_fields_the_installed_crds_know(plan):
+    """Unknown fields of a CRD are pruned silently by the API server: every field the program sets
+    on its PrometheusRule and ScrapeConfig must exist in the CRDs (vendored field lists)."""
+    crds = json.loads(CRD_FIELDS.read_text())["crds"]
+    (rules,) = plan.of_type(RULE_TYPE)
+    (scrape,) = plan.of_type(SCRAPE_TYPE)
+    for obj, kind in ((rules, "PrometheusRule"), (scrape, "ScrapeConfig")):
+        assert obj["props"]["apiVersion"] == crds[kind]["apiVersion"]
+        assert set(obj["props"]["spec"]) <= set(crds[kind]["spec"]), kind
+    for group in rules["props"]["spec"]["groups"]:
+        assert set(group) <= set(crds["PrometheusRule"]["spec.groups[]"])
+        for rule in group["rules"]:
+            assert set(rule) <= set(crds["PrometheusRule"]["spec.groups[].rules[]"])
+    for static in scrape["props"]["spec"]["staticConfigs"]:
+        assert set(static) <= set(crds["ScrapeConfig"]["spec.staticConfigs[]"])
+    # The check can fail: a misspelt field is caught.
+    assert "jobname" not in crds["ScrapeConfig"]["spec"] and "jobName" in crds["ScrapeConfig"]["spec"]
