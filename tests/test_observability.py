@@ -173,6 +173,70 @@ def test_alertmanager_config_passes_amtool_and_routes_by_severity(tmp_path):
     assert run.returncode != 0
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_real_alertmanager_mutes_warnings_under_the_matching_critical(tmp_path):
+    """Production's config (SNS integrations stripped: no network) in a real Alertmanager: the
+    API reports which alerts the inhibit rules suppress."""
+    import time
+    import urllib.request
+
+    binary = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+    if binary is None:
+        pytest.skip("Alertmanager is not installed (Debian package `prometheus-alertmanager`): inhibition is NOT verified")
+    config = copy.deepcopy(am_config("production"))
+    for receiver in config["receivers"]:
+        receiver.pop("sns_configs", None)
+    config.pop("templates", None)
+    (tmp_path / "am.yml").write_text(yaml.safe_dump(config))
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [
+            binary,
+            f"--config.file={tmp_path / 'am.yml'}",
+            f"--storage.path={tmp_path / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/-/ready", timeout=1)
+                break
+            except OSError:
+                assert time.monotonic() < deadline and proc.poll() is None, "Alertmanager did not start"
+                time.sleep(0.1)
+        alerts = [
+            {"alertname": "MultipleInstancesDown", "severity": "critical", "namespace": "voip", "job": "co-talk-api"},
+            {"alertname": "InstanceDown", "severity": "warning", "namespace": "voip", "job": "co-talk-api", "pod": "a"},
+            {"alertname": "InstanceDown", "severity": "warning", "namespace": "voip", "job": "co-talk-admin", "pod": "b"},
+            {"alertname": "TurnBandwidthHigh", "severity": "critical", "namespace": "monitoring"},
+            {"alertname": "TurnBandwidthHigh", "severity": "warning", "namespace": "monitoring"},
+            {"alertname": "HighCpuUsage", "severity": "warning", "namespace": "voip", "job": "co-talk-api", "pod": "a"},
+        ]
+        body = json.dumps([{"labels": a} for a in alerts]).encode()
+        urllib.request.urlopen(
+            urllib.request.Request(f"{url}/api/v2/alerts", data=body, headers={"Content-Type": "application/json"}), timeout=5
+        )
+        got = json.load(urllib.request.urlopen(f"{url}/api/v2/alerts", timeout=5))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    muted = {(a["labels"]["alertname"], a["labels"].get("job", ""), a["labels"]["severity"]) for a in got if a["status"]["inhibitedBy"]}
+    assert muted == {("InstanceDown", "co-talk-api", "warning"), ("TurnBandwidthHigh", "", "warning")}
+
+
 def test_warnings_are_inhibited_by_the_matching_critical(plan):
     rules = am_config(plan["stack"])["inhibit_rules"]
     assert {
