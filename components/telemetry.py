@@ -122,7 +122,8 @@ def fluent_bit_values(region: str, log_group: str) -> dict[str, Any]:
             "enabled": True,
             "region": region,
             "logGroupName": log_group,
-            "logStreamPrefix": "",
+            # Fallback name when the template cannot be filled (a record without kubernetes metadata).
+            "logStreamPrefix": "node-",
             "logStreamTemplate": "$kubernetes['namespace_name'].$kubernetes['pod_name'].$kubernetes['container_name']",
             # The group is Pulumi's (retention, KMS): never created by Fluent Bit.
             "autoCreateGroup": False,

@@ -114,6 +114,8 @@ class WsCanary(pulumi.ComponentResource):
             code=code_archive(),
             role=role.arn,
             memory_size=128,
+            # One check at a time: a hung run never piles up behind the schedule.
+            reserved_concurrent_executions=1,
             # The check bounds itself; the margin covers start-up and the metric call.
             timeout=cfg.timeout_seconds + 10,
             environment={
