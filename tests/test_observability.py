@@ -485,3 +485,26 @@ def test_notification_and_observability_config_errors(stack, overrides, expected
 def test_the_apps_alert_rules_follow_the_custom_metrics_contract_in_the_docs():
     doc = (Path(__file__).resolve().parent.parent / "docs" / "monitoring.md").read_text()
     assert "management.zipkin.tracing.endpoint" in doc and "percentiles-histogram" in doc
+
+
+def test_every_publisher_of_the_critical_topic_may_use_its_key(plan):
+    """The critical topic shares the data key: what publishes to it (the WebSocket check's
+    alarm, CloudWatch) must be a principal of the key's policy, as for the alarm topic."""
+    from tests.test_wiring import _PUBLISHERS
+
+    critical = plan["outputs"]["criticalTopicArn"]
+    (key,) = [k for k in plan.of_type("aws:kms/key:Key") if plan["outputs"]["dataKeyArn"].endswith("/" + k["id"])]
+    allowed = set()
+    for s in json.loads(key["props"]["policy"])["Statement"]:
+        if s["Effect"] == "Allow" and "kms:GenerateDataKey*" in s["Action"]:
+            svc = s["Principal"].get("Service", [])
+            allowed |= {svc} if isinstance(svc, str) else set(svc)
+    publishers = {
+        service
+        for typ, (prop, service) in _PUBLISHERS.items()
+        for r in plan.of_type(typ)
+        if critical == r["props"].get(prop) or critical in (r["props"].get(prop) or [])
+    }
+    if plan["config"]["monitoring"]["canary"]["enabled"]:
+        assert "cloudwatch.amazonaws.com" in publishers
+    assert publishers <= allowed, sorted(publishers - allowed)
