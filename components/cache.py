@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
+import json
+
 import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
@@ -29,6 +31,8 @@ class CacheArgs:
     config: CacheConfig
     protect: bool
     kms_key_arn: pulumi.Input[str]
+    account_id: pulumi.Input[str]
+    # CloudWatch alarms on the nodes. ElastiCache's own events go to the component's events topic.
     alarm_topic_arn: pulumi.Input[str] | None = None
     # Nodes of a group are spread over these, primary first.
     availability_zones: Sequence[str] = field(default_factory=tuple)
@@ -67,6 +71,7 @@ class Cache(pulumi.ComponentResource):
             opts=child,
         )
 
+        self._events_topic(args)
         self.replication_groups: dict[str, aws.elasticache.ReplicationGroup] = {}
         self.auth_tokens: dict[str, pulumi.Output[str]] = {}
         self.primary_endpoints: dict[str, pulumi.Output[str]] = {}
@@ -79,10 +84,46 @@ class Cache(pulumi.ComponentResource):
         self.register_outputs(
             {
                 "securityGroupId": self.security_group.id,
+                "eventsTopicArn": self.events_topic_arn,
                 "primaryEndpoints": self.primary_endpoints,
                 "connectionUrls": self.connection_urls,
             }
         )
+
+    def _events_topic(self, args: CacheArgs) -> None:
+        """ElastiCache events (failover, node replaced, ...) need an unencrypted topic: ElastiCache
+        cannot publish to an SSE-KMS one. The messages carry event names and node ids only. Its
+        policy must use aws:SourceOwner (ElastiCache cannot publish under the aws:SourceAccount
+        form that new topics get by default)."""
+        stage = args.stage
+        self.events_topic = aws.sns.Topic(
+            f"{stage}-cache-events",
+            name=f"{stage}-voip-cache-events",
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        aws.sns.TopicPolicy(
+            f"{stage}-cache-events-policy",
+            arn=self.events_topic.arn,
+            policy=pulumi.Output.all(self.events_topic.arn, args.account_id).apply(
+                lambda a: json.dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Sid": "ElastiCacheOfThisAccountPublishes",
+                                "Effect": "Allow",
+                                "Principal": {"AWS": "*"},
+                                "Action": "SNS:Publish",
+                                "Resource": a[0],
+                                "Condition": {"StringEquals": {"AWS:SourceOwner": a[1]}},
+                            }
+                        ],
+                    }
+                )
+            ),
+            opts=pulumi.ResourceOptions(parent=self.events_topic),
+        )
+        self.events_topic_arn = self.events_topic.arn
 
     def _group(self, group: str, gcfg) -> None:
         args, cfg, stage = self.args, self.args.config, self.args.stage
@@ -145,7 +186,7 @@ class Cache(pulumi.ComponentResource):
             # Where data matters, deleting a group leaves its last state behind.
             final_snapshot_identifier=f"{rg_id}-final" if args.protect else None,
             apply_immediately=cfg.apply_immediately,
-            notification_topic_arn=args.alarm_topic_arn,
+            notification_topic_arn=self.events_topic.arn,
             log_delivery_configurations=[
                 aws.elasticache.ReplicationGroupLogDeliveryConfigurationArgs(
                     destination=slow_log.name,

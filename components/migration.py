@@ -274,18 +274,20 @@ class Migration(pulumi.ComponentResource):
         endpoint_sg = args.secrets_endpoint_security_group_id
         if endpoint_sg is None:
             # DMS >= 3.4.7 in a private subnet reaches Secrets Manager only through an endpoint.
+            # Private DNS answers for the whole VPC: every Secrets Manager client (the TURN nodes'
+            # boot script, pods) now resolves to this endpoint, so it admits the VPC, not DMS alone.
             own = aws.ec2.SecurityGroup(
                 f"{stage}-dms-secrets-endpoint-sg",
                 name=f"{stage}-dms-secrets-endpoint",
-                description=f"{stage} Secrets Manager endpoint: HTTPS from the DMS replication instance only",
+                description=f"{stage} Secrets Manager endpoint: HTTPS from inside the VPC",
                 vpc_id=args.vpc_id,
                 ingress=[
                     aws.ec2.SecurityGroupIngressArgs(
                         protocol="tcp",
                         from_port=443,
                         to_port=443,
-                        security_groups=[self.dms_security_group.id],
-                        description="HTTPS from DMS",
+                        cidr_blocks=[args.vpc_cidr],
+                        description="HTTPS from the VPC: private DNS sends every client here",
                     )
                 ],
                 egress=[],
@@ -446,7 +448,7 @@ class Migration(pulumi.ComponentResource):
             from_port=POSTGRES_PORT,
             to_port=POSTGRES_PORT,
             referenced_security_group_id=target.security_group_id,
-            description="PostgreSQL on the stage's RDS",
+            description="PostgreSQL on the RDS instance of the stage",
             opts=pulumi.ResourceOptions(parent=self.dms_security_group),
         )
 

@@ -224,6 +224,7 @@ class Platform(pulumi.ComponentResource):
                 config=cfg.cache,
                 protect=cfg.protect_data,
                 kms_key_arn=self.data_key.arn,
+                account_id=self.account_id,
                 alarm_topic_arn=self.alarm_topic.arn,
                 availability_zones=cfg.network.azs,
             ),
@@ -323,6 +324,8 @@ class Platform(pulumi.ComponentResource):
             "cacheEndpoints": self.cache.primary_endpoints,
             "cacheReaderEndpoints": self.cache.reader_endpoints,
             "cacheUrls": pulumi.Output.secret(self.cache.connection_urls),
+            # ElastiCache's events (failover, replacement): unencrypted, ElastiCache cannot use SSE topics.
+            "cacheEventsTopicArn": self.cache.events_topic_arn,
             "filesBucketName": self.files.bucket_name,
             "filesBucketArn": self.files.bucket_arn,
             "turnPublicIps": self.turn.public_ips,

@@ -129,7 +129,8 @@ def test_memory_alarms_on_every_node_go_to_the_topic(plan):
     }
     assert memory == expected
     assert all(a["alarmActions"] == [topic] for a in alarms)
-    assert all(rg["props"]["notificationTopicArn"] == topic for rg in plan.of_type(RG))
+    # ElastiCache's own events go to the unencrypted events topic (it cannot publish to SSE topics).
+    assert all(rg["props"]["notificationTopicArn"] == plan["outputs"]["cacheEventsTopicArn"] for rg in plan.of_type(RG))
 
 
 def test_outputs_expose_endpoints_and_secret_urls(plan):
@@ -156,6 +157,7 @@ def test_connection_urls_are_secret_and_ready_to_use():
                 config=cfg,
                 protect=True,
                 kms_key_arn="arn:aws:kms:ap-northeast-2:123456789012:key/unit",
+                account_id="123456789012",
             ),
         )
         return {"url": cache.connection_urls["pubsub"], "token": cache.auth_tokens["pubsub"], "host": cache.primary_endpoints["pubsub"]}

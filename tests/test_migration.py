@@ -172,8 +172,8 @@ def test_dms_security_group_admits_nothing_and_reaches_only_nas_rds_and_secrets(
     assert egress == {("tcp", 5432, 5432, f"{NAS_HOST}/32"), ("tcp", 5432, 5432, rds_sg["name"]), ("tcp", 443, 443, endpoint_sg["name"])}
     # ... and the database admits it on 5432 (beside the nodes)
     assert any(dms_sg["id"] in rule["securityGroups"] and rule["fromPort"] == 5432 for rule in rds_sg["props"]["ingress"])
-    # the Secrets Manager endpoint answers the DMS group only
-    assert [(i["fromPort"], i["securityGroups"]) for i in endpoint_sg["props"]["ingress"]] == [(443, [dms_sg["id"]])]
+    # the Secrets Manager endpoint (private DNS: every client of the VPC lands there) answers the VPC
+    assert [(i["fromPort"], i["cidrBlocks"]) for i in endpoint_sg["props"]["ingress"]] == [(443, [mig["config"]["network"]["cidr"]])]
     assert not endpoint_sg["props"].get("egress")
 
 
