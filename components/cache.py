@@ -4,11 +4,10 @@ token per group, reachable on 6379 only from named security groups."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from urllib.parse import quote
-
-import json
 
 import pulumi
 import pulumi_aws as aws

@@ -163,7 +163,10 @@ def role_calls(plan: dict[str, Any]) -> dict[str, set[str]]:
 def role_security_groups(plan: dict[str, Any]) -> dict[str, set[str]]:
     """Role mocked id -> the security groups of the ENIs its credentials are used from."""
     res = plan["resources"]
-    of = lambda typ: [r for r in res if r["type"] == typ]  # noqa: E731
+
+    def of(typ: str) -> list[dict[str, Any]]:
+        return [r for r in res if r["type"] == typ]
+
     templates = {lt["id"]: lt for lt in of("aws:ec2/launchTemplate:LaunchTemplate")}
     node_sgs = {
         sg
@@ -193,12 +196,11 @@ def role_security_groups(plan: dict[str, Any]) -> dict[str, set[str]]:
 
 def _admits_443(plan: dict[str, Any], sg_id: str) -> tuple[set[str], list[str]]:
     """(source security groups, source CIDRs) a group admits on TCP 443."""
-    covers = lambda rule: (
-        rule.get("protocol", rule.get("ipProtocol")) in ("-1", "all")
-        or (  # noqa: E731
-            rule.get("protocol", rule.get("ipProtocol")) in ("tcp", "6") and rule.get("fromPort", 0) <= 443 <= rule.get("toPort", 65535)
-        )
-    )
+
+    def covers(rule: dict[str, Any]) -> bool:
+        protocol = rule.get("protocol", rule.get("ipProtocol"))
+        return protocol in ("-1", "all") or (protocol in ("tcp", "6") and rule.get("fromPort", 0) <= 443 <= rule.get("toPort", 65535))
+
     groups, cidrs = set(), []
     for r in plan["resources"]:
         rules: list[dict[str, Any]] = []
