@@ -339,12 +339,18 @@ class Migration(pulumi.ComponentResource):
                         {"Sid": "ListTheBucket", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": a[0], "Condition": source_ip},
                         {"Sid": "PutObjects", "Effect": "Allow", "Action": "s3:PutObject", "Resource": f"{a[0]}/*", "Condition": source_ip},
                         {
-                            # SSE-KMS uploads; Decrypt is needed to complete multipart uploads (large files).
-                            "Sid": "EncryptWithTheDataKey",
+                            # SSE-KMS uploads; Decrypt completes multipart uploads (large files). S3 calls
+                            # KMS from its own addresses on the user's behalf: no aws:SourceIp here (it
+                            # would never match), only "through S3, for this bucket" (Bucket Key: the
+                            # context is the bucket ARN; without it, the object ARN).
+                            "Sid": "EncryptWithTheDataKeyThroughS3",
                             "Effect": "Allow",
-                            "Action": ["kms:GenerateDataKey", "kms:Encrypt", "kms:Decrypt"],
+                            "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
                             "Resource": a[1],
-                            "Condition": {**source_ip, "StringEquals": {"kms:ViaService": f"s3.{args.region}.amazonaws.com"}},
+                            "Condition": {
+                                "StringEquals": {"kms:ViaService": f"s3.{args.region}.amazonaws.com"},
+                                "StringLike": {"kms:EncryptionContext:aws:s3:arn": [a[0], f"{a[0]}/*"]},
+                            },
                         },
                     ],
                 }

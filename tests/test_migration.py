@@ -259,10 +259,17 @@ def test_minio_mirror_user_may_only_list_and_put_into_the_file_bucket_from_the_n
     assert grants == {
         ("s3:ListBucket", json.dumps(bucket)),
         ("s3:PutObject", json.dumps(f"{bucket}/*")),
-        (("kms:GenerateDataKey", "kms:Encrypt", "kms:Decrypt"), json.dumps(mig["outputs"]["dataKeyArn"])),
+        (("kms:GenerateDataKey", "kms:Decrypt"), json.dumps(mig["outputs"]["dataKeyArn"])),
     }
-    for s in stmts:
-        assert s["Effect"] == "Allow" and s["Condition"]["IpAddress"]["aws:SourceIp"] == [f"{NAS_PUBLIC_IP}/32"]
+    s3 = [s for s in stmts if isinstance(s["Action"], str) and s["Action"].startswith("s3:")]
+    for s in s3:  # the S3 calls come from the NAS
+        assert s["Effect"] == "Allow" and s["Condition"] == {"IpAddress": {"aws:SourceIp": [f"{NAS_PUBLIC_IP}/32"]}}
+    # KMS is called by S3 from S3's addresses: through S3 and for this bucket only, never by source IP.
+    (kms,) = [s for s in stmts if s not in s3]
+    assert kms["Condition"] == {
+        "StringEquals": {"kms:ViaService": "s3.ap-northeast-2.amazonaws.com"},
+        "StringLike": {"kms:EncryptionContext:aws:s3:arn": [bucket, f"{bucket}/*"]},
+    }
     secret = one(mig, "aws:secretsmanager/secret:Secret", "nas-migration-minio-mirror-secret")
     assert secret["protect"] and mig["outputs"]["minioMirrorSecretArn"].startswith(
         secret["props"]["name"].join(["arn:aws:secretsmanager:ap-northeast-2:123456789012:secret:", ""])
