@@ -24,6 +24,7 @@ import pulumi_aws as aws
 
 from components.config import CDN_ALB_PATHS
 from components.edge_buckets import EdgeBucket, EdgeBucketArgs
+from components.storage import FILES_KEY_PREFIX
 
 # AWS managed policies, by their documented fixed ids (no lookup invoke needed).
 CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
@@ -193,7 +194,7 @@ class Cdn(pulumi.ComponentResource):
             )
             behaviors.append(
                 {
-                    "path_pattern": "/files/*",
+                    "path_pattern": f"/{FILES_KEY_PREFIX}*",  # the URL path is the key
                     "target_origin_id": files_origin,
                     "viewer_protocol_policy": "redirect-to-https",
                     "allowed_methods": ["GET", "HEAD", "OPTIONS"],

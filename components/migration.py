@@ -22,6 +22,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.config import DnsWeights, MigrationConfig
+from components.storage import FILES_KEY_PREFIX
 
 POSTGRES_PORT = 5432
 # AWS requires an ASN on a customer gateway even with static routing; 65000 is the
@@ -337,7 +338,14 @@ class Migration(pulumi.ComponentResource):
                     "Version": "2012-10-17",
                     "Statement": [
                         {"Sid": "ListTheBucket", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": a[0], "Condition": source_ip},
-                        {"Sid": "PutObjects", "Effect": "Allow", "Action": "s3:PutObject", "Resource": f"{a[0]}/*", "Condition": source_ip},
+                        # Under the prefix CloudFront serves (`mc mirror ... aws/<bucket>/files`, docs/migration.md).
+                        {
+                            "Sid": "PutObjectsUnderFiles",
+                            "Effect": "Allow",
+                            "Action": "s3:PutObject",
+                            "Resource": f"{a[0]}/{FILES_KEY_PREFIX}*",
+                            "Condition": source_ip,
+                        },
                         {
                             # SSE-KMS uploads; Decrypt completes multipart uploads (large files). S3 calls
                             # KMS from its own addresses on the user's behalf: no aws:SourceIp here (it

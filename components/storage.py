@@ -11,6 +11,12 @@ import pulumi_aws as aws
 
 from components.config import StorageConfig
 
+# Users' files live under this key prefix, and CloudFront serves them at the same path: the
+# `/files/*` behaviour forwards the URL path unchanged (no origin path, no rewrite), so URL path
+# `/files/a/b.png` is key `files/a/b.png`. Whatever writes the bucket (the apps, `mc mirror` of
+# the migration runbook) writes under it.
+FILES_KEY_PREFIX = "files/"
+
 
 @dataclass
 class FileStorageArgs:

@@ -258,7 +258,7 @@ def test_minio_mirror_user_may_only_list_and_put_into_the_file_bucket_from_the_n
     grants = {(s["Action"] if isinstance(s["Action"], str) else tuple(s["Action"]), json.dumps(s["Resource"])) for s in stmts}
     assert grants == {
         ("s3:ListBucket", json.dumps(bucket)),
-        ("s3:PutObject", json.dumps(f"{bucket}/*")),
+        ("s3:PutObject", json.dumps(f"{bucket}/files/*")),  # under the prefix CloudFront serves
         (("kms:GenerateDataKey", "kms:Decrypt"), json.dumps(mig["outputs"]["dataKeyArn"])),
     }
     s3 = [s for s in stmts if isinstance(s["Action"], str) and s["Action"].startswith("s3:")]
