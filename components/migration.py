@@ -17,11 +17,12 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from urllib.parse import quote
 
 import pulumi
 import pulumi_aws as aws
 
-from components.config import DnsWeights, MigrationConfig
+from components.config import DnsWeights, DualRunRedis, MigrationConfig
 from components.storage import FILES_KEY_PREFIX
 
 POSTGRES_PORT = 5432
@@ -47,6 +48,12 @@ def _assume(service: str | pulumi.Output[str], account_id: pulumi.Input[str] | N
         return json.dumps({"Version": "2012-10-17", "Statement": [stmt]})
 
     return pulumi.Output.all(service, account_id).apply(doc)
+
+
+def nas_redis_url(redis: DualRunRedis, password: str) -> str:
+    """REDIS_URL of the NAS Redis for the dual run (redis:// over the VPN, rediss:// if it serves TLS)."""
+    scheme = "rediss" if redis.tls else "redis"
+    return f"{scheme}://:{quote(password, safe='')}@{redis.host}:{redis.port}/{redis.database}"
 
 
 def table_mappings(schema: str = "public") -> str:

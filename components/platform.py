@@ -18,7 +18,7 @@ from components.ebs_csi import EbsCsi, EbsCsiArgs
 from components.edge import Edge, EdgeArgs
 from components.edge_alarms import EdgeAlarms, EdgeAlarmsArgs
 from components.keys import DataKey, DataKeyArgs
-from components.migration import Migration, MigrationArgs, MigrationTargetArgs
+from components.migration import Migration, MigrationArgs, MigrationTargetArgs, nas_redis_url
 from components.monitoring import Monitoring, MonitoringArgs
 from components.network import Network, NetworkArgs
 from components.signaling import Signaling, SignalingArgs
@@ -156,6 +156,12 @@ class Platform(pulumi.ComponentResource):
                 # Pods are ip targets of the ALB and the NLB: admit both LBs' security groups.
                 lb_security_group_ids=[self.alb_security_group_id, self.nlb_security_group_id],
                 protect_data=cfg.protect_data,
+                # The migration's dual run: pods reach the NAS Redis over the VPN.
+                extra_node_egress=(
+                    [(cfg.dual_run_redis.port, f"{cfg.dual_run_redis.host}/32", "Dual run: the NAS Redis over the VPN")]
+                    if cfg.dual_run_redis is not None
+                    else []
+                ),
             ),
             opts=regional,
         )
@@ -285,7 +291,7 @@ class Platform(pulumi.ComponentResource):
                 stage=stage,
                 k8s_provider=self.cluster.k8s_provider,
                 config=cfg.signaling,
-                redis_url=self.cache.connection_urls[cfg.signaling.redis_group],
+                **self._redis_endpoint(cfg),
                 turn_shared_secret=self.turn.shared_secret,
                 turn_uris=self.turn.turn_uris,
                 # Signaling WebSockets enter through the NLB (ws.<domain>). The ALB's target
@@ -373,6 +379,16 @@ class Platform(pulumi.ComponentResource):
                 }
             )
         self.register_outputs(self.outputs)
+
+    def _redis_endpoint(self, cfg: StackConfig) -> dict:
+        """REDIS_URL of the signaling pods and where the NetworkPolicy lets them reach it: the
+        stage's ElastiCache group, or during the migration's dual run the NAS Redis over the VPN
+        (one pub/sub bus for users on both sides; docs/migration.md step 5)."""
+        nas = cfg.dual_run_redis
+        if nas is None or cfg.nas_redis_password is None:
+            return {"redis_url": self.cache.connection_urls[cfg.signaling.redis_group]}
+        url = nas_redis_url(nas, cfg.nas_redis_password.get_secret_value())
+        return {"redis_url": pulumi.Output.secret(url), "redis_cidrs": [f"{nas.host}/32"], "redis_port": nas.port}
 
     def _migration(self, cfg: StackConfig, regional: pulumi.ResourceOptions) -> Migration | None:
         """The NAS-to-AWS bridge, only while `migration.enabled`."""

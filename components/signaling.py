@@ -40,6 +40,9 @@ class SignalingArgs:
     # Egress: Redis (isolated subnets) and the TURN nodes both live inside the VPC.
     vpc_cidr: str
     redis_port: int = 6379
+    # Where REDIS_URL points when it is not the VPC's ElastiCache (the NAS Redis over the VPN
+    # during the migration's dual run): the only Redis egress the NetworkPolicy then allows.
+    redis_cidrs: Sequence[str] | None = None
     turn_ports: Sequence[int] = (3478, 5349)
     # Where the pods land (the cluster's signaling node group label and taint).
     node_selector: Mapping[str, str] = field(default_factory=dict)
@@ -74,7 +77,7 @@ def release_values(args: SignalingArgs) -> dict[str, Any]:
         "networkPolicy": {
             "enabled": True,
             "loadBalancerCidrs": list(args.lb_subnet_cidrs),
-            "redis": {"cidrs": [args.vpc_cidr], "port": args.redis_port},
+            "redis": {"cidrs": list(args.redis_cidrs or [args.vpc_cidr]), "port": args.redis_port},
             "turn": {"cidrs": [args.vpc_cidr], "ports": list(args.turn_ports)},
         },
         "targetGroupBindings": {
