@@ -247,8 +247,9 @@ def _inspection(body: dict[str, Any], base: int) -> int:
 def statement_wcus(statement: dict[str, Any]) -> int:
     """WCUs of one rule statement (recursively); raises on a statement type it cannot price."""
     ((kind, body),) = statement.items()
-    if kind == "managedRuleGroupStatement":
-        return MANAGED_GROUP_WCUS[body["name"]]
+    if kind == "managedRuleGroupStatement":  # the group's capacity, plus its scope-down statement
+        scope = statement_wcus(body["scopeDownStatement"]) if body.get("scopeDownStatement") else 0
+        return MANAGED_GROUP_WCUS[body["name"]] + scope
     if kind in ("ipSetReferenceStatement", "geoMatchStatement", "labelMatchStatement", "asnMatchStatement"):
         forwarded_any = body.get("ipSetForwardedIpConfig", {}).get("position") == "ANY"
         return 1 + (4 if forwarded_any else 0)
