@@ -14,8 +14,9 @@ import pulumi_random as random
 
 from components.config import CacheConfig
 from components.data_access import data_store_security_group
+from components.ports import Ports
 
-PORT = 6379
+PORT = Ports().redis
 
 
 @dataclass

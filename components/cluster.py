@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
@@ -21,6 +21,7 @@ from pulumi_kubernetes.provider import Provider as K8sProvider
 from components.config import ClusterConfig, NodeGroupConfig
 from components.keys import account_administers_statement, logs_statement
 from components.pod_identity import pod_identity_role
+from components.ports import Ports
 
 # Graviton, Amazon Linux 2023 (EKS picks the AMI matching the node group's version).
 AMI_TYPE = "AL2023_ARM_64_STANDARD"
@@ -49,8 +50,8 @@ class ClusterArgs:
     lb_security_group_ids: Sequence[pulumi.Input[str]]
     # The stage holds real data: protect the key, the logs and the control plane.
     protect_data: bool = False
-    websocket_port: int = 8080
-    metrics_port: int = 9090
+    # The signaling pods' ports the load balancers reach (components/ports.py).
+    ports: Ports = field(default_factory=Ports)
 
 
 class Cluster(pulumi.ComponentResource):
@@ -354,7 +355,7 @@ class Cluster(pulumi.ComponentResource):
         ingress = []
         lb_sgs = list(args.lb_security_group_ids)
         if lb_sgs:
-            for port, what in ((args.websocket_port, "WebSocket"), (args.metrics_port, "health checks /ready")):
+            for port, what in ((args.ports.signaling_http, "WebSocket"), (args.ports.signaling_metrics, "health checks /ready")):
                 ingress.append(
                     aws.ec2.SecurityGroupIngressArgs(
                         protocol="tcp", from_port=port, to_port=port, security_groups=lb_sgs, description=f"{what} from the ALB/NLB"

@@ -30,8 +30,9 @@ import pulumi_random as random
 
 from components.config import DatabaseConfig
 from components.data_access import data_store_security_group
+from components.ports import Ports
 
-PORT = 5432
+PORT = Ports().postgres
 # The CA that new RDS certificates chain to (RSA 2048, valid to 2061).
 CA_CERT = "rds-ca-rsa2048-g1"
 PRIMARY_LOG_EXPORTS = ("postgresql", "upgrade")

@@ -21,6 +21,7 @@ import pulumi_random as random
 
 from components.config import AlbHostRule
 from components.edge_buckets import EdgeBucket, EdgeBucketArgs
+from components.ports import Ports
 
 CLOUDFRONT_ORIGIN_FACING = "com.amazonaws.global.cloudfront.origin-facing"
 ORIGIN_HEADER = "X-Origin-Verify"
@@ -79,11 +80,9 @@ class EdgeArgs:
     nlb_static_ips: bool = False
     # Who may open connections to the NLB (signaling and TURNS); the ALB is CloudFront-only.
     nlb_ingress_cidrs: Sequence[str] = field(default_factory=lambda: ["0.0.0.0/0"])
-    signaling_port: int = 8080
-    signaling_health_port: int = 9090
     signaling_health_path: str = "/ready"
-    turn_tls_port: int = 5349
-    turn_port: int = 3478
+    # Signaling pods' ports, TURN's listening and TLS ports (components/ports.py).
+    ports: Ports = field(default_factory=Ports)
     log_retention_days: int = 90
     # The stage holds data: log bucket and EIPs protected, log bucket not force-destroyed.
     protect: bool = False
@@ -377,9 +376,9 @@ class Edge(pulumi.ComponentResource):
                 "cidr_blocks": list(args.nlb_ingress_cidrs),
                 "description": what,
             }
-            for port, what in ((443, "WebSocket signaling (TLS)"), (args.turn_tls_port, "TURN over TLS"))
+            for port, what in ((args.ports.signaling_public, "WebSocket signaling (TLS)"), (args.ports.turn_tls, "TURN over TLS"))
         ]
-        egress_ports = sorted({args.signaling_port, args.signaling_health_port, args.turn_port})
+        egress_ports = sorted({args.ports.signaling_http, args.ports.signaling_metrics, args.ports.turn_listening})
         self.nlb_security_group = aws.ec2.SecurityGroup(
             f"{stage}-nlb-sg",
             vpc_id=args.vpc_id,
@@ -427,10 +426,10 @@ class Edge(pulumi.ComponentResource):
 
         self.nlb_signaling_target_group = aws.lb.TargetGroup(
             f"{stage}-signaling-tg",
-            name=target_group_name(stage, "signaling", args.vpc_id, "ip", "TCP", args.signaling_port),
+            name=target_group_name(stage, "signaling", args.vpc_id, "ip", "TCP", args.ports.signaling_http),
             target_type="ip",
             protocol="TCP",  # TLS ends at the NLB; pods speak plain WebSocket on 8080
-            port=args.signaling_port,
+            port=args.ports.signaling_http,
             vpc_id=args.vpc_id,
             deregistration_delay=DEREGISTRATION_DELAY,
             # The readiness endpoint proves the WebSocket path works (seed 000 postmortem),
@@ -439,7 +438,7 @@ class Edge(pulumi.ComponentResource):
                 "enabled": True,
                 "protocol": "HTTP",
                 "path": args.signaling_health_path,
-                "port": str(args.signaling_health_port),
+                "port": str(args.ports.signaling_metrics),
                 "matcher": "200",
                 "interval": 10,
                 "timeout": 5,
@@ -451,10 +450,10 @@ class Edge(pulumi.ComponentResource):
         )
         self.nlb_turn_target_group = aws.lb.TargetGroup(
             f"{stage}-turn-tg",
-            name=target_group_name(stage, "turn", args.vpc_id, "instance", "TCP", args.turn_port),
+            name=target_group_name(stage, "turn", args.vpc_id, "instance", "TCP", args.ports.turn_listening),
             target_type="instance",  # the TURN tier attaches its nodes
             protocol="TCP",
-            port=args.turn_port,
+            port=args.ports.turn_listening,
             vpc_id=args.vpc_id,
             deregistration_delay=DEREGISTRATION_DELAY,
             health_check={
@@ -480,7 +479,7 @@ class Edge(pulumi.ComponentResource):
         aws.lb.Listener(
             f"{stage}-nlb-signaling",
             load_balancer_arn=self.nlb.arn,
-            port=443,
+            port=args.ports.signaling_public,
             protocol="TLS",
             ssl_policy=TLS_POLICY,
             certificate_arn=args.certificate_arn,
@@ -490,7 +489,7 @@ class Edge(pulumi.ComponentResource):
         aws.lb.Listener(
             f"{stage}-nlb-turns",
             load_balancer_arn=self.nlb.arn,
-            port=args.turn_tls_port,
+            port=args.ports.turn_tls,
             protocol="TLS",
             ssl_policy=TLS_POLICY,
             certificate_arn=args.certificate_arn,
@@ -515,4 +514,4 @@ class Edge(pulumi.ComponentResource):
         self.signaling_url = f"wss://ws.{args.domain}"
         # The NLB's TURNS name: TLS ends on the NLB, so TURN's `turns:` URIs must use it.
         self.turns_host = f"turns.{args.domain}"
-        self.turns_url = f"turns:{self.turns_host}:{args.turn_tls_port}?transport=tcp"
+        self.turns_url = f"turns:{self.turns_host}:{args.ports.turn_tls}?transport=tcp"

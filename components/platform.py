@@ -21,6 +21,7 @@ from components.keys import DataKey, DataKeyArgs
 from components.migration import Migration, MigrationArgs, MigrationTargetArgs
 from components.monitoring import Monitoring, MonitoringArgs
 from components.network import Network, NetworkArgs
+from components.ports import Ports
 from components.signaling import Signaling, SignalingArgs
 from components.storage import FileStorage, FileStorageArgs
 from components.turn import Turn, TurnArgs
@@ -49,6 +50,7 @@ class Platform(pulumi.ComponentResource):
         self.cfg = cfg
         stage = cfg.stage
         tags = stage_tags(cfg)
+        self.ports = Ports.of(cfg.turn)
 
         # Explicit providers only (the stacks disable default providers): the stage
         # region, and us-east-1 for what AWS serves only from there (CloudFront's
@@ -156,6 +158,7 @@ class Platform(pulumi.ComponentResource):
                 # Pods are ip targets of the ALB and the NLB: admit both LBs' security groups.
                 lb_security_group_ids=[self.alb_security_group_id, self.nlb_security_group_id],
                 protect_data=cfg.protect_data,
+                ports=self.ports,
             ),
             opts=regional,
         )
@@ -293,6 +296,7 @@ class Platform(pulumi.ComponentResource):
                 nlb_target_group_arn=self.nlb_signaling_target_group_arn,
                 lb_subnet_cidrs=[str(c) for c in self.network.plan.public],
                 vpc_cidr=str(cfg.network.cidr),
+                ports=self.ports,
                 node_selector=self.cluster.signaling_node_selector,
                 tolerations=self.cluster.signaling_tolerations,
                 # The adapter must serve websocket_connections before the HPA asks for it.
@@ -461,8 +465,7 @@ class Platform(pulumi.ComponentResource):
                 nlb_static_ips=edge.nlb_static_ips,
                 # Stages behind an allow-list keep the NLB to the same ranges.
                 nlb_ingress_cidrs=[str(c) for c in edge.allow_list] if edge.restrict_to_allow_list else ["0.0.0.0/0"],
-                turn_tls_port=cfg.turn.tls_port,
-                turn_port=cfg.turn.listening_port,
+                ports=self.ports,
                 log_retention_days=edge.log_retention_days,
                 protect=cfg.protect_data,
             ),

@@ -16,6 +16,7 @@ from pulumi_kubernetes.core import v1 as core
 from pulumi_kubernetes.helm import v3 as helm
 
 from components.config import SignalingConfig
+from components.ports import Ports
 
 CHART_PATH = "./charts/signaling"
 RELEASE_NAME = "signaling"
@@ -39,8 +40,8 @@ class SignalingArgs:
     lb_subnet_cidrs: Sequence[str]
     # Egress: Redis (isolated subnets) and the TURN nodes both live inside the VPC.
     vpc_cidr: str
-    redis_port: int = 6379
-    turn_ports: Sequence[int] = (3478, 5349)
+    # The pods' own ports, Redis and TURN's (components/ports.py).
+    ports: Ports = field(default_factory=Ports)
     # Where the pods land (the cluster's signaling node group label and taint).
     node_selector: Mapping[str, str] = field(default_factory=dict)
     tolerations: Sequence[Mapping[str, str]] = ()
@@ -62,6 +63,7 @@ def release_values(args: SignalingArgs) -> dict[str, Any]:
             "targetConnectionsPerPod": cfg.connections_per_pod,
             "connectionsMetricEnabled": cfg.connections_metric,
         },
+        "ports": {"websocket": args.ports.signaling_http, "metrics": args.ports.signaling_metrics},
         "terminationGracePeriodSeconds": cfg.termination_grace_seconds,
         "preStopSleepSeconds": cfg.pre_stop_sleep_seconds,
         "existingSecrets": {
@@ -74,8 +76,8 @@ def release_values(args: SignalingArgs) -> dict[str, Any]:
         "networkPolicy": {
             "enabled": True,
             "loadBalancerCidrs": list(args.lb_subnet_cidrs),
-            "redis": {"cidrs": [args.vpc_cidr], "port": args.redis_port},
-            "turn": {"cidrs": [args.vpc_cidr], "ports": list(args.turn_ports)},
+            "redis": {"cidrs": [args.vpc_cidr], "port": args.ports.redis},
+            "turn": {"cidrs": [args.vpc_cidr], "ports": list(args.ports.turn_client_ports)},
         },
         "targetGroupBindings": {
             "alb": {"targetGroupArn": args.alb_target_group_arn or ""},

@@ -4,7 +4,7 @@ The policies get the same argument objects `pulumi preview --policy-pack policie
 (ResourceValidationArgs per resource, StackValidationArgs over all of them, props behind the
 unknown-checking proxy, provider and options from the plan), plus a policy config derived from
 the plan: the stage's `protectData`, `secretsRedacted` (plan files show secrets as "[secret]"),
-the public-ingress allow-list from the TURN config, and the mocked ids (`resourceIds`) so
+the public-ingress allow-list from the stage's ports (components/ports.py), and the mocked ids (`resourceIds`) so
 references by id can be followed.
 """
 
@@ -28,7 +28,8 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
 
-from policies.rules import ALL_POLICIES, DEFAULT_PUBLIC_INGRESS, PACK_ENFORCEMENT_LEVEL
+from components.ports import Ports
+from policies.rules import ALL_POLICIES, PACK_ENFORCEMENT_LEVEL
 
 
 @dataclass(frozen=True)
@@ -51,21 +52,11 @@ def load(path: Path) -> dict[str, Any]:
 
 def policy_config(plan: dict[str, Any]) -> dict[str, Any]:
     cfg = plan.get("config") or {}
-    turn = cfg.get("turn") or {}
-    allow = [dict(a) for a in DEFAULT_PUBLIC_INGRESS]
-    if turn:  # the TURN ports are stage config; the NLB's 443 and 5349 are fixed by the edge
-        port, relay = turn.get("listeningPort", 3478), turn.get("relayPorts") or {"min": 49152, "max": 65535}
-        allow = [
-            {"protocol": "udp", "fromPort": port, "toPort": port},
-            {"protocol": "tcp", "fromPort": port, "toPort": port},
-            {"protocol": "udp", "fromPort": relay["min"], "toPort": relay["max"]},
-            {"protocol": "tcp", "fromPort": 443, "toPort": 443},
-            {"protocol": "tcp", "fromPort": 5349, "toPort": 5349},
-        ]
     return {
         "protectData": bool(cfg.get("protectData", False)),
         "secretsRedacted": True,
-        "publicIngressAllowList": allow,
+        # The stage's own ports (components/ports.py), read from the plan's config.
+        "publicIngressAllowList": Ports.from_plan_config(cfg).public_ingress(),
         "resourceIds": {r["urn"]: r["id"] for r in plan["resources"] if r.get("id")},
     }
 
