@@ -18,6 +18,7 @@ import pulumi
 from pulumi_kubernetes.helm import v3 as helm
 
 from components.config import AutoscalerConfig
+from components.context import StageContext
 from components.pod_identity import pod_identity_role
 
 CLUSTER_AUTOSCALER_REPO = "https://kubernetes.github.io/autoscaler"
@@ -43,9 +44,7 @@ WRITE_ACTIONS = ("autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanc
 
 @dataclass
 class NodeAutoscalerArgs:
-    stage: str
-    region: str
-    account_id: pulumi.Input[str]
+    ctx: StageContext
     # The EKS cluster: its name drives auto-discovery and the write condition, its ARN the trust.
     cluster_name: pulumi.Input[str]
     cluster_arn: pulumi.Input[str]
@@ -54,9 +53,6 @@ class NodeAutoscalerArgs:
     # Where the autoscaler runs (the system node group): never on the nodes it may remove
     # for lack of work, and not among the signaling pods.
     node_selector: Mapping[str, str] = field(default_factory=dict)
-    # Two replicas with leader election where the stage holds data (a node drain does not
-    # stop scaling); one elsewhere.
-    high_availability: bool = False
     # How long a drained pod may take to stop before the node is removed anyway: at least
     # the signaling pods' grace period (their WebSockets drain in it).
     max_graceful_termination_seconds: int = 600
@@ -75,13 +71,13 @@ class NodeAutoscaler(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: NodeAutoscalerArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("voip:cluster:NodeAutoscaler", name, None, opts)
-        stage, cfg = args.stage, args.config
+        stage, cfg = args.ctx.stage, args.config
         self.service_account = CLUSTER_AUTOSCALER_SERVICE_ACCOUNT
 
         identity = pod_identity_role(
             f"{stage}-cluster-autoscaler",
             description=f"{stage}: Kubernetes Cluster Autoscaler (pod identity)",
-            account_id=args.account_id,
+            account_id=args.ctx.account_id,
             cluster_name=args.cluster_name,
             cluster_arn=args.cluster_arn,
             namespace=CLUSTER_AUTOSCALER_NAMESPACE,
@@ -101,7 +97,7 @@ class NodeAutoscaler(pulumi.ComponentResource):
             namespace=CLUSTER_AUTOSCALER_NAMESPACE,
             values=pulumi.Output.from_input(args.cluster_name).apply(
                 lambda cluster: release_values(
-                    cluster, args.region, cfg, dict(args.node_selector), args.high_availability, args.max_graceful_termination_seconds
+                    cluster, args.ctx.region, cfg, dict(args.node_selector), args.ctx.protect, args.max_graceful_termination_seconds
                 )
             ),
             atomic=True,

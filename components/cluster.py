@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
@@ -19,9 +19,9 @@ from pulumi_kubernetes.helm import v3 as helm
 from pulumi_kubernetes.provider import Provider as K8sProvider
 
 from components.config import ClusterConfig, NodeGroupConfig
+from components.context import StageContext
 from components.keys import account_administers_statement, logs_statement
 from components.pod_identity import pod_identity_role
-from components.ports import Ports
 
 # Graviton, Amazon Linux 2023 (EKS picks the AMI matching the node group's version).
 AMI_TYPE = "AL2023_ARM_64_STANDARD"
@@ -38,9 +38,7 @@ AWS_MANAGED = "arn:aws:iam::aws:policy"
 
 @dataclass
 class ClusterArgs:
-    stage: str
-    region: str
-    account_id: pulumi.Input[str]
+    ctx: StageContext
     vpc_id: pulumi.Input[str]
     vpc_cidr: str
     # Private subnets: control-plane ENIs and every node live here.
@@ -48,10 +46,6 @@ class ClusterArgs:
     config: ClusterConfig
     # The ALB and NLB security groups: admitted to the pods' ports on the node SG.
     lb_security_group_ids: Sequence[pulumi.Input[str]]
-    # The stage holds real data: protect the key, the logs and the control plane.
-    protect_data: bool = False
-    # The signaling pods' ports the load balancers reach (components/ports.py).
-    ports: Ports = field(default_factory=Ports)
 
 
 class Cluster(pulumi.ComponentResource):
@@ -67,10 +61,10 @@ class Cluster(pulumi.ComponentResource):
         super().__init__("voip:cluster:Cluster", name, None, opts)
         self.args = args
         cfg = args.config
-        stage = args.stage
+        stage = args.ctx.stage
         self.cluster_name = f"{stage}-eks"
         child = pulumi.ResourceOptions(parent=self)
-        protected = pulumi.ResourceOptions(parent=self, protect=args.protect_data)
+        protected = pulumi.ResourceOptions(parent=self, protect=args.ctx.protect)
 
         # ------------------------------------------------------------- KMS + logs
         log_group_name = f"/aws/eks/{self.cluster_name}/cluster"
@@ -79,7 +73,7 @@ class Cluster(pulumi.ComponentResource):
             description=f"{self.cluster_name}: envelope encryption of Kubernetes Secrets and control-plane logs",
             enable_key_rotation=True,
             deletion_window_in_days=30,
-            policy=pulumi.Output.from_input(args.account_id).apply(lambda acct: _key_policy(acct, args.region, log_group_name)),
+            policy=pulumi.Output.from_input(args.ctx.account_id).apply(lambda acct: _key_policy(acct, args.ctx.region, log_group_name)),
             opts=protected,
         )
         aws.kms.Alias(
@@ -101,7 +95,7 @@ class Cluster(pulumi.ComponentResource):
         self.cluster_role = aws.iam.Role(
             f"{stage}-eks-cluster-role",
             description=f"{self.cluster_name} control plane",
-            assume_role_policy=pulumi.Output.from_input(args.account_id).apply(
+            assume_role_policy=pulumi.Output.from_input(args.ctx.account_id).apply(
                 lambda acct: _service_trust("eks.amazonaws.com", acct, tag_session=True)
             ),
             opts=child,
@@ -163,9 +157,9 @@ class Cluster(pulumi.ComponentResource):
             # Standard support only: extended support costs 6x the control-plane price.
             upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type="STANDARD"),
             kubernetes_network_config=aws.eks.ClusterKubernetesNetworkConfigArgs(ip_family="ipv4"),
-            deletion_protection=args.protect_data,
+            deletion_protection=args.ctx.protect,
             tags={"Name": self.cluster_name},
-            opts=pulumi.ResourceOptions(parent=self, protect=args.protect_data, depends_on=[self.log_group, cluster_policy, cluster_kms]),
+            opts=pulumi.ResourceOptions(parent=self, protect=args.ctx.protect, depends_on=[self.log_group, cluster_policy, cluster_kms]),
         )
         self.name = self.cluster.name
         self.endpoint = self.cluster.endpoint
@@ -214,7 +208,7 @@ class Cluster(pulumi.ComponentResource):
         self.node_role = aws.iam.Role(
             f"{stage}-eks-node-role",
             description=f"{self.cluster_name} managed node groups",
-            assume_role_policy=pulumi.Output.from_input(args.account_id).apply(lambda acct: _service_trust("ec2.amazonaws.com", acct)),
+            assume_role_policy=pulumi.Output.from_input(args.ctx.account_id).apply(lambda acct: _service_trust("ec2.amazonaws.com", acct)),
             opts=child,
         )
         node_policies = [
@@ -241,7 +235,7 @@ class Cluster(pulumi.ComponentResource):
 
         # ------------------------------------------------------------- k8s provider
         self.kubeconfig = pulumi.Output.all(self.cluster.name, self.cluster.endpoint, self.cluster.certificate_authority).apply(
-            lambda a: _kubeconfig(a[0], a[1], a[2]["data"] if isinstance(a[2], dict) else a[2].data, args.region)
+            lambda a: _kubeconfig(a[0], a[1], a[2]["data"] if isinstance(a[2], dict) else a[2].data, args.ctx.region)
         )
         self.k8s_provider = K8sProvider(
             f"{stage}-k8s",
@@ -259,12 +253,12 @@ class Cluster(pulumi.ComponentResource):
         lb_identity = pod_identity_role(
             f"{stage}-lb-controller",
             description=f"{self.cluster_name}: AWS Load Balancer Controller (pod identity)",
-            account_id=args.account_id,
+            account_id=args.ctx.account_id,
             cluster_name=self.cluster.name,
             cluster_arn=self.cluster.arn,
             namespace=LB_CONTROLLER_NAMESPACE,
             service_account=LB_CONTROLLER_SERVICE_ACCOUNT,
-            policy=pulumi.Output.from_input(args.account_id).apply(lambda acct: _lb_controller_policy(acct, args.region, stage)),
+            policy=pulumi.Output.from_input(args.ctx.account_id).apply(lambda acct: _lb_controller_policy(acct, args.ctx.region, stage)),
             parent=self,
             pod_identity_agent=self.addons["eks-pod-identity-agent"],
         )
@@ -279,7 +273,7 @@ class Cluster(pulumi.ComponentResource):
             values={
                 "clusterName": self.cluster.name,
                 # Pods cannot reach IMDS (hop limit 1): region and VPC are given, not discovered.
-                "region": args.region,
+                "region": args.ctx.region,
                 "vpcId": args.vpc_id,
                 "replicaCount": cfg.lb_controller_replicas,
                 "serviceAccount": {"create": True, "name": LB_CONTROLLER_SERVICE_ACCOUNT},
@@ -355,7 +349,7 @@ class Cluster(pulumi.ComponentResource):
         ingress = []
         lb_sgs = list(args.lb_security_group_ids)
         if lb_sgs:
-            for port, what in ((args.ports.signaling_http, "WebSocket"), (args.ports.signaling_metrics, "health checks /ready")):
+            for port, what in ((args.ctx.ports.signaling_http, "WebSocket"), (args.ctx.ports.signaling_metrics, "health checks /ready")):
                 ingress.append(
                     aws.ec2.SecurityGroupIngressArgs(
                         protocol="tcp", from_port=port, to_port=port, security_groups=lb_sgs, description=f"{what} from the ALB/NLB"

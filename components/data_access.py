@@ -1,9 +1,12 @@
-"""The one way a data store admits clients: its own security group, one port, named
-source security groups only (no CIDR), and no egress (a store opens no connections)."""
+"""The one way a data store sits in the network: the isolated subnets (its subnet group)
+and its own security group admitting one port from named source security groups only (no
+CIDR), with no egress (a store opens no connections)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -39,3 +42,34 @@ def data_store_security_group(
         tags={"Name": name},
         opts=opts,
     )
+
+
+@dataclass(frozen=True)
+class DataStoreNetwork:
+    security_group: aws.ec2.SecurityGroup
+    subnet_group: pulumi.CustomResource
+
+
+def data_store_network(
+    name: str,
+    *,
+    what: str,
+    service: str,
+    port: int,
+    vpc_id: pulumi.Input[str],
+    subnet_ids: Sequence[pulumi.Input[str]],
+    sources: Sequence[pulumi.Input[str]],
+    subnet_group: Callable[..., Any],
+    opts: pulumi.ResourceOptions,
+) -> DataStoreNetwork:
+    """The security group `<name>-sg` and the subnet group `<name>-subnets` (the service's
+    type, e.g. aws.rds.SubnetGroup) over the isolated subnets."""
+    sg = data_store_security_group(name, what=what, port=port, vpc_id=vpc_id, sources=sources, opts=opts)
+    subnets = subnet_group(
+        f"{name}-subnets",
+        name=name,
+        description=f"{name.rsplit('-', 1)[0]} {service}: isolated subnets",
+        subnet_ids=list(subnet_ids),
+        opts=opts,
+    )
+    return DataStoreNetwork(sg, subnets)

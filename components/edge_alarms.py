@@ -26,6 +26,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.config import EdgeAlarms as EdgeAlarmsConfig
+from components.context import StageContext
 from components.keys import account_administers_statement, alarm_publishers_statement
 
 GLOBAL_REGION = "us-east-1"
@@ -48,13 +49,8 @@ def global_alarm_key_policy(account_id: str) -> str:
 
 @dataclass
 class EdgeAlarmsArgs:
-    stage: str
-    account_id: pulumi.Input[str]
+    ctx: StageContext
     config: EdgeAlarmsConfig
-    # The stage's regional alarm topic (ALB/NLB alarms).
-    alarm_topic_arn: pulumi.Input[str]
-    # us-east-1: CloudFront and CLOUDFRONT-scope WAF metrics live only there.
-    us_east_1_provider: pulumi.ProviderResource
     # ARN suffixes (`app/<name>/<id>`, `targetgroup/<name>/<id>`): CloudWatch's ELB dimensions.
     alb_arn_suffix: pulumi.Input[str]
     alb_target_group_arn_suffixes: Mapping[str, pulumi.Input[str]]
@@ -63,8 +59,6 @@ class EdgeAlarmsArgs:
     distribution_id: pulumi.Input[str]
     # The web ACL's name (= its metric name): the WebACL dimension.
     web_acl_name: pulumi.Input[str]
-    # protectData: the us-east-1 key is protected like every key of such a stage.
-    protect: bool = False
 
 
 class EdgeAlarms(pulumi.ComponentResource):
@@ -101,16 +95,16 @@ class EdgeAlarms(pulumi.ComponentResource):
     # ------------------------------------------------------------- us-east-1 topic
 
     def _global_topic(self, args: EdgeAlarmsArgs) -> None:
-        stage = args.stage
-        east = pulumi.ResourceOptions(parent=self, provider=args.us_east_1_provider)
+        stage = args.ctx.stage
+        east = pulumi.ResourceOptions(parent=self, provider=args.ctx.us_east_1)
         self.global_key = aws.kms.Key(
             f"{stage}-alarms-global-key",
             description=f"{stage}: the us-east-1 alarm topic (CloudFront and WAF alarms)",
             enable_key_rotation=True,
             rotation_period_in_days=365,
-            deletion_window_in_days=30 if args.protect else 7,
-            policy=pulumi.Output.from_input(args.account_id).apply(global_alarm_key_policy),
-            opts=pulumi.ResourceOptions(parent=self, provider=args.us_east_1_provider, protect=args.protect),
+            deletion_window_in_days=30 if args.ctx.protect else 7,
+            policy=pulumi.Output.from_input(args.ctx.account_id).apply(global_alarm_key_policy),
+            opts=pulumi.ResourceOptions(parent=self, provider=args.ctx.us_east_1, protect=args.ctx.protect),
         )
         aws.kms.Alias(
             f"{stage}-alarms-global-key-alias",
@@ -132,7 +126,7 @@ class EdgeAlarms(pulumi.ComponentResource):
     # ------------------------------------------------------------------- ALB, NLB
 
     def _load_balancers(self, args: EdgeAlarmsArgs) -> None:
-        stage, cfg, topic = args.stage, args.config, args.alarm_topic_arn
+        stage, cfg, topic = args.ctx.stage, args.config, args.ctx.alarm_topic_arn
         alb = {"LoadBalancer": args.alb_arn_suffix}
         # ELB publishes the 5xx counts only when there are some: no data is no error.
         self._alarm(
@@ -182,7 +176,7 @@ class EdgeAlarms(pulumi.ComponentResource):
     # ---------------------------------------------------------- CloudFront, WAF
 
     def _cloudfront_and_waf(self, args: EdgeAlarmsArgs) -> None:
-        stage, cfg, topic, east = args.stage, args.config, self.global_topic.arn, args.us_east_1_provider
+        stage, cfg, topic, east = args.ctx.stage, args.config, self.global_topic.arn, args.ctx.us_east_1
         # 5xxErrorRate is a standard CloudFront metric (no additional metrics subscription).
         self._alarm(
             f"{stage}-cdn-5xx-rate",

@@ -22,6 +22,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.config import DnsWeights, MigrationConfig
+from components.context import StageContext
 
 POSTGRES_PORT = 5432
 # AWS requires an ASN on a customer gateway even with static routing; 65000 is the
@@ -85,13 +86,10 @@ def task_settings() -> str:
 
 @dataclass
 class MigrationArgs:
-    stage: str
-    region: str
-    account_id: pulumi.Input[str]
+    ctx: StageContext
     config: MigrationConfig
     # The NAS PostgreSQL password of `config.dms.source_username` (a Pulumi secret).
     source_password: pulumi.Input[str]
-    protect: bool
     vpc_id: pulumi.Input[str]
     vpc_cidr: str
     # DMS runs here (and the Secrets Manager endpoint it needs, when the network has none).
@@ -99,8 +97,6 @@ class MigrationArgs:
     # The NAS LAN is routed to the VGW in these (private: DMS; isolated: RDS answers).
     private_route_table_ids: Sequence[pulumi.Input[str]]
     isolated_route_table_ids: Sequence[pulumi.Input[str]]
-    kms_key_arn: pulumi.Input[str]
-    alarm_topic_arn: pulumi.Input[str]
     # The file bucket `mc mirror` writes into.
     files_bucket_arn: pulumi.Input[str]
     zone_id: pulumi.Input[str]
@@ -141,7 +137,7 @@ class Migration(pulumi.ComponentResource):
     # -------------------------------------------------------------------------- VPN
 
     def _vpn(self, args: MigrationArgs) -> None:
-        stage, cfg = args.stage, args.config
+        stage, cfg = args.ctx.stage, args.config
         child = pulumi.ResourceOptions(parent=self)
         static = cfg.nas_bgp_asn is None
         lan = str(cfg.nas_lan_cidr)
@@ -160,7 +156,7 @@ class Migration(pulumi.ComponentResource):
             f"{stage}-vpn-logs",
             name=f"/aws/vpn/{stage}-nas",
             retention_in_days=cfg.log_retention_days,
-            kms_key_id=args.kms_key_arn,
+            kms_key_id=args.ctx.data_key_arn,
             opts=child,
         )
         tunnel: dict = {}
@@ -235,8 +231,8 @@ class Migration(pulumi.ComponentResource):
                 threshold=1,
                 comparison_operator="LessThanThreshold",
                 treat_missing_data="breaching",
-                alarm_actions=[args.alarm_topic_arn],
-                ok_actions=[args.alarm_topic_arn],
+                alarm_actions=[args.ctx.alarm_topic_arn],
+                ok_actions=[args.ctx.alarm_topic_arn],
                 opts=pulumi.ResourceOptions(parent=self.vpn_connection),
             )
         self.vpn_connection_id = self.vpn_connection.id
@@ -250,7 +246,7 @@ class Migration(pulumi.ComponentResource):
         5432 to RDS (added by `replicate_into`) and 443 to the Secrets Manager endpoint. Its rules
         are separate resources: the database's group names this one, this one names the
         database's, and neither may wait for the other."""
-        stage, cfg = args.stage, args.config
+        stage, cfg = args.ctx.stage, args.config
         child = pulumi.ResourceOptions(parent=self)
         self.dms_security_group = aws.ec2.SecurityGroup(
             f"{stage}-dms-sg",
@@ -295,7 +291,7 @@ class Migration(pulumi.ComponentResource):
             aws.ec2.VpcEndpoint(
                 f"{stage}-dms-secretsmanager-endpoint",
                 vpc_id=args.vpc_id,
-                service_name=f"com.amazonaws.{args.region}.secretsmanager",
+                service_name=f"com.amazonaws.{args.ctx.region}.secretsmanager",
                 vpc_endpoint_type="Interface",
                 private_dns_enabled=True,
                 subnet_ids=list(args.private_subnet_ids),
@@ -321,7 +317,7 @@ class Migration(pulumi.ComponentResource):
     def _copy_path(self, args: MigrationArgs) -> None:
         """`mc mirror` on the NAS writes into the file bucket as an IAM user that can list the
         bucket and put objects, from the NAS's public address only."""
-        stage, cfg = args.stage, args.config
+        stage, cfg = args.ctx.stage, args.config
         source_ip = {"IpAddress": {"aws:SourceIp": [f"{cfg.nas_public_ip}/32"]}}
         self.minio_user = aws.iam.User(
             f"{stage}-minio-mirror",
@@ -329,7 +325,7 @@ class Migration(pulumi.ComponentResource):
             path="/migration/",
             opts=pulumi.ResourceOptions(parent=self),
         )
-        policy = pulumi.Output.all(args.files_bucket_arn, args.kms_key_arn).apply(
+        policy = pulumi.Output.all(args.files_bucket_arn, args.ctx.data_key_arn).apply(
             lambda a: json.dumps(
                 {
                     "Version": "2012-10-17",
@@ -342,7 +338,7 @@ class Migration(pulumi.ComponentResource):
                             "Effect": "Allow",
                             "Action": ["kms:GenerateDataKey", "kms:Encrypt", "kms:Decrypt"],
                             "Resource": a[1],
-                            "Condition": {**source_ip, "StringEquals": {"kms:ViaService": f"s3.{args.region}.amazonaws.com"}},
+                            "Condition": {**source_ip, "StringEquals": {"kms:ViaService": f"s3.{args.ctx.region}.amazonaws.com"}},
                         },
                     ],
                 }
@@ -364,9 +360,9 @@ class Migration(pulumi.ComponentResource):
             f"{stage}-minio-mirror-secret",
             name=f"voip/{stage}/migration/minio-mirror",
             description=f"{stage}: access key of {stage}-minio-mirror (mc mirror on the NAS into the file bucket)",
-            kms_key_id=args.kms_key_arn,
-            recovery_window_in_days=30 if args.protect else 0,
-            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+            kms_key_id=args.ctx.data_key_arn,
+            recovery_window_in_days=30 if args.ctx.protect else 0,
+            opts=pulumi.ResourceOptions(parent=self, protect=args.ctx.protect),
         )
         aws.secretsmanager.SecretVersion(
             f"{stage}-minio-mirror-secret-value",
@@ -374,7 +370,7 @@ class Migration(pulumi.ComponentResource):
             secret_string=pulumi.Output.secret(
                 pulumi.Output.all(key.id, key.secret).apply(
                     lambda k: json.dumps(
-                        {"accessKeyId": k[0], "secretAccessKey": k[1], "endpoint": f"https://s3.{args.region}.amazonaws.com"}
+                        {"accessKeyId": k[0], "secretAccessKey": k[1], "endpoint": f"https://s3.{args.ctx.region}.amazonaws.com"}
                     )
                 )
             ),
@@ -386,7 +382,7 @@ class Migration(pulumi.ComponentResource):
     # -------------------------------------------------------------------- weighted DNS
 
     def _dns(self, args: MigrationArgs) -> None:
-        stage, cfg = args.stage, args.config
+        stage, cfg = args.ctx.stage, args.config
         weights: DnsWeights = cfg.dns_weights
         child = pulumi.ResourceOptions(parent=self)
         self.nas_health_check = aws.route53.HealthCheck(
@@ -435,7 +431,7 @@ class Migration(pulumi.ComponentResource):
     def replicate_into(self, target: MigrationTargetArgs) -> None:
         """DMS from the NAS PostgreSQL into the stage's RDS (call once the database exists)."""
         args = self.args
-        stage, cfg = args.stage, args.config
+        stage, cfg = args.ctx.stage, args.config
         dms = cfg.dms
         child = pulumi.ResourceOptions(parent=self)
 
@@ -477,9 +473,9 @@ class Migration(pulumi.ComponentResource):
             f"{stage}-dms-source-secret",
             name=f"voip/{stage}/migration/nas-postgres",
             description=f"{stage}: NAS PostgreSQL credentials of {dms.source_username} (DMS source endpoint)",
-            kms_key_id=args.kms_key_arn,
-            recovery_window_in_days=30 if args.protect else 0,
-            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+            kms_key_id=args.ctx.data_key_arn,
+            recovery_window_in_days=30 if args.ctx.protect else 0,
+            opts=pulumi.ResourceOptions(parent=self, protect=args.ctx.protect),
         )
         source_json = pulumi.Output.secret(args.source_password).apply(
             lambda pw: json.dumps(
@@ -506,14 +502,14 @@ class Migration(pulumi.ComponentResource):
             name=f"{stage}-dms-secrets-access",
             description="DMS reads the two endpoint secrets (NAS source, RDS target)",
             # Secrets access roles must trust the regional DMS principal.
-            assume_role_policy=_assume(f"dms.{args.region}.amazonaws.com", args.account_id),
+            assume_role_policy=_assume(f"dms.{args.ctx.region}.amazonaws.com", args.ctx.account_id),
             opts=child,
         )
         access_policy = aws.iam.RolePolicy(
             f"{stage}-dms-secrets-access-policy",
             name="read-endpoint-secrets",
             role=self.access_role.name,
-            policy=pulumi.Output.all(self.source_secret.arn, target.master_secret_arn, args.kms_key_arn).apply(
+            policy=pulumi.Output.all(self.source_secret.arn, target.master_secret_arn, args.ctx.data_key_arn).apply(
                 lambda a: json.dumps(
                     {
                         "Version": "2012-10-17",
@@ -529,7 +525,7 @@ class Migration(pulumi.ComponentResource):
                                 "Effect": "Allow",
                                 "Action": "kms:Decrypt",
                                 "Resource": a[2],
-                                "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{args.region}.amazonaws.com"}},
+                                "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{args.ctx.region}.amazonaws.com"}},
                             },
                         ],
                     }
@@ -551,7 +547,7 @@ class Migration(pulumi.ComponentResource):
             f"{stage}-dms-task-logs",
             name=f"dms-tasks-{instance_id}",
             retention_in_days=cfg.log_retention_days,
-            kms_key_id=args.kms_key_arn,
+            kms_key_id=args.ctx.data_key_arn,
             opts=child,
         )
         self.replication_instance = aws.dms.ReplicationInstance(
@@ -561,9 +557,9 @@ class Migration(pulumi.ComponentResource):
             engine_version=dms.engine_version,
             auto_minor_version_upgrade=True,
             allocated_storage=dms.allocated_storage_gib,
-            multi_az=args.protect,
+            multi_az=args.ctx.protect,
             publicly_accessible=False,
-            kms_key_arn=args.kms_key_arn,
+            kms_key_arn=args.ctx.data_key_arn,
             replication_subnet_group_id=self.subnet_group.replication_subnet_group_id,
             vpc_security_group_ids=[self.dms_security_group.id],
             tags={"Name": instance_id},
@@ -579,7 +575,7 @@ class Migration(pulumi.ComponentResource):
             engine_name="postgres",
             database_name=dms.source_database,
             ssl_mode="require",
-            kms_key_arn=args.kms_key_arn,
+            kms_key_arn=args.ctx.data_key_arn,
             secrets_manager_arn=self.source_secret.arn,
             secrets_manager_access_role_arn=self.access_role.arn,
             # A read user cannot create DMS's DDL-capture artifacts on the NAS: schema changes
@@ -594,7 +590,7 @@ class Migration(pulumi.ComponentResource):
             engine_name="postgres",
             database_name=target.database_name,
             ssl_mode="require",  # RDS forces SSL
-            kms_key_arn=args.kms_key_arn,
+            kms_key_arn=args.ctx.data_key_arn,
             secrets_manager_arn=target.master_secret_arn,
             secrets_manager_access_role_arn=self.access_role.arn,
             # DMS loads tables in parallel and applies changes out of FK order: its own session
@@ -622,7 +618,7 @@ class Migration(pulumi.ComponentResource):
             aws.dms.EventSubscription(
                 f"{stage}-dms-{source_type}-events",
                 name=f"{stage}-dms-{source_type}",
-                sns_topic_arn=args.alarm_topic_arn,
+                sns_topic_arn=args.ctx.alarm_topic_arn,
                 source_type=source_type,
                 source_ids=ids,
                 event_categories=categories,

@@ -27,6 +27,7 @@ from pulumi_kubernetes.core import v1 as core
 from pulumi_kubernetes.helm import v3 as helm
 
 from components.config import MonitoringConfig
+from components.context import StageContext
 from components.pod_identity import pod_identity_role
 
 NAMESPACE = "monitoring"
@@ -55,19 +56,13 @@ SILENT_ALERTS = ("Watchdog", "InfoInhibitor")
 
 @dataclass
 class MonitoringArgs:
-    stage: str
+    ctx: StageContext
     k8s_provider: pulumi.ProviderResource
     config: MonitoringConfig
     # The gp3 StorageClass (EbsCsi) Prometheus' volume claim names.
     storage_class_name: str
-    # Where Alertmanager publishes (config.alertsToSns): the stage's SNS alarm topic, the KMS
-    # key it is encrypted with, and what the Pod Identity role and association need.
-    region: str
-    account_id: pulumi.Input[str]
     cluster_name: pulumi.Input[str]
     cluster_arn: pulumi.Input[str]
-    alarm_topic_arn: pulumi.Input[str]
-    alarm_topic_key_arn: pulumi.Input[str]
     # Where the stack's pods land (the cluster's system node group).
     node_selector: Mapping[str, str] = field(default_factory=dict)
     # The metric the signaling pods export and their scrape job (the ServiceMonitor's
@@ -227,7 +222,7 @@ def stack_values(args: MonitoringArgs) -> dict[str, Any]:
         },
         "alertmanager": {
             "serviceAccount": {"create": True, "name": ALERTMANAGER_SERVICE_ACCOUNT},
-            "config": alertmanager_config(args.stage, args.region, args.alarm_topic_arn if cfg.alerts_to_sns else None),
+            "config": alertmanager_config(args.ctx.stage, args.ctx.region, args.ctx.alarm_topic_arn if cfg.alerts_to_sns else None),
             "alertmanagerSpec": {
                 "nodeSelector": system,
                 "resources": _resources("20m", "64Mi", "128Mi"),
@@ -300,7 +295,7 @@ class Monitoring(pulumi.ComponentResource):
     def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("voip:monitoring:Monitoring", name, None, opts)
         cfg = args.config
-        stage = args.stage
+        stage = args.ctx.stage
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.k8s_provider)
         labels = {"app.kubernetes.io/part-of": "voip", "stage": stage}
 
@@ -349,13 +344,13 @@ class Monitoring(pulumi.ComponentResource):
             identity = pod_identity_role(
                 f"{stage}-alertmanager",
                 description=f"{stage}: Alertmanager publishes alerts to the alarm topic (pod identity)",
-                account_id=args.account_id,
+                account_id=args.ctx.account_id,
                 cluster_name=args.cluster_name,
                 cluster_arn=args.cluster_arn,
                 namespace=NAMESPACE,
                 service_account=ALERTMANAGER_SERVICE_ACCOUNT,
-                policy=pulumi.Output.all(args.alarm_topic_arn, args.alarm_topic_key_arn).apply(
-                    lambda a: alertmanager_policy(a[0], a[1], args.region)
+                policy=pulumi.Output.all(args.ctx.alarm_topic_arn, args.ctx.data_key_arn).apply(
+                    lambda a: alertmanager_policy(a[0], a[1], args.ctx.region)
                 ),
                 parent=self,
                 pod_identity_agent=args.pod_identity_agent,

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 
-from components.config import NatStrategy
+from components.config import NatStrategy, NetworkConfig
+from components.context import StageContext
 
 MAX_AZS = 4
 
@@ -45,15 +45,8 @@ class SubnetPlan:
 
 @dataclass
 class NetworkArgs:
-    stage: str
-    region: str
-    account_id: pulumi.Input[str]
-    cidr: ipaddress.IPv4Network
-    azs: Sequence[str]
-    nat_strategy: NatStrategy
-    flow_logs_retention_days: int
-    flow_logs_traffic_type: str = "ALL"
-    interface_endpoints: Sequence[str] = field(default_factory=tuple)
+    ctx: StageContext
+    config: NetworkConfig
     # A KMS key (ARN) that encrypts the flow-log group; its policy must admit CloudWatch Logs.
     logs_kms_key_arn: pulumi.Input[str] | None = None
 
@@ -70,15 +63,15 @@ class Network(pulumi.ComponentResource):
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("voip:network:Network", name, None, opts)
         self.args = args
-        stage = args.stage
+        stage = args.ctx.stage
         child = pulumi.ResourceOptions(parent=self)
-        plan = SubnetPlan.carve(args.cidr, len(args.azs))
+        plan = SubnetPlan.carve(args.config.cidr, len(args.config.azs))
         self.plan = plan
-        self.azs = list(args.azs)
+        self.azs = list(args.config.azs)
 
         self.vpc = aws.ec2.Vpc(
             f"{stage}-vpc",
-            cidr_block=str(args.cidr),
+            cidr_block=str(args.config.cidr),
             enable_dns_hostnames=True,
             enable_dns_support=True,
             tags={"Name": f"{stage}-vpc"},
@@ -102,7 +95,7 @@ class Network(pulumi.ComponentResource):
         self.public_subnets: list[aws.ec2.Subnet] = []
         self.private_subnets: list[aws.ec2.Subnet] = []
         self.isolated_subnets: list[aws.ec2.Subnet] = []
-        for i, az in enumerate(args.azs):
+        for i, az in enumerate(args.config.azs):
             suffix = az[-1]
             self.public_subnets.append(
                 aws.ec2.Subnet(
@@ -148,7 +141,7 @@ class Network(pulumi.ComponentResource):
             gateway_id=self.igw.id,
             opts=pulumi.ResourceOptions(parent=self.public_route_table),
         )
-        for subnet, az in zip(self.public_subnets, args.azs):
+        for subnet, az in zip(self.public_subnets, args.config.azs):
             aws.ec2.RouteTableAssociation(
                 f"{stage}-public-{az[-1]}-rta",
                 subnet_id=subnet.id,
@@ -159,12 +152,12 @@ class Network(pulumi.ComponentResource):
         # NAT gateways per strategy, each with its EIP, in the public subnets.
         self.nat_gateways: list[aws.ec2.NatGateway] = []
         nat_azs = {
-            NatStrategy.PER_AZ: list(range(len(args.azs))),
+            NatStrategy.PER_AZ: list(range(len(args.config.azs))),
             NatStrategy.SINGLE: [0],
             NatStrategy.NONE: [],
-        }[args.nat_strategy]
+        }[args.config.nat_strategy]
         for i in nat_azs:
-            suffix = args.azs[i][-1]
+            suffix = args.config.azs[i][-1]
             eip = aws.ec2.Eip(
                 f"{stage}-nat-{suffix}-eip",
                 domain="vpc",
@@ -184,14 +177,14 @@ class Network(pulumi.ComponentResource):
 
         # Private: a route table per AZ, default route to that AZ's NAT (or the single one).
         self.private_route_tables: list[aws.ec2.RouteTable] = []
-        for i, (subnet, az) in enumerate(zip(self.private_subnets, args.azs)):
+        for i, (subnet, az) in enumerate(zip(self.private_subnets, args.config.azs)):
             suffix = az[-1]
             rt = aws.ec2.RouteTable(
                 f"{stage}-private-{suffix}-rt", vpc_id=self.vpc.id, tags={"Name": f"{stage}-private-{suffix}-rt"}, opts=vpc_opts
             )
             self.private_route_tables.append(rt)
             if self.nat_gateways:
-                nat = self.nat_gateways[i] if args.nat_strategy == NatStrategy.PER_AZ else self.nat_gateways[0]
+                nat = self.nat_gateways[i] if args.config.nat_strategy == NatStrategy.PER_AZ else self.nat_gateways[0]
                 aws.ec2.Route(
                     f"{stage}-private-{suffix}-default",
                     route_table_id=rt.id,
@@ -210,7 +203,7 @@ class Network(pulumi.ComponentResource):
         self.isolated_route_table = aws.ec2.RouteTable(
             f"{stage}-isolated-rt", vpc_id=self.vpc.id, tags={"Name": f"{stage}-isolated-rt"}, opts=vpc_opts
         )
-        for subnet, az in zip(self.isolated_subnets, args.azs):
+        for subnet, az in zip(self.isolated_subnets, args.config.azs):
             aws.ec2.RouteTableAssociation(
                 f"{stage}-isolated-{az[-1]}-rta",
                 subnet_id=subnet.id,
@@ -218,7 +211,7 @@ class Network(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=subnet),
             )
 
-        region = args.region
+        region = args.ctx.region
         # S3 gateway endpoint: free, and keeps S3 bytes (images, files, logs) off the NAT.
         all_route_tables = [self.public_route_table, *self.private_route_tables, self.isolated_route_table]
         self.s3_endpoint = aws.ec2.VpcEndpoint(
@@ -232,20 +225,20 @@ class Network(pulumi.ComponentResource):
         )
 
         self.endpoint_security_group: aws.ec2.SecurityGroup | None = None
-        if args.interface_endpoints:
+        if args.config.interface_endpoints:
             self.endpoint_security_group = aws.ec2.SecurityGroup(
                 f"{stage}-endpoints-sg",
                 vpc_id=self.vpc.id,
                 description="Interface VPC endpoints: HTTPS from inside the VPC only",
                 ingress=[
                     aws.ec2.SecurityGroupIngressArgs(
-                        protocol="tcp", from_port=443, to_port=443, cidr_blocks=[str(args.cidr)], description="HTTPS from the VPC"
+                        protocol="tcp", from_port=443, to_port=443, cidr_blocks=[str(args.config.cidr)], description="HTTPS from the VPC"
                     )
                 ],
                 tags={"Name": f"{stage}-endpoints-sg"},
                 opts=vpc_opts,
             )
-            for service in args.interface_endpoints:
+            for service in args.config.interface_endpoints:
                 aws.ec2.VpcEndpoint(
                     f"{stage}-{service.replace('.', '-')}-endpoint",
                     vpc_id=self.vpc.id,
@@ -267,7 +260,7 @@ class Network(pulumi.ComponentResource):
         self.register_outputs(
             {
                 "vpcId": self.vpc.id,
-                "vpcCidr": str(args.cidr),
+                "vpcCidr": str(args.config.cidr),
                 "azs": self.azs,
                 "publicSubnetIds": self.public_subnet_ids,
                 "privateSubnetIds": self.private_subnet_ids,
@@ -281,14 +274,14 @@ class Network(pulumi.ComponentResource):
         self.flow_log_group = aws.cloudwatch.LogGroup(
             f"{stage}-vpc-flow-logs",
             name=f"/voip/{stage}/vpc-flow-logs",
-            retention_in_days=args.flow_logs_retention_days,
+            retention_in_days=args.config.flow_logs_retention_days,
             kms_key_id=args.logs_kms_key_arn,
             opts=opts,
         )
         role = aws.iam.Role(
             f"{stage}-vpc-flow-logs-role",
             description="VPC flow logs delivery to CloudWatch Logs",
-            assume_role_policy=pulumi.Output.from_input(args.account_id).apply(
+            assume_role_policy=pulumi.Output.from_input(args.ctx.account_id).apply(
                 lambda account: json.dumps(
                     {
                         "Version": "2012-10-17",
@@ -333,7 +326,7 @@ class Network(pulumi.ComponentResource):
         aws.ec2.FlowLog(
             f"{stage}-vpc-flow-log",
             vpc_id=self.vpc.id,
-            traffic_type=args.flow_logs_traffic_type,
+            traffic_type=args.config.flow_logs_traffic_type,
             log_destination_type="cloud-watch-logs",
             log_destination=self.flow_log_group.arn,
             iam_role_arn=role.arn,

@@ -16,7 +16,7 @@ from pulumi_kubernetes.core import v1 as core
 from pulumi_kubernetes.helm import v3 as helm
 
 from components.config import SignalingConfig
-from components.ports import Ports
+from components.context import StageContext
 
 CHART_PATH = "./charts/signaling"
 RELEASE_NAME = "signaling"
@@ -28,20 +28,17 @@ TURN_SECRET_KEY = "shared-secret"
 
 @dataclass
 class SignalingArgs:
-    stage: str
+    ctx: StageContext
     k8s_provider: pulumi.ProviderResource
     config: SignalingConfig
     redis_url: pulumi.Input[str]  # secret Output from the cache tier
     turn_shared_secret: pulumi.Input[str]  # secret Output from the TURN tier
     turn_uris: Sequence[str] | pulumi.Input[Sequence[str]]
-    alb_target_group_arn: pulumi.Input[str] | None
     nlb_target_group_arn: pulumi.Input[str] | None
     # Public subnets' CIDRs: the load balancers' addresses (NetworkPolicy ingress).
     lb_subnet_cidrs: Sequence[str]
     # Egress: Redis (isolated subnets) and the TURN nodes both live inside the VPC.
     vpc_cidr: str
-    # The pods' own ports, Redis and TURN's (components/ports.py).
-    ports: Ports = field(default_factory=Ports)
     # Where the pods land (the cluster's signaling node group label and taint).
     node_selector: Mapping[str, str] = field(default_factory=dict)
     tolerations: Sequence[Mapping[str, str]] = ()
@@ -63,7 +60,7 @@ def release_values(args: SignalingArgs) -> dict[str, Any]:
             "targetConnectionsPerPod": cfg.connections_per_pod,
             "connectionsMetricEnabled": cfg.connections_metric,
         },
-        "ports": {"websocket": args.ports.signaling_http, "metrics": args.ports.signaling_metrics},
+        "ports": {"websocket": args.ctx.ports.signaling_http, "metrics": args.ctx.ports.signaling_metrics},
         "terminationGracePeriodSeconds": cfg.termination_grace_seconds,
         "preStopSleepSeconds": cfg.pre_stop_sleep_seconds,
         "existingSecrets": {
@@ -76,11 +73,12 @@ def release_values(args: SignalingArgs) -> dict[str, Any]:
         "networkPolicy": {
             "enabled": True,
             "loadBalancerCidrs": list(args.lb_subnet_cidrs),
-            "redis": {"cidrs": [args.vpc_cidr], "port": args.ports.redis},
-            "turn": {"cidrs": [args.vpc_cidr], "ports": list(args.ports.turn_client_ports)},
+            "redis": {"cidrs": [args.vpc_cidr], "port": args.ctx.ports.redis},
+            "turn": {"cidrs": [args.vpc_cidr], "ports": list(args.ctx.ports.turn_client_ports)},
         },
         "targetGroupBindings": {
-            "alb": {"targetGroupArn": args.alb_target_group_arn or ""},
+            # The ALB's target groups serve the API/admin deployments, not this release.
+            "alb": {"targetGroupArn": ""},
             "nlb": {"targetGroupArn": args.nlb_target_group_arn or ""},
         },
         "monitoring": {
@@ -98,7 +96,7 @@ class Signaling(pulumi.ComponentResource):
     def __init__(self, name: str, args: SignalingArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("voip:signaling:Signaling", name, None, opts)
         cfg = args.config
-        stage = args.stage
+        stage = args.ctx.stage
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.k8s_provider)
         labels = {"app.kubernetes.io/part-of": "voip", "stage": stage}
 

@@ -10,15 +10,13 @@ import pulumi
 import pulumi_aws as aws
 
 from components.config import StorageConfig
+from components.context import StageContext
 
 
 @dataclass
 class FileStorageArgs:
-    stage: str
-    account_id: pulumi.Input[str]
-    kms_key_arn: pulumi.Input[str]
+    ctx: StageContext
     config: StorageConfig
-    protect: bool
 
 
 def deny_insecure_transport(bucket_arn: str) -> dict:
@@ -72,22 +70,22 @@ class FileStorage(pulumi.ComponentResource):
     def __init__(self, name: str, args: FileStorageArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("voip:data:FileStorage", name, None, opts)
         self.args = args
-        stage = args.stage
+        stage = args.ctx.stage
         cfg = args.config
         self._policy: aws.s3.BucketPolicy | None = None
 
         self.bucket = aws.s3.Bucket(
             f"{stage}-files",
             # Global namespace: the account id keeps the name ours and predictable.
-            bucket=pulumi.Output.from_input(args.account_id).apply(lambda account: f"{stage}-voip-files-{account}"),
+            bucket=pulumi.Output.from_input(args.ctx.account_id).apply(lambda account: f"{stage}-voip-files-{account}"),
             force_destroy=cfg.force_destroy,
             tags={"Name": f"{stage}-voip-files"},
-            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+            opts=pulumi.ResourceOptions(parent=self, protect=args.ctx.protect),
         )
         # Children of the bucket would inherit its `protect`; say it per resource instead:
         # what weakens the bucket when deleted (public access block, encryption, versioning,
         # policy) is protected with it, the rest (ownership, lifecycle) is not.
-        guarded = pulumi.ResourceOptions(parent=self.bucket, protect=args.protect)
+        guarded = pulumi.ResourceOptions(parent=self.bucket, protect=args.ctx.protect)
         child = pulumi.ResourceOptions(parent=self.bucket, protect=False)
 
         # ACLs off: the bucket owner owns every object; access is policy only.
@@ -120,7 +118,7 @@ class FileStorage(pulumi.ComponentResource):
                 aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
                     apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
                         sse_algorithm="aws:kms",
-                        kms_master_key_id=args.kms_key_arn,
+                        kms_master_key_id=args.ctx.data_key_arn,
                     ),
                     # Bucket keys cut KMS requests (and their cost) by orders of magnitude.
                     bucket_key_enabled=True,
@@ -172,15 +170,15 @@ class FileStorage(pulumi.ComponentResource):
         """Create the bucket's one policy: TLS-only for everyone plus s3:GetObject for the
         CloudFront distribution `distribution_arn` (origin access control). Call once."""
         if self._policy is not None:
-            raise RuntimeError(f"{self.args.stage}: the file bucket already has its policy; grant_cloudfront_read is called once")
+            raise RuntimeError(f"{self.args.ctx.stage}: the file bucket already has its policy; grant_cloudfront_read is called once")
         self._policy = aws.s3.BucketPolicy(
-            f"{self.args.stage}-files-policy",
+            f"{self.args.ctx.stage}-files-policy",
             bucket=self.bucket.id,
             policy=pulumi.Output.all(self.bucket.arn, distribution_arn).apply(lambda a: bucket_policy_document(a[0], a[1])),
             # A policy naming a service principal is not "public", but S3 evaluates it against the
             # block settings: create it after them.
             opts=pulumi.ResourceOptions(
-                parent=self.bucket, protect=self.args.protect, depends_on=[self.public_access_block, self.ownership]
+                parent=self.bucket, protect=self.args.ctx.protect, depends_on=[self.public_access_block, self.ownership]
             ),
         )
         return self._policy
