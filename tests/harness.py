@@ -12,11 +12,29 @@ from typing import Any
 import pulumi
 
 from components.config import load_stack_config
+from tools import plan as plan_mod
 from tools.mocks import run_mocked, run_program
-from tools.plan import Plan, to_plan
+from tools.plan import to_plan
 from tools.stackfile import load_stack_file, stack_path
 
 STACKS = ("dev", "nas-migration", "production")
+
+
+class Plan(plan_mod.Plan):
+    """A plan with the queries only tests make."""
+
+    def of_type(self, typ: str) -> list[dict[str, Any]]:
+        return [r for r in self["resources"] if r["type"] == typ]
+
+    def descendants(self, urn: str) -> list[dict[str, Any]]:
+        out, frontier = [], [urn]
+        while frontier:
+            parent = frontier.pop()
+            for r in self["resources"]:
+                if r["parent"] == parent:
+                    out.append(r)
+                    frontier.append(r["urn"])
+        return out
 
 
 def stack_raw(stack: str) -> tuple[dict[str, str], list[str]]:
@@ -52,7 +70,9 @@ def _merge(base: Any, over: Any) -> Any:
 
 def plan_of(stack: str, raw: dict[str, str], secret_keys: list[str] | None = None) -> Plan:
     cfg = load_stack_config(stack, raw)
-    plan = to_plan(cfg, run_program(stack, raw, secret_keys or []))
+    built = to_plan(cfg, run_program(stack, raw, secret_keys or []))
+    plan = Plan(built)
+    plan.ignore_changes = built.ignore_changes
     # The SDK's typed classes and the cached plans live for the whole session: collect this
     # run's garbage once, then freeze the survivors so later collections skip them.
     gc.collect()

@@ -11,8 +11,7 @@ import pulumi
 import pytest
 
 from components.config import ConfigError, DatabaseConfig, load_stack_config
-from tests.harness import component_plan, stack_raw, unit_ctx, with_overrides
-from tools.plan import Plan
+from tests.harness import Plan, component_plan, stack_raw, unit_ctx, with_overrides
 
 RDS = "aws:rds/instance:Instance"
 SG = "aws:ec2/securityGroup:SecurityGroup"

@@ -52,11 +52,12 @@ def _plan(args: argparse.Namespace) -> int:
 
 def _policy(args: argparse.Namespace) -> int:
     from tools import policy as policy_mod
+    from tools.plan import Plan, PlanFileError
 
     try:
-        plan = policy_mod.load(Path(args.plan))
-    except (OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        plan = Plan.load(Path(args.plan))
+    except PlanFileError as exc:
+        print(exc, file=sys.stderr)
         return 1
     violations = policy_mod.run(plan)
     for v in violations:
@@ -68,10 +69,11 @@ def _policy(args: argparse.Namespace) -> int:
 
 def _cost(args: argparse.Namespace) -> int:
     from tools import cost as cost_mod
+    from tools.plan import Plan, PlanFileError
 
     try:
-        plan = cost_mod.load_plan(Path(args.plan))
-    except cost_mod.PlanFileError as exc:
+        plan = Plan.load(Path(args.plan))
+    except PlanFileError as exc:
         print(exc, file=sys.stderr)
         return 1
     print(cost_mod.render(cost_mod.estimate(plan)))
@@ -105,11 +107,12 @@ def _clone_stack(args: argparse.Namespace) -> int:
 
 def _diagram(args: argparse.Namespace) -> int:
     from tools import diagram as diagram_mod
+    from tools.plan import Plan, PlanFileError
 
     try:
-        plan = diagram_mod.load_plan(Path(args.plan))
-    except diagram_mod.DiagramError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        plan = Plan.load(Path(args.plan))
+    except PlanFileError as exc:
+        print(exc, file=sys.stderr)
         return 1
     print(diagram_mod.render_mermaid(diagram_mod.build(plan)), end="")
     return 0

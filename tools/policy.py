@@ -10,9 +10,7 @@ references by id can be followed.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from pulumi_policy import (
@@ -41,13 +39,6 @@ class Violation:
 
     def line(self) -> str:
         return f"{self.level} {self.policy} {self.urn}: {self.message}"
-
-
-def load(path: Path) -> dict[str, Any]:
-    plan = json.loads(Path(path).read_text())
-    if not isinstance(plan, dict) or plan.get("version") != 1 or not isinstance(plan.get("resources"), list):
-        raise ValueError(f"{path}: not a version 1 plan file (see CONTRACTS.md)")
-    return plan
 
 
 def policy_config(plan: dict[str, Any]) -> dict[str, Any]:
@@ -167,4 +158,4 @@ def summary_line_from(mandatory: int, advisory: int) -> str:
     return f"policy: {len(ALL_POLICIES)} policies, {mandatory} mandatory and {advisory} advisory violations"
 
 
-__all__ = ["Violation", "load", "run", "summarize", "summary_line", "summary_line_from", "policy_config"]
+__all__ = ["Violation", "run", "summarize", "summary_line", "summary_line_from", "policy_config"]
