@@ -15,11 +15,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
-from pulumi_kubernetes.helm import v3 as helm
 
 from components.config import AutoscalerConfig
 from components.context import StageContext
 from components.pod_identity import pod_identity_role
+from components.releases import helm_release
 
 CLUSTER_AUTOSCALER_REPO = "https://kubernetes.github.io/autoscaler"
 CLUSTER_AUTOSCALER_CHART = "cluster-autoscaler"
@@ -88,28 +88,21 @@ class NodeAutoscaler(pulumi.ComponentResource):
         )
         self.role, policy, self.pod_identity = identity.role, identity.policy, identity.association
 
-        self.release = helm.Release(
+        self.release = helm_release(
             f"{stage}-cluster-autoscaler",
-            name=CLUSTER_AUTOSCALER_CHART,
             chart=CLUSTER_AUTOSCALER_CHART,
             version=cfg.chart_version,
-            repository_opts=helm.RepositoryOptsArgs(repo=CLUSTER_AUTOSCALER_REPO),
+            repo=CLUSTER_AUTOSCALER_REPO,
             namespace=CLUSTER_AUTOSCALER_NAMESPACE,
             values=pulumi.Output.from_input(args.cluster_name).apply(
                 lambda cluster: release_values(
                     cluster, args.ctx.region, cfg, dict(args.node_selector), args.ctx.protect, args.max_graceful_termination_seconds
                 )
             ),
-            atomic=True,
-            cleanup_on_fail=True,
-            timeout=300,
-            max_history=5,
+            parent=self,
+            provider=args.k8s_provider,
             # The association and the policy first: the pods' first AWS call must succeed.
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                provider=args.k8s_provider,
-                depends_on=[self.pod_identity, policy, *args.depends_on],
-            ),
+            depends_on=[self.pod_identity, policy, *args.depends_on],
         )
 
         self.register_outputs({"roleArn": self.role.arn, "serviceAccount": self.service_account})

@@ -15,13 +15,14 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
-from pulumi_kubernetes.helm import v3 as helm
 from pulumi_kubernetes.provider import Provider as K8sProvider
 
 from components.config import ClusterConfig, NodeGroupConfig
 from components.context import StageContext
+from components.iam import service_trust
 from components.keys import account_administers_statement, logs_statement
 from components.pod_identity import pod_identity_role
+from components.releases import helm_release
 
 # Graviton, Amazon Linux 2023 (EKS picks the AMI matching the node group's version).
 AMI_TYPE = "AL2023_ARM_64_STANDARD"
@@ -95,9 +96,7 @@ class Cluster(pulumi.ComponentResource):
         self.cluster_role = aws.iam.Role(
             f"{stage}-eks-cluster-role",
             description=f"{self.cluster_name} control plane",
-            assume_role_policy=pulumi.Output.from_input(args.ctx.account_id).apply(
-                lambda acct: _service_trust("eks.amazonaws.com", acct, tag_session=True)
-            ),
+            assume_role_policy=service_trust("eks.amazonaws.com", args.ctx.account_id, tag_session=True),
             opts=child,
         )
         cluster_policy = aws.iam.RolePolicyAttachment(
@@ -208,7 +207,7 @@ class Cluster(pulumi.ComponentResource):
         self.node_role = aws.iam.Role(
             f"{stage}-eks-node-role",
             description=f"{self.cluster_name} managed node groups",
-            assume_role_policy=pulumi.Output.from_input(args.ctx.account_id).apply(lambda acct: _service_trust("ec2.amazonaws.com", acct)),
+            assume_role_policy=service_trust("ec2.amazonaws.com"),
             opts=child,
         )
         node_policies = [
@@ -244,7 +243,6 @@ class Cluster(pulumi.ComponentResource):
             delete_unreachable=False,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cluster]),
         )
-        k8s_opts = pulumi.ResourceOptions(parent=self, provider=self.k8s_provider)
 
         # ------------------------------------------------------------- LB controller
         # Least privilege for what the controller does here: bind pods to the stage's target
@@ -263,12 +261,12 @@ class Cluster(pulumi.ComponentResource):
             pod_identity_agent=self.addons["eks-pod-identity-agent"],
         )
         self.lb_controller_role, pod_identity = lb_identity.role, lb_identity.association
-        self.lb_controller = helm.Release(
+        in_cluster = {"parent": self, "provider": self.k8s_provider}
+        self.lb_controller = helm_release(
             f"{stage}-aws-load-balancer-controller",
-            name="aws-load-balancer-controller",
             chart="aws-load-balancer-controller",
             version=cfg.lb_controller_chart_version,
-            repository_opts=helm.RepositoryOptsArgs(repo=LB_CONTROLLER_REPO),
+            repo=LB_CONTROLLER_REPO,
             namespace=LB_CONTROLLER_NAMESPACE,
             values={
                 "clusterName": self.cluster.name,
@@ -283,46 +281,34 @@ class Cluster(pulumi.ComponentResource):
                 "nodeSelector": {POOL_LABEL: "system"},
                 "podDisruptionBudget": {"maxUnavailable": 1},
             },
-            atomic=True,
-            cleanup_on_fail=True,
             timeout=600,
-            max_history=5,
-            opts=pulumi.ResourceOptions.merge(
-                k8s_opts, pulumi.ResourceOptions(depends_on=[pod_identity, *self.node_groups, self.addons["coredns"]])
-            ),
+            depends_on=[pod_identity, *self.node_groups, self.addons["coredns"]],
+            **in_cluster,
         )
 
         # The monitoring CRDs (ServiceMonitor, PrometheusRule) the signaling chart
         # renders, so its release installs before the monitoring stack exists.
-        self.monitoring_crds = helm.Release(
+        self.monitoring_crds = helm_release(
             f"{stage}-prometheus-operator-crds",
-            name="prometheus-operator-crds",
             chart="prometheus-operator-crds",
             version=cfg.prometheus_crds_chart_version,
-            repository_opts=helm.RepositoryOptsArgs(repo=PROMETHEUS_CRDS_REPO),
+            repo=PROMETHEUS_CRDS_REPO,
             namespace="kube-system",
-            atomic=True,
-            cleanup_on_fail=True,
-            timeout=300,
-            max_history=5,
-            opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=self.node_groups)),
+            depends_on=self.node_groups,
+            **in_cluster,
         )
 
         # The resource metrics API (metrics.k8s.io) the HPA's CPU target reads: EKS does not
         # install it, and without it the signaling HPA never scales.
-        self.metrics_server = helm.Release(
+        self.metrics_server = helm_release(
             f"{stage}-metrics-server",
-            name="metrics-server",
             chart="metrics-server",
             version=cfg.metrics_server_chart_version,
-            repository_opts=helm.RepositoryOptsArgs(repo=METRICS_SERVER_REPO),
+            repo=METRICS_SERVER_REPO,
             namespace="kube-system",
             values={"nodeSelector": {POOL_LABEL: "system"}},
-            atomic=True,
-            cleanup_on_fail=True,
-            timeout=300,
-            max_history=5,
-            opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=[*self.node_groups, self.addons["coredns"]])),
+            depends_on=[*self.node_groups, self.addons["coredns"]],
+            **in_cluster,
         )
 
         self.register_outputs(
@@ -454,14 +440,6 @@ class Cluster(pulumi.ComponentResource):
 
 
 # ---------------------------------------------------------------------- documents
-
-
-def _service_trust(service: str, account_id: str, *, tag_session: bool = False) -> str:
-    actions = ["sts:AssumeRole", "sts:TagSession"] if tag_session else "sts:AssumeRole"
-    statement: dict = {"Effect": "Allow", "Principal": {"Service": service}, "Action": actions}
-    if service == "eks.amazonaws.com":
-        statement["Condition"] = {"StringEquals": {"aws:SourceAccount": account_id}}
-    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
 
 
 def _key_policy(account_id: str, region: str, log_group_name: str) -> str:

@@ -20,7 +20,6 @@ AWS DMS read: {engine, host, port, dbname, username, password}. Rotation is expl
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -31,6 +30,7 @@ import pulumi_random as random
 from components.config import DatabaseConfig
 from components.context import StageContext
 from components.data_access import data_store_network
+from components.iam import service_trust
 
 # The CA that new RDS certificates chain to (RSA 2048, valid to 2061).
 CA_CERT = "rds-ca-rsa2048-g1"
@@ -252,21 +252,7 @@ class Database(pulumi.ComponentResource):
             f"{stage}-rds-monitoring",
             name=f"{stage}-rds-monitoring",
             description="RDS enhanced monitoring: publishes OS metrics to CloudWatch Logs",
-            assume_role_policy=pulumi.Output.from_input(args.ctx.account_id).apply(
-                lambda account: json.dumps(
-                    {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Effect": "Allow",
-                                "Principal": {"Service": "monitoring.rds.amazonaws.com"},
-                                "Action": "sts:AssumeRole",
-                                "Condition": {"StringEquals": {"aws:SourceAccount": account}},
-                            }
-                        ],
-                    }
-                )
-            ),
+            assume_role_policy=service_trust("monitoring.rds.amazonaws.com", args.ctx.account_id),
             opts=pulumi.ResourceOptions(parent=self),
         )
         self._monitoring_policy = aws.iam.RolePolicyAttachment(

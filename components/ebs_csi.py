@@ -17,7 +17,7 @@ from pulumi_kubernetes.storage import v1 as storage
 
 from components.config import MonitoringConfig
 from components.context import StageContext
-from components.pod_identity import pod_identity_trust_output
+from components.iam import pod_identity_trust_output
 
 EBS_CSI_ADDON = "aws-ebs-csi-driver"
 EBS_CSI_NAMESPACE = "kube-system"
@@ -34,7 +34,7 @@ GP3_STORAGE_CLASS = "gp3"
 class EbsCsiArgs:
     ctx: StageContext
     cluster_name: pulumi.Input[str]
-    # The trust names the cluster by ARN (components/pod_identity.py).
+    # The trust names the cluster by ARN (components/iam.py).
     cluster_arn: pulumi.Input[str]
     k8s_provider: pulumi.ProviderResource
     # ebsCsiDriverAddonVersion: the driver add-on belongs to the monitoring tier's storage.

@@ -23,6 +23,7 @@ import pulumi_aws as aws
 
 from components.config import DnsWeights, MigrationConfig
 from components.context import StageContext
+from components.iam import service_trust
 
 POSTGRES_PORT = 5432
 # AWS requires an ASN on a customer gateway even with static routing; 65000 is the
@@ -36,17 +37,6 @@ DH_GROUPS = [14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24]
 # DMS needs these role names exactly (account-wide).
 DMS_VPC_ROLE = "dms-vpc-role"
 DMS_LOGS_ROLE = "dms-cloudwatch-logs-role"
-
-
-def _assume(service: str | pulumi.Output[str], account_id: pulumi.Input[str] | None = None) -> pulumi.Output[str]:
-    def doc(args: list) -> str:
-        principal, account = args
-        stmt: dict = {"Effect": "Allow", "Principal": {"Service": principal}, "Action": "sts:AssumeRole"}
-        if account:
-            stmt["Condition"] = {"StringEquals": {"aws:SourceAccount": account}}
-        return json.dumps({"Version": "2012-10-17", "Statement": [stmt]})
-
-    return pulumi.Output.all(service, account_id).apply(doc)
 
 
 def table_mappings(schema: str = "public") -> str:
@@ -456,7 +446,7 @@ class Migration(pulumi.ComponentResource):
                     f"{stage}-{role_name}",
                     name=role_name,
                     description="Account-wide role AWS DMS requires by this exact name",
-                    assume_role_policy=_assume("dms.amazonaws.com"),
+                    assume_role_policy=service_trust("dms.amazonaws.com"),
                     opts=child,
                 )
                 service_deps.append(
@@ -502,7 +492,7 @@ class Migration(pulumi.ComponentResource):
             name=f"{stage}-dms-secrets-access",
             description="DMS reads the two endpoint secrets (NAS source, RDS target)",
             # Secrets access roles must trust the regional DMS principal.
-            assume_role_policy=_assume(f"dms.{args.ctx.region}.amazonaws.com", args.ctx.account_id),
+            assume_role_policy=service_trust(f"dms.{args.ctx.region}.amazonaws.com", args.ctx.account_id),
             opts=child,
         )
         access_policy = aws.iam.RolePolicy(

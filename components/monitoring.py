@@ -24,11 +24,11 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 from pulumi_kubernetes.core import v1 as core
-from pulumi_kubernetes.helm import v3 as helm
 
 from components.config import MonitoringConfig
 from components.context import StageContext
 from components.pod_identity import pod_identity_role
+from components.releases import helm_release
 
 NAMESPACE = "monitoring"
 CHARTS_REPO = "https://prometheus-community.github.io/helm-charts"
@@ -361,44 +361,36 @@ class Monitoring(pulumi.ComponentResource):
             alerting = [self.alertmanager_pod_identity, policy]
 
         self.stack_values = stack_values(args)
-        self.stack = helm.Release(
+        in_cluster = {"parent": self, "provider": args.k8s_provider, "create_namespace": False}
+        self.stack = helm_release(
             f"{stage}-kube-prometheus-stack",
             name=STACK_RELEASE,
             chart="kube-prometheus-stack",
             version=cfg.kube_prometheus_stack_chart_version,
-            repository_opts=helm.RepositoryOptsArgs(repo=CHARTS_REPO),
+            repo=CHARTS_REPO,
             namespace=self.namespace,
-            create_namespace=False,
             # The cluster's prometheus-operator-crds release installs them (and upgrades them;
             # Helm never upgrades a chart's crds/ directory).
             skip_crds=True,
             values=self.stack_values,
-            atomic=True,
-            cleanup_on_fail=True,
             # First install pulls a dozen images and binds the volume.
             timeout=900,
-            max_history=5,
-            opts=pulumi.ResourceOptions.merge(
-                k8s_opts, pulumi.ResourceOptions(depends_on=[self.grafana_admin_secret, *alerting, *args.depends_on])
-            ),
+            depends_on=[self.grafana_admin_secret, *alerting, *args.depends_on],
+            **in_cluster,
         )
 
         self.adapter_values = adapter_values(args)
-        self.adapter = helm.Release(
+        self.adapter = helm_release(
             f"{stage}-prometheus-adapter",
             name=ADAPTER_RELEASE,
             chart="prometheus-adapter",
             version=cfg.prometheus_adapter_chart_version,
-            repository_opts=helm.RepositoryOptsArgs(repo=CHARTS_REPO),
+            repo=CHARTS_REPO,
             namespace=self.namespace,
-            create_namespace=False,
             values=self.adapter_values,
-            atomic=True,
-            cleanup_on_fail=True,
-            timeout=300,
-            max_history=5,
             # Its queries go to the stack's Prometheus.
-            opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=[self.stack])),
+            depends_on=[self.stack],
+            **in_cluster,
         )
 
         self.register_outputs(

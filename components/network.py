@@ -11,6 +11,7 @@ import pulumi_aws as aws
 
 from components.config import NatStrategy, NetworkConfig
 from components.context import StageContext
+from components.iam import service_trust
 
 MAX_AZS = 4
 
@@ -281,22 +282,8 @@ class Network(pulumi.ComponentResource):
         role = aws.iam.Role(
             f"{stage}-vpc-flow-logs-role",
             description="VPC flow logs delivery to CloudWatch Logs",
-            assume_role_policy=pulumi.Output.from_input(args.ctx.account_id).apply(
-                lambda account: json.dumps(
-                    {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Effect": "Allow",
-                                "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
-                                "Action": "sts:AssumeRole",
-                                # Confused-deputy guard: only flow logs of this account.
-                                "Condition": {"StringEquals": {"aws:SourceAccount": account}},
-                            }
-                        ],
-                    }
-                )
-            ),
+            # Confused-deputy guard: only flow logs of this account.
+            assume_role_policy=service_trust("vpc-flow-logs.amazonaws.com", args.ctx.account_id),
             opts=opts,
         )
         write = aws.iam.RolePolicy(

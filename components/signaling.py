@@ -13,10 +13,10 @@ from typing import Any
 
 import pulumi
 from pulumi_kubernetes.core import v1 as core
-from pulumi_kubernetes.helm import v3 as helm
 
 from components.config import SignalingConfig
 from components.context import StageContext
+from components.releases import helm_release
 
 CHART_PATH = "./charts/signaling"
 RELEASE_NAME = "signaling"
@@ -140,21 +140,18 @@ class Signaling(pulumi.ComponentResource):
         )
 
         self.values = release_values(args)
-        self.release = helm.Release(
+        self.release = helm_release(
             f"{stage}-signaling",
             name=RELEASE_NAME,
             chart=CHART_PATH,
             namespace=ns,
             values=self.values,
-            # All or nothing: a failed upgrade rolls back instead of leaving half a release.
-            atomic=True,
-            cleanup_on_fail=True,
             timeout=cfg.release_timeout_seconds,
             max_history=10,
             create_namespace=False,
-            opts=pulumi.ResourceOptions.merge(
-                k8s_opts, pulumi.ResourceOptions(depends_on=[self.redis_secret, self.turn_secret, *args.depends_on])
-            ),
+            parent=self,
+            provider=args.k8s_provider,
+            depends_on=[self.redis_secret, self.turn_secret, *args.depends_on],
         )
 
         self.register_outputs({"namespace": ns, "releaseName": self.release.name, "releaseStatus": self.release.status})

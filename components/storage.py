@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.buckets import deny_insecure_transport, private_bucket_baseline
 from components.config import StorageConfig
 from components.context import StageContext
 
@@ -17,18 +18,6 @@ from components.context import StageContext
 class FileStorageArgs:
     ctx: StageContext
     config: StorageConfig
-
-
-def deny_insecure_transport(bucket_arn: str) -> dict:
-    """The statement every bucket policy of the project starts with: no plain HTTP."""
-    return {
-        "Sid": "DenyInsecureTransport",
-        "Effect": "Deny",
-        "Principal": "*",
-        "Action": "s3:*",
-        "Resource": [bucket_arn, f"{bucket_arn}/*"],
-        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-    }
 
 
 def bucket_policy_document(bucket_arn: str, distribution_arn: str) -> str:
@@ -88,44 +77,25 @@ class FileStorage(pulumi.ComponentResource):
         guarded = pulumi.ResourceOptions(parent=self.bucket, protect=args.ctx.protect)
         child = pulumi.ResourceOptions(parent=self.bucket, protect=False)
 
-        # ACLs off: the bucket owner owns every object; access is policy only.
-        self.ownership = aws.s3.BucketOwnershipControls(
-            f"{stage}-files-ownership",
-            bucket=self.bucket.id,
-            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
+        baseline = private_bucket_baseline(
+            self.bucket.id,
+            names=(f"{stage}-files-public-access-block", f"{stage}-files-ownership", f"{stage}-files-encryption"),
+            encryption={
+                "apply_server_side_encryption_by_default": {"sse_algorithm": "aws:kms", "kms_master_key_id": args.ctx.data_key_arn},
+                # Bucket keys cut KMS requests (and their cost) by orders of magnitude.
+                "bucket_key_enabled": True,
+                # Nobody uploads with their own key (SSE-C): we could not read it back.
+                "blocked_encryption_types": ["SSE-C"],
+            },
             opts=child,
+            guarded=guarded,
         )
-        self.public_access_block = aws.s3.BucketPublicAccessBlock(
-            f"{stage}-files-public-access-block",
-            bucket=self.bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=guarded,
-        )
+        self.public_access_block, self.ownership, self.encryption = baseline.public_access_block, baseline.ownership, baseline.encryption
         # Deleting this resource suspends versioning.
         self.versioning = aws.s3.BucketVersioning(
             f"{stage}-files-versioning",
             bucket=self.bucket.id,
             versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
-            opts=guarded,
-        )
-        self.encryption = aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{stage}-files-encryption",
-            bucket=self.bucket.id,
-            rules=[
-                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                    apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                        sse_algorithm="aws:kms",
-                        kms_master_key_id=args.ctx.data_key_arn,
-                    ),
-                    # Bucket keys cut KMS requests (and their cost) by orders of magnitude.
-                    bucket_key_enabled=True,
-                    # Nobody uploads with their own key (SSE-C): we could not read it back.
-                    blocked_encryption_types=["SSE-C"],
-                )
-            ],
             opts=guarded,
         )
         self.lifecycle = aws.s3.BucketLifecycleConfiguration(

@@ -21,6 +21,7 @@ import pulumi_random as random
 
 from components.config import TurnConfig
 from components.context import StageContext
+from components.iam import service_trust
 from components.turn_config import (
     SECRET_PLACEHOLDER,
     NodeBoot,
@@ -227,12 +228,7 @@ class Turn(pulumi.ComponentResource):
             f"{stage}-turn-node",
             name=f"{stage}-turn-node",
             description="coturn TURN nodes: SSM Session Manager, their one secret, their log group",
-            assume_role_policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}],
-                }
-            ),
+            assume_role_policy=service_trust("ec2.amazonaws.com"),
             opts=pulumi.ResourceOptions(parent=self),
         )
         in_role = pulumi.ResourceOptions(parent=role)

@@ -259,7 +259,7 @@ def test_lb_controller_role_is_least_privilege(plan):
     assert trust["Principal"] == {"Service": "pods.eks.amazonaws.com"}
     cond = trust["Condition"]["StringEquals"]
     assert cond["aws:RequestTag/kubernetes-service-account"] == "aws-load-balancer-controller"
-    # Pinned by ARN: the cluster's name, in this account and region (components/pod_identity.py).
+    # Pinned by ARN: the cluster's name, in this account and region (components/iam.py).
     assert (
         cond["aws:RequestTag/eks-cluster-arn"]
         == f"arn:aws:eks:{plan['config']['aws:region']}:123456789012:cluster/{the_cluster(plan)['props']['name']}"
