@@ -11,15 +11,32 @@ import pulumi
 import pulumi_aws as aws
 
 
-def deny_insecure_transport(bucket_arn: str) -> dict:
-    """The statement every bucket policy of the project starts with: no plain HTTP."""
+def deny_everyone(sid: str, bucket_arn: str, condition: dict) -> dict:
+    """Deny every S3 action on the bucket and its objects to everyone when `condition` holds."""
     return {
-        "Sid": "DenyInsecureTransport",
+        "Sid": sid,
         "Effect": "Deny",
         "Principal": "*",
         "Action": "s3:*",
         "Resource": [bucket_arn, f"{bucket_arn}/*"],
-        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        "Condition": condition,
+    }
+
+
+def deny_insecure_transport(bucket_arn: str) -> dict:
+    """The statement every bucket policy of the project starts with: no plain HTTP."""
+    return deny_everyone("DenyInsecureTransport", bucket_arn, {"Bool": {"aws:SecureTransport": "false"}})
+
+
+def cloudfront_may(sid: str, action: str, resource: str, distribution_arn: str) -> dict:
+    """One CloudFront distribution (origin access control) may `action` on `resource`."""
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Principal": {"Service": "cloudfront.amazonaws.com"},
+        "Action": action,
+        "Resource": resource,
+        "Condition": {"StringEquals": {"AWS:SourceArn": distribution_arn}},
     }
 
 

@@ -53,9 +53,7 @@ class Cache(pulumi.ComponentResource):
             what="Redis (TLS)",
             service="ElastiCache",
             port=args.ctx.ports.redis,
-            vpc_id=args.vpc_id,
-            subnet_ids=args.subnet_ids,
-            sources=args.allowed_security_group_ids,
+            placement=args,
             subnet_group=aws.elasticache.SubnetGroup,
             opts=child,
         )

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.buckets import cloudfront_may
 from components.config import CDN_ALB_PATHS, EdgeConfig
 from components.context import StageContext
 from components.edge_buckets import EdgeBucket, EdgeBucketArgs
@@ -89,23 +90,9 @@ class Cdn(pulumi.ComponentResource):
                 noncurrent_days=30,
                 force_destroy=not args.ctx.protect,
                 statements=lambda arn, dist_arn: [
-                    {
-                        "Sid": "CloudFrontReadsThroughOac",
-                        "Effect": "Allow",
-                        "Principal": {"Service": "cloudfront.amazonaws.com"},
-                        "Action": "s3:GetObject",
-                        "Resource": f"{arn}/*",
-                        "Condition": {"StringEquals": {"AWS:SourceArn": dist_arn}},
-                    },
-                    {
-                        # With ListBucket a missing object is a 404, not a 403.
-                        "Sid": "CloudFrontListsThroughOac",
-                        "Effect": "Allow",
-                        "Principal": {"Service": "cloudfront.amazonaws.com"},
-                        "Action": "s3:ListBucket",
-                        "Resource": arn,
-                        "Condition": {"StringEquals": {"AWS:SourceArn": dist_arn}},
-                    },
+                    cloudfront_may("CloudFrontReadsThroughOac", "s3:GetObject", f"{arn}/*", dist_arn),
+                    # With ListBucket a missing object is a 404, not a 403.
+                    cloudfront_may("CloudFrontListsThroughOac", "s3:ListBucket", arn, dist_arn),
                 ],
             ),
             parent=self,

@@ -56,20 +56,15 @@ def data_store_network(
     what: str,
     service: str,
     port: int,
-    vpc_id: pulumi.Input[str],
-    subnet_ids: Sequence[pulumi.Input[str]],
-    sources: Sequence[pulumi.Input[str]],
+    placement: Any,
     subnet_group: Callable[..., Any],
     opts: pulumi.ResourceOptions,
 ) -> DataStoreNetwork:
     """The security group `<name>-sg` and the subnet group `<name>-subnets` (the service's
-    type, e.g. aws.rds.SubnetGroup) over the isolated subnets."""
-    sg = data_store_security_group(name, what=what, port=port, vpc_id=vpc_id, sources=sources, opts=opts)
-    subnets = subnet_group(
-        f"{name}-subnets",
-        name=name,
-        description=f"{name.rsplit('-', 1)[0]} {service}: isolated subnets",
-        subnet_ids=list(subnet_ids),
-        opts=opts,
-    )
+    type, e.g. aws.rds.SubnetGroup) over the isolated subnets. `placement`: the store's Args
+    (`vpc_id`, `subnet_ids`, `allowed_security_group_ids`)."""
+    sources = placement.allowed_security_group_ids
+    sg = data_store_security_group(name, what=what, port=port, vpc_id=placement.vpc_id, sources=sources, opts=opts)
+    description = f"{name.rsplit('-', 1)[0]} {service}: isolated subnets"
+    subnets = subnet_group(f"{name}-subnets", name=name, description=description, subnet_ids=list(placement.subnet_ids), opts=opts)
     return DataStoreNetwork(sg, subnets)

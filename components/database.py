@@ -82,9 +82,7 @@ class Database(pulumi.ComponentResource):
             what="PostgreSQL",
             service="PostgreSQL",
             port=args.ctx.ports.postgres,
-            vpc_id=args.vpc_id,
-            subnet_ids=args.subnet_ids,
-            sources=args.allowed_security_group_ids,
+            placement=args,
             subnet_group=aws.rds.SubnetGroup,
             opts=child,
         )

@@ -470,26 +470,20 @@ class Edge(pulumi.ComponentResource):
 
         # TLS listener idle timeout is fixed at 350 s (not settable, unlike TCP listeners):
         # the signaling protocol's heartbeat must stay below it.
-        aws.lb.Listener(
-            f"{stage}-nlb-signaling",
-            load_balancer_arn=self.nlb.arn,
-            port=args.ctx.ports.signaling_public,
-            protocol="TLS",
-            ssl_policy=TLS_POLICY,
-            certificate_arn=args.certificate_arn,
-            default_actions=[{"type": "forward", "target_group_arn": self.nlb_signaling_target_group.arn}],
-            opts=nlb_child,
-        )
-        aws.lb.Listener(
-            f"{stage}-nlb-turns",
-            load_balancer_arn=self.nlb.arn,
-            port=args.ctx.ports.turn_tls,
-            protocol="TLS",
-            ssl_policy=TLS_POLICY,
-            certificate_arn=args.certificate_arn,
-            default_actions=[{"type": "forward", "target_group_arn": self.nlb_turn_target_group.arn}],
-            opts=nlb_child,
-        )
+        for label, port, target_group in (
+            ("signaling", args.ctx.ports.signaling_public, self.nlb_signaling_target_group),
+            ("turns", args.ctx.ports.turn_tls, self.nlb_turn_target_group),
+        ):
+            aws.lb.Listener(
+                f"{stage}-nlb-{label}",
+                load_balancer_arn=self.nlb.arn,
+                port=port,
+                protocol="TLS",
+                ssl_policy=TLS_POLICY,
+                certificate_arn=args.certificate_arn,
+                default_actions=[{"type": "forward", "target_group_arn": target_group.arn}],
+                opts=nlb_child,
+            )
 
         # Public names of the NLB (outside CloudFront: raw TCP/TLS).
         for label in ("ws", "turns"):

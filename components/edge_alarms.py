@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.config import EdgeAlarms as EdgeAlarmsConfig
+from components.config import EdgeAlarmsConfig
 from components.context import StageContext
 from components.keys import account_administers_statement, alarm_publishers_statement
 

@@ -93,43 +93,29 @@ class Network(pulumi.ComponentResource):
 
         self.igw = aws.ec2.InternetGateway(f"{stage}-igw", vpc_id=self.vpc.id, tags={"Name": f"{stage}-igw"}, opts=vpc_opts)
 
-        self.public_subnets: list[aws.ec2.Subnet] = []
-        self.private_subnets: list[aws.ec2.Subnet] = []
-        self.isolated_subnets: list[aws.ec2.Subnet] = []
+        # Per tier: its subnets and the tags the LB controller discovers them by.
+        tiers = {
+            "public": ({"kubernetes.io/role/elb": "1"}, plan.public),
+            "private": ({"kubernetes.io/role/internal-elb": "1"}, plan.private),
+            "isolated": ({}, plan.isolated),
+        }
+        subnets: dict[str, list[aws.ec2.Subnet]] = {tier: [] for tier in tiers}
         for i, az in enumerate(args.config.azs):
-            suffix = az[-1]
-            self.public_subnets.append(
-                aws.ec2.Subnet(
-                    f"{stage}-public-{suffix}",
-                    vpc_id=self.vpc.id,
-                    cidr_block=str(plan.public[i]),
-                    availability_zone=az,
-                    # Nothing gets a public IP by accident; NAT, LBs and TURN nodes get EIPs.
-                    map_public_ip_on_launch=False,
-                    tags={"Name": f"{stage}-public-{suffix}", "tier": "public", "kubernetes.io/role/elb": "1"},
-                    opts=vpc_opts,
+            for tier, (lb_role, cidrs) in tiers.items():
+                name = f"{stage}-{tier}-{az[-1]}"
+                subnets[tier].append(
+                    aws.ec2.Subnet(
+                        name,
+                        vpc_id=self.vpc.id,
+                        cidr_block=str(cidrs[i]),
+                        availability_zone=az,
+                        # Nothing gets a public IP by accident; NAT, LBs and TURN nodes get EIPs.
+                        map_public_ip_on_launch=False if tier == "public" else None,
+                        tags={"Name": name, "tier": tier, **lb_role},
+                        opts=vpc_opts,
+                    )
                 )
-            )
-            self.private_subnets.append(
-                aws.ec2.Subnet(
-                    f"{stage}-private-{suffix}",
-                    vpc_id=self.vpc.id,
-                    cidr_block=str(plan.private[i]),
-                    availability_zone=az,
-                    tags={"Name": f"{stage}-private-{suffix}", "tier": "private", "kubernetes.io/role/internal-elb": "1"},
-                    opts=vpc_opts,
-                )
-            )
-            self.isolated_subnets.append(
-                aws.ec2.Subnet(
-                    f"{stage}-isolated-{suffix}",
-                    vpc_id=self.vpc.id,
-                    cidr_block=str(plan.isolated[i]),
-                    availability_zone=az,
-                    tags={"Name": f"{stage}-isolated-{suffix}", "tier": "isolated"},
-                    opts=vpc_opts,
-                )
-            )
+        self.public_subnets, self.private_subnets, self.isolated_subnets = subnets["public"], subnets["private"], subnets["isolated"]
 
         # Public: one route table, default route to the internet gateway.
         self.public_route_table = aws.ec2.RouteTable(

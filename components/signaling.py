@@ -124,19 +124,18 @@ class Signaling(pulumi.ComponentResource):
             # Fixed names (the chart refers to them): replace by delete-then-create.
             delete_before_replace=True,
         )
-        self.redis_secret = core.Secret(
-            f"{stage}-signaling-redis",
-            metadata={"name": REDIS_SECRET, "namespace": ns, "labels": labels},
-            type="Opaque",
-            string_data={REDIS_SECRET_KEY: pulumi.Output.secret(args.redis_url)},
-            opts=secret_opts,
-        )
-        self.turn_secret = core.Secret(
-            f"{stage}-signaling-turn",
-            metadata={"name": TURN_SECRET, "namespace": ns, "labels": labels},
-            type="Opaque",
-            string_data={TURN_SECRET_KEY: pulumi.Output.secret(args.turn_shared_secret)},
-            opts=secret_opts,
+        self.redis_secret, self.turn_secret = (
+            core.Secret(
+                f"{stage}-signaling-{label}",
+                metadata={"name": name, "namespace": ns, "labels": labels},
+                type="Opaque",
+                string_data={key: pulumi.Output.secret(value)},
+                opts=secret_opts,
+            )
+            for label, name, key, value in (
+                ("redis", REDIS_SECRET, REDIS_SECRET_KEY, args.redis_url),
+                ("turn", TURN_SECRET, TURN_SECRET_KEY, args.turn_shared_secret),
+            )
         )
 
         self.values = release_values(args)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.buckets import deny_insecure_transport, private_bucket_baseline
+from components.buckets import cloudfront_may, deny_everyone, deny_insecure_transport, private_bucket_baseline
 from components.config import StorageConfig
 from components.context import StageContext
 
@@ -27,22 +27,8 @@ def bucket_policy_document(bucket_arn: str, distribution_arn: str) -> str:
             "Version": "2012-10-17",
             "Statement": [
                 deny_insecure_transport(bucket_arn),
-                {
-                    "Sid": "DenyOldTls",
-                    "Effect": "Deny",
-                    "Principal": "*",
-                    "Action": "s3:*",
-                    "Resource": [bucket_arn, f"{bucket_arn}/*"],
-                    "Condition": {"NumericLessThan": {"s3:TlsVersion": "1.2"}},
-                },
-                {
-                    "Sid": "AllowCloudFrontOacRead",
-                    "Effect": "Allow",
-                    "Principal": {"Service": "cloudfront.amazonaws.com"},
-                    "Action": "s3:GetObject",
-                    "Resource": f"{bucket_arn}/*",
-                    "Condition": {"StringEquals": {"AWS:SourceArn": distribution_arn}},
-                },
+                deny_everyone("DenyOldTls", bucket_arn, {"NumericLessThan": {"s3:TlsVersion": "1.2"}}),
+                cloudfront_may("AllowCloudFrontOacRead", "s3:GetObject", f"{bucket_arn}/*", distribution_arn),
             ],
         }
     )

@@ -11,7 +11,7 @@ from typing import Any
 
 import pulumi
 
-from components.config import load_stack_config
+from components.config_loader import load_stack_config
 from tools import plan as plan_mod
 from tools.mocks import run_mocked, run_program
 from tools.plan import to_plan

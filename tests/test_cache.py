@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from components.cache import connection_url
-from components.config import CacheConfig, ConfigError, load_stack_config
+from components.config import CacheConfig
+from components.config_loader import ConfigError, load_stack_config
 from tests.harness import component_plan, stack_raw, unit_ctx, with_overrides
 from tests.test_database import (
     assert_isolated,

@@ -10,7 +10,8 @@ from typing import Any
 import pulumi
 import pytest
 
-from components.config import ConfigError, DatabaseConfig, load_stack_config
+from components.config import DatabaseConfig
+from components.config_loader import ConfigError, load_stack_config
 from tests.harness import Plan, component_plan, stack_raw, unit_ctx, with_overrides
 
 RDS = "aws:rds/instance:Instance"

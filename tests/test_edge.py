@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from components.config import ConfigError, load_stack_config
+from components.config_loader import ConfigError, load_stack_config
 from components.waf import rate_window
 from tests.harness import stack_raw, variant, with_overrides
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.config import ConfigError, load_stack_config
+from components.config_loader import ConfigError, load_stack_config
 from tests.harness import stack_plan, stack_raw, variant, with_overrides
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from components.config import ConfigError
+from components.config_loader import ConfigError
 from tools.stackfile import STACKS, StackFileError
 
 
@@ -50,14 +50,22 @@ def _plan(args: argparse.Namespace) -> int:
     return 0
 
 
-def _policy(args: argparse.Namespace) -> int:
-    from tools import policy as policy_mod
+def _plan_file(path: str):
+    """The plan file at `path`, or None once the reason it cannot be read is printed."""
     from tools.plan import Plan, PlanFileError
 
     try:
-        plan = Plan.load(Path(args.plan))
+        return Plan.load(Path(path))
     except PlanFileError as exc:
         print(exc, file=sys.stderr)
+        return None
+
+
+def _policy(args: argparse.Namespace) -> int:
+    from tools import policy as policy_mod
+
+    plan = _plan_file(args.plan)
+    if plan is None:
         return 1
     violations = policy_mod.run(plan)
     for v in violations:
@@ -69,12 +77,9 @@ def _policy(args: argparse.Namespace) -> int:
 
 def _cost(args: argparse.Namespace) -> int:
     from tools import cost as cost_mod
-    from tools.plan import Plan, PlanFileError
 
-    try:
-        plan = Plan.load(Path(args.plan))
-    except PlanFileError as exc:
-        print(exc, file=sys.stderr)
+    plan = _plan_file(args.plan)
+    if plan is None:
         return 1
     print(cost_mod.render(cost_mod.estimate(plan)))
     return 0
@@ -107,12 +112,9 @@ def _clone_stack(args: argparse.Namespace) -> int:
 
 def _diagram(args: argparse.Namespace) -> int:
     from tools import diagram as diagram_mod
-    from tools.plan import Plan, PlanFileError
 
-    try:
-        plan = Plan.load(Path(args.plan))
-    except PlanFileError as exc:
-        print(exc, file=sys.stderr)
+    plan = _plan_file(args.plan)
+    if plan is None:
         return 1
     print(diagram_mod.render_mermaid(diagram_mod.build(plan)), end="")
     return 0

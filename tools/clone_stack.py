@@ -24,7 +24,8 @@ from typing import Any
 
 import yaml
 
-from components.config import PROJECT, RESERVED_RANGES, STAGE_NAME, ConfigError, load_stack_config
+from components.config import PROJECT, RESERVED_RANGES
+from components.config_loader import STAGE_NAME, ConfigError, load_stack_config
 from tools.stackfile import StackFileError, load_stack_file
 
 DEFAULT_TTL_DAYS = 7

@@ -7,7 +7,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from components.config import PROJECT, ConfigError, StackConfig, load_stack_config
+from components.config import PROJECT, StackConfig
+from components.config_loader import ConfigError, load_stack_config
 from tools.mocks import SECRET, ProgramRun, run_program
 from tools.stackfile import load_stack_file, stack_path
 

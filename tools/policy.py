@@ -72,6 +72,13 @@ def _providers(plan: dict[str, Any]) -> dict[str, PolicyProviderResource]:
     }
 
 
+def _seen_as(r: dict[str, Any], providers: dict[str, PolicyProviderResource]) -> tuple:
+    """What a policy sees of resource `r` (type, props, urn, name, options, provider), as the
+    engine builds it."""
+    props = unknown_checking_proxy(r.get("props") or {})
+    return r["type"], props, r["urn"], r["name"], _opts(r), providers.get(r.get("provider") or "")
+
+
 def _level(policy: Any) -> EnforcementLevel:
     return policy.enforcement_level or PACK_ENFORCEMENT_LEVEL
 
@@ -82,20 +89,7 @@ def run(plan: dict[str, Any]) -> list[Violation]:
     providers = _providers(plan)
     custom = [r for r in plan["resources"] if r.get("custom", True) and not r["type"].startswith("pulumi:providers:")]
     # Stack view: like the engine, parent and dependencies are resolved to the resource objects.
-    stack = {
-        r["urn"]: PolicyResource(
-            r["type"],
-            unknown_checking_proxy(r.get("props") or {}),
-            r["urn"],
-            r["name"],
-            _opts(r),
-            providers.get(r.get("provider") or ""),
-            None,
-            [],
-            {},
-        )
-        for r in custom
-    }
+    stack = {r["urn"]: PolicyResource(*_seen_as(r, providers), None, [], {}) for r in custom}
     for r in custom:
         pr = stack[r["urn"]]
         pr.parent = stack.get(r.get("parent") or "")
@@ -109,15 +103,7 @@ def run(plan: dict[str, Any]) -> list[Violation]:
 
         if isinstance(policy, ResourceValidationPolicy):
             for r in custom:
-                args = ResourceValidationArgs(
-                    r["type"],
-                    unknown_checking_proxy(r.get("props") or {}),
-                    r["urn"],
-                    r["name"],
-                    _opts(r),
-                    providers.get(r.get("provider") or ""),
-                    dict(config),
-                )
+                args = ResourceValidationArgs(*_seen_as(r, providers), dict(config))
                 _call(policy, args, lambda m, u=None, _u=r["urn"], _p=policy, _n=name: out.append(Violation(_n, _p.name, _u, m)))
         elif isinstance(policy, StackValidationPolicy):
             stack_urn = (
