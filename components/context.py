@@ -14,7 +14,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from components.config import PROJECT, StackConfig
-from components.keys import DataKey, DataKeyArgs
+from components.data.keys import DataKey, DataKeyArgs
 from components.ports import Ports
 
 

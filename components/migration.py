@@ -25,7 +25,6 @@ from components.config import DnsWeights, MigrationConfig
 from components.context import StageContext
 from components.iam import service_trust
 
-POSTGRES_PORT = 5432
 # AWS requires an ASN on a customer gateway even with static routing; 65000 is the
 # documented placeholder for devices that do not speak BGP.
 STATIC_PLACEHOLDER_ASN = 65000
@@ -429,8 +428,8 @@ class Migration(pulumi.ComponentResource):
             f"{stage}-dms-to-rds",
             security_group_id=self.dms_security_group.id,
             ip_protocol="tcp",
-            from_port=POSTGRES_PORT,
-            to_port=POSTGRES_PORT,
+            from_port=args.ctx.ports.postgres,
+            to_port=args.ctx.ports.postgres,
             referenced_security_group_id=target.security_group_id,
             description="PostgreSQL on the stage's RDS",
             opts=pulumi.ResourceOptions(parent=self.dms_security_group),

@@ -13,24 +13,24 @@ from typing import Any
 
 import pulumi
 
-from components.autoscaler import NodeAutoscaler, NodeAutoscalerArgs
-from components.cache import Cache, CacheArgs
-from components.cdn import Cdn, CdnArgs
-from components.cluster import POOL_LABEL, Cluster, ClusterArgs
+from components.cluster.autoscaler import NodeAutoscaler, NodeAutoscalerArgs
+from components.cluster.cluster import POOL_LABEL, Cluster, ClusterArgs
+from components.cluster.ebs_csi import EbsCsi, EbsCsiArgs
+from components.cluster.monitoring import Monitoring, MonitoringArgs
+from components.cluster.signaling import Signaling, SignalingArgs
 from components.config import StackConfig
 from components.context import StageContext, build_foundation
-from components.database import Database, DatabaseArgs
-from components.dns import Dns, DnsArgs
-from components.ebs_csi import EbsCsi, EbsCsiArgs
-from components.edge import Edge, EdgeArgs
-from components.edge_alarms import EdgeAlarms, EdgeAlarmsArgs
+from components.data.cache import Cache, CacheArgs
+from components.data.database import Database, DatabaseArgs
+from components.data.storage import FileStorage, FileStorageArgs
+from components.edge.cdn import Cdn, CdnArgs
+from components.edge.dns import Dns, DnsArgs
+from components.edge.edge import Edge, EdgeArgs
+from components.edge.edge_alarms import EdgeAlarms, EdgeAlarmsArgs
+from components.edge.waf import Waf, WafArgs
 from components.migration import Migration, MigrationArgs, MigrationTargetArgs
-from components.monitoring import Monitoring, MonitoringArgs
 from components.network import Network, NetworkArgs
-from components.signaling import Signaling, SignalingArgs
-from components.storage import FileStorage, FileStorageArgs
-from components.turn import Turn, TurnArgs
-from components.waf import Waf, WafArgs
+from components.turn.turn import Turn, TurnArgs
 
 SYSTEM_NODES = {POOL_LABEL: "system"}
 

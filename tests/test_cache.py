@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from components.cache import connection_url
 from components.config import CacheConfig
 from components.config_loader import ConfigError, load_stack_config
+from components.data.cache import connection_url
 from tests.harness import component_plan, stack_raw, unit_ctx, with_overrides
 from tests.test_database import (
     assert_isolated,
@@ -141,7 +141,7 @@ def test_outputs_expose_endpoints_and_secret_urls(plan):
 
 
 def test_connection_urls_are_secret_and_ready_to_use():
-    from components.cache import Cache, CacheArgs
+    from components.data.cache import Cache, CacheArgs
 
     cfg = CacheConfig.model_validate({"groups": {"pubsub": {"replicas": 1}}})
 

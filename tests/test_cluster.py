@@ -214,7 +214,7 @@ def test_node_role_policies(plan):
 
 
 def test_addons_pinned_from_config_and_ordered(plan):
-    # The cluster's own add-ons (the EBS CSI driver belongs to components/ebs_csi.py).
+    # The cluster's own add-ons (the EBS CSI driver belongs to components/cluster/ebs_csi.py).
     addons = {a["props"]["addonName"]: a for a in plan.of_type(ADDON) if "voip:cluster:Cluster" in a["urn"]}
     assert set(addons) == {"vpc-cni", "coredns", "kube-proxy", "eks-pod-identity-agent"}
     cfg = cluster_cfg(plan)["addons"]

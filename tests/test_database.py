@@ -230,7 +230,7 @@ def _db_config(**over) -> DatabaseConfig:
 
 
 def _build_db(sources: list[str], cfg: DatabaseConfig):
-    from components.database import Database, DatabaseArgs
+    from components.data.database import Database, DatabaseArgs
 
     def build():
         db = Database(

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from components.config_loader import ConfigError, load_stack_config
-from components.waf import rate_window
+from components.edge.waf import rate_window
 from tests.harness import stack_raw, variant, with_overrides
 
 ALB = "aws:lb/loadBalancer:LoadBalancer"
@@ -154,7 +154,7 @@ def test_load_balancer_and_target_group_names_fit_elb_limits(plan):
 
 
 def test_target_group_names_fit_the_longest_stage_and_change_on_replacement():
-    from components.edge import elb_name
+    from components.edge.edge import elb_name
 
     stage_, host = "a" * 19 + "z", "h" * 32  # the longest stage (20) and ALB host label (32)
     name = elb_name(stage_, host, "vpc-1", "ip", "HTTP", "HTTP1", 8080)
@@ -540,8 +540,8 @@ def test_files_bucket_is_served_at_files_through_origin_access_control():
     import pulumi
     import pulumi_aws as aws
 
-    from components.cdn import Cdn, CdnArgs
     from components.config import EdgeConfig
+    from components.edge.cdn import Cdn, CdnArgs
     from tests.harness import component_plan, unit_ctx
 
     files_domain = "dev-voip-files.s3.ap-northeast-2.amazonaws.com"

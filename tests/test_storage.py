@@ -95,7 +95,7 @@ def test_config_forbids_force_destroy_where_data_is_protected():
 
 
 def test_the_policy_is_created_once():
-    from components.storage import FileStorage, FileStorageArgs
+    from components.data.storage import FileStorage, FileStorageArgs
 
     errors: list[str] = []
 

@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 
-from components.turn_config import coturn_range
+from components.turn.turn_config import coturn_range
 from tools.mocks import _COMPUTED
 
 INSTANCE = "aws:ec2/instance:Instance"
@@ -227,7 +227,7 @@ def wired():
     """Turn built directly with the inputs the edge provides (NLB SG and target
     group, Route 53 zone), under the same mocks as the plans."""
     from components.config import TurnConfig
-    from components.turn import Turn, TurnArgs
+    from components.turn.turn import Turn, TurnArgs
     from tests.harness import component_plan, unit_ctx
 
     def build():

@@ -17,12 +17,12 @@ import pulumi
 import pulumi_aws as aws
 from pulumi_kubernetes.provider import Provider as K8sProvider
 
+from components.cluster.pod_identity import pod_identity_role
+from components.cluster.releases import helm_release
 from components.config import ClusterConfig, NodeGroupConfig
 from components.context import StageContext
+from components.data.keys import account_administers_statement, logs_statement
 from components.iam import service_trust
-from components.keys import account_administers_statement, logs_statement
-from components.pod_identity import pod_identity_role
-from components.releases import helm_release
 
 # Graviton, Amazon Linux 2023 (EKS picks the AMI matching the node group's version).
 AMI_TYPE = "AL2023_ARM_64_STANDARD"

@@ -14,9 +14,9 @@ from typing import Any
 import pulumi
 from pulumi_kubernetes.core import v1 as core
 
+from components.cluster.releases import helm_release
 from components.config import SignalingConfig
 from components.context import StageContext
-from components.releases import helm_release
 
 CHART_PATH = "./charts/signaling"
 RELEASE_NAME = "signaling"

@@ -25,10 +25,10 @@ import pulumi_aws as aws
 import pulumi_random as random
 from pulumi_kubernetes.core import v1 as core
 
+from components.cluster.pod_identity import pod_identity_role
+from components.cluster.releases import helm_release
 from components.config import MonitoringConfig
 from components.context import StageContext
-from components.pod_identity import pod_identity_role
-from components.releases import helm_release
 
 NAMESPACE = "monitoring"
 CHARTS_REPO = "https://prometheus-community.github.io/helm-charts"

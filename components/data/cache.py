@@ -14,7 +14,7 @@ import pulumi_random as random
 
 from components.config import CacheConfig
 from components.context import StageContext
-from components.data_access import data_store_network
+from components.data.data_access import data_store_network
 from components.ports import Ports
 
 

@@ -27,7 +27,7 @@ import pulumi_aws as aws
 
 from components.config import EdgeAlarmsConfig
 from components.context import StageContext
-from components.keys import account_administers_statement, alarm_publishers_statement
+from components.data.keys import account_administers_statement, alarm_publishers_statement
 
 GLOBAL_REGION = "us-east-1"
 FIVE_MINUTES = 300

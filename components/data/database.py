@@ -29,7 +29,7 @@ import pulumi_random as random
 
 from components.config import DatabaseConfig
 from components.context import StageContext
-from components.data_access import data_store_network
+from components.data.data_access import data_store_network
 from components.iam import service_trust
 
 # The CA that new RDS certificates chain to (RSA 2048, valid to 2061).

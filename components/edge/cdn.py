@@ -25,7 +25,7 @@ import pulumi_aws as aws
 from components.buckets import cloudfront_may
 from components.config import CDN_ALB_PATHS, EdgeConfig
 from components.context import StageContext
-from components.edge_buckets import EdgeBucket, EdgeBucketArgs
+from components.edge.edge_buckets import EdgeBucket, EdgeBucketArgs
 
 # AWS managed policies, by their documented fixed ids (no lookup invoke needed).
 CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"

@@ -22,7 +22,7 @@ import pulumi_random as random
 from components.config import TurnConfig
 from components.context import StageContext
 from components.iam import service_trust
-from components.turn_config import (
+from components.turn.turn_config import (
     SECRET_PLACEHOLDER,
     NodeBoot,
     TurnServerConf,

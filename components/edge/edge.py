@@ -21,7 +21,7 @@ import pulumi_random as random
 
 from components.config import EdgeConfig
 from components.context import StageContext
-from components.edge_buckets import EdgeBucket, EdgeBucketArgs
+from components.edge.edge_buckets import EdgeBucket, EdgeBucketArgs
 
 CLOUDFRONT_ORIGIN_FACING = "com.amazonaws.global.cloudfront.origin-facing"
 ORIGIN_HEADER = "X-Origin-Verify"

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 
 import pulumi
 
+from components.cluster.pod_identity import pod_identity_role
+from components.cluster.releases import helm_release
 from components.config import AutoscalerConfig
 from components.context import StageContext
-from components.pod_identity import pod_identity_role
-from components.releases import helm_release
 
 CLUSTER_AUTOSCALER_REPO = "https://kubernetes.github.io/autoscaler"
 CLUSTER_AUTOSCALER_CHART = "cluster-autoscaler"
