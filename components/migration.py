@@ -389,28 +389,23 @@ class Migration(pulumi.ComponentResource):
         )
         # A records only: a weighted AAAA set with AWS alone would send every IPv6 client to AWS
         # whatever the weights say (the NAS has no IPv6).
+        weighted = {"zone_id": args.zone_id, "name": args.cutover_name, "type": "A", "opts": child}
         self.nas_record = aws.route53.Record(
             f"{stage}-cutover-nas",
-            zone_id=args.zone_id,
-            name=args.cutover_name,
-            type="A",
             ttl=60,  # a weight change takes effect within a minute
             records=[str(cfg.nas_public_ip)],
             set_identifier="nas",
             weighted_routing_policies=[{"weight": weights.nas}],
             # An unhealthy NAS drops out of the answers: everyone goes to AWS.
             health_check_id=self.nas_health_check.id,
-            opts=child,
+            **weighted,
         )
         self.aws_record = aws.route53.Record(
             f"{stage}-cutover-aws",
-            zone_id=args.zone_id,
-            name=args.cutover_name,
-            type="A",
             aliases=[{"name": args.distribution_domain_name, "zone_id": args.distribution_hosted_zone_id, "evaluate_target_health": False}],
             set_identifier="aws",
             weighted_routing_policies=[{"weight": weights.aws}],
-            opts=child,
+            **weighted,
         )
         self.cutover_name = args.cutover_name
         self.dns_weights = {"nas": weights.nas, "aws": weights.aws}

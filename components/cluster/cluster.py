@@ -286,6 +286,7 @@ class Cluster(pulumi.ComponentResource):
             **in_cluster,
         )
 
+        in_kube_system = {**in_cluster, "namespace": "kube-system"}
         # The monitoring CRDs (ServiceMonitor, PrometheusRule) the signaling chart
         # renders, so its release installs before the monitoring stack exists.
         self.monitoring_crds = helm_release(
@@ -293,9 +294,8 @@ class Cluster(pulumi.ComponentResource):
             chart="prometheus-operator-crds",
             version=cfg.prometheus_crds_chart_version,
             repo=PROMETHEUS_CRDS_REPO,
-            namespace="kube-system",
             depends_on=self.node_groups,
-            **in_cluster,
+            **in_kube_system,
         )
 
         # The resource metrics API (metrics.k8s.io) the HPA's CPU target reads: EKS does not
@@ -305,10 +305,9 @@ class Cluster(pulumi.ComponentResource):
             chart="metrics-server",
             version=cfg.metrics_server_chart_version,
             repo=METRICS_SERVER_REPO,
-            namespace="kube-system",
             values={"nodeSelector": {POOL_LABEL: "system"}},
             depends_on=[*self.node_groups, self.addons["coredns"]],
-            **in_cluster,
+            **in_kube_system,
         )
 
         self.register_outputs(

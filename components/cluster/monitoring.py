@@ -26,7 +26,7 @@ import pulumi_random as random
 from pulumi_kubernetes.core import v1 as core
 
 from components.cluster.pod_identity import pod_identity_role
-from components.cluster.releases import helm_release
+from components.cluster.releases import helm_release, part_of_labels, stage_namespace
 from components.config import MonitoringConfig
 from components.context import StageContext
 
@@ -296,21 +296,16 @@ class Monitoring(pulumi.ComponentResource):
         super().__init__("voip:monitoring:Monitoring", name, None, opts)
         cfg = args.config
         stage = args.ctx.stage
-        k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.k8s_provider)
-        labels = {"app.kubernetes.io/part-of": "voip", "stage": stage}
-
-        self.namespace_resource = core.Namespace(
+        labels = part_of_labels(stage)
+        self.namespace_resource = stage_namespace(
             f"{stage}-monitoring-ns",
-            metadata={
-                # The signaling chart's NetworkPolicy admits scrapes from this namespace by name.
-                "name": NAMESPACE,
-                "labels": {
-                    **labels,
-                    # node-exporter reads the host (hostNetwork, hostPID, hostPath mounts).
-                    "pod-security.kubernetes.io/enforce": "privileged",
-                },
-            },
-            opts=k8s_opts,
+            # The signaling chart's NetworkPolicy admits scrapes from this namespace by name.
+            name=NAMESPACE,
+            stage=stage,
+            # node-exporter reads the host (hostNetwork, hostPID, hostPath mounts).
+            labels={"pod-security.kubernetes.io/enforce": "privileged"},
+            parent=self,
+            provider=args.k8s_provider,
         )
         self.namespace = self.namespace_resource.metadata.name
 
@@ -361,14 +356,19 @@ class Monitoring(pulumi.ComponentResource):
             alerting = [self.alertmanager_pod_identity, policy]
 
         self.stack_values = stack_values(args)
-        in_cluster = {"parent": self, "provider": args.k8s_provider, "create_namespace": False}
+        # Both charts come from the prometheus-community repository, into this namespace.
+        in_cluster = {
+            "parent": self,
+            "provider": args.k8s_provider,
+            "repo": CHARTS_REPO,
+            "namespace": self.namespace,
+            "create_namespace": False,
+        }
         self.stack = helm_release(
             f"{stage}-kube-prometheus-stack",
             name=STACK_RELEASE,
             chart="kube-prometheus-stack",
             version=cfg.kube_prometheus_stack_chart_version,
-            repo=CHARTS_REPO,
-            namespace=self.namespace,
             # The cluster's prometheus-operator-crds release installs them (and upgrades them;
             # Helm never upgrades a chart's crds/ directory).
             skip_crds=True,
@@ -385,8 +385,6 @@ class Monitoring(pulumi.ComponentResource):
             name=ADAPTER_RELEASE,
             chart="prometheus-adapter",
             version=cfg.prometheus_adapter_chart_version,
-            repo=CHARTS_REPO,
-            namespace=self.namespace,
             values=self.adapter_values,
             # Its queries go to the stack's Prometheus.
             depends_on=[self.stack],

@@ -1,4 +1,4 @@
-"""One way to install a Helm chart: every release of the stage is atomic (a failed upgrade
+"""The stage's Kubernetes namespaces, and one way to install a Helm chart: every release of the stage is atomic (a failed upgrade
 rolls back instead of leaving half a release), cleans up what a failed install created, and
 keeps a short history."""
 
@@ -8,7 +8,24 @@ from collections.abc import Sequence
 from typing import Any
 
 import pulumi
+from pulumi_kubernetes.core import v1 as core
 from pulumi_kubernetes.helm import v3 as helm
+
+
+def part_of_labels(stage: str) -> dict[str, str]:
+    """The labels every Kubernetes object this program creates carries."""
+    return {"app.kubernetes.io/part-of": "voip", "stage": stage}
+
+
+def stage_namespace(
+    resource_name: str, *, name: str, stage: str, labels: dict[str, str], parent: pulumi.Resource, provider: pulumi.ProviderResource
+) -> core.Namespace:
+    """A namespace with the stage's labels plus `labels` (its Pod Security level, ...)."""
+    return core.Namespace(
+        resource_name,
+        metadata={"name": name, "labels": {**part_of_labels(stage), **labels}},
+        opts=pulumi.ResourceOptions(parent=parent, provider=provider),
+    )
 
 
 def helm_release(

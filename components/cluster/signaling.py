@@ -14,7 +14,7 @@ from typing import Any
 import pulumi
 from pulumi_kubernetes.core import v1 as core
 
-from components.cluster.releases import helm_release
+from components.cluster.releases import helm_release, part_of_labels, stage_namespace
 from components.config import SignalingConfig
 from components.context import StageContext
 
@@ -97,24 +97,21 @@ class Signaling(pulumi.ComponentResource):
         super().__init__("voip:signaling:Signaling", name, None, opts)
         cfg = args.config
         stage = args.ctx.stage
-        k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.k8s_provider)
-        labels = {"app.kubernetes.io/part-of": "voip", "stage": stage}
-
-        self.namespace = core.Namespace(
+        labels = part_of_labels(stage)
+        self.namespace = stage_namespace(
             f"{stage}-signaling-ns",
-            metadata={
-                "name": cfg.namespace,
-                "labels": {
-                    **labels,
-                    # The chart's pods meet the restricted Pod Security Standard; enforce it.
-                    "pod-security.kubernetes.io/enforce": "restricted",
-                    "pod-security.kubernetes.io/enforce-version": "latest",
-                    # The LB controller injects target-health readiness gates: a rollout waits
-                    # until new pods are healthy in the target groups before old ones stop.
-                    "elbv2.k8s.aws/pod-readiness-gate-inject": "enabled",
-                },
+            name=cfg.namespace,
+            stage=stage,
+            labels={
+                # The chart's pods meet the restricted Pod Security Standard; enforce it.
+                "pod-security.kubernetes.io/enforce": "restricted",
+                "pod-security.kubernetes.io/enforce-version": "latest",
+                # The LB controller injects target-health readiness gates: a rollout waits
+                # until new pods are healthy in the target groups before old ones stop.
+                "elbv2.k8s.aws/pod-readiness-gate-inject": "enabled",
             },
-            opts=k8s_opts,
+            parent=self,
+            provider=args.k8s_provider,
         )
         ns = self.namespace.metadata.name
         secret_opts = pulumi.ResourceOptions(

@@ -4,8 +4,7 @@ token per group, reachable on 6379 only from named security groups."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import quote
 
 import pulumi
@@ -13,22 +12,15 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from components.config import CacheConfig
-from components.context import StageContext
-from components.data.data_access import data_store_network
+from components.data.data_access import DataStoreArgs, data_store_network
 from components.ports import Ports
 
 
-@dataclass
-class CacheArgs:
-    ctx: StageContext
-    vpc_id: pulumi.Input[str]
-    # The isolated subnets (no route to an internet or NAT gateway), one per AZ.
-    subnet_ids: Sequence[pulumi.Input[str]]
-    # Sources admitted on 6379 (EKS nodes). Nothing else is.
-    allowed_security_group_ids: Sequence[pulumi.Input[str]]
+@dataclass(kw_only=True)
+class CacheArgs(DataStoreArgs):
+    """Admits the EKS nodes on the Redis port; a group's nodes spread over the AZs, primary first."""
+
     config: CacheConfig
-    # Nodes of a group are spread over these, primary first.
-    availability_zones: Sequence[str] = field(default_factory=tuple)
 
 
 def connection_url(token: str, host: str, port: int = Ports.redis) -> str:

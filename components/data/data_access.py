@@ -11,6 +11,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.context import StageContext
+
 
 def data_store_security_group(
     name: str,
@@ -44,6 +46,19 @@ def data_store_security_group(
     )
 
 
+@dataclass(kw_only=True)
+class DataStoreArgs:
+    """What every data store's Args start with: the context and where the store sits."""
+
+    ctx: StageContext
+    vpc_id: pulumi.Input[str]
+    # The isolated subnets (no route to an internet or NAT gateway), one per AZ.
+    subnet_ids: Sequence[pulumi.Input[str]]
+    # The only sources admitted, on the store's one port. Nothing else is.
+    allowed_security_group_ids: Sequence[pulumi.Input[str]]
+    availability_zones: Sequence[str] = ()
+
+
 @dataclass(frozen=True)
 class DataStoreNetwork:
     security_group: aws.ec2.SecurityGroup
@@ -56,7 +71,7 @@ def data_store_network(
     what: str,
     service: str,
     port: int,
-    placement: Any,
+    placement: DataStoreArgs,
     subnet_group: Callable[..., Any],
     opts: pulumi.ResourceOptions,
 ) -> DataStoreNetwork:

@@ -21,15 +21,14 @@ AWS DMS read: {engine, host, port, dbname, username, password}. Rotation is expl
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
 from components.config import DatabaseConfig
-from components.context import StageContext
-from components.data.data_access import data_store_network
+from components.data.data_access import DataStoreArgs, data_store_network
 from components.iam import service_trust
 
 # The CA that new RDS certificates chain to (RSA 2048, valid to 2061).
@@ -39,17 +38,12 @@ REPLICA_LOG_EXPORTS = ("postgresql",)
 GIB = 1024**3
 
 
-@dataclass
-class DatabaseArgs:
-    ctx: StageContext
-    vpc_id: pulumi.Input[str]
-    # The isolated subnets (no route to an internet or NAT gateway), one per AZ.
-    subnet_ids: Sequence[pulumi.Input[str]]
-    # Sources admitted on 5432 (EKS nodes, the migration bridge). Nothing else is.
-    allowed_security_group_ids: Sequence[pulumi.Input[str]]
+@dataclass(kw_only=True)
+class DatabaseArgs(DataStoreArgs):
+    """Admits the EKS nodes and the migration bridge on the PostgreSQL port; replicas spread
+    over the AZs (the primary's standby is placed by RDS)."""
+
     config: DatabaseConfig
-    # Replicas are spread over these (the primary's standby is placed by RDS).
-    availability_zones: Sequence[str] = field(default_factory=tuple)
 
 
 def parameters(cfg: DatabaseConfig) -> list[tuple[str, str, str]]:

@@ -56,22 +56,17 @@ class Dns(pulumi.ComponentResource):
             self.name_servers = pulumi.Output.from_input([])
 
         names = [args.config.domain, f"*.{args.config.domain}"]
-        regional = aws.acm.Certificate(
-            f"{stage}-wildcard",
-            domain_name=names[0],
-            subject_alternative_names=names[1:],
-            validation_method="DNS",
-            key_algorithm="RSA_2048",  # what every client (old Android WebViews too) accepts
-            opts=child,
-        )
-        # CloudFront takes certificates from us-east-1 only.
-        cloudfront = aws.acm.Certificate(
-            f"{stage}-cloudfront",
-            domain_name=names[0],
-            subject_alternative_names=names[1:],
-            validation_method="DNS",
-            key_algorithm="RSA_2048",  # what every client (old Android WebViews too) accepts
-            opts=pulumi.ResourceOptions(parent=self, provider=args.ctx.us_east_1),
+        # The regional one (ALB, NLB) and CloudFront's, which takes certificates from us-east-1 only.
+        regional, cloudfront = (
+            aws.acm.Certificate(
+                f"{stage}-{label}",
+                domain_name=names[0],
+                subject_alternative_names=names[1:],
+                validation_method="DNS",
+                key_algorithm="RSA_2048",  # what every client (old Android WebViews too) accepts
+                opts=opts,
+            )
+            for label, opts in (("wildcard", child), ("cloudfront", pulumi.ResourceOptions(parent=self, provider=args.ctx.us_east_1)))
         )
         # ACM derives the validation CNAME from the base name and the account: `domain` and
         # `*.domain` share it, and so do the two certificates (any region). So ONE record,
