@@ -158,3 +158,32 @@ def test_the_policy_packs_fallback_allow_list_is_the_default_ports():
 
     # The pack run without config (pulumi preview --policy-pack, no --policy-pack-config) uses it.
     assert [dict(a) for a in DEFAULT_PUBLIC_INGRESS] == Ports().public_ingress()
+
+
+def test_the_fixed_ports_reach_the_chart_from_ports_py():
+    """Signaling's own ports and Redis' are not config: a change in components/ports.py is
+    the one edit, and the pods, their Service and their NetworkPolicy follow."""
+    from components.cluster.signaling import SignalingArgs, release_values
+    from components.config import SignalingConfig
+    from components.ports import Ports
+    from tests.harness import unit_ctx
+    from tests.test_chart import render
+
+    moved = Ports(signaling_http=8081, signaling_metrics=9091, redis=6380)
+    args = SignalingArgs(
+        ctx=unit_ctx(ports=moved, us_east_1=None),
+        k8s_provider=None,
+        config=SignalingConfig(),
+        redis_url="rediss://x",
+        turn_shared_secret="s",
+        turn_uris=["turn:203.0.113.1:3478?transport=udp"],
+        nlb_target_group_arn=None,
+        lb_subnet_cidrs=["10.20.0.0/22"],
+        vpc_cidr="10.20.0.0/16",
+    )
+    objs = {o["kind"]: o for o in render(release_values(args))}
+    container = objs["Deployment"]["spec"]["template"]["spec"]["containers"][0]
+    assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"websocket": 8081, "metrics": 9091}
+    assert {p["port"] for p in objs["Service"]["spec"]["ports"]} == {8081, 9091}
+    egress = {(p["port"], p["protocol"]) for r in objs["NetworkPolicy"]["spec"]["egress"] for p in r["ports"]}
+    assert (6380, "TCP") in egress and (6379, "TCP") not in egress
