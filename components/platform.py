@@ -197,12 +197,9 @@ class Platform(pulumi.ComponentResource):
                 NodeAutoscalerArgs(
                     ctx=ctx,
                     config=cfg.cluster.autoscaler,
-                    cluster_name=cluster.name,
-                    cluster_arn=cluster.arn,
-                    k8s_provider=cluster.k8s_provider,
+                    cluster=cluster.access,
                     node_selector=SYSTEM_NODES,
                     max_graceful_termination_seconds=max(600, cfg.signaling.termination_grace_seconds),
-                    pod_identity_agent=agent,
                     depends_on=[*cluster.node_groups, cluster.addons["coredns"]],
                 ),
                 opts=ctx.regional,
@@ -213,9 +210,7 @@ class Platform(pulumi.ComponentResource):
             EbsCsiArgs(
                 ctx=ctx,
                 config=cfg.monitoring,
-                cluster_name=cluster.name,
-                cluster_arn=cluster.arn,
-                k8s_provider=cluster.k8s_provider,
+                cluster=cluster.access,
                 controller_node_selector=SYSTEM_NODES,
                 depends_on=[*cluster.node_groups, agent],
             ),
@@ -230,11 +225,8 @@ class Platform(pulumi.ComponentResource):
                 MonitoringArgs(
                     ctx=ctx,
                     config=cfg.monitoring,
-                    k8s_provider=cluster.k8s_provider,
+                    cluster=cluster.access,
                     storage_class_name=ebs_csi.storage_class_name,
-                    cluster_name=cluster.name,
-                    cluster_arn=cluster.arn,
-                    pod_identity_agent=agent,
                     node_selector=SYSTEM_NODES,
                     # The autoscaler first: on dev the system pods outgrow one t4g.medium (17
                     # pods without prefix delegation) and the monitoring pods need a second node.

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import pulumi
 
-from components.cluster.pod_identity import pod_identity_role
+from components.cluster.pod_identity import ClusterAccess, pod_identity_role
 from components.cluster.releases import helm_release
 from components.config import AutoscalerConfig
 from components.context import StageContext
@@ -45,19 +45,15 @@ WRITE_ACTIONS = ("autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanc
 @dataclass
 class NodeAutoscalerArgs:
     ctx: StageContext
-    # The EKS cluster: its name drives auto-discovery and the write condition, its ARN the trust.
-    cluster_name: pulumi.Input[str]
-    cluster_arn: pulumi.Input[str]
-    k8s_provider: pulumi.ProviderResource
     config: AutoscalerConfig
+    # The EKS cluster: its name drives auto-discovery and the write condition, its ARN the trust.
+    cluster: ClusterAccess
     # Where the autoscaler runs (the system node group): never on the nodes it may remove
     # for lack of work, and not among the signaling pods.
     node_selector: Mapping[str, str] = field(default_factory=dict)
     # How long a drained pod may take to stop before the node is removed anyway: at least
     # the signaling pods' grace period (their WebSockets drain in it).
     max_graceful_termination_seconds: int = 600
-    # The pod identity agent add-on: credentials only work once it runs.
-    pod_identity_agent: pulumi.Resource | None = None
     # The node groups and CoreDNS: the release's pods need nodes and DNS to become Ready.
     depends_on: Sequence[pulumi.Resource] = ()
 
@@ -78,13 +74,11 @@ class NodeAutoscaler(pulumi.ComponentResource):
             f"{stage}-cluster-autoscaler",
             description=f"{stage}: Kubernetes Cluster Autoscaler (pod identity)",
             account_id=args.ctx.account_id,
-            cluster_name=args.cluster_name,
-            cluster_arn=args.cluster_arn,
+            cluster=args.cluster,
             namespace=CLUSTER_AUTOSCALER_NAMESPACE,
             service_account=CLUSTER_AUTOSCALER_SERVICE_ACCOUNT,
-            policy=pulumi.Output.from_input(args.cluster_name).apply(_autoscaler_policy),
+            policy=pulumi.Output.from_input(args.cluster.name).apply(_autoscaler_policy),
             parent=self,
-            pod_identity_agent=args.pod_identity_agent,
         )
         self.role, policy, self.pod_identity = identity.role, identity.policy, identity.association
 
@@ -94,13 +88,13 @@ class NodeAutoscaler(pulumi.ComponentResource):
             version=cfg.chart_version,
             repo=CLUSTER_AUTOSCALER_REPO,
             namespace=CLUSTER_AUTOSCALER_NAMESPACE,
-            values=pulumi.Output.from_input(args.cluster_name).apply(
+            values=pulumi.Output.from_input(args.cluster.name).apply(
                 lambda cluster: release_values(
                     cluster, args.ctx.region, cfg, dict(args.node_selector), args.ctx.protect, args.max_graceful_termination_seconds
                 )
             ),
             parent=self,
-            provider=args.k8s_provider,
+            provider=args.cluster.k8s_provider,
             # The association and the policy first: the pods' first AWS call must succeed.
             depends_on=[self.pod_identity, policy, *args.depends_on],
         )

@@ -15,6 +15,7 @@ import pulumi
 import pulumi_aws as aws
 from pulumi_kubernetes.storage import v1 as storage
 
+from components.cluster.pod_identity import ClusterAccess
 from components.config import MonitoringConfig
 from components.context import StageContext
 from components.iam import pod_identity_trust_output
@@ -33,12 +34,10 @@ GP3_STORAGE_CLASS = "gp3"
 @dataclass
 class EbsCsiArgs:
     ctx: StageContext
-    cluster_name: pulumi.Input[str]
-    # The trust names the cluster by ARN (components/iam.py).
-    cluster_arn: pulumi.Input[str]
-    k8s_provider: pulumi.ProviderResource
     # ebsCsiDriverAddonVersion: the driver add-on belongs to the monitoring tier's storage.
     config: MonitoringConfig
+    # The trust names the cluster by ARN (components/iam.py).
+    cluster: ClusterAccess
     # Where the controller runs (the system node group); the node DaemonSet runs everywhere.
     controller_node_selector: Mapping[str, str] = field(default_factory=dict)
     # The node groups (the controller needs nodes, or the add-on stays DEGRADED) and the
@@ -59,7 +58,7 @@ class EbsCsi(pulumi.ComponentResource):
         self.role = aws.iam.Role(
             f"{stage}-ebs-csi-role",
             description=f"{stage}: EBS CSI driver controller (pod identity)",
-            assume_role_policy=pod_identity_trust_output(args.ctx.account_id, args.cluster_arn, EBS_CSI_NAMESPACE, EBS_CSI_SERVICE_ACCOUNT),
+            assume_role_policy=pod_identity_trust_output(args.ctx.account_id, args.cluster.arn, EBS_CSI_NAMESPACE, EBS_CSI_SERVICE_ACCOUNT),
             opts=pulumi.ResourceOptions(parent=self),
         )
         policy = aws.iam.RolePolicyAttachment(
@@ -70,7 +69,7 @@ class EbsCsi(pulumi.ComponentResource):
         )
         self.addon = aws.eks.Addon(
             f"{stage}-eks-{EBS_CSI_ADDON}",
-            cluster_name=args.cluster_name,
+            cluster_name=args.cluster.name,
             addon_name=EBS_CSI_ADDON,
             addon_version=args.config.ebs_csi_driver_addon_version,
             configuration_values=json.dumps({"controller": {"nodeSelector": dict(args.controller_node_selector)}})
@@ -99,7 +98,7 @@ class EbsCsi(pulumi.ComponentResource):
             volume_binding_mode="WaitForFirstConsumer",
             allow_volume_expansion=True,
             reclaim_policy="Retain" if args.ctx.protect else "Delete",
-            opts=pulumi.ResourceOptions(parent=self, provider=args.k8s_provider, depends_on=[self.addon]),
+            opts=pulumi.ResourceOptions(parent=self, provider=args.cluster.k8s_provider, depends_on=[self.addon]),
         )
         self.storage_class_name = GP3_STORAGE_CLASS
 

@@ -25,7 +25,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 from pulumi_kubernetes.core import v1 as core
 
-from components.cluster.pod_identity import pod_identity_role
+from components.cluster.pod_identity import ClusterAccess, pod_identity_role
 from components.cluster.releases import helm_release, part_of_labels, stage_namespace
 from components.config import MonitoringConfig
 from components.context import StageContext
@@ -57,20 +57,17 @@ SILENT_ALERTS = ("Watchdog", "InfoInhibitor")
 @dataclass
 class MonitoringArgs:
     ctx: StageContext
-    k8s_provider: pulumi.ProviderResource
     config: MonitoringConfig
+    # Alertmanager's Pod Identity role (alertsToSns) trusts this cluster.
+    cluster: ClusterAccess
     # The gp3 StorageClass (EbsCsi) Prometheus' volume claim names.
     storage_class_name: str
-    cluster_name: pulumi.Input[str]
-    cluster_arn: pulumi.Input[str]
     # Where the stack's pods land (the cluster's system node group).
     node_selector: Mapping[str, str] = field(default_factory=dict)
     # The metric the signaling pods export and their scrape job (the ServiceMonitor's
     # jobLabel: the chart name). The adapter serves it under the same name.
     connections_metric: str = "websocket_connections"
     connections_job: str = "signaling"
-    # The pod identity agent add-on: Alertmanager's credentials only work once it runs.
-    pod_identity_agent: pulumi.Resource | None = None
     # The CRDs release, the node groups and the storage driver.
     depends_on: Sequence[pulumi.Resource] = ()
 
@@ -305,7 +302,7 @@ class Monitoring(pulumi.ComponentResource):
             # node-exporter reads the host (hostNetwork, hostPID, hostPath mounts).
             labels={"pod-security.kubernetes.io/enforce": "privileged"},
             parent=self,
-            provider=args.k8s_provider,
+            provider=args.cluster.k8s_provider,
         )
         self.namespace = self.namespace_resource.metadata.name
 
@@ -322,7 +319,7 @@ class Monitoring(pulumi.ComponentResource):
             string_data={GRAFANA_USER_KEY: "admin", GRAFANA_PASSWORD_KEY: pulumi.Output.secret(password.result)},
             opts=pulumi.ResourceOptions(
                 parent=self.namespace_resource,
-                provider=args.k8s_provider,
+                provider=args.cluster.k8s_provider,
                 additional_secret_outputs=["data", "stringData"],
                 # A fixed name (Grafana refers to it): replace by delete-then-create.
                 delete_before_replace=True,
@@ -340,15 +337,13 @@ class Monitoring(pulumi.ComponentResource):
                 f"{stage}-alertmanager",
                 description=f"{stage}: Alertmanager publishes alerts to the alarm topic (pod identity)",
                 account_id=args.ctx.account_id,
-                cluster_name=args.cluster_name,
-                cluster_arn=args.cluster_arn,
+                cluster=args.cluster,
                 namespace=NAMESPACE,
                 service_account=ALERTMANAGER_SERVICE_ACCOUNT,
                 policy=pulumi.Output.all(args.ctx.alarm_topic_arn, args.ctx.data_key_arn).apply(
                     lambda a: alertmanager_policy(a[0], a[1], args.ctx.region)
                 ),
                 parent=self,
-                pod_identity_agent=args.pod_identity_agent,
             )
             self.alertmanager_role, policy = identity.role, identity.policy
             self.alertmanager_pod_identity = identity.association
@@ -359,7 +354,7 @@ class Monitoring(pulumi.ComponentResource):
         # Both charts come from the prometheus-community repository, into this namespace.
         in_cluster = {
             "parent": self,
-            "provider": args.k8s_provider,
+            "provider": args.cluster.k8s_provider,
             "repo": CHARTS_REPO,
             "namespace": self.namespace,
             "create_namespace": False,

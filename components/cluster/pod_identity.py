@@ -12,6 +12,18 @@ import pulumi_aws as aws
 from components.iam import pod_identity_trust_output
 
 
+@dataclass(frozen=True)
+class ClusterAccess:
+    """What a component running on the cluster needs of it (the cluster tier's output): its
+    name and ARN (Pod Identity trust and association), the Kubernetes provider, and the pod
+    identity agent add-on (credentials only work once it runs)."""
+
+    name: pulumi.Input[str]
+    arn: pulumi.Input[str]
+    k8s_provider: pulumi.ProviderResource
+    pod_identity_agent: pulumi.Resource | None = None
+
+
 @dataclass
 class PodIdentityRole:
     """A role that one service account of the cluster assumes through EKS Pod Identity."""
@@ -26,13 +38,11 @@ def pod_identity_role(
     *,
     description: str,
     account_id: pulumi.Input[str],
-    cluster_name: pulumi.Input[str],
-    cluster_arn: pulumi.Input[str],
+    cluster: ClusterAccess,
     namespace: str,
     service_account: str,
     policy: pulumi.Input[str],
     parent: pulumi.Resource,
-    pod_identity_agent: pulumi.Resource | None = None,
 ) -> PodIdentityRole:
     """`<prefix>-role` trusted by `namespace/service_account` only, its inline `<prefix>-policy`,
     and `<prefix>-pod-identity` binding them (after the pod identity agent add-on: the agent
@@ -40,16 +50,16 @@ def pod_identity_role(
     role = aws.iam.Role(
         f"{prefix}-role",
         description=description,
-        assume_role_policy=pod_identity_trust_output(account_id, cluster_arn, namespace, service_account),
+        assume_role_policy=pod_identity_trust_output(account_id, cluster.arn, namespace, service_account),
         opts=pulumi.ResourceOptions(parent=parent),
     )
     inline = aws.iam.RolePolicy(f"{prefix}-policy", role=role.id, policy=policy, opts=pulumi.ResourceOptions(parent=role))
     association = aws.eks.PodIdentityAssociation(
         f"{prefix}-pod-identity",
-        cluster_name=cluster_name,
+        cluster_name=cluster.name,
         namespace=namespace,
         service_account=service_account,
         role_arn=role.arn,
-        opts=pulumi.ResourceOptions(parent=role, depends_on=[pod_identity_agent] if pod_identity_agent is not None else []),
+        opts=pulumi.ResourceOptions(parent=role, depends_on=[cluster.pod_identity_agent] if cluster.pod_identity_agent is not None else []),
     )
     return PodIdentityRole(role, inline, association)
