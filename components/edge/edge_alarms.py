@@ -81,12 +81,16 @@ class EdgeAlarms(pulumi.ComponentResource):
         )
 
     def _alarm(self, logical: str, description: str, topic: pulumi.Input[str], provider: pulumi.ProviderResource | None, **kwargs) -> None:
+        """Above `threshold` alarms; no data (ELB publishes error counts only when there are
+        some, no targets registered, no requests) is no error."""
         alarm = aws.cloudwatch.MetricAlarm(
             logical,
             name=logical,
             alarm_description=description,
             alarm_actions=[topic],
             ok_actions=[topic],
+            comparison_operator="GreaterThanThreshold",
+            treat_missing_data="notBreaching",
             opts=pulumi.ResourceOptions(parent=self, provider=provider),
             **kwargs,
         )
@@ -135,7 +139,7 @@ class EdgeAlarms(pulumi.ComponentResource):
             topic, None,
             namespace="AWS/ApplicationELB", metric_name="HTTPCode_ELB_5XX_Count", dimensions=alb,
             statistic="Sum", period=FIVE_MINUTES, evaluation_periods=1,
-            threshold=cfg.alb_5xx_per_5_min, comparison_operator="GreaterThanThreshold", treat_missing_data="notBreaching",
+            threshold=cfg.alb_5xx_per_5_min,
         )  # fmt: skip
         self._alarm(
             f"{stage}-alb-target-5xx",
@@ -143,7 +147,7 @@ class EdgeAlarms(pulumi.ComponentResource):
             topic, None,
             namespace="AWS/ApplicationELB", metric_name="HTTPCode_Target_5XX_Count", dimensions=alb,
             statistic="Sum", period=FIVE_MINUTES, evaluation_periods=1,
-            threshold=cfg.target_5xx_per_5_min, comparison_operator="GreaterThanThreshold", treat_missing_data="notBreaching",
+            threshold=cfg.target_5xx_per_5_min,
         )  # fmt: skip
         # p99 over 5 minutes, 2 of 3 periods: one slow burst is not an incident. Periods with
         # too few requests for a meaningful p99 (a quiet dev stage) are not evaluated.
@@ -154,7 +158,7 @@ class EdgeAlarms(pulumi.ComponentResource):
             namespace="AWS/ApplicationELB", metric_name="TargetResponseTime", dimensions=alb,
             extended_statistic="p99", period=FIVE_MINUTES, evaluation_periods=3, datapoints_to_alarm=2,
             evaluate_low_sample_count_percentiles="ignore",
-            threshold=cfg.target_p99_seconds, comparison_operator="GreaterThanThreshold", treat_missing_data="notBreaching",
+            threshold=cfg.target_p99_seconds,
         )  # fmt: skip
         for kind, namespace, lb_suffix, groups in (
             ("alb", "AWS/ApplicationELB", args.alb_arn_suffix, args.alb_target_group_arn_suffixes),
@@ -170,7 +174,7 @@ class EdgeAlarms(pulumi.ComponentResource):
                     namespace=namespace, metric_name="UnHealthyHostCount",
                     dimensions={"TargetGroup": tg_suffix, "LoadBalancer": lb_suffix},
                     statistic="Maximum", period=60, evaluation_periods=3,
-                    threshold=0, comparison_operator="GreaterThanThreshold", treat_missing_data="notBreaching",
+                    threshold=0,
                 )  # fmt: skip
 
     # ---------------------------------------------------------- CloudFront, WAF
@@ -185,7 +189,7 @@ class EdgeAlarms(pulumi.ComponentResource):
             namespace="AWS/CloudFront", metric_name="5xxErrorRate",
             dimensions={"DistributionId": args.distribution_id, "Region": "Global"},
             statistic="Average", period=FIVE_MINUTES, evaluation_periods=2,
-            threshold=cfg.cloudfront_5xx_percent, comparison_operator="GreaterThanThreshold", treat_missing_data="notBreaching",
+            threshold=cfg.cloudfront_5xx_percent,
         )  # fmt: skip
         # Rule=ALL counts every block of the web ACL (rules and default action): a spike is an
         # attack, or a rule (or the allow-list) blocking real users.
@@ -196,5 +200,5 @@ class EdgeAlarms(pulumi.ComponentResource):
             namespace="AWS/WAFV2", metric_name="BlockedRequests",
             dimensions={"WebACL": args.web_acl_name, "Rule": "ALL"},
             statistic="Sum", period=FIVE_MINUTES, evaluation_periods=1,
-            threshold=cfg.waf_blocked_per_5_min, comparison_operator="GreaterThanThreshold", treat_missing_data="notBreaching",
+            threshold=cfg.waf_blocked_per_5_min,
         )  # fmt: skip
