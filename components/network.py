@@ -52,6 +52,13 @@ class NetworkArgs:
     logs_kms_key_arn: pulumi.Input[str] | None = None
 
 
+def _associate(subnet: aws.ec2.Subnet, table: aws.ec2.RouteTable) -> aws.ec2.RouteTableAssociation:
+    """`<subnet's logical name>-rta`, a child of the subnet."""
+    return aws.ec2.RouteTableAssociation(
+        f"{subnet.pulumi_resource_name}-rta", subnet_id=subnet.id, route_table_id=table.id, opts=pulumi.ResourceOptions(parent=subnet)
+    )
+
+
 class Network(pulumi.ComponentResource):
     """VPC with public / private / isolated subnets per AZ.
 
@@ -128,13 +135,8 @@ class Network(pulumi.ComponentResource):
             gateway_id=self.igw.id,
             opts=pulumi.ResourceOptions(parent=self.public_route_table),
         )
-        for subnet, az in zip(self.public_subnets, args.config.azs):
-            aws.ec2.RouteTableAssociation(
-                f"{stage}-public-{az[-1]}-rta",
-                subnet_id=subnet.id,
-                route_table_id=self.public_route_table.id,
-                opts=pulumi.ResourceOptions(parent=subnet),
-            )
+        for subnet in self.public_subnets:
+            _associate(subnet, self.public_route_table)
 
         # NAT gateways per strategy, each with its EIP, in the public subnets.
         self.nat_gateways: list[aws.ec2.NatGateway] = []
@@ -179,24 +181,14 @@ class Network(pulumi.ComponentResource):
                     nat_gateway_id=nat.id,
                     opts=pulumi.ResourceOptions(parent=rt),
                 )
-            aws.ec2.RouteTableAssociation(
-                f"{stage}-private-{suffix}-rta",
-                subnet_id=subnet.id,
-                route_table_id=rt.id,
-                opts=pulumi.ResourceOptions(parent=subnet),
-            )
+            _associate(subnet, rt)
 
         # Isolated: local route only. Data stores live here.
         self.isolated_route_table = aws.ec2.RouteTable(
             f"{stage}-isolated-rt", vpc_id=self.vpc.id, tags={"Name": f"{stage}-isolated-rt"}, opts=vpc_opts
         )
-        for subnet, az in zip(self.isolated_subnets, args.config.azs):
-            aws.ec2.RouteTableAssociation(
-                f"{stage}-isolated-{az[-1]}-rta",
-                subnet_id=subnet.id,
-                route_table_id=self.isolated_route_table.id,
-                opts=pulumi.ResourceOptions(parent=subnet),
-            )
+        for subnet in self.isolated_subnets:
+            _associate(subnet, self.isolated_route_table)
 
         region = args.ctx.region
         # S3 gateway endpoint: free, and keeps S3 bytes (images, files, logs) off the NAT.
