@@ -345,13 +345,10 @@ class Migration(pulumi.ComponentResource):
             user=self.minio_user.name,
             opts=pulumi.ResourceOptions(parent=self.minio_user, additional_secret_outputs=["secret"]),
         )
-        self.minio_secret = aws.secretsmanager.Secret(
+        self.minio_secret = self._secret(
             f"{stage}-minio-mirror-secret",
-            name=f"voip/{stage}/migration/minio-mirror",
-            description=f"{stage}: access key of {stage}-minio-mirror (mc mirror on the NAS into the file bucket)",
-            kms_key_id=args.ctx.data_key_arn,
-            recovery_window_in_days=30 if args.ctx.protect else 0,
-            opts=pulumi.ResourceOptions(parent=self, protect=args.ctx.protect),
+            "minio-mirror",
+            f"{stage}: access key of {stage}-minio-mirror (mc mirror on the NAS into the file bucket)",
         )
         aws.secretsmanager.SecretVersion(
             f"{stage}-minio-mirror-secret-value",
@@ -412,6 +409,19 @@ class Migration(pulumi.ComponentResource):
 
     # ------------------------------------------------------------------------ DMS
 
+    def _secret(self, logical: str, name: str, description: str) -> aws.secretsmanager.Secret:
+        """`voip/<stage>/migration/<name>` under the data key; protected (with a recovery
+        window) where the stage holds data."""
+        ctx = self.args.ctx
+        return aws.secretsmanager.Secret(
+            logical,
+            name=f"voip/{ctx.stage}/migration/{name}",
+            description=description,
+            kms_key_id=ctx.data_key_arn,
+            recovery_window_in_days=30 if ctx.protect else 0,
+            opts=pulumi.ResourceOptions(parent=self, protect=ctx.protect),
+        )
+
     def replicate_into(self, target: MigrationTargetArgs) -> None:
         """DMS from the NAS PostgreSQL into the stage's RDS (call once the database exists)."""
         args = self.args
@@ -453,13 +463,10 @@ class Migration(pulumi.ComponentResource):
                 )
 
         # The NAS read user's credentials, in the JSON shape DMS reads from an endpoint secret.
-        self.source_secret = aws.secretsmanager.Secret(
+        self.source_secret = self._secret(
             f"{stage}-dms-source-secret",
-            name=f"voip/{stage}/migration/nas-postgres",
-            description=f"{stage}: NAS PostgreSQL credentials of {dms.source_username} (DMS source endpoint)",
-            kms_key_id=args.ctx.data_key_arn,
-            recovery_window_in_days=30 if args.ctx.protect else 0,
-            opts=pulumi.ResourceOptions(parent=self, protect=args.ctx.protect),
+            "nas-postgres",
+            f"{stage}: NAS PostgreSQL credentials of {dms.source_username} (DMS source endpoint)",
         )
         source_json = pulumi.Output.secret(args.source_password).apply(
             lambda pw: json.dumps(

@@ -12,8 +12,10 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from components.config import CacheConfig
-from components.data.data_access import DataStoreArgs, data_store_network
+from components.data.data_access import DataStoreArgs, DataStoreKind, data_store_network
 from components.ports import Ports
+
+REDIS = DataStoreKind("redis", "Redis (TLS)", "ElastiCache", aws.elasticache.SubnetGroup)
 
 
 @dataclass(kw_only=True)
@@ -37,18 +39,9 @@ class Cache(pulumi.ComponentResource):
         super().__init__("voip:data:Cache", name, None, opts)
         self.args = args
         cfg = args.config
-        stage = args.ctx.stage
         child = pulumi.ResourceOptions(parent=self)
 
-        network = data_store_network(
-            f"{stage}-redis",
-            what="Redis (TLS)",
-            service="ElastiCache",
-            port=args.ctx.ports.redis,
-            placement=args,
-            subnet_group=aws.elasticache.SubnetGroup,
-            opts=child,
-        )
+        network = data_store_network(REDIS, args.ctx.ports.redis, args, child)
         self.security_group, self.subnet_group = network.security_group, network.subnet_group
 
         self.replication_groups: dict[str, aws.elasticache.ReplicationGroup] = {}

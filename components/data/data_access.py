@@ -60,26 +60,27 @@ class DataStoreArgs:
 
 
 @dataclass(frozen=True)
+class DataStoreKind:
+    """How a kind of store is named and described in the network: `<stage>-<label>`."""
+
+    label: str
+    what: str  # its protocol, in the security group's description
+    service: str  # the AWS service, in the subnet group's description
+    subnet_group: Callable[..., Any]  # the service's subnet group type
+
+
+@dataclass(frozen=True)
 class DataStoreNetwork:
     security_group: aws.ec2.SecurityGroup
     subnet_group: pulumi.CustomResource
 
 
-def data_store_network(
-    name: str,
-    *,
-    what: str,
-    service: str,
-    port: int,
-    placement: DataStoreArgs,
-    subnet_group: Callable[..., Any],
-    opts: pulumi.ResourceOptions,
-) -> DataStoreNetwork:
-    """The security group `<name>-sg` and the subnet group `<name>-subnets` (the service's
-    type, e.g. aws.rds.SubnetGroup) over the isolated subnets. `placement`: the store's Args
-    (`vpc_id`, `subnet_ids`, `allowed_security_group_ids`)."""
-    sources = placement.allowed_security_group_ids
-    sg = data_store_security_group(name, what=what, port=port, vpc_id=placement.vpc_id, sources=sources, opts=opts)
-    description = f"{name.rsplit('-', 1)[0]} {service}: isolated subnets"
-    subnets = subnet_group(f"{name}-subnets", name=name, description=description, subnet_ids=list(placement.subnet_ids), opts=opts)
+def data_store_network(kind: DataStoreKind, port: int, placement: DataStoreArgs, opts: pulumi.ResourceOptions) -> DataStoreNetwork:
+    """The security group `<stage>-<label>-sg` admitting `port` and the subnet group
+    `<stage>-<label>-subnets` over the isolated subnets. `placement`: the store's Args."""
+    stage = placement.ctx.stage
+    name, sources = f"{stage}-{kind.label}", placement.allowed_security_group_ids
+    sg = data_store_security_group(name, what=kind.what, port=port, vpc_id=placement.vpc_id, sources=sources, opts=opts)
+    description = f"{stage} {kind.service}: isolated subnets"
+    subnets = kind.subnet_group(f"{name}-subnets", name=name, description=description, subnet_ids=list(placement.subnet_ids), opts=opts)
     return DataStoreNetwork(sg, subnets)

@@ -28,7 +28,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from components.config import DatabaseConfig
-from components.data.data_access import DataStoreArgs, data_store_network
+from components.data.data_access import DataStoreArgs, DataStoreKind, data_store_network
 from components.iam import service_trust
 
 # The CA that new RDS certificates chain to (RSA 2048, valid to 2061).
@@ -36,6 +36,9 @@ CA_CERT = "rds-ca-rsa2048-g1"
 PRIMARY_LOG_EXPORTS = ("postgresql", "upgrade")
 REPLICA_LOG_EXPORTS = ("postgresql",)
 GIB = 1024**3
+
+
+POSTGRES = DataStoreKind("postgres", "PostgreSQL", "PostgreSQL", aws.rds.SubnetGroup)
 
 
 @dataclass(kw_only=True)
@@ -71,15 +74,7 @@ class Database(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         identifier = f"{stage}-postgres"
 
-        network = data_store_network(
-            f"{stage}-postgres",
-            what="PostgreSQL",
-            service="PostgreSQL",
-            port=args.ctx.ports.postgres,
-            placement=args,
-            subnet_group=aws.rds.SubnetGroup,
-            opts=child,
-        )
+        network = data_store_network(POSTGRES, args.ctx.ports.postgres, args, child)
         self.security_group, self.subnet_group = network.security_group, network.subnet_group
         major = cfg.engine_version
         # The resource name carries the major: an upgrade creates the new group first.
