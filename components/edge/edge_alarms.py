@@ -133,22 +133,20 @@ class EdgeAlarms(pulumi.ComponentResource):
         stage, cfg, topic = args.ctx.stage, args.config, args.ctx.alarm_topic_arn
         alb = {"LoadBalancer": args.alb_arn_suffix}
         # ELB publishes the 5xx counts only when there are some: no data is no error.
-        self._alarm(
-            f"{stage}-alb-elb-5xx",
-            f"{stage} ALB returned more than {cfg.alb_5xx_per_5_min} 5xx itself in 5 minutes (no healthy target, target timeouts)",
-            topic, None,
-            namespace="AWS/ApplicationELB", metric_name="HTTPCode_ELB_5XX_Count", dimensions=alb,
-            statistic="Sum", period=FIVE_MINUTES, evaluation_periods=1,
-            threshold=cfg.alb_5xx_per_5_min,
-        )  # fmt: skip
-        self._alarm(
-            f"{stage}-alb-target-5xx",
-            f"{stage} ALB targets returned more than {cfg.target_5xx_per_5_min} 5xx in 5 minutes",
-            topic, None,
-            namespace="AWS/ApplicationELB", metric_name="HTTPCode_Target_5XX_Count", dimensions=alb,
-            statistic="Sum", period=FIVE_MINUTES, evaluation_periods=1,
-            threshold=cfg.target_5xx_per_5_min,
-        )  # fmt: skip
+        for source, metric, limit, what in (
+            (
+                "elb",
+                "HTTPCode_ELB_5XX_Count",
+                cfg.alb_5xx_per_5_min,
+                "ALB returned more than {} 5xx itself in 5 minutes (no healthy target, target timeouts)",
+            ),
+            ("target", "HTTPCode_Target_5XX_Count", cfg.target_5xx_per_5_min, "ALB targets returned more than {} 5xx in 5 minutes"),
+        ):
+            self._alarm(
+                f"{stage}-alb-{source}-5xx", f"{stage} {what.format(limit)}", topic, None,
+                namespace="AWS/ApplicationELB", metric_name=metric, dimensions=alb,
+                statistic="Sum", period=FIVE_MINUTES, evaluation_periods=1, threshold=limit,
+            )  # fmt: skip
         # p99 over 5 minutes, 2 of 3 periods: one slow burst is not an incident. Periods with
         # too few requests for a meaningful p99 (a quiet dev stage) are not evaluated.
         self._alarm(
