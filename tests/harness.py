@@ -23,6 +23,12 @@ STACKS = ("dev", "nas-migration", "production")
 class Plan(plan_mod.Plan):
     """A plan with the queries only tests make."""
 
+    def by_urn(self, urn: str) -> dict[str, Any]:
+        return next(r for r in self["resources"] if r["urn"] == urn)
+
+    def by_id(self, rid: str) -> dict[str, Any]:
+        return next(r for r in self["resources"] if r.get("id") == rid)
+
     def of_type(self, typ: str) -> list[dict[str, Any]]:
         return [r for r in self["resources"] if r["type"] == typ]
 

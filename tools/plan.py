@@ -30,12 +30,6 @@ class Plan(dict):
     def resources(self) -> list[dict[str, Any]]:
         return self["resources"]
 
-    def by_urn(self, urn: str) -> dict[str, Any]:
-        return next(r for r in self["resources"] if r["urn"] == urn)
-
-    def by_id(self, rid: str) -> dict[str, Any]:
-        return next(r for r in self["resources"] if r.get("id") == rid)
-
     def children(self, urn: str) -> list[dict[str, Any]]:
         return [r for r in self["resources"] if r["parent"] == urn]
 
