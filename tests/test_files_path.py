@@ -11,7 +11,7 @@ import json
 import re
 from typing import Any
 
-from components.storage import FILES_KEY_PREFIX
+from components.data.storage import FILES_KEY_PREFIX
 from tests.conftest import ROOT
 from tests.harness import stack_plan
 

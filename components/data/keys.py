@@ -95,7 +95,7 @@ def data_key_policy(account_id: str, region: str) -> str:
                 logs_statement(account_id, region, "*", sid="CloudWatchLogsOfThisAccount"),
                 # The stage's alarm topic is encrypted with this key: CloudWatch alarms, RDS
                 # events and DMS event subscriptions publish to it (ElastiCache cannot: its
-                # events have a topic of their own, components/cache.py).
+                # events have a topic of their own, components/data/cache.py).
                 alarm_publishers_statement(account_id, ALARM_TOPIC_PUBLISHERS),
                 {
                     "Sid": "CloudFrontOacOfThisAccount",
