@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from tests.harness import stack_plan
+from tools.quotas import refers
 
 # ------------------------------------------------------------------ 1. SG description charset
 
@@ -125,14 +126,6 @@ def _called_services(statements: list[dict[str, Any]]) -> set[str]:
     return out
 
 
-def _refers(value: Any, r: dict[str, Any]) -> bool:
-    """Whether a property value names resource `r` (by mocked id, name, or an ARN ending in either)."""
-    if not isinstance(value, str):
-        return False
-    names = {r["id"], r["props"].get("name")} - {None}
-    return value in names or any(value.endswith("/" + n) for n in names)
-
-
 def _trusts(role: dict[str, Any]) -> set[str]:
     services = set()
     for s in _statements(role["props"].get("assumeRolePolicy", "{}")):
@@ -151,7 +144,7 @@ def role_calls(plan: dict[str, Any]) -> dict[str, set[str]]:
     }
     for r in plan["resources"]:
         for role in roles:
-            if not _refers(r["props"].get("role"), role):
+            if not refers(r["props"].get("role"), role):
                 continue
             if r["type"] == "aws:iam/rolePolicy:RolePolicy":
                 calls[role["id"]] |= _called_services(_statements(r["props"]["policy"]))
@@ -177,14 +170,14 @@ def role_security_groups(plan: dict[str, Any]) -> dict[str, set[str]]:
     for role in of("aws:iam/role:Role"):
         trusts, sgs = _trusts(role), set()
         if "ec2.amazonaws.com" in trusts:
-            profiles = [p for p in of("aws:iam/instanceProfile:InstanceProfile") if _refers(p["props"]["role"], role)]
+            profiles = [p for p in of("aws:iam/instanceProfile:InstanceProfile") if refers(p["props"]["role"], role)]
             for holder in [*templates.values(), *of("aws:ec2/instance:Instance")]:
                 ip = holder["props"].get("iamInstanceProfile")
                 ref = ip.get("arn") or ip.get("name") if isinstance(ip, dict) else ip
-                if any(_refers(ref, p) for p in profiles):
+                if any(refers(ref, p) for p in profiles):
                     sgs |= set(holder["props"].get("vpcSecurityGroupIds", []))
             for ng in of("aws:eks/nodeGroup:NodeGroup"):
-                if _refers(ng["props"]["nodeRoleArn"], role):
+                if refers(ng["props"]["nodeRoleArn"], role):
                     sgs |= set(templates[ng["props"]["launchTemplate"]["id"]]["props"]["vpcSecurityGroupIds"])
         if "pods.eks.amazonaws.com" in trusts:
             sgs |= node_sgs  # pods use their node's ENIs (VPC CNI without security groups for pods)

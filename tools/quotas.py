@@ -60,7 +60,7 @@ def _of(plan: dict[str, Any], *types: str) -> list[Resource]:
     return [r for r in plan["resources"] if r["type"] in types]
 
 
-def _refers(value: Any, r: Resource) -> bool:
+def refers(value: Any, r: Resource) -> bool:
     """Whether an id or ARN names resource `r` (its mocked id or its name as a path segment)."""
     if not isinstance(value, str):
         return False
@@ -179,7 +179,7 @@ def _lbs(plan: dict[str, Any], kind: str) -> list[Resource]:
 
 
 def _listeners(plan: dict[str, Any], lb: Resource) -> list[Resource]:
-    return [x for x in _of(plan, "aws:lb/listener:Listener", "aws:alb/listener:Listener") if _refers(x["props"].get("loadBalancerArn"), lb)]
+    return [x for x in _of(plan, "aws:lb/listener:Listener", "aws:alb/listener:Listener") if refers(x["props"].get("loadBalancerArn"), lb)]
 
 
 def _alb_rules(plan: dict[str, Any], lb: Resource) -> list[Resource]:
@@ -187,7 +187,7 @@ def _alb_rules(plan: dict[str, Any], lb: Resource) -> list[Resource]:
     return [
         r
         for r in _of(plan, "aws:lb/listenerRule:ListenerRule", "aws:alb/listenerRule:ListenerRule")
-        if any(_refers(r["props"].get("listenerArn"), x) for x in listeners)
+        if any(refers(r["props"].get("listenerArn"), x) for x in listeners)
     ]
 
 
@@ -392,4 +392,4 @@ def render_lines(plan: dict[str, Any]) -> list[str]:
     return lines
 
 
-__all__ = ["QUOTAS", "Quota", "Usage", "render_lines", "statement_wcus", "to_raise", "usage", "web_acl_wcus"]
+__all__ = ["QUOTAS", "Quota", "Usage", "refers", "render_lines", "statement_wcus", "to_raise", "usage", "web_acl_wcus"]
