@@ -3,8 +3,10 @@ instance of the defect it guards against (issue 15):
 
 - security-group texts use EC2's character set (item 1);
 - every interface endpoint with private DNS admits every security group whose role calls its
-  service (item 4): private DNS answers for the whole VPC, so a client the endpoint refuses
-  cannot reach the service at all.
+  service, and those groups let 443 out to it (item 4): private DNS answers for the whole VPC,
+  so a client the endpoint refuses cannot reach the service at all. "Whose role calls" is derived
+  from the plan's IAM: inline and attached policies of roles trusted by EC2 (instance profiles,
+  node groups), EKS Pod Identity (pods on the nodes) and DMS (replication instances).
 """
 
 from __future__ import annotations
@@ -187,35 +189,30 @@ def role_security_groups(plan: dict[str, Any]) -> dict[str, set[str]]:
     return out
 
 
-def _admits_443(plan: dict[str, Any], sg_id: str) -> tuple[set[str], list[str]]:
-    """(source security groups, source CIDRs) a group admits on TCP 443."""
+def _peers_443(plan: dict[str, Any], sg_id: str, direction: str = "ingress") -> tuple[set[str], list[str]]:
+    """(peer security groups, peer CIDRs) a group allows on TCP 443 in `direction`, from its inline
+    rules and the separate rule resources alike."""
 
     def covers(rule: dict[str, Any]) -> bool:
         protocol = rule.get("protocol", rule.get("ipProtocol"))
         return protocol in ("-1", "all") or (protocol in ("tcp", "6") and rule.get("fromPort", 0) <= 443 <= rule.get("toPort", 65535))
 
+    vpc_rule = (
+        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+        if direction == "ingress"
+        else "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
+    )
     groups, cidrs = set(), []
     for r in plan["resources"]:
+        p = r["props"]
         rules: list[dict[str, Any]] = []
         if r["type"] == "aws:ec2/securityGroup:SecurityGroup" and r["id"] == sg_id:
-            rules = r["props"].get("ingress", [])
-        elif (
-            r["type"] == "aws:ec2/securityGroupRule:SecurityGroupRule"
-            and r["props"].get("type") == "ingress"
-            and r["props"]["securityGroupId"] == sg_id
-        ):
-            rules = [
-                {**r["props"], "securityGroups": [r["props"]["sourceSecurityGroupId"]] if r["props"].get("sourceSecurityGroupId") else []}
-            ]
-        elif r["type"] == "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule" and r["props"]["securityGroupId"] == sg_id:
-            p = r["props"]
-            rules = [
-                {
-                    **p,
-                    "securityGroups": [p["referencedSecurityGroupId"]] if p.get("referencedSecurityGroupId") else [],
-                    "cidrBlocks": [p["cidrIpv4"]] if p.get("cidrIpv4") else [],
-                }
-            ]
+            rules = p.get(direction, [])
+        elif r["type"] == "aws:ec2/securityGroupRule:SecurityGroupRule" and p.get("type") == direction and p["securityGroupId"] == sg_id:
+            rules = [{**p, "securityGroups": [p["sourceSecurityGroupId"]] if p.get("sourceSecurityGroupId") else []}]
+        elif r["type"] == vpc_rule and p["securityGroupId"] == sg_id:
+            peer = p.get("referencedSecurityGroupId")
+            rules = [{**p, "securityGroups": [peer] if peer else [], "cidrBlocks": [p["cidrIpv4"]] if p.get("cidrIpv4") else []}]
         for rule in rules:
             if covers(rule):
                 groups |= set(rule.get("securityGroups", []))
@@ -240,17 +237,23 @@ def endpoint_access_problems(plan: dict[str, Any]) -> list[str]:
         ):
             continue
         service = props["serviceName"].split(".", 3)[3]  # com.amazonaws.<region>.<service>
+        endpoint_sgs = set(props.get("securityGroupIds", []))
         groups, cidrs = set(), []
-        for sg in props.get("securityGroupIds", []):
-            g, c = _admits_443(plan, sg)
+        for sg in endpoint_sgs:
+            g, c = _peers_443(plan, sg)
             groups, cidrs = groups | g, cidrs + c
-        if any(vpc.subnet_of(ipaddress.ip_network(c)) for c in cidrs):
-            continue  # the whole VPC is admitted
+        whole_vpc = any(vpc.subnet_of(ipaddress.ip_network(c)) for c in cidrs)
         for role_id, prefixes in calls.items():
             if not any(service in ENDPOINT_SERVICES.get(p, ()) for p in prefixes):
                 continue
-            for sg in sorted(role_sgs[role_id] - groups):
-                problems.append(f"{ep['name']} ({service}, private DNS) refuses 443 from {sg}, a group of {_name(plan, role_id)}")
+            for sg in sorted(role_sgs[role_id]):
+                if not whole_vpc and sg not in groups:
+                    problems.append(f"{ep['name']} ({service}, private DNS) refuses 443 from {sg}, a group of {_name(plan, role_id)}")
+                # ... and the caller's group lets it out to the endpoint (groups EKS makes are not in the plan)
+                out_groups, out_cidrs = _peers_443(plan, sg, "egress")
+                in_plan = any(r["id"] == sg for r in plan["resources"])
+                if in_plan and not (out_groups & endpoint_sgs or any(vpc.subnet_of(ipaddress.ip_network(c)) for c in out_cidrs)):
+                    problems.append(f"{_name(plan, sg)} of {_name(plan, role_id)} has no egress on 443 to {ep['name']} ({service})")
     return problems
 
 
@@ -286,4 +289,10 @@ def test_endpoint_invariant_catches_the_dms_only_endpoint():
     problems = endpoint_access_problems(plan)
     assert problems == [
         f"nas-migration-dms-secretsmanager-endpoint (secretsmanager, private DNS) refuses 443 from {turn_lt['props']['vpcSecurityGroupIds'][0]}, a group of nas-migration-turn-node"
+    ]
+    # A caller whose own group cannot reach the endpoint is caught too (TURN without 443 out).
+    turn_sg = next(r for r in plan.resources if r["id"] == turn_lt["props"]["vpcSecurityGroupIds"][0])
+    turn_sg["props"]["egress"] = [e for e in turn_sg["props"]["egress"] if e["fromPort"] != 443]
+    assert endpoint_access_problems(plan)[1:] == [
+        "nas-migration-turn-sg of nas-migration-turn-node has no egress on 443 to nas-migration-dms-secretsmanager-endpoint (secretsmanager)"
     ]
