@@ -1,4 +1,4 @@
-"""The external WebSocket check (a scheduled Lambda, components/ws_canary.py).
+"""The external WebSocket check (a scheduled Lambda, components/alerting/ws_canary.py).
 
 Seed 000's postmortem: "we never checked WebSocket connections". Every run opens the public
 signaling URL from outside the VPC, completes the WebSocket upgrade and a ping/pong (the

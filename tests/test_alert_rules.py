@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.alert_rules import APP_RELEASES, CUSTOM_METRICS, TURN_JOB
+from components.cluster.alert_rules import APP_RELEASES, CUSTOM_METRICS, TURN_JOB
 from components.config import TurnImageConfig
 from tests.alert_cases import CASES, Ctx
 from tests.harness import STACKS, stack_plan

@@ -1,0 +1,316 @@
+"""RDS for PostgreSQL: the primary (Multi-AZ where the stage says so) and its read
+replicas, in the isolated subnets, reachable on 5432 only from named security groups.
+
+Engine versions: `engine_version` is the MAJOR version only (e.g. "16") with
+`auto_minor_version_upgrade`. AWS applies minors in the maintenance window, and because
+the configured value is a prefix of the running version the provider sees no drift (no
+diff, never a replacement). A major upgrade is the explicit path: raise
+`database.engineVersion`; `allow_major_version_upgrade` lets RDS upgrade in place, and
+the parameter group, whose family is per major, is a new resource (its name carries the
+major) that the instance switches to before the old one is deleted.
+
+The master password: RDS refuses to create a read replica of an instance whose master
+password RDS manages in Secrets Manager (a documented limitation for every engine but SQL
+Server), and production has replicas. So the program generates it (random, a Pulumi secret),
+hands it to RDS write-only (`password_wo`: never kept in the instance's state) and keeps it in
+one Secrets Manager secret per stage, encrypted with the data key, as the JSON clients and
+AWS DMS read: {engine, host, port, dbname, username, password}. Rotation is explicit: raise
+`database.masterPasswordVersion` and `pulumi up` (a new password, then RDS and the secret).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_random as random
+
+from components.config import DatabaseConfig
+from components.data.data_access import DataStoreArgs, DataStoreKind, data_store_network
+from components.iam import service_trust
+
+# The CA that new RDS certificates chain to (RSA 2048, valid to 2061).
+CA_CERT = "rds-ca-rsa2048-g1"
+PRIMARY_LOG_EXPORTS = ("postgresql", "upgrade")
+REPLICA_LOG_EXPORTS = ("postgresql",)
+GIB = 1024**3
+
+
+POSTGRES = DataStoreKind("postgres", "PostgreSQL", "PostgreSQL", aws.rds.SubnetGroup)
+
+
+@dataclass(kw_only=True)
+class DatabaseArgs(DataStoreArgs):
+    """Admits the EKS nodes and the migration bridge on the PostgreSQL port; replicas spread
+    over the AZs (the primary's standby is placed by RDS)."""
+
+    config: DatabaseConfig
+
+
+def parameters(cfg: DatabaseConfig) -> list[tuple[str, str, str]]:
+    """(name, value, apply method) of the parameter group; all dynamic, so 'immediate'."""
+    return [
+        ("rds.force_ssl", "1", "immediate"),  # TLS for every connection
+        ("log_min_duration_statement", str(cfg.slow_query_ms), "immediate"),  # slow-query log
+        ("log_lock_waits", "1", "immediate"),
+        ("log_temp_files", "10240", "immediate"),  # temp files above 10 MiB (work_mem too small)
+        ("log_autovacuum_min_duration", "10000", "immediate"),
+    ]
+
+
+class Database(pulumi.ComponentResource):
+    """Exposes `address`, `port`, `endpoint` (host:port), `reader_endpoints`,
+    `master_secret_arn` (the master credentials secret) and `master_secret_document` (its JSON,
+    a secret Output: engine, host, port, dbname, username, password), `security_group_id`,
+    `instance` (the primary) and `replicas`."""
+
+    def __init__(self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("voip:data:Database", name, None, opts)
+        self.args = args
+        cfg = args.config
+        stage = args.ctx.stage
+        child = pulumi.ResourceOptions(parent=self)
+        identifier = f"{stage}-postgres"
+
+        network = data_store_network(POSTGRES, args.ctx.ports.postgres, args, child)
+        self.security_group, self.subnet_group = network.security_group, network.subnet_group
+        major = cfg.engine_version
+        # The resource name carries the major: an upgrade creates the new group first.
+        self.parameter_group = aws.rds.ParameterGroup(
+            f"{stage}-postgres{major}",
+            name=f"{stage}-postgres{major}",
+            family=f"postgres{major}",
+            description=f"{stage} PostgreSQL {major}: force SSL, slow-query logging",
+            parameters=[aws.rds.ParameterGroupParameterArgs(name=n, value=v, apply_method=m) for n, v, m in parameters(cfg)],
+            opts=child,
+        )
+        self.monitoring_role = self._monitoring_role(stage, args) if cfg.monitoring_interval_seconds else None
+        # RDS rejects a monitoring role that lacks the policy (ENHANCED_MONITORING): the
+        # instances wait for the attachment, not only for the role's ARN.
+        monitoring_deps = [self._monitoring_policy] if self.monitoring_role else []
+
+        primary_logs = self._log_groups(identifier, PRIMARY_LOG_EXPORTS)
+        # RDS accepts any printable ASCII but '/', '"', '@' and space; 32 chars from the rest.
+        # A new `masterPasswordVersion` makes a new password (keepers) and rewrites RDS + secret.
+        self.master_password = random.RandomPassword(
+            f"{identifier}-master-password",
+            length=32,
+            special=True,
+            override_special="!#$%^&*()-_=+[]{}<>:?",
+            keepers={"version": str(cfg.master_password_version)},
+            opts=child,
+        )
+        common = dict(
+            instance_class=cfg.instance_class,
+            storage_type="gp3",
+            max_allocated_storage=cfg.max_allocated_storage_gib,  # storage autoscaling ceiling
+            storage_encrypted=True,
+            kms_key_id=args.ctx.data_key_arn,
+            port=self.args.ctx.ports.postgres,
+            db_subnet_group_name=self.subnet_group.name,
+            vpc_security_group_ids=[self.security_group.id],
+            parameter_group_name=self.parameter_group.name,
+            publicly_accessible=False,
+            iam_database_authentication_enabled=True,
+            performance_insights_enabled=True,
+            performance_insights_kms_key_id=args.ctx.data_key_arn,
+            performance_insights_retention_period=cfg.performance_insights_retention_days,
+            monitoring_interval=cfg.monitoring_interval_seconds,
+            monitoring_role_arn=self.monitoring_role.arn if self.monitoring_role else None,
+            auto_minor_version_upgrade=True,
+            maintenance_window=cfg.maintenance_window,
+            apply_immediately=cfg.apply_immediately,
+            ca_cert_identifier=CA_CERT,
+            copy_tags_to_snapshot=True,
+        )
+        self.instance = aws.rds.Instance(
+            identifier,
+            identifier=identifier,
+            engine="postgres",
+            engine_version=major,
+            allow_major_version_upgrade=True,
+            allocated_storage=cfg.allocated_storage_gib,
+            db_name=cfg.database_name,
+            username=cfg.master_username,
+            # Write-only: sent to RDS, never stored in the instance's state (module docstring).
+            password_wo=self.master_password.result,
+            password_wo_version=cfg.master_password_version,
+            multi_az=cfg.multi_az,
+            enabled_cloudwatch_logs_exports=list(PRIMARY_LOG_EXPORTS),
+            backup_retention_period=cfg.backup_retention_days,
+            backup_window=cfg.backup_window,
+            # Keep automated backups after a deletion where the stage holds data.
+            delete_automated_backups=not args.ctx.protect,
+            deletion_protection=args.ctx.protect,
+            skip_final_snapshot=cfg.skip_final_snapshot,
+            # Stable, stage-derived: operators know where the last state of a deleted stage is.
+            final_snapshot_identifier=None if cfg.skip_final_snapshot else f"{identifier}-final",
+            tags={"Name": identifier},
+            opts=pulumi.ResourceOptions(parent=self, protect=args.ctx.protect, depends_on=[*primary_logs, *monitoring_deps]),
+            **common,
+        )
+
+        # Read replicas carry no data of their own (they follow the primary), so neither Pulumi
+        # protect nor deletion protection: readReplicas can be lowered from config. AWS takes no
+        # final snapshot of a replica.
+        self.replicas: list[aws.rds.Instance] = []
+        azs = list(args.availability_zones)
+        for i in range(cfg.read_replicas):
+            rid = f"{identifier}-replica-{i + 1}"
+            logs = self._log_groups(rid, REPLICA_LOG_EXPORTS)
+            self.replicas.append(
+                aws.rds.Instance(
+                    rid,
+                    identifier=rid,
+                    replicate_source_db=self.instance.identifier,
+                    **{**common, "instance_class": cfg.replica_instance_class or cfg.instance_class},
+                    # Spread readers over the AZs, starting after the primary's.
+                    availability_zone=azs[(i + 1) % len(azs)] if azs else None,
+                    multi_az=False,
+                    enabled_cloudwatch_logs_exports=list(REPLICA_LOG_EXPORTS),
+                    skip_final_snapshot=True,
+                    deletion_protection=False,
+                    tags={"Name": rid},
+                    # Parented to the component, not the primary: children inherit `protect`.
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[self.instance, *logs, *monitoring_deps]),
+                )
+            )
+
+        self._alarms(stage, cfg, args)
+        self.master_secret, self.master_secret_document = self._master_secret(stage, identifier, cfg, args)
+
+        self.address = self.instance.address
+        self.port = self.instance.port
+        self.endpoint = self.instance.endpoint
+        self.reader_endpoints = [r.endpoint for r in self.replicas]
+        self.master_secret_arn = self.master_secret.arn
+        self.security_group_id = self.security_group.id
+        self.register_outputs(
+            {
+                "address": self.address,
+                "port": self.port,
+                "endpoint": self.endpoint,
+                "readerEndpoints": self.reader_endpoints,
+                "masterSecretArn": self.master_secret_arn,
+                "securityGroupId": self.security_group_id,
+            }
+        )
+
+    def _master_secret(
+        self, stage: str, identifier: str, cfg: DatabaseConfig, args: DatabaseArgs
+    ) -> tuple[aws.secretsmanager.Secret, pulumi.Output[str]]:
+        secret = aws.secretsmanager.Secret(
+            f"{identifier}-master",
+            name=f"voip/{stage}/rds/master",
+            description=f"{stage} PostgreSQL master credentials (JSON: engine, host, port, dbname, username, password)",
+            kms_key_id=args.ctx.data_key_arn,
+            # Dev can recreate the name at once; stages with data keep a 30-day recovery window
+            # (the password also stays in the random resource's state, so no `protect` here).
+            recovery_window_in_days=30 if args.ctx.protect else 0,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        value = pulumi.Output.secret(
+            pulumi.Output.json_dumps(
+                {
+                    "engine": "postgres",
+                    "host": self.instance.address,
+                    "port": self.args.ctx.ports.postgres,
+                    "dbname": cfg.database_name,
+                    "username": cfg.master_username,
+                    "password": self.master_password.result,
+                }
+            )
+        )
+        aws.secretsmanager.SecretVersion(
+            f"{identifier}-master-value",
+            secret_id=secret.id,
+            # Write-only like the instance's password; the version moves with the password's.
+            secret_string_wo=value,
+            secret_string_wo_version=cfg.master_password_version,
+            # Parented to the component: a child of the (protected) secret would inherit `protect`.
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return secret, value
+
+    def _monitoring_role(self, stage: str, args: DatabaseArgs) -> aws.iam.Role:
+        role = aws.iam.Role(
+            f"{stage}-rds-monitoring",
+            name=f"{stage}-rds-monitoring",
+            description="RDS enhanced monitoring: publishes OS metrics to CloudWatch Logs",
+            assume_role_policy=service_trust("monitoring.rds.amazonaws.com", args.ctx.account_id),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self._monitoring_policy = aws.iam.RolePolicyAttachment(
+            f"{stage}-rds-monitoring-policy",
+            role=role.name,
+            policy_arn="arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole",
+            opts=pulumi.ResourceOptions(parent=role),
+        )
+        return role
+
+    def _log_groups(self, identifier: str, exports: Sequence[str]) -> list[aws.cloudwatch.LogGroup]:
+        """Created before the instance, so RDS exports into groups with our retention and key
+        instead of creating never-expiring, unencrypted ones."""
+        cfg = self.args.config
+        return [
+            aws.cloudwatch.LogGroup(
+                f"{identifier}-{kind}-logs",
+                name=f"/aws/rds/instance/{identifier}/{kind}",
+                retention_in_days=cfg.log_retention_days,
+                kms_key_id=self.args.ctx.data_key_arn,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            for kind in exports
+        ]
+
+    def _alarms(self, stage: str, cfg: DatabaseConfig, args: DatabaseArgs) -> None:
+        actions = [args.ctx.alarm_topic_arn] if args.ctx.alarm_topic_arn is not None else []
+
+        # Alarms hang off the component, not the (protected) instance: a child inherits `protect`.
+        def alarm(res: aws.rds.Instance, ident: str, suffix: str, description: str, **kwargs) -> None:
+            aws.cloudwatch.MetricAlarm(
+                f"{ident}-{suffix}",
+                name=f"{ident}-{suffix}",
+                alarm_description=description,
+                namespace="AWS/RDS",
+                dimensions={"DBInstanceIdentifier": ident},
+                alarm_actions=actions,
+                ok_actions=actions,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[res]),
+                **kwargs,
+            )
+
+        # A floor below which storage autoscaling has failed or hit maxAllocatedStorageGib.
+        low_storage_bytes = max(2 * GIB, cfg.allocated_storage_gib * GIB // 10)
+        instances = [(self.instance, f"{stage}-postgres")] + [(r, f"{stage}-postgres-replica-{i + 1}") for i, r in enumerate(self.replicas)]
+        for res, ident in instances:
+            alarm(
+                res, ident, "cpu-high", f"{ident}: CPU above 80% for 15 minutes",
+                metric_name="CPUUtilization", statistic="Average", period=300, evaluation_periods=3,
+                threshold=80, comparison_operator="GreaterThanThreshold", treat_missing_data="missing",
+            )  # fmt: skip
+            alarm(
+                res, ident, "storage-low", f"{ident}: less than {low_storage_bytes // GIB} GiB free storage",
+                metric_name="FreeStorageSpace", statistic="Minimum", period=300, evaluation_periods=2,
+                threshold=low_storage_bytes, comparison_operator="LessThanThreshold", treat_missing_data="missing",
+            )  # fmt: skip
+        for res, ident in instances[1:]:
+            alarm(
+                res, ident, "replica-lag", f"{ident}: more than 60 s behind the primary for 5 minutes",
+                metric_name="ReplicaLag", statistic="Maximum", period=60, evaluation_periods=5,
+                threshold=60, comparison_operator="GreaterThanThreshold", treat_missing_data="breaching",
+            )  # fmt: skip
+
+        if actions:
+            # Failovers, failures, low storage and maintenance as events, not only as metrics.
+            aws.rds.EventSubscription(
+                f"{stage}-postgres-events",
+                name=f"{stage}-postgres-events",
+                sns_topic=args.ctx.alarm_topic_arn,
+                source_type="db-instance",
+                source_ids=[res.identifier for res, _ in instances],
+                event_categories=["availability", "failover", "failure", "low storage", "maintenance", "recovery"],
+                opts=pulumi.ResourceOptions(parent=self),
+            )

@@ -1,0 +1,137 @@
+"""The stage's customer-managed KMS key for data at rest (RDS storage, Performance
+Insights, the RDS master secret, ElastiCache, the file bucket, data-tier log groups)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+
+@dataclass
+class DataKeyArgs:
+    stage: str
+    region: str
+    account_id: pulumi.Input[str]
+    protect: bool
+
+
+LOGS_KEY_ACTIONS = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
+
+
+def account_administers_statement(account_id: str, sid: str = "AccountAdministersThroughIam") -> dict:
+    """Key administration and use stay with the account's IAM (no lock-out)."""
+    return {"Sid": sid, "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"}, "Action": "kms:*", "Resource": "*"}
+
+
+def logs_statement(account_id: str, region: str, log_group: str, sid: str) -> dict:
+    """CloudWatch Logs may use the key for `log_group` (a name, or `*` for every group of the account)."""
+    arn = f"arn:aws:logs:{region}:{account_id}:log-group:{log_group}"
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+        "Action": LOGS_KEY_ACTIONS,
+        "Resource": "*",
+        "Condition": {("ArnLike" if "*" in log_group else "ArnEquals"): {"kms:EncryptionContext:aws:logs:arn": arn}},
+    }
+
+
+@dataclass(frozen=True)
+class SnsPublisher:
+    """A service that publishes to SNS because a resource of ours names a topic in `props`."""
+
+    service: str  # its service principal
+    props: tuple[str, ...]  # the engine properties holding the topic ARN(s)
+    # False: the service cannot publish to an SSE-KMS topic at all (whatever the key policy);
+    # its topic must be unencrypted.
+    sse_topics: bool
+
+
+# Every resource type of this program that wires a service to an SNS topic. ElastiCache cannot
+# publish to an encrypted topic ("The Amazon SNS topic you are publishing to cannot be
+# encrypted", ElastiCache guide, Event Notifications and Amazon SNS): attached anyway, it turns
+# the topic inactive and drops failover events. tests/test_wiring.py fails on a wiring of a type
+# missing here, and on a non-SSE publisher wired to an encrypted topic.
+SNS_PUBLISHERS: dict[str, SnsPublisher] = {
+    "aws:cloudwatch/metricAlarm:MetricAlarm": SnsPublisher(
+        "cloudwatch.amazonaws.com", ("alarmActions", "okActions", "insufficientDataActions"), True
+    ),
+    "aws:rds/eventSubscription:EventSubscription": SnsPublisher("events.rds.amazonaws.com", ("snsTopic",), True),
+    "aws:dms/eventSubscription:EventSubscription": SnsPublisher("dms.amazonaws.com", ("snsTopicArn",), True),
+    "aws:elasticache/replicationGroup:ReplicationGroup": SnsPublisher("elasticache.amazonaws.com", ("notificationTopicArn",), False),
+    "aws:elasticache/cluster:Cluster": SnsPublisher("elasticache.amazonaws.com", ("notificationTopicArn",), False),
+}
+# The publishers of the stage's encrypted alarm topic (the data key's policy admits them).
+ALARM_TOPIC_PUBLISHERS = sorted({p.service for p in SNS_PUBLISHERS.values() if p.sse_topics})
+
+
+def alarm_publishers_statement(account_id: str, services: list[str], sid: str = "AlarmPublishersOfThisAccount") -> dict:
+    """`services` of this account may publish to an SNS topic encrypted with the key (SNS
+    needs the publisher to generate and decrypt the data key; AWS-managed SNS keys admit none)."""
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Principal": {"Service": services},
+        "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+        "Resource": "*",
+        "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+    }
+
+
+def data_key_policy(account_id: str, region: str) -> str:
+    """Key policy: the account administers and uses the key through IAM (RDS, ElastiCache,
+    S3 and Secrets Manager act on the caller's behalf via grants); CloudWatch Logs may use it
+    for this account's log groups; CloudFront may decrypt for this account's distributions
+    (origin access control reading SSE-KMS objects; the bucket policy narrows it to one
+    distribution)."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                account_administers_statement(account_id),
+                logs_statement(account_id, region, "*", sid="CloudWatchLogsOfThisAccount"),
+                # The stage's alarm topic is encrypted with this key: CloudWatch alarms, RDS
+                # events and DMS event subscriptions publish to it (ElastiCache cannot: its
+                # events have a topic of their own, components/data/cache.py).
+                alarm_publishers_statement(account_id, ALARM_TOPIC_PUBLISHERS),
+                {
+                    "Sid": "CloudFrontOacOfThisAccount",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "cloudfront.amazonaws.com"},
+                    "Action": "kms:Decrypt",  # read only: CloudFront never writes the bucket
+                    "Resource": "*",
+                    "Condition": {"ArnLike": {"AWS:SourceArn": f"arn:aws:cloudfront::{account_id}:distribution/*"}},
+                },
+            ],
+        }
+    )
+
+
+class DataKey(pulumi.ComponentResource):
+    """One symmetric key with yearly automatic rotation and an alias `alias/<stage>-data`."""
+
+    def __init__(self, name: str, args: DataKeyArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("voip:data:DataKey", name, None, opts)
+        stage = args.stage
+        self.key = aws.kms.Key(
+            f"{stage}-data-key",
+            description=f"{stage}: data at rest (RDS, ElastiCache, file bucket, data-tier logs)",
+            enable_key_rotation=True,
+            rotation_period_in_days=365,
+            # A deleted key makes every snapshot encrypted with it unreadable: long window where data lives.
+            deletion_window_in_days=30 if args.protect else 7,
+            policy=pulumi.Output.from_input(args.account_id).apply(lambda account: data_key_policy(account, args.region)),
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+        )
+        self.alias = aws.kms.Alias(
+            f"{stage}-data-key-alias",
+            name=f"alias/{stage}-data",
+            target_key_id=self.key.key_id,
+            opts=pulumi.ResourceOptions(parent=self),  # not under the protected key: children inherit protect
+        )
+        self.arn = self.key.arn
+        self.key_id = self.key.key_id
+        self.register_outputs({"arn": self.key.arn, "keyId": self.key.key_id, "alias": self.alias.name})

@@ -1,0 +1,109 @@
+"""The stage's DNS: its Route53 zone (created, or an existing one by id) and the ACM
+certificates the edge terminates TLS with, validated through DNS records in that zone.
+
+Two certificates for the same names (`domain` and `*.domain`): one in the stage region
+for the ALB and the NLB, one in us-east-1 because CloudFront only takes certificates from
+there. The us-east-1 provider is an explicit argument and only that certificate (and its
+validation) uses it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.config import EdgeConfig
+from components.context import StageContext
+
+
+@dataclass
+class DnsArgs:
+    ctx: StageContext
+    # domain, and hostedZoneId: an existing public zone, or None to create one (owned by the stage).
+    config: EdgeConfig
+
+
+class Dns(pulumi.ComponentResource):
+    """Zone + DNS-validated certificates.
+
+    Attributes: `zone_id`, `domain`, `name_servers` (empty when the zone is not ours),
+    `regional_certificate_arn` and `cloudfront_certificate_arn` (both resolve only after
+    validation, so listeners and the distribution wait for an issued certificate).
+    """
+
+    def __init__(self, name: str, args: DnsArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("voip:edge:Dns", name, None, opts)
+        stage = args.ctx.stage
+        self.domain = args.config.domain
+        child = pulumi.ResourceOptions(parent=self)
+
+        if args.config.hosted_zone_id is None:
+            self.zone: aws.route53.Zone | None = aws.route53.Zone(
+                f"{stage}-zone",
+                name=args.config.domain,
+                comment=f"voip-infra {stage}: public zone (delegate its name servers from the parent domain)",
+                # Records other tools add must not be wiped by a destroy.
+                force_destroy=False,
+                opts=pulumi.ResourceOptions(parent=self, protect=args.ctx.protect),
+            )
+            self.zone_id: pulumi.Output[str] = self.zone.zone_id
+            self.name_servers: pulumi.Output[list[str]] = self.zone.name_servers
+        else:
+            self.zone = None
+            self.zone_id = pulumi.Output.from_input(args.config.hosted_zone_id)
+            self.name_servers = pulumi.Output.from_input([])
+
+        names = [args.config.domain, f"*.{args.config.domain}"]
+        # The regional one (ALB, NLB) and CloudFront's, which takes certificates from us-east-1 only.
+        regional, cloudfront = (
+            aws.acm.Certificate(
+                f"{stage}-{label}",
+                domain_name=names[0],
+                subject_alternative_names=names[1:],
+                validation_method="DNS",
+                key_algorithm="RSA_2048",  # what every client (old Android WebViews too) accepts
+                opts=opts,
+            )
+            for label, opts in (("wildcard", child), ("cloudfront", pulumi.ResourceOptions(parent=self, provider=args.ctx.us_east_1)))
+        )
+        # ACM derives the validation CNAME from the base name and the account: `domain` and
+        # `*.domain` share it, and so do the two certificates (any region). So ONE record,
+        # owned by one resource, validates both now and keeps renewing both later.
+        dvo = regional.domain_validation_options.apply(lambda opts_: next(o for o in opts_ if o.domain_name == names[0]))
+        self.validation_record = aws.route53.Record(
+            f"{stage}-acm-validation",
+            zone_id=self.zone_id,
+            name=dvo.resource_record_name,
+            type=dvo.resource_record_type,
+            records=[dvo.resource_record_value],
+            ttl=300,
+            # Adopt the record if an earlier certificate of this account already created it.
+            allow_overwrite=True,
+            opts=child,
+        )
+        fqdns = [self.validation_record.fqdn]
+        # The validations resolve once ACM has issued: listeners and the distribution wait for them.
+        self.regional_certificate_arn = aws.acm.CertificateValidation(
+            f"{stage}-wildcard-validated",
+            certificate_arn=regional.arn,
+            validation_record_fqdns=fqdns,
+            opts=pulumi.ResourceOptions(parent=regional),
+        ).certificate_arn
+        self.cloudfront_certificate_arn = aws.acm.CertificateValidation(
+            f"{stage}-cloudfront-validated",
+            certificate_arn=cloudfront.arn,
+            validation_record_fqdns=fqdns,
+            opts=pulumi.ResourceOptions(parent=cloudfront, provider=args.ctx.us_east_1),
+        ).certificate_arn
+
+        self.register_outputs(
+            {
+                "zoneId": self.zone_id,
+                "domain": self.domain,
+                "nameServers": self.name_servers,
+                "regionalCertificateArn": self.regional_certificate_arn,
+                "cloudfrontCertificateArn": self.cloudfront_certificate_arn,
+            }
+        )

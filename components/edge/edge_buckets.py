@@ -1,0 +1,120 @@
+"""Private S3 buckets of the edge tier (load-balancer logs, CloudFront logs, static web).
+
+One helper so every edge bucket gets the same baseline: all public access blocked,
+SSE-S3 (the only encryption ELB and CloudFront log delivery support), a lifecycle rule,
+and a policy that denies plain-HTTP access; the caller adds its service statements.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pulumi
+import pulumi_aws as aws
+
+from components.buckets import deny_insecure_transport, private_bucket_baseline
+
+ObjectOwnership = Literal["BucketOwnerEnforced", "BucketOwnerPreferred"]
+
+
+@dataclass
+class EdgeBucketArgs:
+    bucket_name: pulumi.Input[str]
+    # BucketOwnerPreferred keeps ACLs usable: CloudFront standard logging needs them.
+    object_ownership: ObjectOwnership = "BucketOwnerEnforced"
+    # Objects expire after this many days (None: keep).
+    expire_days: int | None = None
+    versioned: bool = False
+    noncurrent_days: int = 30
+    force_destroy: bool = False
+    protect: bool = False
+    # SSE-KMS with this key (bucket key on); None: SSE-S3 (what ELB/CloudFront log delivery needs).
+    kms_key_arn: pulumi.Input[str] | None = None
+    # (bucket ARN, *resolved statement_inputs) -> extra policy statements (service principals).
+    statements: Callable[..., list[dict[str, Any]]] = field(default=lambda arn, *_: [])
+    # Extra inputs the statements need (e.g. the account id), resolved before the call.
+    statement_inputs: list[pulumi.Input[Any]] = field(default_factory=list)
+
+
+class EdgeBucket:
+    """Not a component: a bundle of child resources under `parent` (keeps URNs flat)."""
+
+    def __init__(self, name: str, args: EdgeBucketArgs, parent: pulumi.Resource, defer_policy: bool = False):
+        """`defer_policy`: the policy needs something created after the bucket (a distribution
+        ARN that itself needs the bucket): call `attach_policy(...)` once it exists."""
+        self._logical = name
+        self.args = args
+        self.bucket = aws.s3.Bucket(
+            name,
+            bucket=args.bucket_name,
+            force_destroy=args.force_destroy,
+            opts=pulumi.ResourceOptions(parent=parent, protect=args.protect),
+        )
+        child = pulumi.ResourceOptions(parent=self.bucket)
+        baseline = private_bucket_baseline(
+            self.bucket.bucket,
+            names=(f"{name}-public-access", f"{name}-ownership", f"{name}-sse"),
+            encryption={
+                "apply_server_side_encryption_by_default": (
+                    {"sse_algorithm": "aws:kms", "kms_master_key_id": args.kms_key_arn}
+                    if args.kms_key_arn is not None
+                    else {"sse_algorithm": "AES256"}
+                ),
+                "bucket_key_enabled": True,
+            },
+            object_ownership=args.object_ownership,
+            opts=child,
+        )
+        self.public_access_block, self.ownership = baseline.public_access_block, baseline.ownership
+        if args.versioned:
+            aws.s3.BucketVersioning(
+                f"{name}-versioning",
+                bucket=self.bucket.bucket,
+                versioning_configuration={"status": "Enabled"},
+                opts=child,
+            )
+        rules: list[dict[str, Any]] = [
+            {
+                "id": "abort-incomplete-uploads",
+                "status": "Enabled",
+                "filter": {},
+                "abort_incomplete_multipart_upload": {"days_after_initiation": 7},
+            }
+        ]
+        if args.expire_days is not None:
+            rules.append({"id": "expire", "status": "Enabled", "filter": {}, "expiration": {"days": args.expire_days}})
+        if args.versioned:
+            rules.append(
+                {
+                    "id": "expire-old-versions",
+                    "status": "Enabled",
+                    "filter": {},
+                    "noncurrent_version_expiration": {"noncurrent_days": args.noncurrent_days},
+                }
+            )
+        aws.s3.BucketLifecycleConfiguration(f"{name}-lifecycle", bucket=self.bucket.bucket, rules=rules, opts=child)
+
+        self.arn = self.bucket.arn
+        self.name = self.bucket.bucket
+        self.policy: aws.s3.BucketPolicy | None = None
+        if not defer_policy:
+            self.attach_policy()
+
+    def attach_policy(self, *late_inputs: pulumi.Input[Any]) -> aws.s3.BucketPolicy:
+        statements = self.args.statements
+
+        def policy(values: list[Any]) -> str:
+            arn, *extra = values
+            return json.dumps({"Version": "2012-10-17", "Statement": [deny_insecure_transport(arn), *statements(arn, *extra)]})
+
+        self.policy = aws.s3.BucketPolicy(
+            f"{self._logical}-policy",
+            bucket=self.bucket.bucket,
+            policy=pulumi.Output.all(self.bucket.arn, *self.args.statement_inputs, *late_inputs).apply(policy),
+            # S3 rejects a policy while the public access block is being changed.
+            opts=pulumi.ResourceOptions(parent=self.bucket, depends_on=[self.public_access_block]),
+        )
+        return self.policy

@@ -1,0 +1,242 @@
+"""The WAFv2 web ACL in front of CloudFront (scope CLOUDFRONT, so it lives in us-east-1).
+
+Rule order (lower priority number runs first; allow and block end the evaluation):
+  1-4   AWS managed groups: IP reputation, common rule set, known bad inputs, SQLi
+  5     load-test bypass (only where the stage enables it): a request carrying the
+        secret token is allowed here, i.e. after the managed groups (it still gets
+        inspected) but before the rate limits and the allow-list (seed 001's "K6 bypass")
+  10-12 rate limits per client IP reproducing seed 001's nginx zones: auth, WebSocket,
+        general (everything else)
+  20    allow-list (dev and clones): source ranges that pass; default action block
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from components.config import EdgeConfig
+from components.context import StageContext
+
+# WAF accepts only these evaluation windows, and no limit below 10.
+EVALUATION_WINDOWS = (60, 120, 300, 600)
+MIN_RATE_LIMIT = 10
+BYPASS_HEADER = "x-load-test-token"
+MANAGED_GROUPS = (
+    # (priority, name, rules set to count instead of block, why)
+    (1, "AWSManagedRulesAmazonIpReputationList", ()),
+    # Bodies over 8 KB are legitimate for the API (JSON payloads, chat attachments metadata):
+    # counted, not blocked; the rest of the common set blocks.
+    (2, "AWSManagedRulesCommonRuleSet", ("SizeRestrictions_BODY",)),
+    (3, "AWSManagedRulesKnownBadInputsRuleSet", ()),
+    (4, "AWSManagedRulesSQLiRuleSet", ()),
+)
+
+
+def rate_window(requests: int, per_seconds: int) -> tuple[int, int]:
+    """(limit, evaluation window in s) expressing `requests` per `per_seconds` per IP.
+
+    Exact where WAF can express it (a window from EVALUATION_WINDOWS and a limit >= 10):
+    5/min -> (10, 120); 10/s -> (600, 60); 30/s -> (1800, 60). Otherwise the longest
+    window with the limit rounded up (never stricter than asked).
+    """
+    for window in EVALUATION_WINDOWS:
+        scaled = requests * window
+        if scaled % per_seconds == 0 and scaled // per_seconds >= MIN_RATE_LIMIT:
+            return scaled // per_seconds, window
+    window = EVALUATION_WINDOWS[-1]
+    return max(MIN_RATE_LIMIT, math.ceil(requests * window / per_seconds)), window
+
+
+def path_regex(prefixes: Sequence[str]) -> str:
+    """A regex matching URI paths that start with any of `prefixes` (lower-cased)."""
+    return "^(" + "|".join(re.escape(p.lower()) for p in prefixes) + ")"
+
+
+@dataclass
+class WafArgs:
+    ctx: StageContext
+    # rateLimits, logRetentionDays, and allowList: the source CIDRs that alone pass when
+    # restrictToAllowList (everyone else is blocked).
+    config: EdgeConfig
+    # The load-test token (a secret Output); None: no bypass rule.
+    bypass_token: pulumi.Input[str] | None = None
+
+
+def _visibility(metric: str) -> dict[str, Any]:
+    return {"cloudwatch_metrics_enabled": True, "sampled_requests_enabled": True, "metric_name": metric}
+
+
+def _path_match(prefixes: Sequence[str]) -> dict[str, Any]:
+    # A single regex leaf: TF's schema allows one level of and/or/not inside a scope-down
+    # statement, so "not (auth or ws)" must not need an or_statement.
+    return {
+        "regex_match_statement": {
+            "regex_string": path_regex(prefixes),
+            "field_to_match": {"uri_path": {}},
+            "text_transformations": [
+                {"priority": 0, "type": "NORMALIZE_PATH"},  # //api/./auth is /api/auth
+                {"priority": 1, "type": "LOWERCASE"},
+            ],
+        }
+    }
+
+
+class Waf(pulumi.ComponentResource):
+    """Attributes: `web_acl_arn` (CloudFront's `web_acl_id`), `web_acl_id`, `web_acl_name`, `log_group_name`,
+    `rate_limits` (name -> (limit, window))."""
+
+    def __init__(self, name: str, args: WafArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("voip:edge:Waf", name, None, opts)
+        stage = args.ctx.stage
+        east = pulumi.ResourceOptions(parent=self, provider=args.ctx.us_east_1)
+        prefix = f"{stage}-voip"
+
+        rules: list[dict[str, Any]] = []
+        for priority, group, counted in MANAGED_GROUPS:
+            rules.append(
+                {
+                    "name": group,
+                    "priority": priority,
+                    "override_action": {"none": {}},
+                    "statement": {
+                        "managed_rule_group_statement": {
+                            "vendor_name": "AWS",
+                            "name": group,
+                            "rule_action_overrides": [{"name": r, "action_to_use": {"count": {}}} for r in counted],
+                        }
+                    },
+                    "visibility_config": _visibility(f"{prefix}-{group}"),
+                }
+            )
+
+        if args.bypass_token is not None:
+            rules.append(
+                {
+                    "name": "load-test-bypass",
+                    "priority": 5,
+                    "action": {"allow": {}},
+                    "statement": {
+                        "byte_match_statement": {
+                            "search_string": args.bypass_token,
+                            "positional_constraint": "EXACTLY",
+                            "field_to_match": {"single_header": {"name": BYPASS_HEADER}},
+                            "text_transformations": [{"priority": 0, "type": "NONE"}],
+                        }
+                    },
+                    "visibility_config": _visibility(f"{prefix}-load-test-bypass"),
+                }
+            )
+
+        auth = rate_window(args.config.rate_limits.auth_per_minute, 60)
+        websocket = rate_window(args.config.rate_limits.websocket_per_second, 1)
+        general = rate_window(args.config.rate_limits.general_per_second, 1)
+        self.rate_limits = {"auth": auth, "websocket": websocket, "general": general}
+        scope_downs = {
+            "auth": _path_match(args.config.rate_limits.auth_paths),
+            "websocket": _path_match(args.config.rate_limits.websocket_paths),
+            # nginx's general zone covered every location the other two did not.
+            "general": {
+                "not_statement": {"statement": _path_match([*args.config.rate_limits.auth_paths, *args.config.rate_limits.websocket_paths])}
+            },
+        }
+        for priority, key in ((10, "auth"), (11, "websocket"), (12, "general")):
+            limit, window = self.rate_limits[key]
+            rules.append(
+                {
+                    "name": f"rate-{key}",
+                    "priority": priority,
+                    # 429 like nginx's limit_req_status, so clients back off instead of failing.
+                    "action": {"block": {"custom_response": {"response_code": 429}}},
+                    "statement": {
+                        "rate_based_statement": {
+                            "limit": limit,
+                            "evaluation_window_sec": window,
+                            "aggregate_key_type": "IP",  # at the CloudFront edge the source IP is the viewer's
+                            "scope_down_statement": scope_downs[key],
+                        }
+                    },
+                    "visibility_config": _visibility(f"{prefix}-rate-{key}"),
+                }
+            )
+
+        self.ip_set: aws.wafv2.IpSet | None = None
+        if args.config.restrict_to_allow_list:
+            self.ip_set = aws.wafv2.IpSet(
+                f"{stage}-waf-allow-list",
+                name=f"{prefix}-allow-list",
+                description=f"{stage}: source ranges allowed through the edge",
+                scope="CLOUDFRONT",
+                ip_address_version="IPV4",
+                addresses=[str(c) for c in args.config.allow_list],
+                opts=east,
+            )
+            rules.append(
+                {
+                    "name": "allow-list",
+                    "priority": 20,
+                    "action": {"allow": {}},
+                    "statement": {"ip_set_reference_statement": {"arn": self.ip_set.arn}},
+                    "visibility_config": _visibility(f"{prefix}-allow-list"),
+                }
+            )
+
+        self.web_acl = aws.wafv2.WebAcl(
+            f"{stage}-web-acl",
+            name=f"{prefix}-edge",
+            # WAF descriptions take no parentheses or quotes.
+            description=f"{stage}: CloudFront edge, managed groups, seed 001 rate limits"
+            + (", allow-list only" if args.config.restrict_to_allow_list else ""),
+            scope="CLOUDFRONT",
+            default_action={"block": {}} if args.config.restrict_to_allow_list else {"allow": {}},
+            rules=rules,
+            visibility_config=_visibility(f"{prefix}-edge"),
+            opts=east,
+        )
+
+        # CloudWatch Logs destination: the name must start with aws-waf-logs-, and it must be
+        # in the web ACL's region. WAF adds the log-delivery resource policy itself.
+        self.log_group = aws.cloudwatch.LogGroup(
+            f"{stage}-waf-logs",
+            name=f"aws-waf-logs-{prefix}-edge",
+            retention_in_days=args.config.log_retention_days,
+            opts=east,
+        )
+        redacted = [{"single_header": {"name": "authorization"}}, {"single_header": {"name": "cookie"}}]
+        if args.bypass_token is not None:
+            redacted.append({"single_header": {"name": BYPASS_HEADER}})
+        aws.wafv2.WebAclLoggingConfiguration(
+            f"{stage}-waf-logging",
+            resource_arn=self.web_acl.arn,
+            log_destination_configs=[self.log_group.arn],
+            redacted_fields=redacted,
+            # Keep what WAF acted on; allowed requests are in the CloudFront access logs.
+            logging_filter={
+                "default_behavior": "DROP",
+                "filters": [
+                    {
+                        "behavior": "KEEP",
+                        "requirement": "MEETS_ANY",
+                        "conditions": [
+                            {"action_condition": {"action": "BLOCK"}},
+                            {"action_condition": {"action": "COUNT"}},
+                            {"action_condition": {"action": "EXCLUDED_AS_COUNT"}},
+                        ],
+                    }
+                ],
+            },
+            opts=pulumi.ResourceOptions(parent=self.web_acl, provider=args.ctx.us_east_1),
+        )
+
+        self.web_acl_arn = self.web_acl.arn
+        self.web_acl_id = self.web_acl.id
+        # CloudWatch's WebACL dimension: the ACL's name, which is also its metric name here.
+        self.web_acl_name = self.web_acl.name
+        self.log_group_name = self.log_group.name
+        self.register_outputs({"webAclArn": self.web_acl.arn, "logGroupName": self.log_group.name})
