@@ -311,6 +311,9 @@ def test_websocket_check_runs_outside_the_vpc_every_interval_and_pages_on_failur
     assert a["evaluationPeriods"] == a["datapointsToAlarm"] == cfg["failuresToAlarm"]
     (log,) = [g for g in plan.of_type(LOG_GROUP) if g["props"]["name"] == "/aws/lambda/production-ws-check"]
     assert log["props"]["kmsKeyId"] == plan["outputs"]["dataKeyArn"]
+    (role,) = [r for r in plan.of_type("aws:iam/role:Role") if r["props"].get("name") == "production-ws-check"]
+    assert p["role"].endswith(":role/production-ws-check")
+    assert json.loads(role["props"]["assumeRolePolicy"])["Statement"][0]["Principal"] == {"Service": "lambda.amazonaws.com"}
     (policy,) = [r for r in plan.of_type(ROLE_POLICY) if r["name"] == "production-ws-check-access"]
     (metrics,) = [s for s in json.loads(policy["props"]["policy"])["Statement"] if s["Action"] == "cloudwatch:PutMetricData"]
     assert metrics["Condition"] == {"StringEquals": {"cloudwatch:namespace": "VoipInfra/WebSocketCheck"}}

@@ -20,6 +20,7 @@ import pulumi_aws as aws
 
 from components.config import NotificationsConfig
 from components.context import StageContext
+from components.iam import service_trust
 
 # Chatbot is a global service whose API answers in a few regions only (us-east-2 among them);
 # the channel configuration is made there and serves topics of any region.
@@ -111,12 +112,7 @@ class Notifications(pulumi.ComponentResource):
             f"{stage}-chatbot",
             name=f"{stage}-chatbot",
             description=f"{stage}: AWS Chatbot renders alarm notifications in Slack",
-            assume_role_policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [{"Effect": "Allow", "Principal": {"Service": "chatbot.amazonaws.com"}, "Action": "sts:AssumeRole"}],
-                }
-            ),
+            assume_role_policy=service_trust("chatbot.amazonaws.com"),
             opts=pulumi.ResourceOptions(parent=self),
         )
         policy = aws.iam.RolePolicy(

@@ -21,6 +21,7 @@ import websockets
 from canary.ws_check import METRIC_NAMESPACE
 from components.config import CanaryConfig
 from components.context import StageContext
+from components.iam import service_trust
 
 SCRIPT = Path(__file__).resolve().parents[2] / "canary" / "ws_check.py"
 HANDLER = "ws_check.handler"
@@ -93,12 +94,7 @@ class WsCanary(pulumi.ComponentResource):
             f"{stage}-ws-check",
             name=f"{stage}-ws-check",
             description=f"{stage}: the external WebSocket check writes its log and its two metrics",
-            assume_role_policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
-                }
-            ),
+            assume_role_policy=service_trust("lambda.amazonaws.com"),
             opts=child,
         )
         policy = aws.iam.RolePolicy(
