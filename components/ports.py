@@ -35,6 +35,8 @@ class Ports:
     # The signaling pods: WebSocket traffic, and /ready + /metrics (the image's ports).
     signaling_http: int = 8080
     signaling_metrics: int = 9090
+    # The OpenTelemetry collector's Zipkin receiver (the apps' Brave reporter posts spans there).
+    zipkin: int = 9411
     # The data stores (ElastiCache Redis/Valkey, RDS PostgreSQL).
     redis: int = 6379
     postgres: int = 5432

@@ -41,7 +41,6 @@ COLLECTOR_IMAGE = "otel/opentelemetry-collector-contrib"  # has the zipkin recei
 TEMPO_REPO = "https://grafana-community.github.io/helm-charts"  # the chart moved here from grafana/helm-charts (2026-02)
 TEMPO_RELEASE = "tempo"
 TEMPO_SERVICE_ACCOUNT = "tempo"
-ZIPKIN_PORT = 9411
 TEMPO_OTLP_PORT = 4317
 TEMPO_HTTP_PORT = 3200
 
@@ -133,13 +132,13 @@ def fluent_bit_values(region: str, log_group: str) -> dict[str, Any]:
     }
 
 
-def collector_config(sampling_percent: float, tempo_endpoint: str) -> dict[str, Any]:
+def collector_config(sampling_percent: float, tempo_endpoint: str, zipkin_port: int) -> dict[str, Any]:
     """The whole collector config (chart value `alternateConfig`: not merged with the chart's)."""
     return {
         "extensions": {"health_check": {"endpoint": "${env:MY_POD_IP}:13133"}},
         "receivers": {
             # Brave's Zipkin v2 reporter, unchanged; OTLP for anything newer.
-            "zipkin": {"endpoint": f"${{env:MY_POD_IP}}:{ZIPKIN_PORT}"},
+            "zipkin": {"endpoint": f"${{env:MY_POD_IP}}:{zipkin_port}"},
             "otlp": {"protocols": {"grpc": {"endpoint": "${env:MY_POD_IP}:4317"}}},
         },
         "processors": {
@@ -162,7 +161,7 @@ def collector_config(sampling_percent: float, tempo_endpoint: str) -> dict[str, 
     }
 
 
-def collector_values(cfg: TracesConfig, tempo_endpoint: str, node_selector: Mapping[str, str]) -> dict[str, Any]:
+def collector_values(cfg: TracesConfig, tempo_endpoint: str, zipkin_port: int, node_selector: Mapping[str, str]) -> dict[str, Any]:
     ports = {
         name: {"enabled": False}
         for name in ("jaeger-compact", "jaeger-thrift", "jaeger-grpc", "otlp-http")  # receivers not configured
@@ -171,8 +170,12 @@ def collector_values(cfg: TracesConfig, tempo_endpoint: str, node_selector: Mapp
         "mode": "deployment",
         "fullnameOverride": COLLECTOR_RELEASE,
         "image": {"repository": COLLECTOR_IMAGE, "tag": cfg.collector_image_tag},
-        "alternateConfig": collector_config(cfg.sampling_percent, tempo_endpoint),
-        "ports": {**ports, "zipkin": {"enabled": True, "hostPort": None}, "otlp": {"enabled": True, "hostPort": None}},
+        "alternateConfig": collector_config(cfg.sampling_percent, tempo_endpoint, zipkin_port),
+        "ports": {
+            **ports,
+            "zipkin": {"enabled": True, "containerPort": zipkin_port, "servicePort": zipkin_port, "hostPort": None},
+            "otlp": {"enabled": True, "hostPort": None},
+        },
         "nodeSelector": dict(node_selector),
         "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
     }
@@ -329,12 +332,12 @@ class Telemetry(pulumi.ComponentResource):
                 chart="opentelemetry-collector",
                 version=traces.collector_chart_version,
                 repo=COLLECTOR_REPO,
-                values=collector_values(traces, f"{TEMPO_RELEASE}.{namespace}.svc:{TEMPO_OTLP_PORT}", args.node_selector),
+                values=collector_values(traces, f"{TEMPO_RELEASE}.{namespace}.svc:{TEMPO_OTLP_PORT}", ctx.ports.zipkin, args.node_selector),
                 timeout=600,
                 depends_on=[self.tempo],
                 **in_cluster,
             )
-            self.zipkin_endpoint = f"http://{COLLECTOR_RELEASE}.{namespace}.svc:{ZIPKIN_PORT}/api/v2/spans"
+            self.zipkin_endpoint = f"http://{COLLECTOR_RELEASE}.{namespace}.svc:{ctx.ports.zipkin}/api/v2/spans"
 
         self.register_outputs(
             {
