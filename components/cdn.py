@@ -24,6 +24,7 @@ import pulumi_aws as aws
 
 from components.config import CDN_ALB_PATHS
 from components.edge_buckets import EdgeBucket, EdgeBucketArgs
+from components.keys import cdn_log_bucket_name
 
 # AWS managed policies, by their documented fixed ids (no lookup invoke needed).
 CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
@@ -53,6 +54,11 @@ class CdnArgs:
     content_security_policy: str
     log_retention_days: int
     protect: bool = False
+    # The data key: the CloudFront log bucket is SSE-KMS with it (its policy admits log delivery).
+    kms_key_arn: pulumi.Input[str] | None = None
+    # S3 server access logs of the web bucket: (target bucket, prefix); None: off.
+    access_log_target: tuple[pulumi.Input[str], str] | None = None
+    log_noncurrent_days: int = 30
     # The storage tier's file bucket, served at /files/*; None: no such behaviour.
     files_bucket_regional_domain_name: pulumi.Input[str] | None = None
     # More names the distribution answers whose DNS records another component owns (the
@@ -72,13 +78,18 @@ class Cdn(pulumi.ComponentResource):
 
         # CloudFront standard logging (legacy S3 delivery): the bucket must accept ACLs, as
         # CloudFront grants its awslogsdelivery account write access through the bucket ACL
-        # when the distribution is created. Region-local bucket, SSE-S3, expiring.
+        # when the distribution is created. Region-local bucket, SSE-KMS with the data key (whose
+        # policy lets the log-delivery service generate data keys for this bucket), versioned,
+        # expiring.
         self.log_bucket = EdgeBucket(
             f"{stage}-cdn-logs",
             EdgeBucketArgs(
-                bucket_name=account.apply(lambda a: f"{stage}-voip-cdn-logs-{a}"),
+                bucket_name=account.apply(lambda a: cdn_log_bucket_name(stage, a)),
                 object_ownership="BucketOwnerPreferred",
                 expire_days=args.log_retention_days,
+                kms_key_arn=args.kms_key_arn,
+                versioned=True,
+                noncurrent_days=args.log_noncurrent_days,
                 force_destroy=not args.protect,
                 protect=args.protect,
             ),
@@ -93,6 +104,9 @@ class Cdn(pulumi.ComponentResource):
                 bucket_name=account.apply(lambda a: f"{stage}-voip-web-{a}"),
                 versioned=True,
                 noncurrent_days=30,
+                access_log_target=(
+                    (args.access_log_target[0], f"{args.access_log_target[1]}web/") if args.access_log_target is not None else None
+                ),
                 force_destroy=not args.protect,
                 statements=lambda arn, dist_arn: [
                     {

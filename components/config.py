@@ -425,8 +425,11 @@ class DatabaseConfig(Model):
     monitoring_interval_seconds: Literal[0, 1, 5, 10, 15, 30, 60] = 60
     database_name: Annotated[str, _pattern(r"[a-z][a-z0-9_]{0,62}", "a lowercase identifier")] = "voip"
     master_username: Annotated[str, _pattern(r"[a-z][a-z0-9_]{0,15}", "a lowercase identifier of at most 16 chars")] = "voip_admin"
-    # Raise to rotate the master password (a new random password, written to RDS and its secret).
+    # Raise to reset the master password now (a new random password, written to RDS and its secret).
     master_password_version: int = Field(default=1, ge=1)
+    # Secrets Manager rotates the master password (AWS's single-user PostgreSQL rotation Lambda)
+    # every this many days.
+    master_password_rotation_days: int = Field(default=30, ge=1, le=365)
     skip_final_snapshot: bool = False
     # Off: modifications wait for the maintenance window instead of restarting the database now.
     apply_immediately: bool = False
@@ -757,6 +760,11 @@ class StackConfig(Model):
             problems.append(
                 "signaling.connectionsMetric: needs monitoring.enabled: true (prometheus-adapter serves websocket_connections; "
                 "without it the HPA never scales down); set connectionsMetric: false or enable monitoring"
+            )
+        if self.network.nat_strategy == NatStrategy.NONE and "secretsmanager" not in self.network.interface_endpoints:
+            problems.append(
+                "network.interfaceEndpoints: natStrategy none needs 'secretsmanager' here "
+                "(the database master secret's rotation Lambda runs in the private subnets and calls Secrets Manager)"
             )
         if self.migration is not None and self.migration.nas_lan_cidr.overlaps(self.network.cidr):
             problems.append(f"migration.nasLanCidr: {self.migration.nas_lan_cidr} overlaps network.cidr {self.network.cidr}")

@@ -87,6 +87,15 @@ class EdgeArgs:
     log_retention_days: int = 90
     # The stage holds data: log bucket and EIPs protected, log bucket not force-destroyed.
     protect: bool = False
+    # The data key: the origin-verify secret is encrypted with it (not the AWS-managed key).
+    kms_key_arn: pulumi.Input[str] | None = None
+    # Old versions of log objects (overwritten or expired) are kept this long, then removed.
+    log_noncurrent_days: int = 30
+
+
+# S3 server access logs of the stage's other buckets land in the load-balancer log bucket
+# under this prefix (server access logging only delivers to SSE-S3 buckets of the region).
+ACCESS_LOG_PREFIX = "s3-access/"
 
 
 # ELB names (load balancers, target groups) take at most 32 characters.
@@ -146,6 +155,7 @@ class Edge(pulumi.ComponentResource):
 
         self._origin_secret(stage, args)
         self.log_bucket = self._log_bucket(stage, args)
+        self.access_log_bucket_name = self.log_bucket.name
         self._alb(stage, args, child)
         self._nlb(stage, args, child)
 
@@ -187,6 +197,7 @@ class Edge(pulumi.ComponentResource):
             f"{stage}-origin-secret",
             name=f"voip/{stage}/edge/origin-verify",
             description=f"{stage}: value of the {ORIGIN_HEADER} header CloudFront sends to the ALB",
+            kms_key_id=args.kms_key_arn,
             recovery_window_in_days=30 if args.protect else 7,
             opts=pulumi.ResourceOptions(parent=self),
         )
@@ -236,6 +247,15 @@ class Edge(pulumi.ComponentResource):
                     "Resource": arn,
                     "Condition": {"StringEquals": {"aws:SourceAccount": account}},
                 },
+                # S3 server access logs of this account's buckets (files, web).
+                {
+                    "Sid": "S3ServerAccessLogs",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "logging.s3.amazonaws.com"},
+                    "Action": "s3:PutObject",
+                    "Resource": f"{arn}/{ACCESS_LOG_PREFIX}*",
+                    "Condition": {"StringEquals": {"aws:SourceAccount": account}},
+                },
             ]
 
         return EdgeBucket(
@@ -243,6 +263,8 @@ class Edge(pulumi.ComponentResource):
             EdgeBucketArgs(
                 bucket_name=pulumi.Output.from_input(args.account_id).apply(lambda a: f"{stage}-voip-lb-logs-{a}"),
                 expire_days=args.log_retention_days,
+                versioned=True,
+                noncurrent_days=args.log_noncurrent_days,
                 force_destroy=not args.protect,
                 protect=args.protect,
                 statements=statements,

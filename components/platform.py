@@ -15,9 +15,9 @@ from components.config import PROJECT, StackConfig
 from components.database import Database, DatabaseArgs
 from components.dns import Dns, DnsArgs
 from components.ebs_csi import EbsCsi, EbsCsiArgs
-from components.edge import Edge, EdgeArgs
+from components.edge import ACCESS_LOG_PREFIX, Edge, EdgeArgs
 from components.edge_alarms import EdgeAlarms, EdgeAlarmsArgs
-from components.keys import DataKey, DataKeyArgs
+from components.keys import DataKey, DataKeyArgs, EdgeLogsKey, EdgeLogsKeyArgs
 from components.migration import Migration, MigrationArgs, MigrationTargetArgs
 from components.monitoring import Monitoring, MonitoringArgs
 from components.network import Network, NetworkArgs
@@ -119,6 +119,7 @@ class Platform(pulumi.ComponentResource):
         self._edge(cfg, regional)
         # The file bucket's one policy (TLS-only + read by this distribution through OAC).
         self.files.grant_cloudfront_read(self.distribution_arn)
+        self.files.log_access_to(self.edge.access_log_bucket_name, ACCESS_LOG_PREFIX)
 
         self.turn = Turn(
             f"{stage}-turn",
@@ -139,6 +140,7 @@ class Platform(pulumi.ComponentResource):
                 domain=cfg.edge.domain,
                 tls_host=self.edge.turns_host,
                 protect=cfg.protect_data,
+                kms_key_arn=self.data_key.arn,
             ),
             opts=regional,
         )
@@ -203,6 +205,8 @@ class Platform(pulumi.ComponentResource):
                 kms_key_arn=self.data_key.arn,
                 alarm_topic_arn=self.alarm_topic.arn,
                 availability_zones=cfg.network.azs,
+                region=cfg.region,
+                rotation_subnet_ids=[s.id for s in self.network.private_subnets],
             ),
             opts=regional,
         )
@@ -410,6 +414,12 @@ class Platform(pulumi.ComponentResource):
     def _edge(self, cfg: StackConfig, regional: pulumi.ResourceOptions) -> None:
         """DNS + certificates, WAF (us-east-1), load balancers, CloudFront."""
         stage, edge = cfg.stage, cfg.edge
+        # us-east-1 log groups (WAF, Route 53 queries) need a key of their own region.
+        self.edge_logs_key = EdgeLogsKey(
+            f"{stage}-edge-logs-key",
+            EdgeLogsKeyArgs(stage=stage, account_id=self.account_id, protect=cfg.protect_data, provider=self.aws_us_east_1),
+            opts=regional,
+        )
         self.dns = Dns(
             f"{stage}-dns",
             DnsArgs(
@@ -418,6 +428,9 @@ class Platform(pulumi.ComponentResource):
                 hosted_zone_id=edge.hosted_zone_id,
                 us_east_1_provider=self.aws_us_east_1,
                 protect=cfg.protect_data,
+                query_log_kms_key_arn=self.edge_logs_key.arn,
+                query_log_retention_days=edge.log_retention_days,
+                account_id=self.account_id,
             ),
             opts=regional,
         )
@@ -438,6 +451,7 @@ class Platform(pulumi.ComponentResource):
                 allow_list=[str(c) for c in edge.allow_list],
                 restrict_to_allow_list=edge.restrict_to_allow_list,
                 bypass_token=bypass,
+                logs_kms_key_arn=self.edge_logs_key.arn,
             ),
             opts=regional,
         )
@@ -465,6 +479,7 @@ class Platform(pulumi.ComponentResource):
                 turn_port=cfg.turn.listening_port,
                 log_retention_days=edge.log_retention_days,
                 protect=cfg.protect_data,
+                kms_key_arn=self.data_key.arn,
             ),
             opts=regional,
         )
@@ -485,6 +500,8 @@ class Platform(pulumi.ComponentResource):
                 content_security_policy=edge.content_security_policy,
                 log_retention_days=edge.log_retention_days,
                 protect=cfg.protect_data,
+                kms_key_arn=self.data_key.arn,
+                access_log_target=(self.edge.access_log_bucket_name, ACCESS_LOG_PREFIX),
                 files_bucket_regional_domain_name=self.files.bucket_regional_domain_name,
                 # The migration's cutover name (its weighted records are the migration's).
                 extra_aliases=[cfg.cutover_name] if cfg.cutover_name else [],

@@ -54,6 +54,8 @@ class TurnArgs:
     tls_host: str | None = None
     # Pulumi `protect` on the Elastic IPs: clients and firewalls know these addresses.
     protect: bool = False
+    # The data key: the shared secret and the coturn log group are encrypted with it.
+    kms_key_arn: pulumi.Input[str] | None = None
 
 
 class Turn(pulumi.ComponentResource):
@@ -84,6 +86,7 @@ class Turn(pulumi.ComponentResource):
             f"{stage}-turn-shared-secret",
             name=f"voip/{stage}/turn/shared-secret",
             description=f"coturn use-auth-secret of stage {stage}: TURN REST API credentials are HMACs of it",
+            kms_key_id=args.kms_key_arn,
             # Dev can recreate the name at once; stages with users keep a recovery window.
             recovery_window_in_days=30 if args.protect else 0,
             opts=child,
@@ -102,6 +105,7 @@ class Turn(pulumi.ComponentResource):
             f"{stage}-turn-logs",
             name=f"/voip/{stage}/turn",
             retention_in_days=cfg.log_retention_days,
+            kms_key_id=args.kms_key_arn,
             opts=child,
         )
 
@@ -244,12 +248,26 @@ class Turn(pulumi.ComponentResource):
         policy = aws.iam.RolePolicy(
             f"{stage}-turn-node-access",
             role=role.id,
-            policy=pulumi.Output.all(self.secret.arn, self.log_group.arn).apply(
+            policy=pulumi.Output.all(self.secret.arn, self.log_group.arn, self.args.kms_key_arn, self.args.region).apply(
                 lambda v: json.dumps(
                     {
                         "Version": "2012-10-17",
                         "Statement": [
                             {"Sid": "ReadTheTurnSecret", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": v[0]},
+                            *(
+                                [
+                                    {
+                                        # The secret is under the data key: decrypt through Secrets Manager only.
+                                        "Sid": "DecryptTheTurnSecret",
+                                        "Effect": "Allow",
+                                        "Action": "kms:Decrypt",
+                                        "Resource": v[2],
+                                        "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{v[3]}.amazonaws.com"}},
+                                    }
+                                ]
+                                if v[2]
+                                else []
+                            ),
                             {
                                 "Sid": "ShipCoturnLogs",
                                 "Effect": "Allow",
