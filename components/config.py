@@ -716,6 +716,39 @@ class MigrationConfig(Model):
         return self
 
 
+class WafException(Model):
+    """An internet-facing HTTP(S)/WebSocket listener kept outside any WAF, on purpose."""
+
+    # The listener's resource name without the stage prefix, e.g. `nlb-signaling`.
+    name: DnsLabel
+    # Why no WAF, and what protects the entry instead (read by reviewers: say it fully).
+    reason: Annotated[str, Field(min_length=40, max_length=600)]
+
+
+PolicyLevel = Literal["advisory", "mandatory", "disabled"]
+
+
+class PolicyConfig(Model):
+    """The CrossGuard pack's per-stage settings (policies/rules.py; docs/policies.md)."""
+
+    # Per-rule enforcement override for this stage (beats the rule's stage-kind default).
+    levels: dict[str, PolicyLevel] = {}
+    waf_exceptions: list[WafException] = []
+
+    @model_validator(mode="after")
+    def _check(self) -> PolicyConfig:
+        from policies.rules import ALL_POLICIES  # the rule names (policies imports nothing from here)
+
+        names = sorted(p.name for p in ALL_POLICIES)
+        unknown = [k for k in self.levels if k not in names]
+        if unknown:
+            raise ValueError(f"levels.{unknown[0]}: not a rule of the pack; allowed: {', '.join(names)}")
+        seen = [e.name for e in self.waf_exceptions]
+        if len(set(seen)) != len(seen):
+            raise ValueError("wafExceptions: each listener may be listed once")
+        return self
+
+
 # ---------------------------------------------------------------------- the stack
 
 
@@ -740,6 +773,7 @@ class StackConfig(Model):
     signaling: SignalingConfig = SignalingConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
     migration: MigrationConfig | None = None
+    policy: PolicyConfig = PolicyConfig()
     # Secret keys (`pulumi config set --secret`).
     load_test_bypass_token: SecretStr | None = None
     # The NAS PostgreSQL password of migration.dms.sourceUsername (DMS reads the NAS with it).

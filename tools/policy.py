@@ -28,7 +28,7 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
 
-from policies.rules import ALL_POLICIES, DEFAULT_PUBLIC_INGRESS, PACK_ENFORCEMENT_LEVEL
+from policies.rules import ALL_POLICIES, DEFAULT_PUBLIC_INGRESS, level_for
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,10 @@ def policy_config(plan: dict[str, Any]) -> dict[str, Any]:
             {"protocol": "tcp", "fromPort": 443, "toPort": 443},
             {"protocol": "tcp", "fromPort": 5349, "toPort": 5349},
         ]
+    policy_cfg = cfg.get("policy") or {}
     return {
+        "enforcementLevels": dict(policy_cfg.get("levels") or {}),
+        "wafExceptions": [dict(e) for e in policy_cfg.get("wafExceptions") or []],
         "protectData": bool(cfg.get("protectData", False)),
         "secretsRedacted": True,
         "publicIngressAllowList": allow,
@@ -88,10 +91,6 @@ def _providers(plan: dict[str, Any]) -> dict[str, PolicyProviderResource]:
         for r in plan["resources"]
         if r["type"].startswith("pulumi:providers:")
     }
-
-
-def _level(policy: Any) -> EnforcementLevel:
-    return policy.enforcement_level or PACK_ENFORCEMENT_LEVEL
 
 
 def run(plan: dict[str, Any]) -> list[Violation]:
@@ -120,7 +119,7 @@ def run(plan: dict[str, Any]) -> list[Violation]:
         pr.dependencies = [stack[d] for d in r.get("dependsOn") or [] if d in stack]
     out: list[Violation] = []
     for policy in ALL_POLICIES:
-        level = _level(policy)
+        level = level_for(policy, config["protectData"], config["enforcementLevels"])
         if level == EnforcementLevel.DISABLED:
             continue
         name = level.value if level != EnforcementLevel.REMEDIATE else "mandatory"
