@@ -102,6 +102,8 @@ class Cdn(pulumi.ComponentResource):
             f"{stage}-web",
             EdgeBucketArgs(
                 bucket_name=account.apply(lambda a: f"{stage}-voip-web-{a}"),
+                # The data key: its policy lets CloudFront (origin access control) decrypt.
+                kms_key_arn=args.kms_key_arn,
                 versioned=True,
                 noncurrent_days=30,
                 access_log_target=(

@@ -85,6 +85,7 @@ def parameters(cfg: DatabaseConfig) -> list[tuple[str, str, str]]:
         ("log_lock_waits", "1", "immediate"),
         ("log_temp_files", "10240", "immediate"),  # temp files above 10 MiB (work_mem too small)
         ("log_autovacuum_min_duration", "10000", "immediate"),
+        ("log_statement", "ddl", "immediate"),  # every schema change (CREATE/ALTER/DROP), with who ran it
     ]
 
 
