@@ -69,8 +69,16 @@ def _arn(plan, key) -> str:
 
 
 def secrets_not_on_the_data_key(plan) -> list[str]:
+    """Every secret under the data key, and the TURN nodes (the one reader outside Pulumi) may
+    decrypt it through Secrets Manager only."""
     want = _arn(plan, _data_key(plan))
-    return [s["props"]["name"] for s in plan.of_type(SECRET) if s["props"].get("kmsKeyId") != want]
+    problems = [s["props"]["name"] for s in plan.of_type(SECRET) if s["props"].get("kmsKeyId") != want]
+    (access,) = [p for p in plan.of_type("aws:iam/rolePolicy:RolePolicy") if p["name"].endswith("-turn-node-access")]
+    decrypt = [st for st in json.loads(access["props"]["policy"])["Statement"] if st["Action"] == "kms:Decrypt"]
+    via = f"secretsmanager.{plan['config']['aws:region']}.amazonaws.com"
+    if [(d["Resource"], d["Condition"]) for d in decrypt] != [(want, {"StringEquals": {"kms:ViaService": via}})]:
+        problems.append("TURN nodes cannot decrypt their secret (or may decrypt outside Secrets Manager)")
+    return problems
 
 
 def log_bucket_problems(plan) -> list[str]:

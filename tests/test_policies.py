@@ -618,3 +618,10 @@ def test_cli_prints_violations_and_exits_by_level(tmp_path):
     assert ko.returncode == 1, ko.stderr
     assert ko.stdout.splitlines() == [f"mandatory rds-not-publicly-accessible {rds['urn']}: " + ko.stdout.split(": ", 1)[1].strip()]
     assert "publicly_accessible=False" in ko.stdout
+
+
+def test_docs_table_matches_the_pack_names_and_levels():
+    """Regenerate with `python -m policies.doc_table` when a rule or a level changes."""
+    from policies.doc_table import render
+
+    assert render() in (ROOT / "docs" / "policies.md").read_text()
