@@ -776,14 +776,14 @@ def _internet_entry_behind_waf(args: StackValidationArgs, report: ReportViolatio
     in the argued exception list `wafExceptions` (config `policy.wafExceptions`)."""
     ids = _ids(args)
     exceptions = _config(args).get("wafExceptions") or []
-    lbs = {u for lb in _of(args.resources, LOAD_BALANCER) if not _true(lb.props.get("internal")) for u in _ref_targets(lb, ids)}
+    internet_facing = {lb.urn for lb in _of(args.resources, LOAD_BALANCER) if not _true(lb.props.get("internal"))}
     by_ref = {u: lb for lb in _of(args.resources, LOAD_BALANCER) for u in _ref_targets(lb, ids)}
     associated = {str(_known(a.props, "resourceArn")) for a in _of(args.resources, WEB_ACL_ASSOCIATION)}
     groups = {u: g for g in _of(args.resources, SECURITY_GROUPS) for u in _ref_targets(g, ids)}
     for listener in _of(args.resources, LISTENER):
         lb_ref = str(_known(listener.props, "loadBalancerArn"))
         lb = by_ref.get(lb_ref) or next((d for d in listener.dependencies if d.resource_type in LOAD_BALANCER), None)
-        if lb is None or lb.urn not in lbs and not (_ref_targets(lb, ids) & lbs):
+        if lb is None or lb.urn not in internet_facing:
             continue
         port, protocol = _int(listener.props.get("port")), str(listener.props.get("protocol") or "")
         if port not in HTTP_PORTS and protocol not in ("HTTP", "HTTPS"):
