@@ -79,7 +79,10 @@ ABOUT: dict[str, tuple[str, str]] = {
     ),
     "log-group-cmk": ("logs readable without a key the account controls", "`kms_key_id` = a customer key of the group's region"),
     "secret-cmk": ("secrets under the shared AWS-managed key", "`kms_key_id` = data key; readers get kms:Decrypt via Secrets Manager"),
-    "sns-topic-encrypted": ("alarm payloads unencrypted at rest", "`kms_master_key_id` with a key whose policy admits the publishers"),
+    "sns-topic-encrypted": (
+        "alarm payloads unencrypted at rest",
+        "`kms_master_key_id` with a key whose policy admits the publishers (a topic ElastiCache notifies is exempt: ElastiCache cannot publish to SSE-KMS topics)",
+    ),
     "security-log-retention": (
         "audit trails gone before an investigation (real users' stages)",
         "retention 365 for EKS, WAF, VPC flow, VPN, DNS query logs",

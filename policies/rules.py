@@ -803,18 +803,24 @@ def _internet_entry_behind_waf(args: StackValidationArgs, report: ReportViolatio
         )
 
 
+def _log_destinations(args: StackValidationArgs) -> set[str]:
+    """Names of the buckets that receive logs: S3 server access logs, ELB access logs,
+    CloudFront standard logs, VPC flow logs to S3."""
+    out: set[str] = {str(_known(lg.props, "targetBucket")) for lg in _of(args.resources, BUCKET_LOGGING)}
+    out |= {str(_map(_known(lb.props, "accessLogs")).get("bucket")) for lb in _of(args.resources, LOAD_BALANCER)}
+    for dist in _of(args.resources, DISTRIBUTION):
+        out.add(str(_map(_known(dist.props, "loggingConfig")).get("bucket") or "").split(".s3.", 1)[0])
+    for flow in _of(args.resources, FLOW_LOG):
+        dest = str(_known(flow.props, "logDestination") or "")
+        if dest.startswith("arn:aws:s3:::"):
+            out.add(dest.removeprefix("arn:aws:s3:::").split("/", 1)[0])
+    return out - {"", "None"}
+
+
 def _s3_access_logging(args: StackValidationArgs, report: ReportViolation) -> None:
     """Buckets people read and write (files, web) keep S3 server access logs; log buckets are exempt
     (they are the destinations: logging them would log the logging)."""
-    ids = _ids(args)
-    targets: set[str] = set()
-    for lg in _of(args.resources, BUCKET_LOGGING):
-        targets.add(str(_known(lg.props, "targetBucket")))
-    for lb in _of(args.resources, LOAD_BALANCER):
-        targets.add(str(_map(_known(lb.props, "accessLogs")).get("bucket")))
-    for dist in _of(args.resources, DISTRIBUTION):
-        domain = str(_map(_known(dist.props, "loggingConfig")).get("bucket") or "")
-        targets.add(domain.split(".s3.", 1)[0])
+    ids, targets = _ids(args), _log_destinations(args)
     loggings = _of(args.resources, BUCKET_LOGGING)
     for bucket in _of(args.resources, BUCKETS):
         if _bucket_refs(bucket, ids) & targets:
@@ -836,14 +842,9 @@ def _s3_noncurrent_expiry(args: StackValidationArgs, report: ReportViolation) ->
 
 
 def _s3_log_buckets_versioned(args: StackValidationArgs, report: ReportViolation) -> None:
-    """Log buckets (S3 access-log, ELB and CloudFront log destinations) are versioned: an
-    overwritten or deleted log object stays recoverable (the evidence of an incident)."""
-    ids = _ids(args)
-    targets: set[str] = {str(_known(lg.props, "targetBucket")) for lg in _of(args.resources, BUCKET_LOGGING)}
-    targets |= {str(_map(_known(lb.props, "accessLogs")).get("bucket")) for lb in _of(args.resources, LOAD_BALANCER)}
-    targets |= {
-        str(_map(_known(d.props, "loggingConfig")).get("bucket") or "").split(".s3.", 1)[0] for d in _of(args.resources, DISTRIBUTION)
-    }
+    """Log buckets (S3 access-log, ELB, CloudFront and VPC flow-log destinations) are versioned:
+    an overwritten or deleted log object stays recoverable (the evidence of an incident)."""
+    ids, targets = _ids(args), _log_destinations(args)
     versionings = _of(args.resources, VERSIONING)
     for bucket in _of(args.resources, BUCKETS):
         if not _bucket_refs(bucket, ids) & targets:
@@ -908,9 +909,28 @@ def _secret_cmk(args: ResourceValidationArgs, report: ReportViolation) -> None:
         )
 
 
-def _sns_encrypted(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if not (_has(args.props, "kmsMasterKeyId") and args.props.get("kmsMasterKeyId")):
-        report("the topic is not encrypted: set kms_master_key_id to a customer key whose policy admits the publishers")
+ELASTICACHE_NOTIFIERS = ("aws:elasticache/replicationGroup:ReplicationGroup", "aws:elasticache/cluster:Cluster")
+
+
+def _sns_encrypted(args: StackValidationArgs, report: ReportViolation) -> None:
+    """Topics are SSE-KMS, except a topic ElastiCache notifies: ElastiCache cannot publish to an
+    encrypted topic (its event messages carry event names and node ids only)."""
+    ids = _ids(args)
+    notified = {str(_known(g.props, "notificationTopicArn")) for g in _of(args.resources, ELASTICACHE_NOTIFIERS)}
+    notifier_urns = {g.urn for g in _of(args.resources, ELASTICACHE_NOTIFIERS)}
+    for topic in _of(args.resources, (SNS_TOPIC,)):
+        if _has(topic.props, "kmsMasterKeyId") and topic.props.get("kmsMasterKeyId"):
+            continue
+        name = str(_known(topic.props, "name") or "")
+        by_arn = any(n.endswith(f":{name}") or n in _ref_targets(topic, ids) for n in notified if name)
+        by_dependency = any(
+            topic.urn in {d.urn for d in g.dependencies}
+            for g in args.resources
+            if g.urn in notifier_urns and _known(g.props, "notificationTopicArn") is None
+        )
+        if by_arn or by_dependency:
+            continue
+        report("the topic is not encrypted: set kms_master_key_id to a customer key whose policy admits the publishers", topic.urn)
 
 
 def _security_log_retention(args: ResourceValidationArgs, report: ReportViolation) -> None:
@@ -1182,7 +1202,12 @@ ALL_POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [
     # 14. encryption, logs, least privilege
     _r("log-group-cmk", "CloudWatch log groups are encrypted with a customer-managed key.", LOG_GROUP, _log_group_cmk),
     _r("secret-cmk", "Secrets Manager secrets are encrypted with the stage's customer-managed key.", SECRET, _secret_cmk),
-    _r("sns-topic-encrypted", "SNS topics are encrypted with a customer-managed key.", SNS_TOPIC, _sns_encrypted),
+    _stack_policy(
+        "sns-topic-encrypted",
+        "SNS topics are encrypted with a customer-managed key (ElastiCache-notified topics excepted: AWS cannot).",
+        MANDATORY,
+        _sns_encrypted,
+    ),
     _r("security-log-retention", "Where the stage holds data, security logs are kept 365 days.", LOG_GROUP, _security_log_retention),
     _r("cloudfront-access-logging", "CloudFront distributions write access logs.", DISTRIBUTION, _cloudfront_logging),
     _r("lb-access-logs", "Load balancers write access logs.", LOAD_BALANCER, _lb_access_logs),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import subprocess
 import sys
@@ -486,7 +487,12 @@ MUTATIONS += [
         "production",
         _set("aws:secretsmanager/secret:Secret", "kmsKeyId", _DROP, lambda r: r["props"]["name"].endswith("/origin-verify")),
     ),
-    ("sns-topic-encrypted", "mandatory", "production", _set("aws:sns/topic:Topic", "kmsMasterKeyId", _DROP)),
+    (
+        "sns-topic-encrypted",
+        "mandatory",
+        "production",
+        _set("aws:sns/topic:Topic", "kmsMasterKeyId", _DROP, lambda r: r["name"].endswith("-alarms-global")),
+    ),
     (
         "security-log-retention",
         "mandatory",
@@ -625,3 +631,18 @@ def test_docs_table_matches_the_pack_names_and_levels():
     from policies.doc_table import render
 
     assert render() in (ROOT / "docs" / "policies.md").read_text()
+
+
+def test_a_topic_elasticache_notifies_may_stay_unencrypted():
+    """ElastiCache cannot publish to an SSE-KMS topic: the one unencrypted topic allowed is the one
+    a replication group notifies; the same topic without that use is reported."""
+    for notified in (True, False):
+        plan = _json_plan("production")
+        alarms = _find(plan, "aws:sns/topic:Topic", lambda r: r["name"].endswith("-alarms"))
+        topic = {**copy.deepcopy(alarms), "urn": alarms["urn"] + "-cache-events", "name": "production-cache-events", "id": "cache-events"}
+        topic["props"] = {"name": "production-voip-cache-events"}
+        plan["resources"].append(topic)
+        if notified:
+            _find(plan, REDIS)["props"]["notificationTopicArn"] = "arn:aws:sns:ap-northeast-2:123456789012:production-voip-cache-events"
+        expected = set() if notified else {("mandatory", "sns-topic-encrypted", topic["urn"])}
+        assert _new(plan) - _baseline("production") == expected
