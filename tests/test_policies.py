@@ -575,7 +575,7 @@ def test_stage_overrides_levels_from_config():
 
 
 def test_policy_config_rejects_unknown_rules_and_short_reasons():
-    from components.config import ConfigError, load_stack_config
+    from components.config_loader import ConfigError, load_stack_config
     from tests.harness import stack_raw, with_overrides
 
     raw, _ = stack_raw("dev")

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pulumi
 import pulumi_aws as aws
+
+if TYPE_CHECKING:  # context.py builds the DataKey from this module: no runtime import back
+    from components.context import StageContext
 
 
 @dataclass
@@ -146,12 +150,9 @@ class DataKey(pulumi.ComponentResource):
 
 @dataclass
 class EdgeLogsKeyArgs:
-    stage: str
-    account_id: pulumi.Input[str]
-    protect: bool
-    # The us-east-1 provider: CloudWatch Logs only takes a key of the log group's region, and
-    # WAF (CLOUDFRONT scope) and Route 53 query logs must live in us-east-1.
-    provider: pulumi.ProviderResource
+    # Built with the context's us-east-1 provider: CloudWatch Logs only takes a key of the log
+    # group's region, and WAF (CLOUDFRONT scope) and Route 53 query logs must live in us-east-1.
+    ctx: StageContext
 
 
 class EdgeLogsKey(pulumi.ComponentResource):
@@ -159,21 +160,22 @@ class EdgeLogsKey(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: EdgeLogsKeyArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("voip:edge:EdgeLogsKey", name, None, opts)
-        stage = args.stage
+        ctx = args.ctx
+        stage = ctx.stage
         self.key = aws.kms.Key(
             f"{stage}-edge-logs-key",
             description=f"{stage}: us-east-1 edge logs (WAF, Route 53 query logs)",
             enable_key_rotation=True,
             rotation_period_in_days=365,
-            deletion_window_in_days=30 if args.protect else 7,
-            policy=pulumi.Output.from_input(args.account_id).apply(edge_logs_key_policy),
-            opts=pulumi.ResourceOptions(parent=self, provider=args.provider, protect=args.protect),
+            deletion_window_in_days=30 if ctx.protect else 7,
+            policy=pulumi.Output.from_input(ctx.account_id).apply(edge_logs_key_policy),
+            opts=pulumi.ResourceOptions(parent=self, provider=ctx.us_east_1, protect=ctx.protect),
         )
         aws.kms.Alias(
             f"{stage}-edge-logs-key-alias",
             name=f"alias/{stage}-edge-logs",
             target_key_id=self.key.key_id,
-            opts=pulumi.ResourceOptions(parent=self, provider=args.provider),
+            opts=pulumi.ResourceOptions(parent=self, provider=ctx.us_east_1),
         )
         self.arn = self.key.arn
         self.register_outputs({"arn": self.key.arn})
