@@ -245,20 +245,14 @@ class Turn(pulumi.ComponentResource):
                         "Version": "2012-10-17",
                         "Statement": [
                             {"Sid": "ReadTheTurnSecret", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": v[0]},
-                            *(
-                                [
-                                    {
-                                        # The secret is under the data key: decrypt through Secrets Manager only.
-                                        "Sid": "DecryptTheTurnSecret",
-                                        "Effect": "Allow",
-                                        "Action": "kms:Decrypt",
-                                        "Resource": v[2],
-                                        "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{v[3]}.amazonaws.com"}},
-                                    }
-                                ]
-                                if v[2]
-                                else []
-                            ),
+                            {
+                                # The secret is under the data key: decrypt through Secrets Manager only.
+                                "Sid": "DecryptTheTurnSecret",
+                                "Effect": "Allow",
+                                "Action": "kms:Decrypt",
+                                "Resource": v[2],
+                                "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{v[3]}.amazonaws.com"}},
+                            },
                             {
                                 "Sid": "ShipCoturnLogs",
                                 "Effect": "Allow",
