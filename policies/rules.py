@@ -768,6 +768,20 @@ def _vpc_flow_logs(args: StackValidationArgs, report: ReportViolation) -> None:
             report("the VPC has no flow log: add an aws.ec2.FlowLog (traffic_type ALL) to CloudWatch Logs or S3", vpc.urn)
 
 
+def _waf_exceptions(args: StackValidationArgs) -> list[Mapping[str, Any]]:
+    """The stage's argued WAF exceptions: policy config first, else the stack config the CLI
+    hands the pack (`voip-infra:policy.wafExceptions`)."""
+    cfg = _config(args)
+    if "wafExceptions" in cfg:
+        return list(cfg["wafExceptions"] or [])
+    try:
+        import pulumi
+
+        return list((pulumi.Config(PROJECT).get_object("policy") or {}).get("wafExceptions") or [])
+    except Exception:  # no stack config available
+        return []
+
+
 def _waf_exception(name: str, exceptions: Iterable[Mapping[str, Any]]) -> bool:
     return any(name == e.get("name") or name.endswith(f"-{e.get('name')}") for e in exceptions)
 
@@ -777,7 +791,7 @@ def _internet_entry_behind_waf(args: StackValidationArgs, report: ReportViolatio
     admits only CloudFront (origin-facing prefix list: CloudFront's WAF applies), or the listener is
     in the argued exception list `wafExceptions` (config `policy.wafExceptions`)."""
     ids = _ids(args)
-    exceptions = _config(args).get("wafExceptions") or []
+    exceptions = _waf_exceptions(args)
     internet_facing = {lb.urn for lb in _of(args.resources, LOAD_BALANCER) if not _true(lb.props.get("internal"))}
     by_ref = {u: lb for lb in _of(args.resources, LOAD_BALANCER) for u in _ref_targets(lb, ids)}
     associated = {str(_known(a.props, "resourceArn")) for a in _of(args.resources, WEB_ACL_ASSOCIATION)}
