@@ -44,19 +44,11 @@ def _region(plan, r) -> str:
     return provider["props"]["region"]
 
 
-# The VPC flow-log group's key is issue 15's (defects-b); until that lands it is checked there.
-KEY_OWNED_ELSEWHERE = ("-vpc-flow-logs",)
-
-
 def log_groups_without_a_cmk(plan) -> list[str]:
     """Every log group under a customer key of this stack in its own region (us-east-1 groups:
     the edge-logs key; the EKS control-plane group: the cluster's key; the rest: the data key)."""
     keys = {f"{_region(plan, k)}:{_arn_of(plan, k)}" for k in plan.of_type(KEY)}
-    return [
-        g["props"]["name"]
-        for g in plan.of_type(LOG_GROUP)
-        if f"{_region(plan, g)}:{g['props'].get('kmsKeyId')}" not in keys and not g["name"].endswith(KEY_OWNED_ELSEWHERE)
-    ]
+    return [g["props"]["name"] for g in plan.of_type(LOG_GROUP) if f"{_region(plan, g)}:{g['props'].get('kmsKeyId')}" not in keys]
 
 
 def _arn_of(plan, key) -> str:

@@ -43,17 +43,12 @@ def _new(plan: dict[str, Any]) -> set[tuple[str, str, str]]:
     return {(v.level, v.policy, v.urn) for v in policy_mod.run(plan)}
 
 
-# The VPC flow-log group's customer key is issue 15's (defects-b): the one finding allowed until
-# that branch is merged (the set may only shrink; nothing else may appear).
-PENDING_ELSEWHERE = {("log-group-cmk", "-vpc-flow-logs")}
-
-
 @pytest.mark.parametrize("stack", ["dev", "nas-migration", "production"])
 def test_real_stacks_have_no_mandatory_violation(stack):
     plan = _json_plan(stack)
-    _, _, lines = policy_mod.summarize(plan)
-    found = [v for v in policy_mod.run(plan) if not any(v.policy == p and v.urn.endswith(s) for p, s in PENDING_ELSEWHERE)]
-    assert found == [], "\n".join(lines)
+    mandatory, advisory, lines = policy_mod.summarize(plan)
+    assert mandatory == 0, "\n".join(lines)
+    assert advisory == 0, "\n".join(lines)
 
 
 def test_pack_is_well_formed():
@@ -204,6 +199,29 @@ def _redis_single_az_failover(plan):
     return r["urn"]
 
 
+def _kms_statement(typ, name_suffix, condition, prop="policy"):
+    """Add a KMS statement with `condition` to the policy document of the resource `*name_suffix`."""
+
+    def mutate(plan):
+        r = _find(plan, typ, lambda r: r["name"].endswith(name_suffix))
+        doc = json.loads(r["props"][prop])
+        doc["Statement"].append({"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*", "Condition": condition})
+        r["props"][prop] = json.dumps(doc)
+        return r["urn"]
+
+    return mutate
+
+
+def _mirror_kms_by_source_ip(plan):
+    """Issue 15 item 6 as it was: the mirror user's KMS grant pinned to the NAS IP (S3 calls KMS from S3)."""
+    r = _find(plan, "aws:iam/userPolicy:UserPolicy", lambda r: r["name"].endswith("-minio-mirror-policy"))
+    doc = json.loads(r["props"]["policy"])
+    kms = next(s for s in doc["Statement"] if isinstance(s["Action"], list) and s["Action"][0].startswith("kms:"))
+    kms["Condition"]["IpAddress"] = {"aws:SourceIp": ["211.234.10.50/32"]}
+    r["props"]["policy"] = json.dumps(doc)
+    return r["urn"]
+
+
 MUTATIONS: list[tuple[str, str, str, Callable[[dict[str, Any]], Any]]] = [
     # (policy, level, stack, mutation returning the URN(s) expected to be reported)
     ("rds-storage-encrypted", "mandatory", "production", _set(RDS, "storageEncrypted", False, _primary)),
@@ -294,7 +312,28 @@ MUTATIONS: list[tuple[str, str, str, Callable[[dict[str, Any]], Any]]] = [
     ),
     ("stateful-resources-protected", "mandatory", "production", _unprotect("aws:ec2/eip:Eip", lambda r: "-turn-" in r["name"])),
     ("aws-explicit-provider-tags", "advisory", "production", _provider_without_owner),
+    ("kms-no-network-origin-condition", "mandatory", "nas-migration", _mirror_kms_by_source_ip),
+    (
+        "kms-no-network-origin-condition",
+        "mandatory",
+        "production",
+        _kms_statement("aws:iam/rolePolicy:RolePolicy", "-turn-node-access", {"StringEquals": {"aws:SourceVpce": "vpce-1"}}),
+    ),
+    (
+        "kms-no-network-origin-condition",
+        "mandatory",
+        "dev",
+        _kms_statement("aws:kms/key:Key", "-data-key", {"IpAddress": {"AWS:SourceIp": "203.0.113.0/24"}}),
+    ),
 ]
+
+
+def test_kms_source_ip_is_fine_on_direct_call_only_statements():
+    """The one sound use: a statement declared direct-call-only (aws:ViaAWSService false)."""
+    plan = _json_plan("production")
+    condition = {"IpAddress": {"aws:SourceIp": "203.0.113.0/24"}, "Bool": {"aws:ViaAWSService": "false"}}
+    _kms_statement("aws:iam/rolePolicy:RolePolicy", "-turn-node-access", condition)(plan)
+    assert _new(plan) - _baseline("production") == set()
 
 
 # ------------------------------------------------------------------ issue 14: stack coverage, secrets, least privilege
@@ -607,8 +646,6 @@ def test_nat_eips_need_no_protection():
 def test_cli_prints_violations_and_exits_by_level(tmp_path):
     clean = _json_plan("production")
     bad = _json_plan("production")
-    for p in (clean, bad):  # issue 15 (defects-b) gives the flow-log group its key: PENDING_ELSEWHERE
-        _find(p, "aws:cloudwatch/logGroup:LogGroup", lambda r: r["name"].endswith("-vpc-flow-logs"))["props"]["kmsKeyId"] = "arn:aws:kms:k"
     rds = _find(bad, RDS, _primary)
     rds["props"]["publiclyAccessible"] = True
     (tmp_path / "clean.json").write_text(json.dumps(clean))
@@ -639,10 +676,10 @@ def test_a_topic_elasticache_notifies_may_stay_unencrypted():
     for notified in (True, False):
         plan = _json_plan("production")
         alarms = _find(plan, "aws:sns/topic:Topic", lambda r: r["name"].endswith("-alarms"))
-        topic = {**copy.deepcopy(alarms), "urn": alarms["urn"] + "-cache-events", "name": "production-cache-events", "id": "cache-events"}
-        topic["props"] = {"name": "production-voip-cache-events"}
+        topic = {**copy.deepcopy(alarms), "urn": alarms["urn"] + "-redis-events", "name": "production-redis-events", "id": "redis-events"}
+        topic["props"] = {"name": "production-voip-redis-events"}
         plan["resources"].append(topic)
         if notified:
-            _find(plan, REDIS)["props"]["notificationTopicArn"] = "arn:aws:sns:ap-northeast-2:123456789012:production-voip-cache-events"
+            _find(plan, REDIS)["props"]["notificationTopicArn"] = "arn:aws:sns:ap-northeast-2:123456789012:production-voip-redis-events"
         expected = set() if notified else {("mandatory", "sns-topic-encrypted", topic["urn"])}
         assert _new(plan) - _baseline("production") == expected

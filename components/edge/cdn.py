@@ -26,6 +26,7 @@ from components.buckets import cloudfront_may
 from components.config import CDN_ALB_PATHS, EdgeConfig
 from components.context import StageContext
 from components.data.keys import cdn_log_bucket_name
+from components.data.storage import FILES_KEY_PREFIX
 from components.edge.edge import LOG_NONCURRENT_DAYS
 from components.edge.edge_buckets import EdgeBucket, EdgeBucketArgs
 
@@ -189,7 +190,7 @@ class Cdn(pulumi.ComponentResource):
             )
             behaviors.append(
                 {
-                    "path_pattern": "/files/*",
+                    "path_pattern": f"/{FILES_KEY_PREFIX}*",  # the URL path is the key
                     "target_origin_id": files_origin,
                     "viewer_protocol_policy": "redirect-to-https",
                     "allowed_methods": ["GET", "HEAD", "OPTIONS"],
