@@ -87,8 +87,11 @@ def run(plan: dict[str, Any]) -> list[Violation]:
     config = policy_config(plan)
     providers = _providers(plan)
     custom = [r for r in plan["resources"] if r.get("custom", True) and not r["type"].startswith("pulumi:providers:")]
+    # What each resource looks like to a policy, built once (the proxies are read-only, so every
+    # policy may share them; building them per policy was most of the run's time).
+    seen = {r["urn"]: _seen_as(r, providers) for r in custom}
     # Stack view: like the engine, parent and dependencies are resolved to the resource objects.
-    stack = {r["urn"]: PolicyResource(*_seen_as(r, providers), None, [], {}) for r in custom}
+    stack = {r["urn"]: PolicyResource(*seen[r["urn"]], None, [], {}) for r in custom}
     for r in custom:
         pr = stack[r["urn"]]
         pr.parent = stack.get(r.get("parent") or "")
@@ -102,7 +105,7 @@ def run(plan: dict[str, Any]) -> list[Violation]:
 
         if isinstance(policy, ResourceValidationPolicy):
             for r in custom:
-                args = ResourceValidationArgs(*_seen_as(r, providers), dict(config))
+                args = ResourceValidationArgs(*seen[r["urn"]], config)
                 _call(policy, args, lambda m, u=None, _u=r["urn"], _p=policy, _n=name: out.append(Violation(_n, _p.name, _u, m)))
         elif isinstance(policy, StackValidationPolicy):
             stack_urn = (
