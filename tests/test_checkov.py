@@ -195,3 +195,10 @@ def test_gate_fails_on_a_planted_failure():
 def test_docs_list_every_skip():
     text = (ROOT / "docs" / "policies.md").read_text()
     assert all(f"| `{s['check']}` |" in text for s in tfplan.load_skips(SKIPS_FILE))
+
+
+def test_secrets_are_marked_sensitive():
+    tf = _tf("production")
+    version = next(r for r in tf["planned_values"]["root_module"]["resources"] if r["type"] == "aws_secretsmanager_secret_version")
+    secret_keys = [k for k, v in version["values"].items() if v == "[secret]"]
+    assert secret_keys and all(version["sensitive_values"][k] is True for k in secret_keys)

@@ -235,6 +235,18 @@ def _block(tf_type: str, props: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _marks(values: Any, marker: str) -> Any:
+    """Terraform's shadow structure of `values`: True where the value is `marker`, nested like
+    the values (`sensitive_values` for secrets, `after_unknown` for computed values)."""
+    if isinstance(values, dict):
+        out = {k: m for k, v in values.items() if (m := _marks(v, marker)) not in (False, {}, [])}
+        return out
+    if isinstance(values, list):
+        marks = [_marks(v, marker) for v in values]
+        return marks if any(m not in (False, {}, []) for m in marks) else []
+    return values == marker
+
+
 def _address(tf_type: str, name: str) -> str:
     return f"{tf_type}.{re.sub(r'[^A-Za-z0-9_-]', '_', name)}"
 
@@ -327,7 +339,8 @@ def translate(plan: dict[str, Any]) -> dict[str, Any]:
                 "provider_name": "registry.terraform.io/hashicorp/aws",
                 "schema_version": 0,
                 "values": values,
-                "sensitive_values": {},
+                # Secrets stay redacted as the plan file has them; Terraform marks them sensitive.
+                "sensitive_values": _marks(values, SECRET),
                 "_id": r.get("id"),
                 "_urn": r["urn"],
                 "_deps": list(r.get("dependsOn") or []),
@@ -362,7 +375,13 @@ def translate(plan: dict[str, Any]) -> dict[str, Any]:
                 "type": r["type"],
                 "name": r["name"],
                 "provider_name": r["provider_name"],
-                "change": {"actions": ["create"], "before": None, "after": r["values"], "after_unknown": {}},
+                "change": {
+                    "actions": ["create"],
+                    "before": None,
+                    "after": r["values"],
+                    "after_unknown": _marks(r["values"], UNKNOWN),
+                    "after_sensitive": r["sensitive_values"],
+                },
             }
             for r in planned
         ],
