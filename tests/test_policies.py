@@ -458,6 +458,28 @@ def _deployment_with_env(env):
     return mutate
 
 
+def _ecs_task_with_env(env):
+    """An ECS task definition (containerDefinitions is JSON text, as the provider takes it)."""
+
+    def mutate(plan):
+        vpc = _find(plan, "aws:ec2/vpc:Vpc")
+        urn = vpc["urn"].rsplit("$", 1)[0] + "$aws:ecs/taskDefinition:TaskDefinition::batch-export"
+        containers = [{"name": "export", "image": "busybox", "environment": env}]
+        plan["resources"].append(
+            {
+                **{k: vpc[k] for k in ("parent", "provider", "protect", "retainOnDelete", "aliases", "dependsOn", "custom")},
+                "urn": urn,
+                "type": "aws:ecs/taskDefinition:TaskDefinition",
+                "name": "batch-export",
+                "id": "batch-export:1",
+                "props": {"family": "batch-export", "containerDefinitions": json.dumps(containers)},
+            }
+        )
+        return urn
+
+    return mutate
+
+
 def _helm_values(patch):
     def mutate(plan):
         release = _find(plan, "kubernetes:helm.sh/v3:Release", lambda r: r["name"].endswith("-signaling"))
@@ -580,6 +602,12 @@ MUTATIONS += [
                 {"name": "JWT_SIGNING_SECRET", "value": "q8Zr2Lx9Vb4Nc7Mw1Kd6Hf3Jg5Ts0Yp"},
             ]
         ),
+    ),
+    (
+        "no-secrets-in-workload-env",
+        "mandatory",
+        "nas-migration",
+        _ecs_task_with_env([{"name": "AWS_SECRET_ACCESS_KEY", "value": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}]),
     ),
     ("no-secrets-in-helm-values", "mandatory", "production", _helm_values({"redis": {"password": "[secret]"}})),
     ("no-secrets-in-helm-values", "mandatory", "dev", _helm_values({"aws": {"accessKeyId": "AKIAIOSFODNN7EXAMPLE"}})),
