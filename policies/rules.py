@@ -859,6 +859,7 @@ def _internet_entry_behind_waf(args: StackValidationArgs, report: ReportViolatio
     by_ref = {u: lb for lb in _of(args.resources, LOAD_BALANCER) for u in _ref_targets(lb, ids)}
     associated = {str(_known(a.props, "resourceArn")) for a in _of(args.resources, WEB_ACL_ASSOCIATION)}
     groups = {u: g for g in _of(args.resources, SECURITY_GROUPS) for u in _ref_targets(g, ids)}
+    distributions = [d for d in _of(args.resources, DISTRIBUTION) if _known(d.props, "webAclId")]
     for listener in _of(args.resources, LISTENER):
         lb_ref = str(_known(listener.props, "loadBalancerArn"))
         lb = by_ref.get(lb_ref) or next((d for d in listener.dependencies if d.resource_type in LOAD_BALANCER), None)
@@ -871,8 +872,9 @@ def _internet_entry_behind_waf(args: StackValidationArgs, report: ReportViolatio
             continue
         sgs = [groups.get(str(g)) for g in _seq(lb.props.get("securityGroups"))]
         rules = [rule for g in sgs if g is not None for rule in _ingress_rules(g.resource_type, g.props)]
-        if rules and all(not rule.cidrs and rule.prefix_lists for rule in rules):
-            continue  # CloudFront-only origin: the distribution's web ACL applies
+        fronted = any(lb.urn in {d.urn for d in dist.dependencies} for dist in distributions)
+        if fronted and rules and all(not rule.cidrs and rule.prefix_lists for rule in rules):
+            continue  # a CloudFront origin admitting only prefix lists: the distribution's web ACL applies
         if _waf_exception(listener.name, exceptions):
             continue
         report(

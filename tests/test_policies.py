@@ -143,6 +143,16 @@ def _lt_unencrypted(plan):
     return lt["urn"]
 
 
+def _distribution_without_waf(plan):
+    """No web ACL on the distribution: the ALB behind it is then an HTTP(S) entry without a WAF
+    too (internet-entry-behind-waf reports its listeners)."""
+    dist = _find(plan, "aws:cloudfront/distribution:Distribution")
+    dist["props"].pop("webAclId")
+    alb = _find(plan, "aws:lb/loadBalancer:LoadBalancer", lambda r: r["props"]["loadBalancerType"] == "application")
+    listeners = [r["urn"] for r in plan["resources"] if r["type"] == "aws:lb/listener:Listener" and r["parent"] == alb["urn"]]
+    return {dist["urn"]}, {("mandatory", "internet-entry-behind-waf", u) for u in listeners}
+
+
 def _cloudfront_behaviour_http(plan):
     r = _find(plan, "aws:cloudfront/distribution:Distribution")
     r["props"]["orderedCacheBehaviors"][0]["viewerProtocolPolicy"] = "allow-all"
@@ -286,7 +296,7 @@ MUTATIONS: list[tuple[str, str, str, Callable[[dict[str, Any]], Any]]] = [
     ("eks-public-endpoint-restricted", "mandatory", "dev", _eks_props(lambda p: p["vpcConfig"].pop("publicAccessCidrs"))),
     ("cloudfront-https-only", "mandatory", "production", _cloudfront_behaviour_http),
     ("cloudfront-min-tls", "mandatory", "production", _cloudfront_old_tls),
-    ("cloudfront-waf", "mandatory", "dev", _set("aws:cloudfront/distribution:Distribution", "webAclId", _DROP)),
+    ("cloudfront-waf", "mandatory", "dev", _distribution_without_waf),
     (
         "alb-drop-invalid-headers",
         "mandatory",
@@ -382,6 +392,14 @@ def _alb_open_to_the_internet(plan):
         in (alb["id"], alb["props"].get("arn"), f"arn:aws:elasticloadbalancing:ap-northeast-2:123456789012:loadbalancer/{alb['id']}")
         or (r["type"] == "aws:lb/listener:Listener" and r["parent"] == alb["urn"])
     }
+
+
+def _alb_no_longer_behind_cloudfront(plan):
+    """Same CloudFront-only security group, but no web-ACL'd distribution fronts the ALB any more."""
+    dist = _find(plan, "aws:cloudfront/distribution:Distribution")
+    alb = _find(plan, "aws:lb/loadBalancer:LoadBalancer", lambda r: r["props"]["loadBalancerType"] == "application")
+    dist["dependsOn"] = [d for d in dist["dependsOn"] if d != alb["urn"]]
+    return {r["urn"] for r in plan["resources"] if r["type"] == "aws:lb/listener:Listener" and r["parent"] == alb["urn"]}
 
 
 def _web_lifecycle_without_noncurrent(plan):
@@ -499,6 +517,7 @@ MUTATIONS += [
     ("vpc-flow-logs", "advisory", "dev", _drop("aws:ec2/flowLog:FlowLog", report_on=("aws:ec2/vpc:Vpc",))),
     ("internet-entry-behind-waf", "mandatory", "production", _without_waf_exceptions),
     ("internet-entry-behind-waf", "mandatory", "dev", _alb_open_to_the_internet),
+    ("internet-entry-behind-waf", "mandatory", "nas-migration", _alb_no_longer_behind_cloudfront),
     (
         "s3-access-logging",
         "mandatory",
