@@ -89,8 +89,12 @@ def log_bucket_problems(plan) -> list[str]:
     if default != {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": _arn(plan, _data_key(plan))}:
         problems.append(f"-cdn-logs: not SSE-KMS with the data key ({default})")
     statements = json.loads(_data_key(plan)["props"]["policy"])["Statement"]
-    grant = [s for s in statements if s.get("Principal") == {"Service": "delivery.logs.amazonaws.com"}]
-    if not grant or grant[0]["Action"] != "kms:GenerateDataKey*" or cdn["props"]["bucket"] not in json.dumps(grant[0]["Condition"]):
+    grant = [
+        s
+        for s in statements
+        if s.get("Principal") == {"Service": "delivery.logs.amazonaws.com"} and cdn["props"]["bucket"] in json.dumps(s.get("Condition"))
+    ]
+    if len(grant) != 1 or grant[0]["Action"] != "kms:GenerateDataKey*":
         problems.append("data key: no grant for CloudFront log delivery to the cdn-logs bucket")
     return problems
 

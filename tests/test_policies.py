@@ -374,6 +374,15 @@ def _bucket_named(suffix):
     return (BUCKET, lambda r: r["name"].endswith(suffix))
 
 
+def _flow_log_of_another_vpc(plan):
+    """The flow log still exists (its destination stays a log bucket) but records another VPC."""
+    vpc = _find(plan, "aws:ec2/vpc:Vpc")
+    flow = _find(plan, "aws:ec2/flowLog:FlowLog")
+    flow["props"]["vpcId"] = "vpc-0another"
+    flow["dependsOn"] = [d for d in flow["dependsOn"] if d != vpc["urn"]]
+    return vpc["urn"]
+
+
 def _without_waf_exceptions(plan):
     plan["config"]["policy"]["wafExceptions"] = []
     return _find(plan, "aws:lb/listener:Listener", lambda r: r["name"].endswith("-nlb-signaling"))["urn"]
@@ -513,8 +522,8 @@ def _yearly_rotation(plan):
 
 
 MUTATIONS += [
-    ("vpc-flow-logs", "mandatory", "production", _drop("aws:ec2/flowLog:FlowLog", report_on=("aws:ec2/vpc:Vpc",))),
-    ("vpc-flow-logs", "advisory", "dev", _drop("aws:ec2/flowLog:FlowLog", report_on=("aws:ec2/vpc:Vpc",))),
+    ("vpc-flow-logs", "mandatory", "production", _flow_log_of_another_vpc),
+    ("vpc-flow-logs", "advisory", "dev", _flow_log_of_another_vpc),
     ("internet-entry-behind-waf", "mandatory", "production", _without_waf_exceptions),
     ("internet-entry-behind-waf", "mandatory", "dev", _alb_open_to_the_internet),
     ("internet-entry-behind-waf", "mandatory", "nas-migration", _alb_no_longer_behind_cloudfront),
