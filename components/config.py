@@ -732,6 +732,15 @@ class WafException(Model):
     reason: Annotated[str, Field(min_length=40, max_length=600)]
 
 
+class RuleException(Model):
+    """One resource a rule does not apply to on this stage, argued (a reviewer signs it off)."""
+
+    rule: str
+    # The resource's name without the stage prefix, e.g. `ci-runner-logs`.
+    name: Annotated[str, _pattern(r"[a-z0-9][a-z0-9-]{0,62}", "a resource name without the stage prefix (a-z, 0-9, '-')")]
+    reason: Annotated[str, Field(min_length=40, max_length=600)]
+
+
 PolicyLevel = Literal["advisory", "mandatory", "disabled"]
 
 
@@ -741,6 +750,8 @@ class PolicyConfig(Model):
     # Per-rule enforcement override for this stage (beats the rule's stage-kind default).
     levels: dict[str, PolicyLevel] = {}
     waf_exceptions: list[WafException] = []
+    # Per-resource exceptions to any rule (the WAF rule's own list above stays the place for it).
+    exceptions: list[RuleException] = []
 
     @model_validator(mode="after")
     def _check(self) -> PolicyConfig:
@@ -750,9 +761,15 @@ class PolicyConfig(Model):
         unknown = [k for k in self.levels if k not in names]
         if unknown:
             raise ValueError(f"levels.{unknown[0]}: not a rule of the pack; allowed: {', '.join(names)}")
+        for i, e in enumerate(self.exceptions):
+            if e.rule not in names:
+                raise ValueError(f"exceptions.{i}.rule: {e.rule!r} is not a rule of the pack; allowed: {', '.join(names)}")
         seen = [e.name for e in self.waf_exceptions]
         if len(set(seen)) != len(seen):
             raise ValueError("wafExceptions: each listener may be listed once")
+        pairs = [(e.rule, e.name) for e in self.exceptions]
+        if len(set(pairs)) != len(pairs):
+            raise ValueError("exceptions: each (rule, name) may be listed once")
         return self
 
 

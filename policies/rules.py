@@ -65,6 +65,7 @@ CONFIG_SCHEMA = PolicyConfigSchema(
         "protectData": {"type": "boolean"},
         "enforcementLevels": {"type": "object"},
         "wafExceptions": {"type": "array", "items": {"type": "object"}},
+        "exceptions": {"type": "array", "items": {"type": "object"}},
         "resourceIds": {"type": "object"},
         "secretsRedacted": {"type": "boolean"},
         "publicIngressAllowList": {
@@ -160,13 +161,34 @@ def _is_replica(props: Mapping[str, Any]) -> bool:
     return _has(props, "replicateSourceDb") and bool(props.get("replicateSourceDb"))
 
 
+def _exceptions(args: ResourceValidationArgs | StackValidationArgs) -> list[Mapping[str, Any]]:
+    """The stage's argued per-resource exceptions: policy config first, else the stack config the
+    CLI hands the pack (`voip-infra:policy.exceptions`)."""
+    cfg = _config(args)
+    if "exceptions" in cfg:
+        return list(cfg["exceptions"] or [])
+    try:
+        import pulumi
+
+        return list((pulumi.Config(PROJECT).get_object("policy") or {}).get("exceptions") or [])
+    except Exception:  # no stack config available
+        return []
+
+
+def _excepted(rule: str, resource_name: str, exceptions: Iterable[Mapping[str, Any]]) -> bool:
+    return any(
+        e.get("rule") == rule and (resource_name == e.get("name") or resource_name.endswith(f"-{e.get('name')}")) for e in exceptions
+    )
+
+
 def _resource_policy(
     name: str, description: str, types: Sequence[str], level: EnforcementLevel, check: Callable
 ) -> ResourceValidationPolicy:
-    """A ResourceValidationPolicy running `check(args, report)` on resources of `types` only."""
+    """A ResourceValidationPolicy running `check(args, report)` on resources of `types` only
+    (and not on a resource the stage lists in `policy.exceptions` for this rule)."""
 
     def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
-        if args.resource_type in types:
+        if args.resource_type in types and not _excepted(name, args.name, _exceptions(args)):
             check(args, report)
 
     return ResourceValidationPolicy(
@@ -175,7 +197,21 @@ def _resource_policy(
 
 
 def _stack_policy(name: str, description: str, level: EnforcementLevel, check: Callable) -> StackValidationPolicy:
-    return StackValidationPolicy(name=name, description=description, validate=check, enforcement_level=level, config_schema=CONFIG_SCHEMA)
+    """A StackValidationPolicy whose reports on resources the stage lists in `policy.exceptions`
+    for this rule are dropped."""
+
+    def validate(args: StackValidationArgs, report: ReportViolation) -> None:
+        exceptions = [e for e in _exceptions(args) if e.get("rule") == name]
+
+        def filtered(message: str, urn: str | None = None) -> None:
+            if urn is None or not _excepted(name, urn.rsplit("::", 1)[-1], exceptions):
+                report(message, urn)
+
+        check(args, filtered if exceptions else report)
+
+    return StackValidationPolicy(
+        name=name, description=description, validate=validate, enforcement_level=level, config_schema=CONFIG_SCHEMA
+    )
 
 
 def _of(resources: Iterable[PolicyResource], types: Sequence[str] | str) -> list[PolicyResource]:

@@ -739,3 +739,29 @@ def test_a_topic_elasticache_notifies_may_stay_unencrypted():
             _find(plan, REDIS)["props"]["notificationTopicArn"] = "arn:aws:sns:ap-northeast-2:123456789012:production-voip-redis-events"
         expected = set() if notified else {("mandatory", "sns-topic-encrypted", topic["urn"])}
         assert _new(plan) - _baseline("production") == expected
+
+
+def test_an_argued_exception_silences_one_rule_on_one_resource():
+    """`policy.exceptions`: the named resource is exempt from that rule only; others still report."""
+    reason = "a reason long enough to be read by a reviewer who signs it off"
+    for stack, rule, mutate, name in (
+        ("production", "log-group-cmk", _set(LOG_GROUP, "kmsKeyId", _DROP, lambda r: r["name"].endswith("-turn-logs")), "turn-logs"),
+        ("production", "vpc-flow-logs", _flow_log_of_another_vpc, "vpc"),
+    ):
+        plan = _json_plan(stack)
+        urn = mutate(plan)
+        plan["config"]["policy"]["exceptions"] = [{"rule": rule, "name": name, "reason": reason}]
+        assert _new(plan) - _baseline(stack) == set()
+        plan["config"]["policy"]["exceptions"] = [{"rule": "secret-cmk", "name": name, "reason": reason}]
+        assert (_new(plan) - _baseline(stack)) == {("mandatory", rule, urn)}
+
+
+def test_exceptions_name_a_rule_of_the_pack():
+    from components.config_loader import ConfigError, load_stack_config
+    from tests.harness import stack_raw, with_overrides
+
+    raw, _ = stack_raw("dev")
+    bad = {"exceptions": [{"rule": "log-group-kms", "name": "turn-logs", "reason": "a reason long enough to be read by a reviewer"}]}
+    with pytest.raises(ConfigError) as err:
+        load_stack_config("dev", with_overrides(raw, {"voip-infra:policy": bad}))
+    assert "exceptions.0.rule: 'log-group-kms' is not a rule of the pack" in str(err.value)

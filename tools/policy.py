@@ -47,6 +47,7 @@ def policy_config(plan: dict[str, Any]) -> dict[str, Any]:
     return {
         "enforcementLevels": dict(policy_cfg.get("levels") or {}),
         "wafExceptions": [dict(e) for e in policy_cfg.get("wafExceptions") or []],
+        "exceptions": [dict(e) for e in policy_cfg.get("exceptions") or []],
         "protectData": bool(cfg.get("protectData", False)),
         "secretsRedacted": True,
         # The stage's own ports (components/ports.py), read from the plan's config.
