@@ -105,8 +105,10 @@ def test_chatbot_channel_is_least_privilege_and_global():
     trust = json.loads(role["props"]["assumeRolePolicy"])["Statement"]
     assert trust == [{"Effect": "Allow", "Principal": {"Service": "chatbot.amazonaws.com"}, "Action": "sts:AssumeRole"}]
     (policy,) = [r for r in plan.of_type(ROLE_POLICY) if r["parent"] == role["urn"]]
-    actions = {a for s in json.loads(policy["props"]["policy"])["Statement"] for a in s["Action"]}
-    assert actions == {"cloudwatch:Describe*", "cloudwatch:Get*", "cloudwatch:List*"}
+    alarms, metrics = json.loads(policy["props"]["policy"])["Statement"]
+    assert alarms["Resource"] == "arn:aws:cloudwatch:*:123456789012:alarm:*"  # this account's alarms only
+    assert set(alarms["Action"]) == {"cloudwatch:DescribeAlarms", "cloudwatch:DescribeAlarmHistory"}
+    assert all(a.startswith("cloudwatch:GetMetric") for a in metrics["Action"])  # no write, no wildcard
 
 
 def test_critical_topic_is_encrypted_like_the_alarm_topic(plan):
@@ -414,9 +416,11 @@ def test_traces_zipkin_in_sampled_to_tempo_on_s3(plan):
     # Grafana reads both.
     grafana = release(plan, "kube-prometheus-stack")["props"]["values"]["grafana"]
     assert {d["type"] for d in grafana["additionalDataSources"]} == {"tempo", "cloudwatch"}
-    (query, results) = role_policy_of(plan, "kube-prometheus-stack-grafana")
-    assert query["Resource"][0] == f"arn:aws:logs:{plan['config']['aws:region']}:123456789012:log-group:/voip/{plan['stack']}/pods"
-    assert set(results["Action"]) == {"logs:GetQueryResults", "logs:StopQuery", "logs:DescribeLogGroups"}
+    (query, listing, stop) = role_policy_of(plan, "kube-prometheus-stack-grafana")
+    groups = f"arn:aws:logs:{plan['config']['aws:region']}:123456789012:log-group:"
+    assert query["Resource"][0] == f"{groups}/voip/{plan['stack']}/pods"
+    assert listing["Resource"] == f"{groups}*" and set(listing["Action"]) == {"logs:DescribeLogGroups", "logs:GetQueryResults"}
+    assert stop["Action"] == "logs:StopQuery" and stop["Resource"] == "*"  # a query id: no resource
 
 
 def test_logs_and_traces_off_build_neither():

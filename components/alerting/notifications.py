@@ -44,18 +44,26 @@ class NotificationsArgs:
     config: NotificationsConfig
 
 
-def chatbot_role_policy() -> str:
-    """The channel role: read CloudWatch alarms and metrics to render notifications."""
+def chatbot_role_policy(account_id: str) -> str:
+    """The channel role: what Chatbot reads to render an alarm notification (the alarm, its
+    history and its metric chart), on this account's alarms only where IAM can scope it."""
     return json.dumps(
         {
             "Version": "2012-10-17",
             "Statement": [
                 {
-                    "Sid": "RenderAlarmNotifications",
+                    "Sid": "ReadTheAlarms",
                     "Effect": "Allow",
-                    "Action": ["cloudwatch:Describe*", "cloudwatch:Get*", "cloudwatch:List*"],
+                    "Action": ["cloudwatch:DescribeAlarms", "cloudwatch:DescribeAlarmHistory"],
+                    "Resource": f"arn:aws:cloudwatch:*:{account_id}:alarm:*",
+                },
+                {
+                    # Metric reads take no resource.
+                    "Sid": "DrawTheirMetrics",
+                    "Effect": "Allow",
+                    "Action": ["cloudwatch:GetMetricData", "cloudwatch:GetMetricStatistics", "cloudwatch:GetMetricWidgetImage"],
                     "Resource": "*",
-                }
+                },
             ],
         }
     )
@@ -116,7 +124,10 @@ class Notifications(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         policy = aws.iam.RolePolicy(
-            f"{stage}-chatbot-read", role=role.id, policy=chatbot_role_policy(), opts=pulumi.ResourceOptions(parent=role)
+            f"{stage}-chatbot-read",
+            role=role.id,
+            policy=pulumi.Output.from_input(self.args.ctx.account_id).apply(chatbot_role_policy),
+            opts=pulumi.ResourceOptions(parent=role),
         )
         self.slack_channel = aws.chatbot.SlackChannelConfiguration(
             f"{stage}-slack",

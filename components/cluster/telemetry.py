@@ -52,6 +52,8 @@ class TelemetryArgs:
     config: MonitoringConfig
     cluster: ClusterAccess
     namespace: str  # the monitoring namespace (a fixed name: the releases' Service names derive from it)
+    # The stage's S3 server-access-log target (bucket name, key prefix); None: no access logs.
+    access_log_target: tuple[pulumi.Input[str], str] | None = None
     node_selector: Mapping[str, str] = field(default_factory=dict)
     depends_on: Sequence[pulumi.Resource] = ()
 
@@ -239,10 +241,17 @@ def grafana_logs_policy(log_group_arn: str) -> str:
                     "Resource": [log_group_arn, f"{log_group_arn}:log-stream:*"],
                 },
                 {
-                    # These take no resource (query ids, the group picker).
-                    "Sid": "QueryResults",
+                    # The group picker and query results: this account's groups in the region.
+                    "Sid": "ListGroupsAndResults",
                     "Effect": "Allow",
-                    "Action": ["logs:GetQueryResults", "logs:StopQuery", "logs:DescribeLogGroups"],
+                    "Action": ["logs:DescribeLogGroups", "logs:GetQueryResults"],
+                    "Resource": log_group_arn.split(":log-group:", 1)[0] + ":log-group:*",
+                },
+                {
+                    # Acts on a query id, not on a resource.
+                    "Sid": "StopQuery",
+                    "Effect": "Allow",
+                    "Action": "logs:StopQuery",
                     "Resource": "*",
                 },
             ],
@@ -305,6 +314,9 @@ class Telemetry(pulumi.ComponentResource):
                     expire_days=traces.retention_days + 1,
                     force_destroy=not ctx.protect,
                     kms_key_arn=ctx.data_key_arn,
+                    access_log_target=(
+                        (args.access_log_target[0], f"{args.access_log_target[1]}traces/") if args.access_log_target else None
+                    ),
                 ),
                 parent=self,
             )
