@@ -403,6 +403,8 @@ def test_traces_zipkin_in_sampled_to_tempo_on_s3(plan):
         "sseAlgorithm": "aws:kms",
         "kmsMasterKeyId": plan["outputs"]["dataKeyArn"],
     }
+    (logging,) = [r for r in plan.children(b["urn"]) if r["type"].endswith("BucketLogging")]
+    assert logging["props"]["targetPrefix"].endswith("traces/")  # into the stage's access-log bucket
     (lifecycle,) = [r for r in plan.children(b["urn"]) if r["type"].endswith("BucketLifecycleConfiguration")]
     assert {"id": "expire", "status": "Enabled", "filter": {}, "expiration": {"days": cfg["retentionDays"] + 1}} in lifecycle["props"][
         "rules"
