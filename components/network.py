@@ -11,6 +11,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.config import NatStrategy
+from components.nat_instance import NatInstance, NatInstanceArgs
 
 MAX_AZS = 4
 
@@ -56,6 +57,9 @@ class NetworkArgs:
     interface_endpoints: Sequence[str] = field(default_factory=tuple)
     # A KMS key (ARN) that encrypts the flow-log group; its policy must admit CloudWatch Logs.
     logs_kms_key_arn: pulumi.Input[str] | None = None
+    # natStrategy instance: its type, and Pulumi `protect` on its egress EIP.
+    nat_instance_type: str = "t4g.nano"
+    protect: bool = False
 
 
 class Network(pulumi.ComponentResource):
@@ -162,6 +166,7 @@ class Network(pulumi.ComponentResource):
             NatStrategy.PER_AZ: list(range(len(args.azs))),
             NatStrategy.SINGLE: [0],
             NatStrategy.NONE: [],
+            NatStrategy.INSTANCE: [],
         }[args.nat_strategy]
         for i in nat_azs:
             suffix = args.azs[i][-1]
@@ -204,6 +209,25 @@ class Network(pulumi.ComponentResource):
                 subnet_id=subnet.id,
                 route_table_id=rt.id,
                 opts=pulumi.ResourceOptions(parent=subnet),
+            )
+
+        # natStrategy instance: the instance routes the private tables to itself (nat_instance.py).
+        self.nat_instance: NatInstance | None = None
+        if args.nat_strategy == NatStrategy.INSTANCE:
+            self.nat_instance = NatInstance(
+                f"{stage}-nat-instance",
+                NatInstanceArgs(
+                    stage=stage,
+                    region=args.region,
+                    account_id=args.account_id,
+                    vpc_id=self.vpc.id,
+                    vpc_cidr=str(args.cidr),
+                    public_subnet_ids=[s.id for s in self.public_subnets],
+                    private_route_table_ids=[rt.id for rt in self.private_route_tables],
+                    instance_type=args.nat_instance_type,
+                    protect=args.protect,
+                ),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.igw]),
             )
 
         # Isolated: local route only. Data stores live here.
@@ -273,6 +297,7 @@ class Network(pulumi.ComponentResource):
                 "privateSubnetIds": self.private_subnet_ids,
                 "isolatedSubnetIds": self.isolated_subnet_ids,
                 "natGatewayIds": [n.id for n in self.nat_gateways],
+                "natInstanceAsg": self.nat_instance.asg.name if self.nat_instance else None,
             }
         )
 

@@ -8,6 +8,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from components.autoscaler import NodeAutoscaler, NodeAutoscalerArgs
+from components.backup import Backup, BackupArgs
 from components.cache import Cache, CacheArgs
 from components.cdn import Cdn, CdnArgs
 from components.cluster import POOL_LABEL, Cluster, ClusterArgs
@@ -21,6 +22,7 @@ from components.keys import DataKey, DataKeyArgs
 from components.migration import Migration, MigrationArgs, MigrationTargetArgs
 from components.monitoring import Monitoring, MonitoringArgs
 from components.network import Network, NetworkArgs
+from components.schedule import ScheduleArgs, SleepingNodeGroup, SleepSchedule
 from components.signaling import Signaling, SignalingArgs
 from components.storage import FileStorage, FileStorageArgs
 from components.turn import Turn, TurnArgs
@@ -84,6 +86,8 @@ class Platform(pulumi.ComponentResource):
                 flow_logs_retention_days=cfg.network.flow_logs_retention_days,
                 flow_logs_traffic_type=cfg.network.flow_logs_traffic_type,
                 interface_endpoints=cfg.network.interface_endpoints,
+                nat_instance_type=cfg.network.nat_instance_type,
+                protect=cfg.protect_data,
             ),
             opts=regional,
         )
@@ -278,6 +282,9 @@ class Platform(pulumi.ComponentResource):
                 opts=regional,
             )
 
+        # Cost and resilience: AWS Backup of the stateful resources, the sleep schedule.
+        self._resilience(cfg, regional, tags)
+
         self.signaling = Signaling(
             f"{stage}-signaling",
             SignalingArgs(
@@ -324,6 +331,9 @@ class Platform(pulumi.ComponentResource):
             "cacheReaderEndpoints": self.cache.reader_endpoints,
             "cacheUrls": pulumi.Output.secret(self.cache.connection_urls),
             "filesBucketName": self.files.bucket_name,
+            "backupVaultName": self.backup.vault.name if self.backup else None,
+            "backupCopyVaultArn": self.backup.copy_vault.arn if self.backup and self.backup.copy_vault else None,
+            "sleepScheduleGroup": self.schedule.group.name if self.schedule else None,
             "filesBucketArn": self.files.bucket_arn,
             "turnPublicIps": self.turn.public_ips,
             "turnIceServers": self.turn.ice_servers,
@@ -370,6 +380,58 @@ class Platform(pulumi.ComponentResource):
                 }
             )
         self.register_outputs(self.outputs)
+
+    def _resilience(self, cfg: StackConfig, regional: pulumi.ResourceOptions, tags: dict[str, str]) -> None:
+        """AWS Backup (where `backup` is on) and the sleep schedule (where `schedule` is on)."""
+        stage = cfg.stage
+        self.backup: Backup | None = None
+        if cfg.backup_enabled:
+            copy_provider = None
+            if cfg.backup.copy_region:
+                # The second region's provider: the copy vault and its key live there.
+                copy_provider = aws.Provider(
+                    f"{stage}-aws-{cfg.backup.copy_region}",
+                    region=cfg.backup.copy_region,
+                    default_tags=aws.ProviderDefaultTagsArgs(tags=tags),
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+            self.backup = Backup(
+                f"{stage}-backup",
+                BackupArgs(
+                    stage=stage,
+                    region=cfg.region,
+                    account_id=self.account_id,
+                    config=cfg.backup,
+                    kms_key_arn=self.data_key.arn,
+                    resources={"database": self.database.instance.arn, "files": self.files.bucket_arn},
+                    copy_provider=copy_provider,
+                    protect=cfg.protect_data,
+                ),
+                opts=regional,
+            )
+        self.schedule: SleepSchedule | None = None
+        if cfg.schedule.enabled:
+            nat = self.network.nat_instance
+            self.schedule = SleepSchedule(
+                f"{stage}-schedule",
+                ScheduleArgs(
+                    stage=stage,
+                    region=cfg.region,
+                    account_id=self.account_id,
+                    config=cfg.schedule,
+                    cluster_name=self.cluster.name,
+                    node_groups=[
+                        SleepingNodeGroup(
+                            ng.node_group_name, ng.scaling_config.min_size, ng.scaling_config.desired_size, ng.scaling_config.max_size
+                        )
+                        for ng in self.cluster.node_groups
+                    ],
+                    db_instance_identifier=self.database.instance.identifier,
+                    turn_instance_ids=self.turn.instance_ids,
+                    nat_asg_name=nat.asg.name if nat is not None else None,
+                ),
+                opts=regional,
+            )
 
     def _migration(self, cfg: StackConfig, regional: pulumi.ResourceOptions) -> Migration | None:
         """The NAS-to-AWS bridge, only while `migration.enabled`."""

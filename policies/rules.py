@@ -674,6 +674,18 @@ def _aws_explicit_provider(args: ResourceValidationArgs, report: ReportViolation
         )
 
 
+# ------------------------------------------------------------------ 13. backup coverage (policies/backup_coverage.py)
+
+try:  # run by the Pulumi CLI as a script from this directory
+    import backup_coverage
+except ImportError:  # imported as the `policies` package from the repo root
+    from policies import backup_coverage
+
+
+def _backup_covers_stateful(args: StackValidationArgs, report: ReportViolation) -> None:
+    backup_coverage.check(args, report, _protect_data(args))
+
+
 # ------------------------------------------------------------------ the pack
 
 
@@ -747,6 +759,13 @@ ALL_POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [
         "Where the stage holds data, stateful resources are Pulumi-protected.",
         MANDATORY,
         _stateful_protected,
+    ),
+    # 13. backups
+    _stack_policy(
+        "backup-covers-stateful",
+        "Where the stage holds data, every stateful resource is selected by an AWS Backup plan.",
+        MANDATORY,
+        _backup_covers_stateful,
     ),
     # 12. tags
     ResourceValidationPolicy(
