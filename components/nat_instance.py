@@ -44,6 +44,8 @@ class NatInstanceArgs:
     instance_type: str
     # Pulumi `protect` on the egress Elastic IP (partners allow-list it where the stage holds data).
     protect: bool = False
+    # Earlier URNs of the egress EIP (the single NAT gateway's): switching strategy keeps the address.
+    eip_aliases: Sequence[pulumi.Alias] = ()
 
 
 def route_script(region: str, route_table_ids: Sequence[str]) -> str:
@@ -83,7 +85,11 @@ systemctl enable --now iptables
 TOKEN=$(curl -sf -X PUT http://169.254.169.254/latest/api/token -H 'X-aws-ec2-metadata-token-ttl-seconds: 300')
 INSTANCE_ID=$(curl -sf -H "X-aws-ec2-metadata-token: $TOKEN" http://169.254.169.254/latest/meta-data/instance-id)
 aws ec2 modify-instance-attribute --region "$REGION" --instance-id "$INSTANCE_ID" --no-source-dest-check
-aws ec2 associate-address --region "$REGION" --allocation-id {shlex.quote(allocation_id)} --instance-id "$INSTANCE_ID" --allow-reassociation
+# Retried: after a strategy switch the NAT gateway holds the address until Pulumi deletes it.
+for attempt in $(seq 1 30); do
+  aws ec2 associate-address --region "$REGION" --allocation-id {shlex.quote(allocation_id)} --instance-id "$INSTANCE_ID" --allow-reassociation && break
+  sleep 20
+done
 cat > {ROUTE_SCRIPT_PATH} <<'ROUTES'
 {routes}ROUTES
 chmod 0755 {ROUTE_SCRIPT_PATH}
@@ -150,7 +156,10 @@ class NatInstance(pulumi.ComponentResource):
         stage = args.stage
         child = pulumi.ResourceOptions(parent=self)
         self.eip = aws.ec2.Eip(
-            f"{stage}-nat-eip", domain="vpc", tags={"Name": f"{stage}-nat"}, opts=pulumi.ResourceOptions(parent=self, protect=args.protect)
+            f"{stage}-nat-eip",
+            domain="vpc",
+            tags={"Name": f"{stage}-nat"},
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect, aliases=list(args.eip_aliases)),
         )
         self.security_group = aws.ec2.SecurityGroup(
             f"{stage}-nat-instance-sg",

@@ -226,6 +226,8 @@ class Network(pulumi.ComponentResource):
                     private_route_table_ids=[rt.id for rt in self.private_route_tables],
                     instance_type=args.nat_instance_type,
                     protect=args.protect,
+                    # The single NAT gateway's address becomes the instance's (same EIP, same URN history).
+                    eip_aliases=[pulumi.Alias(name=f"{stage}-nat-{args.azs[0][-1]}-eip", parent=self.vpc)],
                 ),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.igw]),
             )

@@ -77,3 +77,9 @@ def variant(stack: str, overrides: dict[str, Any], secret_keys: tuple[str, ...] 
     """The plan of `stack` with `overrides` merged into its config (cached per argument).
     `secret_keys` names override keys to treat as secrets (`pulumi config set --secret`)."""
     return _variant(stack, json.dumps(overrides, sort_keys=True), tuple(secret_keys))
+
+
+def one(plan: dict[str, Any], typ: str, pred: Any = lambda r: True) -> dict[str, Any]:
+    """The single resource of `typ` matching `pred` (fails when there are none or several)."""
+    (r,) = [r for r in plan["resources"] if r["type"] == typ and pred(r)]
+    return r

@@ -11,7 +11,7 @@ import pytest
 
 from components.config import ConfigError, load_stack_config
 from policies import backup_coverage as bc
-from tests.harness import STACKS, stack_plan, stack_raw, with_overrides
+from tests.harness import STACKS, one, stack_plan, stack_raw, with_overrides
 from tools import policy as policy_mod
 
 VAULT = "aws:backup/vault:Vault"
@@ -25,11 +25,6 @@ def _json(stack: str) -> dict:
     return json.loads(json.dumps(stack_plan(stack)))
 
 
-def _one(plan, typ, pred=lambda r: True):
-    (r,) = [r for r in plan["resources"] if r["type"] == typ and pred(r)]
-    return r
-
-
 # ------------------------------------------------------------------ the backup tier per stage
 
 
@@ -37,18 +32,18 @@ def _one(plan, typ, pred=lambda r: True):
 def test_data_stages_back_up_the_database_primary_and_the_file_bucket(stack):
     plan = stack_plan(stack)
     cfg = plan["config"]["backup"]
-    vault = _one(plan, VAULT, lambda r: r["name"] == f"{stack}-backup")
+    vault = one(plan, VAULT, lambda r: r["name"] == f"{stack}-backup")
     assert vault["props"]["kmsKeyArn"] == plan["outputs"]["dataKeyArn"] and vault["protect"] is True
-    (rule,) = _one(plan, PLAN)["props"]["rules"]
+    (rule,) = one(plan, PLAN)["props"]["rules"]
     assert rule["targetVaultName"] == vault["props"]["name"]
     assert rule["lifecycle"]["deleteAfter"] == cfg["retentionDays"]
     assert rule["schedule"] == "cron(0 3 * * ? *)" and rule["scheduleExpressionTimezone"] == "Asia/Seoul"
-    selection = _one(plan, SELECTION)
-    primary = _one(plan, RDS, lambda r: not r["props"].get("replicateSourceDb"))
-    files = _one(plan, "aws:s3/bucket:Bucket", lambda r: r["name"].endswith("-files"))
+    selection = one(plan, SELECTION)
+    primary = one(plan, RDS, lambda r: not r["props"].get("replicateSourceDb"))
+    files = one(plan, "aws:s3/bucket:Bucket", lambda r: r["name"].endswith("-files"))
     assert set(selection["dependsOn"]) >= {primary["urn"], files["urn"]}
     assert len(selection["props"]["resources"]) == 2
-    trust = json.loads(_one(plan, "aws:iam/role:Role", lambda r: r["name"] == f"{stack}-backup")["props"]["assumeRolePolicy"])
+    trust = json.loads(one(plan, "aws:iam/role:Role", lambda r: r["name"] == f"{stack}-backup")["props"]["assumeRolePolicy"])
     assert trust["Statement"][0]["Principal"] == {"Service": "backup.amazonaws.com"}
     assert trust["Statement"][0]["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
 
@@ -57,13 +52,13 @@ def test_production_copies_to_osaka_into_its_own_vault_and_key_and_locks_both_in
     plan = stack_plan("production")
     cfg = plan["config"]["backup"]
     assert cfg["copyRegion"] == "ap-northeast-3"
-    copy_vault = _one(plan, VAULT, lambda r: r["name"] == "production-backup-copy")
+    copy_vault = one(plan, VAULT, lambda r: r["name"] == "production-backup-copy")
     provider = next(r for r in plan["resources"] if r["urn"] == copy_vault["provider"])
     assert provider["props"]["region"] == "ap-northeast-3"
-    key = _one(plan, "aws:kms/key:Key", lambda r: r["name"] == "production-backup-copy-key")
+    key = one(plan, "aws:kms/key:Key", lambda r: r["name"] == "production-backup-copy-key")
     assert key["provider"] == copy_vault["provider"] and key["props"]["enableKeyRotation"] is True and key["protect"] is True
     assert copy_vault["props"]["kmsKeyArn"] == f"arn:aws:kms:ap-northeast-3:123456789012:key/{key['id']}"
-    (rule,) = _one(plan, PLAN)["props"]["rules"]
+    (rule,) = one(plan, PLAN)["props"]["rules"]
     (action,) = rule["copyActions"]
     assert action["lifecycle"]["deleteAfter"] == cfg["copyRetentionDays"]
     # the copy vault's ARN (the mocks derive it from the vault's id), in Osaka
@@ -134,15 +129,15 @@ def _violations(plan) -> set[str]:
 
 def test_rule_reports_a_resource_no_selection_depends_on():
     plan = _json("production")
-    selection = _one(plan, SELECTION)
-    files = _one(plan, "aws:s3/bucket:Bucket", lambda r: r["name"].endswith("-files"))
+    selection = one(plan, SELECTION)
+    files = one(plan, "aws:s3/bucket:Bucket", lambda r: r["name"].endswith("-files"))
     selection["dependsOn"] = [d for d in selection["dependsOn"] if d != files["urn"]]
     assert _violations(plan) == {files["urn"]}
 
 
 def test_rule_reports_a_new_stateful_resource_added_without_selection():
     plan = _json("nas-migration")
-    primary = _one(plan, RDS, lambda r: not r["props"].get("replicateSourceDb"))
+    primary = one(plan, RDS, lambda r: not r["props"].get("replicateSourceDb"))
     table = {**copy.deepcopy(primary), "type": "aws:dynamodb/table:Table", "name": "nas-migration-sessions", "props": {"name": "sessions"}}
     table["urn"] = primary["urn"].replace(
         "aws:rds/instance:Instance::nas-migration-postgres", "aws:dynamodb/table:Table::nas-migration-sessions"
@@ -190,7 +185,7 @@ def _tiers(plan) -> dict[str, set[str]]:
             tiers["nat"] |= _az_of(plan, r)
         elif t == "aws:elasticache/replicationGroup:ReplicationGroup":
             tiers[r["name"]] |= _az_of(plan, r)
-    primary = _one(plan, RDS, lambda r: not r["props"].get("replicateSourceDb"))
+    primary = one(plan, RDS, lambda r: not r["props"].get("replicateSourceDb"))
     tiers["database"] = {"multi-az"} if primary["props"]["multiAz"] else set()
     for rep in (r for r in plan["resources"] if r["type"] == RDS and r["props"].get("replicateSourceDb")):
         tiers["database-readers"].add(rep["props"]["availabilityZone"])
@@ -208,7 +203,7 @@ def test_production_survives_the_loss_of_one_az():
             assert len(azs) >= 1, ">= 1 reader"
         else:
             assert len(azs) >= 2, f"{tier} spans {sorted(azs)}: one AZ down takes it with it"
-    signaling = _one(plan, "aws:eks/nodeGroup:NodeGroup", lambda r: r["name"] == "production-signaling-nodes")
+    signaling = one(plan, "aws:eks/nodeGroup:NodeGroup", lambda r: r["name"] == "production-signaling-nodes")
     assert signaling["props"]["capacityType"] == "ON_DEMAND" and signaling["props"]["scalingConfig"]["minSize"] >= 2
 
 

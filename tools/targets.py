@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +47,10 @@ def target_raw(stack: str) -> tuple[dict[str, str], list[str]] | None:
     return merged, secrets
 
 
+@cache
 def target_plan(stack: str) -> Any | None:
-    """The plan of `stack` at its target settings (the real program under mocks), or None."""
+    """The plan of `stack` at its target settings (the real program under mocks), or None.
+    Cached: one planning per process (read it, do not change it)."""
     found = target_raw(stack)
     if found is None:
         return None
