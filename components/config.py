@@ -738,8 +738,9 @@ class BackupConfig(Model):
     vault lock. Default: on where the stage holds data (protectData)."""
 
     enabled: bool | None = None
-    # Local time of the daily job (in `timezone`), after RDS's own backup window.
-    daily_at: HhMm = "03:00"
+    # Local time of the daily job (in `timezone`): after RDS's backup window (02:00-03:00 KST) and
+    # its Sunday maintenance window (03:30-04:30 KST), so a snapshot never waits on either.
+    daily_at: HhMm = "05:00"
     timezone: Annotated[str, AfterValidator(_timezone)] = "Asia/Seoul"
     retention_days: int = Field(default=35, ge=1, le=36500)
     # A second region (its own vault and KMS key) every recovery point is copied to.

@@ -37,7 +37,7 @@ def test_data_stages_back_up_the_database_primary_and_the_file_bucket(stack):
     (rule,) = one(plan, PLAN)["props"]["rules"]
     assert rule["targetVaultName"] == vault["props"]["name"]
     assert rule["lifecycle"]["deleteAfter"] == cfg["retentionDays"]
-    assert rule["schedule"] == "cron(0 3 * * ? *)" and rule["scheduleExpressionTimezone"] == "Asia/Seoul"
+    assert rule["schedule"] == "cron(0 5 * * ? *)" and rule["scheduleExpressionTimezone"] == "Asia/Seoul"
     selection = one(plan, SELECTION)
     primary = one(plan, RDS, lambda r: not r["props"].get("replicateSourceDb"))
     files = one(plan, "aws:s3/bucket:Bucket", lambda r: r["name"].endswith("-files"))
