@@ -17,13 +17,16 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from urllib.parse import quote
 
 import pulumi
 import pulumi_aws as aws
 
-from components.config import DnsWeights, MigrationConfig
+from components.config import DnsWeights, DualRunRedis, MigrationConfig
+from components.context import StageContext
+from components.data.storage import FILES_KEY_PREFIX
+from components.iam import service_trust
 
-POSTGRES_PORT = 5432
 # AWS requires an ASN on a customer gateway even with static routing; 65000 is the
 # documented placeholder for devices that do not speak BGP.
 STATIC_PLACEHOLDER_ASN = 65000
@@ -37,15 +40,10 @@ DMS_VPC_ROLE = "dms-vpc-role"
 DMS_LOGS_ROLE = "dms-cloudwatch-logs-role"
 
 
-def _assume(service: str | pulumi.Output[str], account_id: pulumi.Input[str] | None = None) -> pulumi.Output[str]:
-    def doc(args: list) -> str:
-        principal, account = args
-        stmt: dict = {"Effect": "Allow", "Principal": {"Service": principal}, "Action": "sts:AssumeRole"}
-        if account:
-            stmt["Condition"] = {"StringEquals": {"aws:SourceAccount": account}}
-        return json.dumps({"Version": "2012-10-17", "Statement": [stmt]})
-
-    return pulumi.Output.all(service, account_id).apply(doc)
+def nas_redis_url(redis: DualRunRedis, password: str) -> str:
+    """REDIS_URL of the NAS Redis for the dual run (redis:// over the VPN, rediss:// if it serves TLS)."""
+    scheme = "rediss" if redis.tls else "redis"
+    return f"{scheme}://:{quote(password, safe='')}@{redis.host}:{redis.port}/{redis.database}"
 
 
 def table_mappings(schema: str = "public") -> str:
@@ -85,13 +83,10 @@ def task_settings() -> str:
 
 @dataclass
 class MigrationArgs:
-    stage: str
-    region: str
-    account_id: pulumi.Input[str]
+    ctx: StageContext
     config: MigrationConfig
     # The NAS PostgreSQL password of `config.dms.source_username` (a Pulumi secret).
     source_password: pulumi.Input[str]
-    protect: bool
     vpc_id: pulumi.Input[str]
     vpc_cidr: str
     # DMS runs here (and the Secrets Manager endpoint it needs, when the network has none).
@@ -99,8 +94,6 @@ class MigrationArgs:
     # The NAS LAN is routed to the VGW in these (private: DMS; isolated: RDS answers).
     private_route_table_ids: Sequence[pulumi.Input[str]]
     isolated_route_table_ids: Sequence[pulumi.Input[str]]
-    kms_key_arn: pulumi.Input[str]
-    alarm_topic_arn: pulumi.Input[str]
     # The file bucket `mc mirror` writes into.
     files_bucket_arn: pulumi.Input[str]
     zone_id: pulumi.Input[str]
@@ -141,7 +134,7 @@ class Migration(pulumi.ComponentResource):
     # -------------------------------------------------------------------------- VPN
 
     def _vpn(self, args: MigrationArgs) -> None:
-        stage, cfg = args.stage, args.config
+        stage, cfg = args.ctx.stage, args.config
         child = pulumi.ResourceOptions(parent=self)
         static = cfg.nas_bgp_asn is None
         lan = str(cfg.nas_lan_cidr)
@@ -160,7 +153,7 @@ class Migration(pulumi.ComponentResource):
             f"{stage}-vpn-logs",
             name=f"/aws/vpn/{stage}-nas",
             retention_in_days=cfg.log_retention_days,
-            kms_key_id=args.kms_key_arn,
+            kms_key_id=args.ctx.data_key_arn,
             opts=child,
         )
         tunnel: dict = {}
@@ -235,8 +228,8 @@ class Migration(pulumi.ComponentResource):
                 threshold=1,
                 comparison_operator="LessThanThreshold",
                 treat_missing_data="breaching",
-                alarm_actions=[args.alarm_topic_arn],
-                ok_actions=[args.alarm_topic_arn],
+                alarm_actions=[args.ctx.alarm_topic_arn],
+                ok_actions=[args.ctx.alarm_topic_arn],
                 opts=pulumi.ResourceOptions(parent=self.vpn_connection),
             )
         self.vpn_connection_id = self.vpn_connection.id
@@ -250,7 +243,7 @@ class Migration(pulumi.ComponentResource):
         5432 to RDS (added by `replicate_into`) and 443 to the Secrets Manager endpoint. Its rules
         are separate resources: the database's group names this one, this one names the
         database's, and neither may wait for the other."""
-        stage, cfg = args.stage, args.config
+        stage, cfg = args.ctx.stage, args.config
         child = pulumi.ResourceOptions(parent=self)
         self.dms_security_group = aws.ec2.SecurityGroup(
             f"{stage}-dms-sg",
@@ -274,18 +267,20 @@ class Migration(pulumi.ComponentResource):
         endpoint_sg = args.secrets_endpoint_security_group_id
         if endpoint_sg is None:
             # DMS >= 3.4.7 in a private subnet reaches Secrets Manager only through an endpoint.
+            # Private DNS answers for the whole VPC: every Secrets Manager client (the TURN nodes'
+            # boot script, pods) now resolves to this endpoint, so it admits the VPC, not DMS alone.
             own = aws.ec2.SecurityGroup(
                 f"{stage}-dms-secrets-endpoint-sg",
                 name=f"{stage}-dms-secrets-endpoint",
-                description=f"{stage} Secrets Manager endpoint: HTTPS from the DMS replication instance only",
+                description=f"{stage} Secrets Manager endpoint: HTTPS from inside the VPC",
                 vpc_id=args.vpc_id,
                 ingress=[
                     aws.ec2.SecurityGroupIngressArgs(
                         protocol="tcp",
                         from_port=443,
                         to_port=443,
-                        security_groups=[self.dms_security_group.id],
-                        description="HTTPS from DMS",
+                        cidr_blocks=[args.vpc_cidr],
+                        description="HTTPS from the VPC: private DNS sends every client here",
                     )
                 ],
                 egress=[],
@@ -295,7 +290,7 @@ class Migration(pulumi.ComponentResource):
             aws.ec2.VpcEndpoint(
                 f"{stage}-dms-secretsmanager-endpoint",
                 vpc_id=args.vpc_id,
-                service_name=f"com.amazonaws.{args.region}.secretsmanager",
+                service_name=f"com.amazonaws.{args.ctx.region}.secretsmanager",
                 vpc_endpoint_type="Interface",
                 private_dns_enabled=True,
                 subnet_ids=list(args.private_subnet_ids),
@@ -321,7 +316,7 @@ class Migration(pulumi.ComponentResource):
     def _copy_path(self, args: MigrationArgs) -> None:
         """`mc mirror` on the NAS writes into the file bucket as an IAM user that can list the
         bucket and put objects, from the NAS's public address only."""
-        stage, cfg = args.stage, args.config
+        stage, cfg = args.ctx.stage, args.config
         source_ip = {"IpAddress": {"aws:SourceIp": [f"{cfg.nas_public_ip}/32"]}}
         self.minio_user = aws.iam.User(
             f"{stage}-minio-mirror",
@@ -329,20 +324,33 @@ class Migration(pulumi.ComponentResource):
             path="/migration/",
             opts=pulumi.ResourceOptions(parent=self),
         )
-        policy = pulumi.Output.all(args.files_bucket_arn, args.kms_key_arn).apply(
+        policy = pulumi.Output.all(args.files_bucket_arn, args.ctx.data_key_arn).apply(
             lambda a: json.dumps(
                 {
                     "Version": "2012-10-17",
                     "Statement": [
                         {"Sid": "ListTheBucket", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": a[0], "Condition": source_ip},
-                        {"Sid": "PutObjects", "Effect": "Allow", "Action": "s3:PutObject", "Resource": f"{a[0]}/*", "Condition": source_ip},
+                        # Under the prefix CloudFront serves (`mc mirror ... aws/<bucket>/files`, docs/migration.md).
                         {
-                            # SSE-KMS uploads; Decrypt is needed to complete multipart uploads (large files).
-                            "Sid": "EncryptWithTheDataKey",
+                            "Sid": "PutObjectsUnderFiles",
                             "Effect": "Allow",
-                            "Action": ["kms:GenerateDataKey", "kms:Encrypt", "kms:Decrypt"],
+                            "Action": "s3:PutObject",
+                            "Resource": f"{a[0]}/{FILES_KEY_PREFIX}*",
+                            "Condition": source_ip,
+                        },
+                        {
+                            # SSE-KMS uploads; Decrypt completes multipart uploads (large files). S3 calls
+                            # KMS from its own addresses on the user's behalf: no aws:SourceIp here (it
+                            # would never match), only "through S3, for this bucket" (Bucket Key: the
+                            # context is the bucket ARN; without it, the object ARN).
+                            "Sid": "EncryptWithTheDataKeyThroughS3",
+                            "Effect": "Allow",
+                            "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
                             "Resource": a[1],
-                            "Condition": {**source_ip, "StringEquals": {"kms:ViaService": f"s3.{args.region}.amazonaws.com"}},
+                            "Condition": {
+                                "StringEquals": {"kms:ViaService": f"s3.{args.ctx.region}.amazonaws.com"},
+                                "StringLike": {"kms:EncryptionContext:aws:s3:arn": [a[0], f"{a[0]}/*"]},
+                            },
                         },
                     ],
                 }
@@ -360,13 +368,10 @@ class Migration(pulumi.ComponentResource):
             user=self.minio_user.name,
             opts=pulumi.ResourceOptions(parent=self.minio_user, additional_secret_outputs=["secret"]),
         )
-        self.minio_secret = aws.secretsmanager.Secret(
+        self.minio_secret = self._secret(
             f"{stage}-minio-mirror-secret",
-            name=f"voip/{stage}/migration/minio-mirror",
-            description=f"{stage}: access key of {stage}-minio-mirror (mc mirror on the NAS into the file bucket)",
-            kms_key_id=args.kms_key_arn,
-            recovery_window_in_days=30 if args.protect else 0,
-            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+            "minio-mirror",
+            f"{stage}: access key of {stage}-minio-mirror (mc mirror on the NAS into the file bucket)",
         )
         aws.secretsmanager.SecretVersion(
             f"{stage}-minio-mirror-secret-value",
@@ -374,7 +379,7 @@ class Migration(pulumi.ComponentResource):
             secret_string=pulumi.Output.secret(
                 pulumi.Output.all(key.id, key.secret).apply(
                     lambda k: json.dumps(
-                        {"accessKeyId": k[0], "secretAccessKey": k[1], "endpoint": f"https://s3.{args.region}.amazonaws.com"}
+                        {"accessKeyId": k[0], "secretAccessKey": k[1], "endpoint": f"https://s3.{args.ctx.region}.amazonaws.com"}
                     )
                 )
             ),
@@ -386,7 +391,7 @@ class Migration(pulumi.ComponentResource):
     # -------------------------------------------------------------------- weighted DNS
 
     def _dns(self, args: MigrationArgs) -> None:
-        stage, cfg = args.stage, args.config
+        stage, cfg = args.ctx.stage, args.config
         weights: DnsWeights = cfg.dns_weights
         child = pulumi.ResourceOptions(parent=self)
         self.nas_health_check = aws.route53.HealthCheck(
@@ -404,38 +409,46 @@ class Migration(pulumi.ComponentResource):
         )
         # A records only: a weighted AAAA set with AWS alone would send every IPv6 client to AWS
         # whatever the weights say (the NAS has no IPv6).
+        weighted = {"zone_id": args.zone_id, "name": args.cutover_name, "type": "A", "opts": child}
         self.nas_record = aws.route53.Record(
             f"{stage}-cutover-nas",
-            zone_id=args.zone_id,
-            name=args.cutover_name,
-            type="A",
             ttl=60,  # a weight change takes effect within a minute
             records=[str(cfg.nas_public_ip)],
             set_identifier="nas",
             weighted_routing_policies=[{"weight": weights.nas}],
             # An unhealthy NAS drops out of the answers: everyone goes to AWS.
             health_check_id=self.nas_health_check.id,
-            opts=child,
+            **weighted,
         )
         self.aws_record = aws.route53.Record(
             f"{stage}-cutover-aws",
-            zone_id=args.zone_id,
-            name=args.cutover_name,
-            type="A",
             aliases=[{"name": args.distribution_domain_name, "zone_id": args.distribution_hosted_zone_id, "evaluate_target_health": False}],
             set_identifier="aws",
             weighted_routing_policies=[{"weight": weights.aws}],
-            opts=child,
+            **weighted,
         )
         self.cutover_name = args.cutover_name
         self.dns_weights = {"nas": weights.nas, "aws": weights.aws}
 
     # ------------------------------------------------------------------------ DMS
 
+    def _secret(self, logical: str, name: str, description: str) -> aws.secretsmanager.Secret:
+        """`voip/<stage>/migration/<name>` under the data key; protected (with a recovery
+        window) where the stage holds data."""
+        ctx = self.args.ctx
+        return aws.secretsmanager.Secret(
+            logical,
+            name=f"voip/{ctx.stage}/migration/{name}",
+            description=description,
+            kms_key_id=ctx.data_key_arn,
+            recovery_window_in_days=30 if ctx.protect else 0,
+            opts=pulumi.ResourceOptions(parent=self, protect=ctx.protect),
+        )
+
     def replicate_into(self, target: MigrationTargetArgs) -> None:
         """DMS from the NAS PostgreSQL into the stage's RDS (call once the database exists)."""
         args = self.args
-        stage, cfg = args.stage, args.config
+        stage, cfg = args.ctx.stage, args.config
         dms = cfg.dms
         child = pulumi.ResourceOptions(parent=self)
 
@@ -443,10 +456,10 @@ class Migration(pulumi.ComponentResource):
             f"{stage}-dms-to-rds",
             security_group_id=self.dms_security_group.id,
             ip_protocol="tcp",
-            from_port=POSTGRES_PORT,
-            to_port=POSTGRES_PORT,
+            from_port=args.ctx.ports.postgres,
+            to_port=args.ctx.ports.postgres,
             referenced_security_group_id=target.security_group_id,
-            description="PostgreSQL on the stage's RDS",
+            description="PostgreSQL on the RDS instance of the stage",
             opts=pulumi.ResourceOptions(parent=self.dms_security_group),
         )
 
@@ -460,7 +473,7 @@ class Migration(pulumi.ComponentResource):
                     f"{stage}-{role_name}",
                     name=role_name,
                     description="Account-wide role AWS DMS requires by this exact name",
-                    assume_role_policy=_assume("dms.amazonaws.com"),
+                    assume_role_policy=service_trust("dms.amazonaws.com"),
                     opts=child,
                 )
                 service_deps.append(
@@ -473,13 +486,10 @@ class Migration(pulumi.ComponentResource):
                 )
 
         # The NAS read user's credentials, in the JSON shape DMS reads from an endpoint secret.
-        self.source_secret = aws.secretsmanager.Secret(
+        self.source_secret = self._secret(
             f"{stage}-dms-source-secret",
-            name=f"voip/{stage}/migration/nas-postgres",
-            description=f"{stage}: NAS PostgreSQL credentials of {dms.source_username} (DMS source endpoint)",
-            kms_key_id=args.kms_key_arn,
-            recovery_window_in_days=30 if args.protect else 0,
-            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+            "nas-postgres",
+            f"{stage}: NAS PostgreSQL credentials of {dms.source_username} (DMS source endpoint)",
         )
         source_json = pulumi.Output.secret(args.source_password).apply(
             lambda pw: json.dumps(
@@ -506,14 +516,14 @@ class Migration(pulumi.ComponentResource):
             name=f"{stage}-dms-secrets-access",
             description="DMS reads the two endpoint secrets (NAS source, RDS target)",
             # Secrets access roles must trust the regional DMS principal.
-            assume_role_policy=_assume(f"dms.{args.region}.amazonaws.com", args.account_id),
+            assume_role_policy=service_trust(f"dms.{args.ctx.region}.amazonaws.com", args.ctx.account_id),
             opts=child,
         )
         access_policy = aws.iam.RolePolicy(
             f"{stage}-dms-secrets-access-policy",
             name="read-endpoint-secrets",
             role=self.access_role.name,
-            policy=pulumi.Output.all(self.source_secret.arn, target.master_secret_arn, args.kms_key_arn).apply(
+            policy=pulumi.Output.all(self.source_secret.arn, target.master_secret_arn, args.ctx.data_key_arn).apply(
                 lambda a: json.dumps(
                     {
                         "Version": "2012-10-17",
@@ -529,7 +539,7 @@ class Migration(pulumi.ComponentResource):
                                 "Effect": "Allow",
                                 "Action": "kms:Decrypt",
                                 "Resource": a[2],
-                                "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{args.region}.amazonaws.com"}},
+                                "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{args.ctx.region}.amazonaws.com"}},
                             },
                         ],
                     }
@@ -551,7 +561,7 @@ class Migration(pulumi.ComponentResource):
             f"{stage}-dms-task-logs",
             name=f"dms-tasks-{instance_id}",
             retention_in_days=cfg.log_retention_days,
-            kms_key_id=args.kms_key_arn,
+            kms_key_id=args.ctx.data_key_arn,
             opts=child,
         )
         self.replication_instance = aws.dms.ReplicationInstance(
@@ -561,9 +571,9 @@ class Migration(pulumi.ComponentResource):
             engine_version=dms.engine_version,
             auto_minor_version_upgrade=True,
             allocated_storage=dms.allocated_storage_gib,
-            multi_az=args.protect,
+            multi_az=args.ctx.protect,
             publicly_accessible=False,
-            kms_key_arn=args.kms_key_arn,
+            kms_key_arn=args.ctx.data_key_arn,
             replication_subnet_group_id=self.subnet_group.replication_subnet_group_id,
             vpc_security_group_ids=[self.dms_security_group.id],
             tags={"Name": instance_id},
@@ -579,7 +589,7 @@ class Migration(pulumi.ComponentResource):
             engine_name="postgres",
             database_name=dms.source_database,
             ssl_mode="require",
-            kms_key_arn=args.kms_key_arn,
+            kms_key_arn=args.ctx.data_key_arn,
             secrets_manager_arn=self.source_secret.arn,
             secrets_manager_access_role_arn=self.access_role.arn,
             # A read user cannot create DMS's DDL-capture artifacts on the NAS: schema changes
@@ -594,7 +604,7 @@ class Migration(pulumi.ComponentResource):
             engine_name="postgres",
             database_name=target.database_name,
             ssl_mode="require",  # RDS forces SSL
-            kms_key_arn=args.kms_key_arn,
+            kms_key_arn=args.ctx.data_key_arn,
             secrets_manager_arn=target.master_secret_arn,
             secrets_manager_access_role_arn=self.access_role.arn,
             # DMS loads tables in parallel and applies changes out of FK order: its own session
@@ -622,7 +632,7 @@ class Migration(pulumi.ComponentResource):
             aws.dms.EventSubscription(
                 f"{stage}-dms-{source_type}-events",
                 name=f"{stage}-dms-{source_type}",
-                sns_topic_arn=args.alarm_topic_arn,
+                sns_topic_arn=args.ctx.alarm_topic_arn,
                 source_type=source_type,
                 source_ids=ids,
                 event_categories=categories,

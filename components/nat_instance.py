@@ -23,6 +23,10 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.config import NetworkConfig
+from components.context import StageContext
+from components.iam import service_trust
+
 AL2023_ARM64_AMI = "resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64"
 SSM_CORE_POLICY_ARN = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
 NAT_TAG = "voip-nat"  # instance tag the role's instance statements are conditioned on
@@ -34,16 +38,12 @@ FORWARDED = tuple((p, lo, hi) for p in ("tcp", "udp") for lo, hi in ((1, 21), (2
 
 @dataclass
 class NatInstanceArgs:
-    stage: str
-    region: str
-    account_id: pulumi.Input[str]
+    ctx: StageContext
+    # network: the VPC CIDR and `natInstanceType`.
+    config: NetworkConfig
     vpc_id: pulumi.Input[str]
-    vpc_cidr: str
     public_subnet_ids: Sequence[pulumi.Input[str]]
     private_route_table_ids: Sequence[pulumi.Input[str]]
-    instance_type: str
-    # Pulumi `protect` on the egress Elastic IP (partners allow-list it where the stage holds data).
-    protect: bool = False
     # Earlier URNs of the egress EIP (the single NAT gateway's): switching strategy keeps the address.
     eip_aliases: Sequence[pulumi.Alias] = ()
 
@@ -153,13 +153,15 @@ class NatInstance(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: NatInstanceArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("voip:network:NatInstance", name, None, opts)
-        stage = args.stage
+        ctx = args.ctx
+        stage, region, vpc_cidr = ctx.stage, ctx.region, str(args.config.cidr)
         child = pulumi.ResourceOptions(parent=self)
         self.eip = aws.ec2.Eip(
             f"{stage}-nat-eip",
             domain="vpc",
             tags={"Name": f"{stage}-nat"},
-            opts=pulumi.ResourceOptions(parent=self, protect=args.protect, aliases=list(args.eip_aliases)),
+            # Pulumi `protect` where the stage holds data: partners allow-list the egress address.
+            opts=pulumi.ResourceOptions(parent=self, protect=ctx.protect, aliases=list(args.eip_aliases)),
         )
         self.security_group = aws.ec2.SecurityGroup(
             f"{stage}-nat-instance-sg",
@@ -171,7 +173,7 @@ class NatInstance(pulumi.ComponentResource):
                     protocol=proto,
                     from_port=lo,
                     to_port=hi,
-                    cidr_blocks=[args.vpc_cidr],
+                    cidr_blocks=[vpc_cidr],
                     description=f"{proto.upper()} to NAT from the VPC",
                 )
                 for proto, lo, hi in FORWARDED
@@ -187,27 +189,22 @@ class NatInstance(pulumi.ComponentResource):
         role = aws.iam.Role(
             f"{stage}-nat-instance",
             description="NAT instance: take the egress EIP and the private default routes",
-            assume_role_policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}],
-                }
-            ),
+            assume_role_policy=service_trust("ec2.amazonaws.com"),
             opts=child,
         )
         in_role = pulumi.ResourceOptions(parent=role)
         self.policy = aws.iam.RolePolicy(
             f"{stage}-nat-instance-routes",
             role=role.id,
-            policy=pulumi.Output.all(args.account_id, self.eip.allocation_id, *args.private_route_table_ids).apply(
-                lambda v: role_policy(args.region, v[0], stage, v[1], v[2:])
+            policy=pulumi.Output.all(ctx.account_id, self.eip.allocation_id, *args.private_route_table_ids).apply(
+                lambda v: role_policy(region, v[0], stage, v[1], v[2:])
             ),
             opts=in_role,
         )
         ssm = aws.iam.RolePolicyAttachment(f"{stage}-nat-instance-ssm", role=role.name, policy_arn=SSM_CORE_POLICY_ARN, opts=in_role)
         profile = aws.iam.InstanceProfile(f"{stage}-nat-instance", role=role.name, opts=in_role)
         script = pulumi.Output.all(self.eip.allocation_id, *args.private_route_table_ids).apply(
-            lambda v: base64.b64encode(user_data(args.region, args.vpc_cidr, v[0], v[1:]).encode()).decode()
+            lambda v: base64.b64encode(user_data(region, vpc_cidr, v[0], v[1:]).encode()).decode()
         )
         tags = {"Name": f"{stage}-nat", NAT_TAG: stage}
         self.launch_template = aws.ec2.LaunchTemplate(
@@ -215,7 +212,7 @@ class NatInstance(pulumi.ComponentResource):
             name=f"{stage}-nat",
             description="NAT instance (natStrategy instance)",
             image_id=AL2023_ARM64_AMI,
-            instance_type=args.instance_type,
+            instance_type=args.config.nat_instance_type,
             iam_instance_profile={"arn": profile.arn},
             # A public address until the boot script moves the EIP onto the instance (it needs the
             # EC2 API first); associating the EIP releases it, so only the EIP is paid.

@@ -19,6 +19,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.config import SleepScheduleConfig
+from components.context import StageContext
 
 STOP_DELAY_MINUTES = 10  # the database stops after the nodes that use it
 SDK = "arn:aws:scheduler:::aws-sdk"
@@ -34,9 +35,7 @@ class SleepingNodeGroup:
 
 @dataclass
 class ScheduleArgs:
-    stage: str
-    region: str
-    account_id: pulumi.Input[str]
+    ctx: StageContext
     config: SleepScheduleConfig
     cluster_name: pulumi.Input[str]
     node_groups: Sequence[SleepingNodeGroup]
@@ -97,13 +96,14 @@ class SleepSchedule(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ScheduleArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("voip:cost:SleepSchedule", name, None, opts)
-        cfg, stage = args.config, args.stage
+        ctx, cfg = args.ctx, args.config
+        stage, region, account_id = ctx.stage, ctx.region, ctx.account_id
         child = pulumi.ResourceOptions(parent=self)
         self.group = aws.scheduler.ScheduleGroup(f"{stage}-sleep", name=f"{stage}-sleep", opts=child)
         self.role = aws.iam.Role(
             f"{stage}-sleep-scheduler",
             description=f"EventBridge Scheduler: put {stage} to sleep and wake it",
-            assume_role_policy=pulumi.Output.all(args.account_id, self.group.name).apply(
+            assume_role_policy=pulumi.Output.all(account_id, self.group.name).apply(
                 lambda v: json.dumps(
                     {
                         "Version": "2012-10-17",
@@ -114,7 +114,7 @@ class SleepSchedule(pulumi.ComponentResource):
                                 "Action": "sts:AssumeRole",
                                 "Condition": {
                                     "StringEquals": {"aws:SourceAccount": v[0]},
-                                    "ArnLike": {"aws:SourceArn": f"arn:aws:scheduler:{args.region}:{v[0]}:schedule/{v[1]}/*"},
+                                    "ArnLike": {"aws:SourceArn": f"arn:aws:scheduler:{region}:{v[0]}:schedule/{v[1]}/*"},
                                 },
                             }
                         ],
@@ -129,8 +129,8 @@ class SleepSchedule(pulumi.ComponentResource):
             f"{stage}-sleep-scheduler",
             role=self.role.id,
             policy=pulumi.Output.all(
-                args.account_id, args.cluster_name, args.db_instance_identifier, args.nat_asg_name, *ng_names, *args.turn_instance_ids
-            ).apply(lambda v: role_policy(args.region, v[0], v[1], v[4 : 4 + n_ng], v[2], v[4 + n_ng : 4 + n_ng + n_turn], v[3])),
+                account_id, args.cluster_name, args.db_instance_identifier, args.nat_asg_name, *ng_names, *args.turn_instance_ids
+            ).apply(lambda v: role_policy(region, v[0], v[1], v[4 : 4 + n_ng], v[2], v[4 + n_ng : 4 + n_ng + n_turn], v[3])),
             opts=pulumi.ResourceOptions(parent=self.role),
         )
         self.schedules: dict[str, aws.scheduler.Schedule] = {}

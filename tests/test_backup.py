@@ -9,9 +9,9 @@ from collections import defaultdict
 
 import pytest
 
-from components.config import ConfigError, load_stack_config
+from components.config_loader import ConfigError, load_stack_config
 from policies import backup_coverage as bc
-from tests.harness import STACKS, one, stack_plan, stack_raw, with_overrides
+from tests.harness import STACKS, Plan, one, stack_plan, stack_raw, with_overrides
 from tools import policy as policy_mod
 
 VAULT = "aws:backup/vault:Vault"
@@ -212,7 +212,5 @@ def test_az_loss_check_fails_on_a_tier_planted_in_one_az():
     turn = [r for r in plan["resources"] if r["type"] == "aws:ec2/instance:Instance" and "-turn-" in r["name"]]
     for r in turn[1:]:
         r["props"]["subnetId"] = turn[0]["props"]["subnetId"]
-    from tools.plan import Plan
-
     tiers = _tiers(Plan(plan))
     assert len(tiers["turn"]) == 1

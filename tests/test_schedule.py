@@ -8,7 +8,8 @@ import re
 
 import pytest
 
-from components.config import ConfigError, SleepScheduleConfig, load_stack_config
+from components.config import SleepScheduleConfig
+from components.config_loader import ConfigError, load_stack_config
 from components.schedule import cron
 from tests.harness import stack_plan, stack_raw, with_overrides
 

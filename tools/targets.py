@@ -54,7 +54,7 @@ def target_plan(stack: str) -> Any | None:
     found = target_raw(stack)
     if found is None:
         return None
-    from components.config import load_stack_config
+    from components.config_loader import load_stack_config
     from tools.mocks import run_program
     from tools.plan import to_plan
 

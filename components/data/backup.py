@@ -21,7 +21,9 @@ import pulumi
 import pulumi_aws as aws
 
 from components.config import BackupConfig
-from components.keys import account_administers_statement
+from components.context import StageContext
+from components.data.keys import account_administers_statement
+from components.iam import service_trust
 
 # AWS-managed policies of the AWS Backup service role (docs: "AWS managed policies for AWS Backup").
 BACKUP_MANAGED_POLICIES = {
@@ -34,16 +36,12 @@ BACKUP_MANAGED_POLICIES = {
 
 @dataclass
 class BackupArgs:
-    stage: str
-    region: str
-    account_id: pulumi.Input[str]
+    ctx: StageContext
     config: BackupConfig
-    kms_key_arn: pulumi.Input[str]
     # What the plan selects: a short name -> ARN (e.g. {"database": db.arn, "files": bucket.arn}).
     resources: Mapping[str, pulumi.Input[str]]
     # A provider in `config.copy_region` (required when it is set).
     copy_provider: aws.Provider | None = None
-    protect: bool = False
 
 
 def cron_at(hh_mm: str) -> str:
@@ -56,26 +54,27 @@ class Backup(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: BackupArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("voip:data:Backup", name, None, opts)
-        cfg, stage = args.config, args.stage
+        ctx, cfg = args.ctx, args.config
+        stage = ctx.stage
         if cfg.copy_region and args.copy_provider is None:
             raise ValueError("BackupArgs: copy_region is set but no copy_provider was given")
         # Vaults hold the recovery points: protected like the data they copy.
-        keep = pulumi.ResourceOptions(parent=self, protect=args.protect)
+        keep = pulumi.ResourceOptions(parent=self, protect=ctx.protect)
         child = pulumi.ResourceOptions(parent=self)
 
-        self.vault = aws.backup.Vault(f"{stage}-backup", name=f"{stage}-voip", kms_key_arn=args.kms_key_arn, opts=keep)
+        self.vault = aws.backup.Vault(f"{stage}-backup", name=f"{stage}-voip", kms_key_arn=ctx.data_key_arn, opts=keep)
         self._lock(f"{stage}-backup-lock", self.vault, cfg, child)
 
         self.copy_vault: aws.backup.Vault | None = None
         self.copy_key: aws.kms.Key | None = None
         if cfg.copy_region and args.copy_provider is not None:
-            remote = pulumi.ResourceOptions(parent=self, provider=args.copy_provider, protect=args.protect)
+            remote = pulumi.ResourceOptions(parent=self, provider=args.copy_provider, protect=ctx.protect)
             self.copy_key = aws.kms.Key(
                 f"{stage}-backup-copy-key",
                 description=f"{stage}: AWS Backup copies in {cfg.copy_region}",
                 enable_key_rotation=True,
                 deletion_window_in_days=30,
-                policy=pulumi.Output.from_input(args.account_id).apply(
+                policy=pulumi.Output.from_input(ctx.account_id).apply(
                     lambda acct: json.dumps({"Version": "2012-10-17", "Statement": [account_administers_statement(acct)]})
                 ),
                 opts=remote,
@@ -95,21 +94,7 @@ class Backup(pulumi.ComponentResource):
         self.role = aws.iam.Role(
             f"{stage}-backup",
             description=f"AWS Backup: back up and restore {stage}'s database and file bucket",
-            assume_role_policy=pulumi.Output.from_input(args.account_id).apply(
-                lambda acct: json.dumps(
-                    {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Effect": "Allow",
-                                "Principal": {"Service": "backup.amazonaws.com"},
-                                "Action": "sts:AssumeRole",
-                                "Condition": {"StringEquals": {"aws:SourceAccount": acct}},
-                            }
-                        ],
-                    }
-                )
-            ),
+            assume_role_policy=service_trust("backup.amazonaws.com", ctx.account_id),
             opts=child,
         )
         attachments = [
