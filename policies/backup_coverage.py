@@ -113,6 +113,6 @@ def check(args: StackValidationArgs, report: ReportViolation, protect_data: bool
     for r in unselected(args.resources):
         report(
             f"the stage holds data (protectData) but no AWS Backup selection covers this {r.resource_type.rsplit(':', 1)[-1]}: "
-            "add its ARN to the stage's backup selection (components/backup.py)",
+            "add its ARN to the stage's backup selection (components/data/backup.py)",
             r.urn,
         )
