@@ -761,6 +761,9 @@ class DmsConfig(Model):
     # autoMinorVersionUpgrade in the maintenance window.
     engine_version: Annotated[str, _pattern(r"3\.[0-9]+\.[0-9]+", "a DMS engine version such as 3.5.4")] = "3.5.4"
     allocated_storage_gib: int = Field(default=50, ge=5, le=6144)
+    # None: Multi-AZ where the stage holds data. The instance carries changes, not data: after
+    # an AZ loss the task resumes from its checkpoint on a new instance (the NAS stays the source).
+    multi_az: bool | None = None
     source_port: TcpPort = 5432
     source_database: Annotated[str, _pattern(r"[a-z][a-z0-9_]{0,62}", "a lowercase identifier")] = "voip"
     source_username: Annotated[str, _pattern(r"[a-z][a-z0-9_]{0,62}", "a lowercase identifier")] = "dms_reader"
