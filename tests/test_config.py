@@ -96,7 +96,7 @@ BAD_INPUTS = [
         "sha256",
     ),
     ({"voip-infra:cache": {"groups": {"Bad_Name": {}}}}, "voip-infra:cache.groups.Bad_Name", "at most 16 chars"),
-    ({"voip-infra:signaling": {"redisGroup": "sessions"}}, "voip-infra:signaling.redisGroup", "allowed: pubsub"),
+    ({"voip-infra:signaling": {"redisGroup": "sessions"}}, "voip-infra:signaling.redisGroup", "allowed: cache"),
     ({"voip-infra:cache": {"engine": "memcached"}}, "voip-infra:cache.engine", "'redis' or 'valkey'"),
     ({"voip-infra:protectData": "maybe"}, "voip-infra:protectData", "boolean"),
     ({"voip-infra:owner": None}, "voip-infra:owner", "required"),
