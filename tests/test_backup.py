@@ -195,7 +195,7 @@ def _tiers(plan) -> dict[str, set[str]]:
 def test_production_survives_the_loss_of_one_az():
     plan = stack_plan("production")
     tiers = _tiers(plan)
-    assert {"turn", "nat", "database", "database-readers", "production-cache", "production-pubsub"} <= set(tiers)
+    assert {"turn", "nat", "database", "database-readers", "production-cache"} <= set(tiers)
     for tier, azs in tiers.items():
         if tier == "database":
             assert azs == {"multi-az"}, "Multi-AZ writer"

@@ -102,7 +102,7 @@ def test_clone_of_production_turns_protection_off_and_plans(stacks):
     cfg, raw, secrets = _config(result.path, "loadtest")
     assert cfg.protect_data is False
     assert cfg.database.multi_az is False and cfg.database.read_replicas == 0 and cfg.database.skip_final_snapshot is True
-    assert all(g.replicas == 0 for g in cfg.cache.groups.values()) and "pubsub" in cfg.cache.groups
+    assert all(g.replicas == 0 for g in cfg.cache.groups.values()) and set(cfg.cache.groups) == {"cache"}
     assert cfg.network.nat_strategy == "instance" and len(cfg.network.azs) == 3
     assert cfg.edge.domain == "loadtest.voip.example.com" and cfg.edge.nlb_static_ips is False
 

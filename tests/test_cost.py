@@ -259,9 +259,9 @@ def test_cli_prints_the_seed_001_target_figure_beside_today(tmp_path, capsys):
     write_json(stack_plan("production"), path)
     assert main(["cost", "--plan", str(path)]) == 0
     out = capsys.readouterr().out
-    assert re.search(r"today, on-demand: +1,611\.67", out)
+    assert re.search(r"today, on-demand: +1,381\.17", out)
     assert re.search(r"seed-001 target, on-demand: +4,212\.24 +\(tools/targets/production\.yaml\)", out)
-    assert out.rstrip().splitlines()[-1] == "total_usd_month: 1611.67"
+    assert out.rstrip().splitlines()[-1] == "total_usd_month: 1381.17"
 
 
 def test_cli_rejects_a_file_that_is_not_a_plan(tmp_path, capsys):
@@ -412,7 +412,7 @@ def _api_reserve(plan) -> int:
 
 
 # The stage figures (USD cents a month, on-demand, before traffic) the docs and README state.
-PINNED = {"dev": 23202, "nas-migration": 83217, "production": 161167}
+PINNED = {"dev": 23202, "nas-migration": 83217, "production": 138117}
 
 
 def test_stage_figures_are_pinned_and_meet_the_goals(plans):
