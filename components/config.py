@@ -560,7 +560,9 @@ class TurnConfig(Model):
     tls_port: int = Field(default=5349, ge=1024, le=65535)
     relay_ports: PortRange = PortRange.model_validate({"min": 49152, "max": 65535})
     metrics_port: int = Field(default=9641, ge=1024, le=65535)
-    max_bps: int = Field(default=1_000_000, ge=8_000)
+    # Bandwidth one TURN session may use, per direction, in BITS per second (seed 000:
+    # 1 Mbps per user). Rendered as coturn's max-bps, which counts BYTES per second.
+    max_bits_per_second: int = Field(default=1_000_000, ge=64_000, le=1_000_000_000)
     total_quota: int = Field(default=1000, ge=1)
     user_quota: int = Field(default=10, ge=1)
     log_retention_days: LogRetentionDays = 30
@@ -569,6 +571,11 @@ class TurnConfig(Model):
 
     @model_validator(mode="after")
     def _check(self) -> TurnConfig:
+        if self.max_bits_per_second % 8:
+            raise ValueError(
+                f"maxBitsPerSecond: {self.max_bits_per_second} is not a whole number of bytes per second "
+                "(coturn's max-bps counts bytes); give a multiple of 8, e.g. 1000000 for 1 Mbps"
+            )
         fixed = {self.listening_port, self.tls_port, self.metrics_port}
         if len(fixed) != 3:
             raise ValueError("listeningPort, tlsPort and metricsPort must differ")
