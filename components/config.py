@@ -29,6 +29,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from components.support_calendars import dms_engine_problem, eks_version_problem
+
 PROJECT = "voip-infra"
 REGION_KEY = "aws:region"
 
@@ -331,22 +333,32 @@ class NodeGroupConfig(Model):
 
 
 class AddonVersions(Model):
-    vpc_cni: AddonVersion = "v1.20.4-eksbuild.1"
-    coredns: AddonVersion = "v1.12.4-eksbuild.1"
-    kube_proxy: AddonVersion = "v1.33.5-eksbuild.2"
-    eks_pod_identity_agent: AddonVersion = "v1.3.9-eksbuild.3"
+    """EKS add-on builds for the cluster's Kubernetes minor (issue 15 item 3: 1.36). Builds EKS
+    resolved on a 1.36 cluster in September 2026 (a public EKS template's compatibility matrix,
+    `aws eks describe-addon-versions --kubernetes-version 1.36`); kube-proxy's minor must be the
+    cluster's (checked below)."""
+
+    vpc_cni: AddonVersion = "v1.22.4-eksbuild.3"
+    coredns: AddonVersion = "v1.14.3-eksbuild.16"
+    kube_proxy: AddonVersion = "v1.36.0-eksbuild.21"
+    eks_pod_identity_agent: AddonVersion = "v1.3.10-eksbuild.3"
 
 
 # Cluster Autoscaler chart (https://kubernetes.github.io/autoscaler) -> the autoscaler's
-# minor version it runs (the chart's appVersion), from the repository's index.yaml
-# (gh-pages branch of kubernetes/autoscaler). The autoscaler supports only the Kubernetes
-# minor it was built for; versions not listed here are accepted unchecked.
+# minor version it runs (the chart's appVersion), from the history of
+# cluster-autoscaler/charts/cluster-autoscaler/Chart.yaml in kubernetes/autoscaler (charts/
+# before October 2025). The autoscaler supports only the Kubernetes minor it was built for.
 CLUSTER_AUTOSCALER_CHART_MINORS = {
     **dict.fromkeys(("9.46.0", "9.46.1", "9.46.2", "9.46.3", "9.46.4", "9.46.5", "9.46.6"), "1.32"),
     **dict.fromkeys(("9.47.0", "9.48.0", "9.49.0", "9.50.0", "9.50.1", "9.51.0"), "1.33"),
     **dict.fromkeys(("9.52.0", "9.52.1", "9.53.0"), "1.34"),
-    **dict.fromkeys(("9.54.0", "9.54.1", "9.55.0", "9.55.1", "9.56.0"), "1.35"),
+    **dict.fromkeys(("9.54.0", "9.54.1", "9.55.0", "9.55.1", "9.56.0", "9.57.0", "9.58.0", "9.59.0"), "1.35"),
 }
+
+
+def _minor(version: str) -> str:
+    """'v1.36.1' / '1.36.0' / 'v1.36.0-eksbuild.21' -> '1.36'."""
+    return ".".join(version.lstrip("v").split(".")[:2])
 
 
 class AutoscalerConfig(Model):
@@ -354,16 +366,28 @@ class AutoscalerConfig(Model):
     desired size between its minSize and maxSize (the node groups' config stays the ceiling)."""
 
     enabled: bool = True
-    # cluster-autoscaler chart; 9.51.0 is the last chart of app version 1.33.0 (the cluster's minor).
-    chart_version: ChartVersion = "9.51.0"
+    # cluster-autoscaler chart. 9.59.0 (2026-07) is the newest published chart; it ships app
+    # 1.35.0, so imageTag runs the 1.36 release on it (RBAC and flags unchanged from 1.35).
+    chart_version: ChartVersion = "9.59.0"
+    # registry.k8s.io/autoscaling/cluster-autoscaler tag (release cluster-autoscaler-1.36.1);
+    # None: the chart's appVersion. Its minor must be the cluster's.
+    image_tag: Annotated[str, _pattern(r"v[0-9]+\.[0-9]+\.[0-9]+", "a Cluster Autoscaler release tag such as v1.36.1")] | None = "v1.36.1"
     # How long a node must be unneeded before it is removed (--scale-down-unneeded-time).
     scale_down_unneeded_minutes: int = Field(default=10, ge=1, le=120)
     # Off: scale up only (e.g. while load testing, to keep the capacity that was reached).
     scale_down_enabled: bool = True
 
+    @property
+    def app_minor(self) -> str | None:
+        """The Kubernetes minor the autoscaler that runs was built for (None: unknown chart)."""
+        if self.image_tag:
+            return _minor(self.image_tag)
+        return CLUSTER_AUTOSCALER_CHART_MINORS.get(self.chart_version)
+
 
 class ClusterConfig(Model):
-    version: Annotated[str, _pattern(r"1\.(2[89]|3[0-9])", "a Kubernetes minor version such as 1.33")] = "1.33"
+    # In EKS standard support on components/support_calendars.CALENDARS_CHECKED (1.36: until 2027-08-02).
+    version: Annotated[str, _pattern(r"1\.(2[89]|3[0-9])", "a Kubernetes minor version such as 1.36")] = "1.36"
     # Empty list: private endpoint only.
     public_access_cidrs: list[Cidr] = []
     admin_role_arns: list[IamRoleArn] = []
@@ -386,14 +410,23 @@ class ClusterConfig(Model):
 
     @model_validator(mode="after")
     def _check(self, info: ValidationInfo) -> ClusterConfig:
-        chart = self.autoscaler.chart_version
-        minor = CLUSTER_AUTOSCALER_CHART_MINORS.get(chart)
-        if self.autoscaler.enabled and minor is not None and minor != self.version:
+        if problem := eks_version_problem(self.version):
+            raise ValueError(f"version: {problem}")
+        auto = self.autoscaler
+        minor = auto.app_minor
+        if auto.enabled and minor is not None and minor != self.version:
+            where = "imageTag" if auto.image_tag else "chartVersion"
+            what = f"image {auto.image_tag}" if auto.image_tag else f"chart {auto.chart_version}"
             fits = sorted(v for v, m in CLUSTER_AUTOSCALER_CHART_MINORS.items() if m == self.version)
-            hint = f"e.g. {fits[-1]}" if fits else "see the chart repository's index.yaml"
+            hint = f"e.g. chart {fits[-1]}" if fits else f"or imageTag v{self.version}.x on the newest chart"
             raise ValueError(
-                f"autoscaler.chartVersion: chart {chart} runs Cluster Autoscaler {minor}, the cluster runs {self.version}; "
-                f"pick a chart whose app version is {self.version}.x ({hint})"
+                f"autoscaler.{where}: {what} runs Cluster Autoscaler {minor}, the cluster runs {self.version}; "
+                f"the autoscaler must match the cluster's minor ({hint})"
+            )
+        if _minor(self.addons.kube_proxy) != self.version:
+            raise ValueError(
+                f"addons.kubeProxy: {self.addons.kube_proxy} is kube-proxy {_minor(self.addons.kube_proxy)}, the cluster runs "
+                f"{self.version}; EKS offers kube-proxy builds of the cluster's own minor (v{self.version}.x-eksbuild.N)"
             )
         for i, cidr in enumerate(self.public_access_cidrs):
             if cidr.prefixlen == 0:
@@ -661,14 +694,16 @@ class MonitoringConfig(Model):
     # prometheus-adapter from the same repository.
     prometheus_adapter_chart_version: ChartVersion = "5.3.0"
     # The EBS CSI driver add-on: EKS installs none, and without it no PVC binds.
-    ebs_csi_driver_addon_version: AddonVersion = "v1.54.0-eksbuild.1"
+    ebs_csi_driver_addon_version: AddonVersion = "v1.63.1-eksbuild.1"
 
 
 class DmsConfig(Model):
     instance_class: Annotated[str, _pattern(r"dms\.[a-z0-9]+\." + _SIZE, "a DMS instance class such as dms.t3.medium")] = "dms.t3.medium"
-    # Pinned (DMS needs an explicit engine version to be reproducible); minors come with
-    # autoMinorVersionUpgrade in the maintenance window.
-    engine_version: Annotated[str, _pattern(r"3\.[0-9]+\.[0-9]+", "a DMS engine version such as 3.5.4")] = "3.5.4"
+    # Pinned to a version DMS still creates (components/support_calendars.py: 3.6.1 until
+    # 2027-04-30); automatic version upgrades move it in the maintenance window before its end of
+    # life, and the program ignores that drift instead of trying to downgrade.
+    engine_version: Annotated[str, _pattern(r"3\.[0-9]+\.[0-9]+", "a DMS engine version such as 3.6.1")] = "3.6.1"
+
     allocated_storage_gib: int = Field(default=50, ge=5, le=6144)
     source_port: TcpPort = 5432
     source_database: Annotated[str, _pattern(r"[a-z][a-z0-9_]{0,62}", "a lowercase identifier")] = "voip"
@@ -679,6 +714,12 @@ class DmsConfig(Model):
     # The NAS password goes into Secrets Manager write-only (never in Pulumi state), so Pulumi
     # cannot see it change: raise this after `pulumi config set --secret voip-infra:dmsSourcePassword`.
     source_secret_version: int = Field(default=1, ge=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> DmsConfig:
+        if problem := dms_engine_problem(self.engine_version):
+            raise ValueError(f"engineVersion: {problem}")
+        return self
 
 
 class DnsWeights(Model):

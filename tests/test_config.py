@@ -79,6 +79,10 @@ BAD_INPUTS = [
     ),
     ({"voip-infra:cluster": {"publicAccessCidrs": ["0.0.0.0/0"]}}, "voip-infra:cluster.publicAccessCidrs.0", "opens the API server"),
     ({"voip-infra:cluster": {"version": "2.0"}}, "voip-infra:cluster.version", "Kubernetes minor version"),
+    ({"voip-infra:cluster": {"version": "1.33"}}, "voip-infra:cluster.version", "left EKS standard support on 2026-07-29"),
+    ({"voip-infra:cluster": {"addons": {"kubeProxy": "v1.35.2-eksbuild.1"}}}, "voip-infra:cluster.addons.kubeProxy", "cluster runs 1.36"),
+    ({"voip-infra:turn": {"maxBitsPerSecond": 1_000_001}}, "voip-infra:turn.maxBitsPerSecond", "multiple of 8"),
+    ({"voip-infra:turn": {"maxBps": 1_000_000}}, "voip-infra:turn.maxBps", "maxBitsPerSecond"),
     ({"voip-infra:turn": {"relayPorts": {"min": 60000, "max": 50000}}}, "voip-infra:turn.relayPorts.min", "min <= max"),
     ({"voip-infra:turn": {"relayPorts": {"min": 80, "max": 50000}}}, "voip-infra:turn.relayPorts.min", "greater than or equal to 1024"),
     ({"voip-infra:turn": {"relayPorts": {"min": 3000, "max": 4000}}}, "voip-infra:turn.relayPorts", "contains port 3478"),
@@ -110,6 +114,18 @@ BAD_INPUTS = [
         {"voip-infra:migration": {"nasLanCidr": "192.168.10.0/24", "nasPublicIp": "192.168.1.1", "nasHost": "192.168.10.9"}},
         "voip-infra:migration.nasPublicIp",
         "not a public address",
+    ),
+    (
+        {
+            "voip-infra:migration": {
+                "nasLanCidr": "192.168.10.0/24",
+                "nasPublicIp": "211.234.10.50",
+                "nasHost": "192.168.10.9",
+                "dms": {"engineVersion": "3.5.4"},
+            }
+        },
+        "voip-infra:migration.dms.engineVersion",
+        "stopped creating 3.5.4 instances",
     ),
 ]
 

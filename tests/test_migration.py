@@ -182,7 +182,7 @@ def test_replication_instance_is_private_encrypted_multi_az_and_pinned(mig):
     p = inst["props"]
     assert p["publiclyAccessible"] is False and p["kmsKeyArn"] == mig["outputs"]["dataKeyArn"]
     assert p["multiAz"] is True  # nas-migration protects data
-    assert p["engineVersion"] == "3.5.4" and p["autoMinorVersionUpgrade"] is True
+    assert p["engineVersion"] == "3.6.1" and p["autoMinorVersionUpgrade"] is True
     assert p["replicationInstanceClass"] == "dms.t3.medium"
     group = next(g for g in mig.of_type("aws:dms/replicationSubnetGroup:ReplicationSubnetGroup"))
     assert group["props"]["replicationSubnetGroupId"] == p["replicationSubnetGroupId"]
