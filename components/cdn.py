@@ -58,6 +58,8 @@ class CdnArgs:
     # More names the distribution answers whose DNS records another component owns (the
     # migration's weighted cutover name): aliases here, no A/AAAA records from this component.
     extra_aliases: Sequence[str] = ()
+    # Serve IPv6 viewers (AAAA records). Off where the WAF allow-list covers IPv4 only.
+    ipv6: bool = True
 
 
 class Cdn(pulumi.ComponentResource):
@@ -212,7 +214,7 @@ class Cdn(pulumi.ComponentResource):
             enabled=True,
             comment=f"{stage}: voip edge",
             aliases=[*self.aliases, *args.extra_aliases],
-            is_ipv6_enabled=True,
+            is_ipv6_enabled=args.ipv6,
             http_version="http2and3",
             price_class=args.price_class,  # 200 or All: PriceClass_100 does not serve Korea from Asian edges
             web_acl_id=args.web_acl_arn,
@@ -245,10 +247,10 @@ class Cdn(pulumi.ComponentResource):
         )
         self.web_bucket.attach_policy(self.distribution.arn)
 
-        # Public names: A and AAAA aliases to the distribution.
+        # Public names: A (and AAAA where IPv6 is on) aliases to the distribution.
         for host in self.aliases:
             label = "apex" if host == args.domain else host.split(".", 1)[0]
-            for rtype in ("A", "AAAA"):
+            for rtype in ("A", "AAAA") if args.ipv6 else ("A",):
                 aws.route53.Record(
                     f"{stage}-{label}-{rtype.lower()}",
                     zone_id=args.zone_id,

@@ -73,7 +73,22 @@ def _ipv4(value: Any) -> ipaddress.IPv4Address:
         raise ValueError(f"{value!r} is not an IPv4 address such as 203.0.113.10") from None
 
 
+def _any_cidr(value: Any) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    if isinstance(value, (ipaddress.IPv4Network, ipaddress.IPv6Network)):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("must be an IPv4 or IPv6 CIDR string such as 203.0.113.0/24 or 2001:db8:1234::/48")
+    try:
+        return ipaddress.ip_network(value, strict=True)
+    except ValueError as exc:
+        raise ValueError(
+            f"{value!r} is not a valid IPv4 or IPv6 CIDR ({exc}); write the network address, e.g. 2001:db8:1234::/48"
+        ) from None
+
+
 Cidr = Annotated[ipaddress.IPv4Network, BeforeValidator(_cidr), PlainSerializer(str, return_type=str)]
+# Either address family (viewer allow-lists: CloudFront serves IPv4 and IPv6 clients).
+AnyCidr = Annotated[ipaddress.IPv4Network | ipaddress.IPv6Network, BeforeValidator(_any_cidr), PlainSerializer(str, return_type=str)]
 IPv4 = Annotated[ipaddress.IPv4Address, BeforeValidator(_ipv4), PlainSerializer(str, return_type=str)]
 
 
@@ -272,9 +287,10 @@ class EdgeConfig(Model):
         max_length=20,
     )
     # Dev and clones: only these source ranges get through the WAF (default action block).
-    # At most 25: with restrictToAllowList the NLB's security group holds 2 rules per
-    # range (443 and 5349), within the default quota of 60 inbound rules per group.
-    allow_list: list[Cidr] = Field(default=[], max_length=25)
+    # IPv4 and IPv6 ranges: one WAF IP set per family (CloudFront serves both). At most 25:
+    # with restrictToAllowList the NLB's security group holds 2 rules per IPv4 range (443 and
+    # 5349; the NLB is IPv4-only), within the default quota of 60 inbound rules per group.
+    allow_list: list[AnyCidr] = Field(default=[], max_length=25)
     restrict_to_allow_list: bool = False
     load_test_bypass: bool = False
     rate_limits: RateLimits = RateLimits()
@@ -287,13 +303,29 @@ class EdgeConfig(Model):
     log_retention_days: LogRetentionDays = 90
     alarms: EdgeAlarms = EdgeAlarms()
 
+    @property
+    def allow_list_v4(self) -> list[str]:
+        return [str(c) for c in self.allow_list if c.version == 4]
+
+    @property
+    def allow_list_v6(self) -> list[str]:
+        return [str(c) for c in self.allow_list if c.version == 6]
+
+    @property
+    def cdn_ipv6(self) -> bool:
+        """CloudFront answers IPv6 (AAAA records) unless the edge is restricted to an allow-list
+        without IPv6 ranges: those viewers would be blocked; off, they fall back to IPv4."""
+        return not self.restrict_to_allow_list or bool(self.allow_list_v6)
+
     @model_validator(mode="after")
     def _check(self) -> EdgeConfig:
         if self.restrict_to_allow_list and not self.allow_list:
             raise ValueError("allowList: must name at least one CIDR when restrictToAllowList is true")
         for i, cidr in enumerate(self.allow_list):
             if cidr.prefixlen == 0:
-                raise ValueError(f"allowList.{i}: 0.0.0.0/0 allows everyone; name your office/VPN ranges")
+                raise ValueError(f"allowList.{i}: {cidr} allows everyone; name your office/VPN ranges")
+        if self.restrict_to_allow_list and not self.allow_list_v4:
+            raise ValueError("allowList: name at least one IPv4 range (every viewer can reach CloudFront over IPv4)")
         names = [h.name for h in self.alb_hosts]
         if len(set(names)) != len(names):
             raise ValueError("albHosts: host names must be unique")

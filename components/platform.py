@@ -460,7 +460,8 @@ class Platform(pulumi.ComponentResource):
                 nlb_deletion_protection=edge.nlb_deletion_protection,
                 nlb_static_ips=edge.nlb_static_ips,
                 # Stages behind an allow-list keep the NLB to the same ranges.
-                nlb_ingress_cidrs=[str(c) for c in edge.allow_list] if edge.restrict_to_allow_list else ["0.0.0.0/0"],
+                # The NLB is IPv4-only: its security group takes the IPv4 ranges.
+                nlb_ingress_cidrs=edge.allow_list_v4 if edge.restrict_to_allow_list else ["0.0.0.0/0"],
                 turn_tls_port=cfg.turn.tls_port,
                 turn_port=cfg.turn.listening_port,
                 log_retention_days=edge.log_retention_days,
@@ -482,6 +483,7 @@ class Platform(pulumi.ComponentResource):
                 origin_header_name=self.edge.origin_header_name,
                 origin_secret_value=self.edge.origin_secret_value,
                 price_class=edge.price_class,
+                ipv6=edge.cdn_ipv6,
                 content_security_policy=edge.content_security_policy,
                 log_retention_days=edge.log_retention_days,
                 protect=cfg.protect_data,

@@ -14,6 +14,7 @@ import yaml
 
 from components.config import RESERVED_RANGES, load_stack_config
 from tests.harness import plan_of
+from tests.test_edge import address_family_violations
 from tools.__main__ import main
 from tools.clone_stack import CloneError, clone_stack, free_cidr, used_ranges
 from tools.stackfile import STACKS, load_stack_file
@@ -113,6 +114,13 @@ def test_clone_of_production_turns_protection_off_and_plans(stacks):
     vpc = plan.by_id(plan.of_type("aws:ec2/subnet:Subnet")[0]["props"]["vpcId"])
     assert vpc["props"]["cidrBlock"] == str(result.cidr)
     assert all(not lb["props"].get("enableDeletionProtection") for lb in plan.of_type("aws:lb/loadBalancer:LoadBalancer"))
+    # Restricted to production's IPv4-only allow-list: CloudFront serves IPv4 only, no AAAA
+    # record, so no viewer arrives over a family the WAF cannot allow (issue 15 item 8).
+    (dist,) = plan.of_type("aws:cloudfront/distribution:Distribution")
+    assert dist["props"]["isIpv6Enabled"] is False
+    assert not [r for r in plan.of_type("aws:route53/record:Record") if r["props"]["type"] == "AAAA"]
+    assert [s["props"]["ipAddressVersion"] for s in plan.of_type("aws:wafv2/ipSet:IpSet")] == ["IPV4"]
+    assert address_family_violations(plan.resources) == []
 
 
 def test_second_clone_gets_the_next_free_block(stacks):

@@ -92,6 +92,9 @@ BAD_INPUTS = [
     ({"voip-infra:edge": {"priceClass": "PriceClass_100"}}, "voip-infra:edge.priceClass", "PriceClass_200"),
     ({"voip-infra:edge": {"allowList": [f"198.51.100.{i}/32" for i in range(26)]}}, "voip-infra:edge.allowList", "at most 25"),
     ({"voip-infra:edge": {"restrictToAllowList": True, "allowList": []}}, "voip-infra:edge.allowList", "at least one CIDR"),
+    ({"voip-infra:edge": {"allowList": ["::/0"]}}, "voip-infra:edge.allowList.0", "::/0 allows everyone"),
+    ({"voip-infra:edge": {"allowList": ["2001:db8::1/48"]}}, "voip-infra:edge.allowList.0", "IPv4 or IPv6 CIDR"),
+    ({"voip-infra:edge": {"restrictToAllowList": True, "allowList": ["2001:db8::/32"]}}, "voip-infra:edge.allowList", "IPv4 range"),
     ({"voip-infra:edge": {"loadTestBypass": True}}, "voip-infra:edge.loadTestBypass", "voip-infra:loadTestBypassToken"),
     ({"voip-infra:signaling": {"replicas": {"min": 30, "max": 20}}}, "voip-infra:signaling.replicas.min", "min <= max"),
     (
