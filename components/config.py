@@ -195,8 +195,16 @@ class NetworkConfig(Model):
     cidr: Cidr
     azs: list[AzName] = Field(min_length=2, max_length=4)
     nat_strategy: NatStrategy = NatStrategy.SINGLE
+    # VPC flow logs (issue 15 item 9), encrypted with the stage's data key either way. Days
+    # kept: the log group's retention, or the bucket's expiration rule.
     flow_logs_retention_days: LogRetentionDays = 30
     flow_logs_traffic_type: Literal["ALL", "ACCEPT", "REJECT"] = "ALL"
+    # s3: half the delivery price of CloudWatch Logs and cheaper storage (query with Athena);
+    # cloud-watch-logs: Logs Insights at hand, for stages debugged interactively.
+    flow_logs_destination: Literal["cloud-watch-logs", "s3"] = "s3"
+    # Seconds a flow is aggregated into one record: 600 writes up to 10x fewer records for the
+    # long-lived UDP flows of TURN relays and WebSockets than 60 (tools/prices.py has the figures).
+    flow_logs_aggregation_seconds: Literal[60, 600] = 600
     # Interface endpoints cost ~$7/month per AZ each; off unless asked (needed with nat none).
     interface_endpoints: list[Literal[INTERFACE_ENDPOINT_SERVICES]] = []  # type: ignore[valid-type]
 

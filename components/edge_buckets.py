@@ -1,7 +1,8 @@
-"""Private S3 buckets of the edge tier (load-balancer logs, CloudFront logs, static web).
+"""Private S3 log/web buckets (load-balancer logs, CloudFront logs, static web, VPC flow logs).
 
-One helper so every edge bucket gets the same baseline: all public access blocked,
-SSE-S3 (the only encryption ELB and CloudFront log delivery support), a lifecycle rule,
+One helper so every such bucket gets the same baseline: all public access blocked,
+SSE-S3 (the only encryption ELB and CloudFront log delivery support) or SSE-KMS where the
+writer supports it (VPC flow logs), a lifecycle rule,
 and a policy that denies plain-HTTP access; the caller adds its service statements.
 """
 
@@ -35,6 +36,9 @@ class EdgeBucketArgs:
     statements: Callable[..., list[dict[str, Any]]] = field(default=lambda arn, *_: [])
     # Extra inputs the statements need (e.g. the account id), resolved before the call.
     statement_inputs: list[pulumi.Input[Any]] = field(default_factory=list)
+    # SSE-KMS with this key (bucket key on) instead of SSE-S3, for writers that support it
+    # (CloudWatch log delivery does; ELB access logs and CloudFront standard logs do not).
+    kms_key_arn: pulumi.Input[str] | None = None
 
 
 class EdgeBucket:
@@ -70,7 +74,16 @@ class EdgeBucket:
         aws.s3.BucketServerSideEncryptionConfiguration(
             f"{name}-sse",
             bucket=self.bucket.bucket,
-            rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}, "bucket_key_enabled": True}],
+            rules=[
+                {
+                    "apply_server_side_encryption_by_default": (
+                        {"sse_algorithm": "aws:kms", "kms_master_key_id": args.kms_key_arn}
+                        if args.kms_key_arn is not None
+                        else {"sse_algorithm": "AES256"}
+                    ),
+                    "bucket_key_enabled": True,
+                }
+            ],
             opts=child,
         )
         if args.versioned:

@@ -16,6 +16,8 @@ class DataKeyArgs:
     region: str
     account_id: pulumi.Input[str]
     protect: bool
+    # CloudWatch log delivery (VPC flow logs to S3) writes SSE-KMS objects with this key.
+    log_delivery: bool = False
 
 
 LOGS_KEY_ACTIONS = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
@@ -52,7 +54,23 @@ def alarm_publishers_statement(account_id: str, services: list[str], sid: str = 
     }
 
 
-def data_key_policy(account_id: str, region: str) -> str:
+def log_delivery_statement(account_id: str, region: str, sid: str = "LogDeliveryOfThisAccount") -> dict:
+    """CloudWatch log delivery (vended logs: VPC flow logs to S3) may encrypt with the key for
+    deliveries of this account in this region (VPC user guide, flow logs to S3, SSE-KMS key policy)."""
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Principal": {"Service": "delivery.logs.amazonaws.com"},
+        "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"],
+        "Resource": "*",
+        "Condition": {
+            "StringEquals": {"aws:SourceAccount": account_id},
+            "ArnLike": {"aws:SourceArn": f"arn:aws:logs:{region}:{account_id}:*"},
+        },
+    }
+
+
+def data_key_policy(account_id: str, region: str, log_delivery: bool = False) -> str:
     """Key policy: the account administers and uses the key through IAM (RDS, ElastiCache,
     S3 and Secrets Manager act on the caller's behalf via grants); CloudWatch Logs may use it
     for this account's log groups; CloudFront may decrypt for this account's distributions
@@ -70,6 +88,7 @@ def data_key_policy(account_id: str, region: str) -> str:
                     account_id,
                     ["cloudwatch.amazonaws.com", "events.rds.amazonaws.com", "elasticache.amazonaws.com", "dms.amazonaws.com"],
                 ),
+                *([log_delivery_statement(account_id, region)] if log_delivery else []),
                 {
                     "Sid": "CloudFrontOacOfThisAccount",
                     "Effect": "Allow",
@@ -96,7 +115,9 @@ class DataKey(pulumi.ComponentResource):
             rotation_period_in_days=365,
             # A deleted key makes every snapshot encrypted with it unreadable: long window where data lives.
             deletion_window_in_days=30 if args.protect else 7,
-            policy=pulumi.Output.from_input(args.account_id).apply(lambda account: data_key_policy(account, args.region)),
+            policy=pulumi.Output.from_input(args.account_id).apply(
+                lambda account: data_key_policy(account, args.region, args.log_delivery)
+            ),
             opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
         )
         self.alias = aws.kms.Alias(

@@ -11,6 +11,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.config import NatStrategy
+from components.edge_buckets import EdgeBucket, EdgeBucketArgs
 
 MAX_AZS = 4
 
@@ -52,10 +53,15 @@ class NetworkArgs:
     azs: Sequence[str]
     nat_strategy: NatStrategy
     flow_logs_retention_days: int
+    # The stage's data key: encrypts the flow-log group (its policy admits CloudWatch Logs for
+    # this account's groups) or the flow-log bucket (it admits log delivery when asked).
+    logs_kms_key_arn: pulumi.Input[str]
     flow_logs_traffic_type: str = "ALL"
+    flow_logs_destination: str = "s3"  # or "cloud-watch-logs"
+    flow_logs_aggregation_seconds: int = 600  # 60 or 600
     interface_endpoints: Sequence[str] = field(default_factory=tuple)
-    # A KMS key (ARN) that encrypts the flow-log group; its policy must admit CloudWatch Logs.
-    logs_kms_key_arn: pulumi.Input[str] | None = None
+    # The stage holds real data: the flow-log bucket/group is kept (protect) like other logs.
+    protect: bool = False
 
 
 class Network(pulumi.ComponentResource):
@@ -277,14 +283,52 @@ class Network(pulumi.ComponentResource):
         )
 
     def _flow_logs(self, stage: str, args: NetworkArgs) -> None:
+        """VPC flow logs to CloudWatch Logs or S3, encrypted with the data key either way."""
+        if args.flow_logs_destination == "s3":
+            destination, role_arn, deps = self._flow_log_bucket(stage, args), None, []
+        else:
+            destination, write = self._flow_log_group(stage, args)
+            role_arn, deps = self.flow_log_role.arn, [write]
+        self.flow_log = aws.ec2.FlowLog(
+            f"{stage}-vpc-flow-log",
+            vpc_id=self.vpc.id,
+            traffic_type=args.flow_logs_traffic_type,
+            log_destination_type=args.flow_logs_destination,
+            log_destination=destination,
+            iam_role_arn=role_arn,
+            max_aggregation_interval=args.flow_logs_aggregation_seconds,
+            tags={"Name": f"{stage}-vpc-flow-log"},
+            # The destination must accept writes before the first delivery (nothing else orders them).
+            opts=pulumi.ResourceOptions(parent=self.vpc, depends_on=deps),
+        )
+
+    def _flow_log_bucket(self, stage: str, args: NetworkArgs) -> pulumi.Output[str]:
+        """SSE-KMS bucket with the log-delivery policy of the VPC user guide (flow logs to S3)."""
+        self.flow_log_bucket = EdgeBucket(
+            f"{stage}-vpc-flow-logs",
+            EdgeBucketArgs(
+                bucket_name=pulumi.Output.from_input(args.account_id).apply(lambda a: f"{stage}-voip-flow-logs-{a}"),
+                expire_days=args.flow_logs_retention_days,
+                kms_key_arn=args.logs_kms_key_arn,
+                protect=args.protect,
+                statements=lambda arn, account: _flow_log_delivery_statements(arn, account, args.region),
+                statement_inputs=[args.account_id],
+            ),
+            parent=self.vpc,
+        )
+        self.flow_log_destination_arn = self.flow_log_bucket.arn
+        return self.flow_log_bucket.arn
+
+    def _flow_log_group(self, stage: str, args: NetworkArgs) -> tuple[pulumi.Output[str], aws.iam.RolePolicy]:
         opts = pulumi.ResourceOptions(parent=self.vpc)
         self.flow_log_group = aws.cloudwatch.LogGroup(
             f"{stage}-vpc-flow-logs",
             name=f"/voip/{stage}/vpc-flow-logs",
             retention_in_days=args.flow_logs_retention_days,
             kms_key_id=args.logs_kms_key_arn,
-            opts=opts,
+            opts=pulumi.ResourceOptions(parent=self.vpc, protect=args.protect),
         )
+        self.flow_log_destination_arn = self.flow_log_group.arn
         role = aws.iam.Role(
             f"{stage}-vpc-flow-logs-role",
             description="VPC flow logs delivery to CloudWatch Logs",
@@ -330,15 +374,29 @@ class Network(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=role),
         )
-        aws.ec2.FlowLog(
-            f"{stage}-vpc-flow-log",
-            vpc_id=self.vpc.id,
-            traffic_type=args.flow_logs_traffic_type,
-            log_destination_type="cloud-watch-logs",
-            log_destination=self.flow_log_group.arn,
-            iam_role_arn=role.arn,
-            max_aggregation_interval=60,
-            tags={"Name": f"{stage}-vpc-flow-log"},
-            # The role must be able to write before the first delivery (nothing else orders them).
-            opts=pulumi.ResourceOptions(parent=self.vpc, depends_on=[write]),
-        )
+        self.flow_log_role = role
+        return self.flow_log_group.arn, write
+
+
+def _flow_log_delivery_statements(bucket_arn: str, account_id: str, region: str) -> list[dict]:
+    """Bucket policy for flow-log delivery (VPC user guide, "Amazon S3 bucket permissions for
+    flow logs"): log delivery of this account writes under AWSLogs/<account>/ and checks the ACL."""
+    source = {"StringEquals": {"aws:SourceAccount": account_id}, "ArnLike": {"aws:SourceArn": f"arn:aws:logs:{region}:{account_id}:*"}}
+    return [
+        {
+            "Sid": "AWSLogDeliveryWrite",
+            "Effect": "Allow",
+            "Principal": {"Service": "delivery.logs.amazonaws.com"},
+            "Action": "s3:PutObject",
+            "Resource": f"{bucket_arn}/AWSLogs/{account_id}/*",
+            "Condition": {**source, "StringEquals": {**source["StringEquals"], "s3:x-amz-acl": "bucket-owner-full-control"}},
+        },
+        {
+            "Sid": "AWSLogDeliveryAclCheck",
+            "Effect": "Allow",
+            "Principal": {"Service": "delivery.logs.amazonaws.com"},
+            "Action": ["s3:GetBucketAcl", "s3:ListBucket"],
+            "Resource": bucket_arn,
+            "Condition": source,
+        },
+    ]

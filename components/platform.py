@@ -72,6 +72,19 @@ class Platform(pulumi.ComponentResource):
         identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=self.aws))
         self.account_id = identity.account_id
 
+        # One customer-managed key for data at rest, logs (VPC flow logs too) and the alarm topic.
+        self.data_key = DataKey(
+            f"{stage}-data-key",
+            DataKeyArgs(
+                stage=stage,
+                region=cfg.region,
+                account_id=self.account_id,
+                protect=cfg.protect_data,
+                # VPC flow logs delivered to S3 write SSE-KMS objects through log delivery.
+                log_delivery=cfg.network.flow_logs_destination == "s3",
+            ),
+            opts=regional,
+        )
         self.network = Network(
             f"{stage}-network",
             NetworkArgs(
@@ -83,17 +96,16 @@ class Platform(pulumi.ComponentResource):
                 nat_strategy=cfg.network.nat_strategy,
                 flow_logs_retention_days=cfg.network.flow_logs_retention_days,
                 flow_logs_traffic_type=cfg.network.flow_logs_traffic_type,
+                flow_logs_destination=cfg.network.flow_logs_destination,
+                flow_logs_aggregation_seconds=cfg.network.flow_logs_aggregation_seconds,
+                # Encrypted either way: the log group or the bucket under the stage's data key.
+                logs_kms_key_arn=self.data_key.arn,
+                protect=cfg.protect_data,
                 interface_endpoints=cfg.network.interface_endpoints,
             ),
             opts=regional,
         )
 
-        # One customer-managed key for data at rest, logs and the alarm topic.
-        self.data_key = DataKey(
-            f"{stage}-data-key",
-            DataKeyArgs(stage=stage, region=cfg.region, account_id=self.account_id, protect=cfg.protect_data),
-            opts=regional,
-        )
         # One topic for every alarm of the stage. Encrypted with the data key: CloudWatch
         # and RDS cannot publish to a topic under the AWS-managed SNS key.
         self.alarm_topic = aws.sns.Topic(

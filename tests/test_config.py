@@ -79,6 +79,8 @@ BAD_INPUTS = [
     ),
     ({"voip-infra:cluster": {"publicAccessCidrs": ["0.0.0.0/0"]}}, "voip-infra:cluster.publicAccessCidrs.0", "opens the API server"),
     ({"voip-infra:cluster": {"version": "2.0"}}, "voip-infra:cluster.version", "Kubernetes minor version"),
+    ({"voip-infra:network": {"flowLogsAggregationSeconds": 300}}, "voip-infra:network.flowLogsAggregationSeconds", "60 or 600"),
+    ({"voip-infra:network": {"flowLogsDestination": "kinesis"}}, "voip-infra:network.flowLogsDestination", "'cloud-watch-logs' or 's3'"),
     ({"voip-infra:cluster": {"version": "1.33"}}, "voip-infra:cluster.version", "left EKS standard support on 2026-07-29"),
     ({"voip-infra:cluster": {"addons": {"kubeProxy": "v1.35.2-eksbuild.1"}}}, "voip-infra:cluster.addons.kubeProxy", "cluster runs 1.36"),
     ({"voip-infra:turn": {"maxBitsPerSecond": 1_000_001}}, "voip-infra:turn.maxBitsPerSecond", "multiple of 8"),

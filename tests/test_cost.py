@@ -265,3 +265,25 @@ def test_production_total_is_near_the_seed_target(plans):
     # Seed 001 targets ~$3,400/month including ~$200 of transfer; the fixed part should land within 25 %.
     total = estimate(plans["production"]).total_usd
     assert 0.75 * 3200 <= total <= 1.25 * 3400
+
+
+def test_flow_logs_are_priced_from_the_assumed_volume(plans):
+    """Issue 15 item 9: the flow log line carries delivery + storage of the stage's assumed
+    volume (tools/prices.py), and the chosen defaults are the cheap ones at production volume."""
+    gb = P.flow_log_gb_per_month
+    # The seed's production setting (CloudWatch Logs, 60 s) vs the chosen one (S3, 600 s).
+    seed, chosen = gb("production", 60) * P.FLOW_LOGS_CWL_PER_GB, gb("production", 600) * P.FLOW_LOGS_S3_PER_GB
+    assert round(gb("production", 60)) == 222 and round(gb("production", 600)) == 68
+    assert round(seed) == 169 and round(chosen) == 26
+    assert gb("production", 600, "REJECT") < 0.1 * gb("production", 600)
+    assert gb("qa-clone", 600) == gb("dev", 600)  # clones: dev-sized assumption
+    for stack, plan in plans.items():
+        report = estimate(plan)
+        (line,) = [ln for ln in report.lines if ln.type == "aws:ec2/flowLog:FlowLog"]
+        net = plan["config"]["network"]
+        volume = gb(stack, net["flowLogsAggregationSeconds"], net["flowLogsTrafficType"])
+        per_gb = P.FLOW_LOGS_S3_PER_GB if net["flowLogsDestination"] == "s3" else P.FLOW_LOGS_CWL_PER_GB
+        assert line.priced and line.cents >= _cents(volume * per_gb) > 0, line
+        assert f"{net['flowLogsRetentionDays']} days kept" in line.basis
+    prod = next(ln for ln in estimate(plans["production"]).lines if ln.type == "aws:ec2/flowLog:FlowLog")
+    assert prod.usd < 35 and "to S3" in prod.basis
