@@ -417,7 +417,7 @@ def test_server_log_shows_no_config_errors(node_like):
 
 def test_a_relay_is_throttled_near_one_megabit(loopback):
     """max-bps in coturn's unit (bytes/s): the node's rendered limit, 1 Mbps = 125000 B/s.
-    A client pushes ~1.5 MB/s of Send indications for 2 s; what reaches the peer stays near
+    A client pushes ~1.5 MB/s (at least 0.5 MB/s on a busy machine) of Send indications for 2 s; what reaches the peer stays near
     125 kB/s. coturn accounts per second and lets one extra second of buffer through, so
     the bound is (2 + 1) s worth. With the seed's `max-bps=1000000` the same sender would
     get ~1 MB/s (8 Mbps) through: more than 5 times this bound."""
@@ -425,6 +425,7 @@ def test_a_relay_is_throttled_near_one_megabit(loopback):
     client = TurnClient(loopback.port, *rest_credentials(SECRET, "carol", 600))
     peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
+        peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
         peer.bind((LOOP, 0))
         peer.setblocking(False)
         assert client.allocate().error is None
@@ -445,7 +446,7 @@ def test_a_relay_is_throttled_near_one_megabit(loopback):
         peer.close()
         client.close()
     limit = 125_000
-    assert sent / seconds > 8 * limit, f"the sender must outpace the limit ({sent / seconds:.0f} B/s)"
+    assert sent / seconds > 4 * limit, f"the sender must outpace the limit ({sent / seconds:.0f} B/s)"
     assert received > 0.8 * limit, f"the relay must carry traffic ({received} B)"
     assert received <= limit * (seconds + 1) * 1.1, f"{received} B in {seconds:.1f} s: not throttled to 1 Mbps"
     assert received * 8 / seconds < 2 * 1_000_000, "well under the 8 Mbps the seed's value allowed"
