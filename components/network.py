@@ -311,6 +311,8 @@ class Network(pulumi.ComponentResource):
                 expire_days=args.flow_logs_retention_days,
                 kms_key_arn=args.logs_kms_key_arn,
                 protect=args.protect,
+                # Logs, not user data: a stage that holds no data can be destroyed with them.
+                force_destroy=not args.protect,
                 statements=lambda arn, account: _flow_log_delivery_statements(arn, account, args.region),
                 statement_inputs=[args.account_id],
             ),

@@ -103,6 +103,7 @@ def test_clone_of_production_turns_protection_off_and_plans(stacks):
     assert cfg.database.multi_az is False and cfg.database.read_replicas == 0 and cfg.database.skip_final_snapshot is True
     assert all(g.replicas == 0 for g in cfg.cache.groups.values()) and "streams" in cfg.cache.groups
     assert cfg.network.nat_strategy == "single" and len(cfg.network.azs) == 3
+    assert cfg.network.flow_logs_destination == "s3" and cfg.network.flow_logs_retention_days == 14
     assert cfg.edge.domain == "loadtest.voip.example.com" and cfg.edge.nlb_static_ips is False
 
     plan = plan_of("loadtest", raw, secrets)
@@ -120,6 +121,9 @@ def test_clone_of_production_turns_protection_off_and_plans(stacks):
     assert dist["props"]["isIpv6Enabled"] is False
     assert not [r for r in plan.of_type("aws:route53/record:Record") if r["props"]["type"] == "AAAA"]
     assert [s["props"]["ipAddressVersion"] for s in plan.of_type("aws:wafv2/ipSet:IpSet")] == ["IPV4"]
+    # Flow logs to S3 like production, kept 14 days, and the bucket empties on `pulumi destroy`.
+    (flow_bucket,) = [b for b in plan.of_type("aws:s3/bucket:Bucket") if b["name"] == "loadtest-vpc-flow-logs"]
+    assert flow_bucket["props"]["forceDestroy"] is True
     assert address_family_violations(plan.resources) == []
 
 

@@ -181,6 +181,8 @@ def clone_config(
     network = sections["network"]
     network["cidr"] = str(cidr)
     network["natStrategy"] = "single"
+    # Ephemeral: two weeks of flow logs at most (whatever the destination).
+    network["flowLogsRetentionDays"] = min(int(network.get("flowLogsRetentionDays", 30)), 14)
 
     edge = sections["edge"]
     template_domain = edge.get("domain")
