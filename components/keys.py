@@ -56,7 +56,8 @@ def alarm_publishers_statement(account_id: str, services: list[str], sid: str = 
 
 def log_delivery_statement(account_id: str, region: str, sid: str = "LogDeliveryOfThisAccount") -> dict:
     """CloudWatch log delivery (vended logs: VPC flow logs to S3) may encrypt with the key for
-    deliveries of this account in this region (VPC user guide, flow logs to S3, SSE-KMS key policy)."""
+    deliveries of this account in this region (the key policy of the CloudWatch Logs user guide,
+    "Logs sent to Amazon S3", Amazon S3 bucket server-side encryption)."""
     return {
         "Sid": sid,
         "Effect": "Allow",
