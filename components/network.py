@@ -278,6 +278,10 @@ class Network(pulumi.ComponentResource):
             EdgeBucketArgs(
                 bucket_name=pulumi.Output.from_input(ctx.account_id).apply(lambda a: f"{stage}-voip-flow-logs-{a}"),
                 expire_days=args.config.flow_logs_retention_days,
+                # Versioned like every log bucket (a delete or overwrite stays recoverable a week);
+                # expired records leave noncurrent versions that go 7 days later.
+                versioned=True,
+                noncurrent_days=7,
                 kms_key_arn=ctx.data_key_arn,
                 protect=ctx.protect,
                 # Logs, not user data: a stage that holds no data can be destroyed with them.

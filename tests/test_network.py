@@ -164,7 +164,9 @@ def test_stack_nat_gateway_counts(stack, strategy, expected):
     ],
 )
 def test_nat_strategy_variants(strategy, azs, nat_count):
-    plan = variant("dev", {"voip-infra:network": {"natStrategy": strategy, "azs": azs}})
+    # Without NAT the database rotation function reaches Secrets Manager through its endpoint.
+    endpoints = {"interfaceEndpoints": ["secretsmanager"]} if strategy == "none" else {}
+    plan = variant("dev", {"voip-infra:network": {"natStrategy": strategy, "azs": azs, **endpoints}})
     assert len(plan.of_type(NAT)) == nat_count
     nat_eips = [e for e in plan.of_type(EIP) if e["name"].startswith("dev-nat-")]
     assert len(nat_eips) == nat_count
@@ -180,10 +182,11 @@ def test_s3_gateway_endpoint_on_every_route_table(plan):
 
 
 def test_interface_endpoints_admit_https_from_the_vpc_only():
-    plan = variant("dev", {"voip-infra:network": {"natStrategy": "none", "interfaceEndpoints": ["ecr.api", "sts"]}})
+    plan = variant("dev", {"voip-infra:network": {"natStrategy": "none", "interfaceEndpoints": ["ecr.api", "secretsmanager", "sts"]}})
     endpoints = [e for e in plan.of_type("aws:ec2/vpcEndpoint:VpcEndpoint") if e["props"]["vpcEndpointType"] == "Interface"]
     assert sorted(e["props"]["serviceName"] for e in endpoints) == [
         "com.amazonaws.ap-northeast-2.ecr.api",
+        "com.amazonaws.ap-northeast-2.secretsmanager",
         "com.amazonaws.ap-northeast-2.sts",
     ]
     private_ids = {s["id"] for s in _subnets(plan, "private")}
@@ -208,6 +211,15 @@ def _services(statement: dict) -> set[str]:
     principal = statement.get("Principal")
     principal = principal.get("Service") or [] if isinstance(principal, dict) else []
     return {principal} if isinstance(principal, str) else set(principal)
+
+
+def _admits_delivery_to(statement: dict, object_arn: str) -> bool:
+    """Log delivery may use the key for objects of this bucket (a statement scoped to another
+    bucket's S3 encryption context, like CloudFront's log bucket, does not count)."""
+    if "delivery.logs.amazonaws.com" not in _services(statement):
+        return False
+    scoped = [p for test in (statement.get("Condition") or {}).values() for k, p in test.items() if k == "kms:EncryptionContext:aws:s3:arn"]
+    return all(fnmatch.fnmatchcase(object_arn, p) for p in scoped)
 
 
 def flow_log_violations(resources: list[dict], region: str = "ap-northeast-2") -> list[str]:
@@ -254,7 +266,7 @@ def flow_log_violations(resources: list[dict], region: str = "ap-northeast-2") -
             ]
             kms = [d for d in sse if d["sseAlgorithm"] == "aws:kms"]
             statements = key_statements(kms[0].get("kmsMasterKeyId") if kms else None, f"bucket {bucket}")
-            if kms and not any("delivery.logs.amazonaws.com" in _services(st) for st in statements):
+            if kms and not any(_admits_delivery_to(st, f"arn:aws:s3:::{bucket}/AWSLogs/x") for st in statements):
                 out.append(f"bucket {bucket}: its key does not admit log delivery (delivery.logs.amazonaws.com)")
             policies = [_statements(r["props"]["policy"]) for r in of_bucket if r["type"] == "aws:s3/bucketPolicy:BucketPolicy"]
             if not any("delivery.logs.amazonaws.com" in _services(st) and st["Action"] == "s3:PutObject" for p in policies for st in p):
@@ -300,9 +312,9 @@ def test_flow_logs_are_encrypted_and_configured_on_every_stage(plan):
         assert sse["props"]["rules"][0]["applyServerSideEncryptionByDefault"]["kmsMasterKeyId"].endswith(f"/{data_key['id']}")
         (lifecycle,) = [r for r in plan.resources if r["name"] == f"{plan['stack']}-vpc-flow-logs-lifecycle"]
         assert {"days": net["flowLogsRetentionDays"]} in [rule.get("expiration") for rule in lifecycle["props"]["rules"]]
-    # Only where the key is asked to: log delivery for an S3 destination.
-    delivery = any("delivery.logs.amazonaws.com" in _services(st) for st in _statements(data_key["props"]["policy"]))
-    assert delivery == (net["flowLogsDestination"] == "s3")
+    # Only where the key is asked to: log delivery of this account for an S3 destination.
+    sids = {st.get("Sid") for st in _statements(data_key["props"]["policy"])}
+    assert ("LogDeliveryOfThisAccount" in sids) == (net["flowLogsDestination"] == "s3")
 
 
 def test_stages_choose_the_destination_by_volume(plans):
@@ -352,7 +364,7 @@ def test_the_flow_log_invariant_catches_planted_defects(plans):
     for r in prod:
         if r["type"] == KMS_KEY and r["name"] == "production-data-key":
             r["props"]["policy"] = json.dumps(
-                {"Statement": [st for st in _statements(r["props"]["policy"]) if "delivery.logs.amazonaws.com" not in _services(st)]}
+                {"Statement": [st for st in _statements(r["props"]["policy"]) if st.get("Sid") != "LogDeliveryOfThisAccount"]}
             )
     assert flow_log_violations(prod) == [f"bucket {bucket}: its key does not admit log delivery (delivery.logs.amazonaws.com)"]
 
