@@ -77,3 +77,12 @@ def variant(stack: str, overrides: dict[str, Any], secret_keys: tuple[str, ...] 
     """The plan of `stack` with `overrides` merged into its config (cached per argument).
     `secret_keys` names override keys to treat as secrets (`pulumi config set --secret`)."""
     return _variant(stack, json.dumps(overrides, sort_keys=True), tuple(secret_keys))
+
+
+@cache
+def bootstrap_plan(overrides_json: str = "{}") -> Plan:
+    """The plan of bootstrap/Pulumi.main.yaml (the per-account project), with overrides."""
+    from tools import bootstrap
+
+    raw, secrets = load_stack_file(bootstrap.bootstrap_stack_path("main"))
+    return bootstrap.plan_of("main", with_overrides(raw, json.loads(overrides_json)), secrets)

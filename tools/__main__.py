@@ -50,6 +50,26 @@ def _plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bootstrap_plan(args: argparse.Namespace) -> int:
+    from tools import bootstrap, cost
+    from tools import plan as plan_mod
+
+    try:
+        plan = bootstrap.build_plan(args.stack, Path(args.config) if args.config else None)
+    except (ConfigError, StackFileError) as exc:
+        for line in exc.lines if isinstance(exc, ConfigError) else [str(exc)]:
+            print(line, file=sys.stderr)
+        return 1
+    print(plan_mod.render_tree(plan))
+    print()
+    print(plan_mod.render_outputs(plan))
+    print()
+    print(cost.render(cost.estimate(plan)))
+    if args.json:
+        plan_mod.write_json(plan, Path(args.json))
+    return 0
+
+
 def _policy(args: argparse.Namespace) -> int:
     from tools import policy as policy_mod
 
@@ -125,6 +145,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", metavar="OUT", help="write the plan file (version 1)")
     p.add_argument("--markdown", metavar="OUT", help="write a Markdown summary (PR comments)")
     p.set_defaults(func=_plan)
+
+    p = sub.add_parser("bootstrap-plan", help="offline plan and cost of a bootstrap/ stack (one per AWS account)")
+    p.add_argument("--stack", required=True, help="bootstrap stack (bootstrap/Pulumi.<stack>.yaml)")
+    p.add_argument("--config", help="a stack file to use instead")
+    p.add_argument("--json", metavar="OUT", help="write the plan file (version 1, project voip-bootstrap)")
+    p.set_defaults(func=_bootstrap_plan)
 
     p = sub.add_parser("policy", help="run the CrossGuard policy pack (policies/) over a plan file")
     p.add_argument("--plan", required=True, metavar="PLAN.json", help="a plan file written by `plan --json`")

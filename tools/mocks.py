@@ -200,7 +200,7 @@ _COMPUTED: dict[str, Any] = {
         "arn": f"arn:aws:logs:{m.region}:{ACCOUNT_ID}:log-group:{inputs.get('name', rid)}",
     },
     "aws:iam/role:Role": lambda m, name, rid, inputs: {
-        "arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{inputs.get('name', rid)}",
+        "arn": f"arn:aws:iam::{ACCOUNT_ID}:role{inputs.get('path', '/')}{inputs.get('name', rid)}",
         "name": inputs.get("name", rid),
     },
     "aws:kms/key:Key": lambda m, name, rid, inputs: {
@@ -456,6 +456,7 @@ class ProgramRun:
     registrations: list[Registration]
     outputs: dict[str, Any] = field(default_factory=dict)
     secret_outputs: set[str] = field(default_factory=set)
+    project: str = PROJECT
 
 
 def run_program(
@@ -463,28 +464,31 @@ def run_program(
     raw_config: dict[str, str],
     secret_keys: list[str] | None = None,
     program_file: Path = ROOT / "__main__.py",
+    project: str = PROJECT,
 ) -> ProgramRun:
     """Run the program (`__main__.py`) for `stack` with `raw_config` (engine format:
     strings, objects JSON-encoded) under mocks; return every registration and the
-    stack outputs."""
+    stack outputs. Another project (bootstrap/) passes its own `program_file` and
+    `project`: its directory is the working directory and on sys.path, as under Pulumi."""
+    program_dir = program_file.parent
     region = raw_config.get("aws:region", "ap-northeast-2")
     mocks = Mocks(stack, region)
     monitor = RecordingMonitor(mocks)
     pulumi_settings.ROOT.set(None)  # a fresh root Stack for this run
-    pulumi_mocks.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    pulumi_mocks.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
     set_all_config(dict(raw_config), list(secret_keys or []))
 
     exports: dict[str, Any] = {}
 
     def program():
         cwd = os.getcwd()
-        sys.path.insert(0, str(ROOT))
-        os.chdir(ROOT)  # the program resolves paths (e.g. charts/) like under `pulumi up`
+        sys.path.insert(0, str(program_dir))
+        os.chdir(program_dir)  # the program resolves paths (e.g. charts/) like under `pulumi up`
         try:
             runpy.run_path(str(program_file), run_name="__main__")
         finally:
             os.chdir(cwd)
-            sys.path.remove(str(ROOT))
+            sys.path.remove(str(program_dir))
         root = pulumi_settings.get_root_resource()
         exports.update(getattr(root, "outputs", {}))
         return pulumi.Output.all(*[pulumi.Output.from_input(v) for v in exports.values()])
@@ -499,7 +503,7 @@ def run_program(
         if _sync_await(out.is_secret()):
             secret.add(name)
     regs = [monitor.registrations[u] for u in monitor.order]
-    return ProgramRun(stack=stack, registrations=regs, outputs=outputs, secret_outputs=secret)
+    return ProgramRun(stack=stack, registrations=regs, outputs=outputs, secret_outputs=secret, project=project)
 
 
 def exit_process(code: int) -> None:

@@ -7,7 +7,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from components.config import PROJECT, ConfigError, StackConfig, load_stack_config
+from components.config import ConfigError, StackConfig, load_stack_config
 from tools.mocks import SECRET, ProgramRun, run_program
 from tools.stackfile import load_stack_file, stack_path
 
@@ -101,7 +101,7 @@ def to_plan(cfg: StackConfig, run: ProgramRun) -> Plan:
     plan = Plan(
         {
             "version": PLAN_VERSION,
-            "project": PROJECT,
+            "project": run.project,
             "stack": run.stack,
             "config": cfg.redacted(),
             "resources": resources,
