@@ -12,6 +12,7 @@ import pulumi_aws as aws  # noqa: E402
 from account.baseline import BaselineArgs, SecurityBaseline  # noqa: E402
 from account.config import PROJECT, ConfigError, load_bootstrap_config  # noqa: E402
 from account.github import GithubCi, GithubCiArgs  # noqa: E402
+from account.people import PeopleRoles  # noqa: E402
 from account.state import PulumiState, PulumiStateArgs, secrets_provider_url  # noqa: E402
 
 from components.stack_config import raw_stack_config  # noqa: E402
@@ -60,6 +61,7 @@ ci = GithubCi(
     ),
     opts,
 )
+people = PeopleRoles("people", account_id, opts)
 if cfg.dns.apex_domain:
     # The apex zone exists before any stage: production serves it, the other stages delegate
     # their subdomains into it (edge.delegateFrom). Its name servers go to the registrar once.
@@ -76,6 +78,7 @@ if cfg.dns.apex_domain:
 pulumi.export("backendUrl", state.bucket.bucket.apply(lambda b: f"s3://{b}"))
 pulumi.export("secretsProviders", {s: secrets_provider_url(s, cfg.region) for s in cfg.stages})
 pulumi.export("previewRoleArns", {s: r.arn for s, r in ci.preview_roles.items()})
+pulumi.export("peopleRoleArns", {n: r.arn for n, r in people.roles.items()})
 pulumi.export("deployRoleArns", {s: r.arn for s, r in ci.deploy_roles.items()})
 if ci.connection is not None:
     pulumi.export("codebuildConnectionArn", ci.connection.arn)

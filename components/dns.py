@@ -25,6 +25,10 @@ class DnsArgs:
     us_east_1_provider: pulumi.ProviderResource
     # Pulumi `protect` on the zone: deleting it loses every record and the delegation.
     protect: bool = False
+    # The public zone for `domain` exists in the account (voip-bootstrap's apex zone): look it up.
+    existing_zone: bool = False
+    # A parent domain whose zone (looked up in the account) gets this stage's NS delegation.
+    delegate_from: str | None = None
 
 
 class Dns(pulumi.ComponentResource):
@@ -41,7 +45,7 @@ class Dns(pulumi.ComponentResource):
         self.domain = args.domain
         child = pulumi.ResourceOptions(parent=self)
 
-        if args.hosted_zone_id is None:
+        if args.hosted_zone_id is None and not args.existing_zone:
             self.zone: aws.route53.Zone | None = aws.route53.Zone(
                 f"{stage}-zone",
                 name=args.domain,
@@ -52,10 +56,30 @@ class Dns(pulumi.ComponentResource):
             )
             self.zone_id: pulumi.Output[str] = self.zone.zone_id
             self.name_servers: pulumi.Output[list[str]] = self.zone.name_servers
+        elif args.existing_zone:
+            self.zone = None
+            found = aws.route53.get_zone_output(name=args.domain, private_zone=False, opts=pulumi.InvokeOutputOptions(parent=self))
+            self.zone_id = found.zone_id
+            self.name_servers = found.name_servers
         else:
             self.zone = None
             self.zone_id = pulumi.Output.from_input(args.hosted_zone_id)
             self.name_servers = pulumi.Output.from_input([])
+
+        # The stage delegates its own zone: no hand-made NS record, no order between stages
+        # (the parent exists before any stage: voip-bootstrap's apex zone, or the template's zone).
+        self.delegation: aws.route53.Record | None = None
+        if args.delegate_from is not None and self.zone is not None:
+            parent = aws.route53.get_zone_output(name=args.delegate_from, private_zone=False, opts=pulumi.InvokeOutputOptions(parent=self))
+            self.delegation = aws.route53.Record(
+                f"{stage}-delegation",
+                zone_id=parent.zone_id,
+                name=args.domain,
+                type="NS",
+                ttl=3600,
+                records=self.zone.name_servers,
+                opts=pulumi.ResourceOptions(parent=self.zone, protect=False),
+            )
 
         names = [args.domain, f"*.{args.domain}"]
         regional = aws.acm.Certificate(
@@ -92,17 +116,19 @@ class Dns(pulumi.ComponentResource):
         )
         fqdns = [self.validation_record.fqdn]
         # The validations resolve once ACM has issued: listeners and the distribution wait for them.
+        # ACM can only see the validation record once the zone is delegated.
+        delegated = [self.delegation] if self.delegation is not None else []
         self.regional_certificate_arn = aws.acm.CertificateValidation(
             f"{stage}-wildcard-validated",
             certificate_arn=regional.arn,
             validation_record_fqdns=fqdns,
-            opts=pulumi.ResourceOptions(parent=regional),
+            opts=pulumi.ResourceOptions(parent=regional, depends_on=delegated),
         ).certificate_arn
         self.cloudfront_certificate_arn = aws.acm.CertificateValidation(
             f"{stage}-cloudfront-validated",
             certificate_arn=cloudfront.arn,
             validation_record_fqdns=fqdns,
-            opts=pulumi.ResourceOptions(parent=cloudfront, provider=args.us_east_1_provider),
+            opts=pulumi.ResourceOptions(parent=cloudfront, provider=args.us_east_1_provider, depends_on=delegated),
         ).certificate_arn
 
         self.register_outputs(

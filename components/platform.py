@@ -10,6 +10,7 @@ import pulumi_random as random
 from components.autoscaler import NodeAutoscaler, NodeAutoscalerArgs
 from components.cache import Cache, CacheArgs
 from components.cdn import Cdn, CdnArgs
+from components.ci_runner import CiRunner, CiRunnerArgs
 from components.cluster import POOL_LABEL, Cluster, ClusterArgs
 from components.config import PROJECT, StackConfig
 from components.database import Database, DatabaseArgs
@@ -143,6 +144,23 @@ class Platform(pulumi.ComponentResource):
             opts=regional,
         )
 
+        # CI's way to the private API: a runner inside the VPC. Depends on the network only, so a
+        # first run can create it alone (`tools runner-targets`) before the jobs move onto it.
+        self.ci_runner: CiRunner | None = None
+        if cfg.cluster.ci_runner.enabled:
+            self.ci_runner = CiRunner(
+                f"{stage}-ci-runner",
+                CiRunnerArgs(
+                    stage=stage,
+                    region=cfg.region,
+                    account_id=self.account_id,
+                    vpc_id=self.network.vpc_id,
+                    private_subnet_ids=[s.id for s in self.network.private_subnets],
+                    config=cfg.cluster.ci_runner,
+                ),
+                opts=regional,
+            )
+
         self.cluster = Cluster(
             f"{stage}-cluster",
             ClusterArgs(
@@ -159,6 +177,19 @@ class Platform(pulumi.ComponentResource):
             ),
             opts=regional,
         )
+
+        if self.ci_runner is not None:
+            # The runner's jobs reach the API server's private endpoint (it admits the cluster SG's members only).
+            aws.vpc.SecurityGroupIngressRule(
+                f"{stage}-eks-api-from-ci-runner",
+                security_group_id=self.cluster.cluster_security_group_id,
+                referenced_security_group_id=self.ci_runner.security_group_id,
+                ip_protocol="tcp",
+                from_port=443,
+                to_port=443,
+                description="Kubernetes API from the CI runner",
+                opts=pulumi.ResourceOptions(parent=self.cluster, protect=False),
+            )
 
         # Node autoscaling: the Cluster Autoscaler moves the node groups' desired size
         # (cluster.py leaves it to it: ignore_changes on scalingConfig.desiredSize).
@@ -356,6 +387,7 @@ class Platform(pulumi.ComponentResource):
             "webAclArn": self.waf.web_acl_arn,
             # us-east-1 topic of the CloudFront/WAF alarms; nothing subscribes to it (nor to alarmTopicArn).
             "globalAlarmTopicArn": self.edge_alarms.global_alarm_topic_arn if self.edge_alarms else None,
+            "ciRunnerProject": self.ci_runner.project.name if self.ci_runner else None,
         }
         if self.migration:
             self.outputs.update(
@@ -416,6 +448,8 @@ class Platform(pulumi.ComponentResource):
                 stage=stage,
                 domain=edge.domain,
                 hosted_zone_id=edge.hosted_zone_id,
+                existing_zone=edge.existing_zone,
+                delegate_from=edge.delegate_from,
                 us_east_1_provider=self.aws_us_east_1,
                 protect=cfg.protect_data,
             ),

@@ -11,13 +11,15 @@ from typing import Any
 from components.config import load_stack_config
 from tools.mocks import run_program
 from tools.plan import Plan, to_plan
-from tools.stackfile import load_stack_file, stack_path
+from tools.stackfile import load_stack_file, stack_path, with_offline_secrets
 
 STACKS = ("dev", "nas-migration", "production")
 
 
 def stack_raw(stack: str) -> tuple[dict[str, str], list[str]]:
-    return load_stack_file(stack_path(stack))
+    """A stage's raw config as the offline tools see it (unset required secrets stood in)."""
+    raw, secrets, _ = with_offline_secrets(stack, *load_stack_file(stack_path(stack)))
+    return raw, secrets
 
 
 def with_overrides(raw: dict[str, str], overrides: dict[str, Any]) -> dict[str, str]:

@@ -78,6 +78,7 @@ def test_clone_of_nas_migration_drops_the_bridge_and_still_avoids_its_lan(stacks
         nas.read_text()
         .replace("nasLanCidr: 192.168.10.0/24", "nasLanCidr: 10.50.8.0/24")
         .replace("nasHost: 192.168.10.20", "nasHost: 10.50.8.20")
+        + "  voip-infra:dmsSourcePassword:\n    secure: v1:AAAA\n"  # set, as before the stage's first up
     )
     result = clone_stack("nas-migration", "mig-rehearsal", stacks, ttl_days=30)
 

@@ -255,7 +255,7 @@ MUTATIONS: list[tuple[str, str, str, Callable[[dict[str, Any]], Any]]] = [
         "eks-public-endpoint-restricted",
         "mandatory",
         "production",
-        _eks_props(lambda p: p["vpcConfig"].update(publicAccessCidrs=["0.0.0.0/0"])),
+        _eks_props(lambda p: p["vpcConfig"].update(endpointPublicAccess=True, publicAccessCidrs=["0.0.0.0/0"])),
     ),
     ("eks-public-endpoint-restricted", "mandatory", "dev", _eks_props(lambda p: p["vpcConfig"].pop("publicAccessCidrs"))),
     ("cloudfront-https-only", "mandatory", "production", _cloudfront_behaviour_http),

@@ -30,12 +30,15 @@ def _plan(args: argparse.Namespace) -> int:
     from tools import plan as plan_mod
 
     try:
-        plan = plan_mod.build_plan(args.stack, Path(args.config) if args.config else None)
+        config_file = Path(args.config) if args.config else None
+        plan = plan_mod.build_plan(args.stack, config_file)
     except (ConfigError, StackFileError) as exc:
         lines = exc.lines if isinstance(exc, ConfigError) else [str(exc)]
         for line in lines:
             print(line, file=sys.stderr)
         return 1
+    for note in plan_mod.offline_notes(args.stack, config_file):
+        print(note, file=sys.stderr)
     print(plan_mod.render_tree(plan))
     print()
     print(plan_mod.render_outputs(plan))
@@ -68,6 +71,26 @@ def _bootstrap_plan(args: argparse.Namespace) -> int:
     if args.json:
         plan_mod.write_json(plan, Path(args.json))
     return 0
+
+
+def _required_secrets(args: argparse.Namespace) -> int:
+    """Exit 3 (with the commands) when the stage's required secrets are not set: CI skips it."""
+    from tools.stackfile import load_stack_file, set_secret_command, stack_path, unset_required_secrets
+
+    try:
+        raw, _ = load_stack_file(Path(args.config) if args.config else stack_path(args.stack))
+        unset = unset_required_secrets(args.stack, raw)
+        if not unset:
+            from components.config import load_stack_config
+
+            load_stack_config(args.stack, raw)
+    except (ConfigError, StackFileError) as exc:
+        for line in exc.lines if isinstance(exc, ConfigError) else [str(exc)]:
+            print(line, file=sys.stderr)
+        return 1
+    for key in unset:
+        print(f"{args.stack}: required secret {key} is not set; run once: {set_secret_command(args.stack, key)}")
+    return 3 if unset else 0
 
 
 def _policy(args: argparse.Namespace) -> int:
@@ -151,6 +174,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", help="a stack file to use instead")
     p.add_argument("--json", metavar="OUT", help="write the plan file (version 1, project voip-bootstrap)")
     p.set_defaults(func=_bootstrap_plan)
+
+    p = sub.add_parser("required-secrets", help="exit 3 and print the commands when a stage's required secrets are unset")
+    p.add_argument("--stack", required=True, help="stack name (stacks/Pulumi.<stack>.yaml)")
+    p.add_argument("--config", help="a stack file to use instead")
+    p.set_defaults(func=_required_secrets)
 
     p = sub.add_parser("policy", help="run the CrossGuard policy pack (policies/) over a plan file")
     p.add_argument("--plan", required=True, metavar="PLAN.json", help="a plan file written by `plan --json`")

@@ -430,6 +430,9 @@ ESTIMATORS: dict[str, Estimator] = {
         _volume("AWS Config items") * P.CONFIG_PER_ITEM,
         f"{_volume('AWS Config items'):g} configuration items × ${P.CONFIG_PER_ITEM:g}",
     ),
+    "aws:codebuild/project:Project": _usage(
+        "build minutes of CI jobs", "CodeBuild runner: ~$0.01 per build-minute (general1.medium), only while a CI job runs"
+    ),
     "aws:cloudtrail/trail:Trail": _fixed(0.0, "first copy of management events free (log storage is S3 usage)"),
     "aws:accessanalyzer/analyzer:Analyzer": _fixed(0.0, "external-access analyzer free"),
     "aws:eks/cluster:Cluster": _eks_cluster,

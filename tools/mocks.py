@@ -381,6 +381,14 @@ _INVOKES: dict[str, Any] = {
         }.get(a.get("name"), "mock-origin-request-policy"),
         "name": a.get("name"),
     },
+    "aws:route53/getZone:getZone": lambda m, a: {
+        "zoneId": f"Z{hashlib.sha1(str(a.get('name')).encode()).hexdigest()[:12].upper()}",
+        "name": a.get("name"),
+        "nameServers": ["ns-11.awsdns-11.org", "ns-12.awsdns-12.co.uk", "ns-13.awsdns-13.com", "ns-14.awsdns-14.net"],
+        "privateZone": False,
+        "arn": f"arn:aws:route53:::hostedzone/Z{hashlib.sha1(str(a.get('name')).encode()).hexdigest()[:12].upper()}",
+        "id": a.get("name"),
+    },
     "aws:eks/getAddonVersion:getAddonVersion": lambda m, a: {
         "version": "v1.0.0-eksbuild.1",
         "addonName": a.get("addonName"),

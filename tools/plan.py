@@ -9,7 +9,7 @@ from typing import Any
 
 from components.config import ConfigError, StackConfig, load_stack_config
 from tools.mocks import SECRET, ProgramRun, run_program
-from tools.stackfile import load_stack_file, stack_path
+from tools.stackfile import load_stack_file, set_secret_command, stack_path, with_offline_secrets
 
 PLAN_VERSION = 1
 
@@ -49,9 +49,21 @@ class Plan(dict):
 
 
 def load_config(stack: str, config_file: Path | None = None) -> tuple[StackConfig, dict[str, str], list[str]]:
-    """Read and validate a stack file; raises StackFileError or ConfigError."""
+    """Read and validate a stack file; raises StackFileError or ConfigError. A required secret
+    that is not set yet is stood in offline (see `offline_notes`)."""
     raw, secret_keys = load_stack_file(config_file or stack_path(stack))
+    raw, secret_keys, _ = with_offline_secrets(stack, raw, secret_keys)
     return load_stack_config(stack, raw), raw, secret_keys
+
+
+def offline_notes(stack: str, config_file: Path | None = None) -> list[str]:
+    """What the offline plan stood in for, with the command that sets it for real."""
+    raw, secret_keys = load_stack_file(config_file or stack_path(stack))
+    _, _, unset = with_offline_secrets(stack, raw, secret_keys)
+    return [
+        f"note: {key} is not set: planned offline with a placeholder; pulumi preview/up stop until `{set_secret_command(stack, key)}`"
+        for key in unset
+    ]
 
 
 def build_plan(stack: str, config_file: Path | None = None) -> Plan:
