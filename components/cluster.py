@@ -171,7 +171,6 @@ class Cluster(pulumi.ComponentResource):
         self.arn = self.cluster.arn
         self.cluster_security_group_id = self.cluster.vpc_config.cluster_security_group_id
         self.oidc_issuer = self.cluster.identities.apply(lambda ids: ids[0].oidcs[0].issuer if ids and ids[0].oidcs else None)
-        cluster_child = pulumi.ResourceOptions(parent=self.cluster)
 
         # People and CI through access entries (authenticationMode API, nothing in aws-auth).
         # Not protected (the cluster's protect would pass down): entries change with the team.
