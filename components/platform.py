@@ -326,12 +326,11 @@ class Platform(pulumi.ComponentResource):
                 vpc_cidr=str(cfg.network.cidr),
                 node_selector=self.cluster.signaling_node_selector,
                 tolerations=self.cluster.signaling_tolerations,
-                # The adapter must serve websocket_connections before the HPA asks for it.
-                depends_on=[
-                    self.cluster.lb_controller,
-                    self.cluster.monitoring_crds,
-                    *([self.monitoring.adapter] if self.monitoring else []),
-                ],
+                # The TargetGroupBinding webhook and the ServiceMonitor/PrometheusRule CRDs must exist.
+                # Not the adapter: an HPA whose metric is not served yet keeps the replica count and
+                # retries (the install does not wait on it), so it starts serving once the adapter
+                # is up; waiting put ~2 minutes on a first `up`'s critical path (tools plan).
+                depends_on=[self.cluster.lb_controller, self.cluster.monitoring_crds],
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )

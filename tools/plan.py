@@ -188,6 +188,10 @@ def render_checks(plan: Plan) -> list[str]:
     mandatory, advisory, violations = policy.summarize(plan)
     lines = [policy.summary_line_from(mandatory, advisory), *(f"  {v}" for v in violations)]
     lines.append(cost.summary_line(cost.estimate(plan)))
+    # The time of a first `pulumi up` and the chain that makes it (CONTRACTS.md).
+    from tools import critical_path
+
+    lines += critical_path.render(critical_path.critical_path(plan))
     return lines
 
 
