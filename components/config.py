@@ -482,6 +482,23 @@ class ClusterConfig(Model):
         return self
 
 
+class RestoreFrom(Model):
+    """A clone's database starts from a snapshot of another stage's (`clone-stack --snapshot`)."""
+
+    stage: DnsLabel
+    # `latest`: the newest snapshot (automated or manual) of <stage>-postgres when `up` runs; or a
+    # snapshot identifier (rds:<db>-<date> for automated ones, or a manual snapshot's name).
+    snapshot: Annotated[
+        str,
+        _pattern(
+            r"latest|(rds:)?[a-zA-Z][a-zA-Z0-9-]{0,254}",
+            "'latest' or an RDS snapshot identifier such as rds:production-postgres-2026-11-28-17-05",
+        ),
+    ] = "latest"
+    # The source's PostgreSQL major, recorded by clone-stack: a restore keeps the snapshot's major.
+    engine_version: Annotated[str, _pattern(r"1[6-8]", "a PostgreSQL major version such as 16")]
+
+
 class DatabaseConfig(Model):
     # The MAJOR version only: AWS applies minor versions itself (autoMinorVersionUpgrade), and a
     # prefix never drifts from the running minor. A major upgrade is an explicit config change.
@@ -507,6 +524,10 @@ class DatabaseConfig(Model):
     skip_final_snapshot: bool = False
     # Off: modifications wait for the maintenance window instead of restarting the database now.
     apply_immediately: bool = False
+    # This stage's snapshots may seed clones (`clone-stack --snapshot`): real data leaves the stage
+    # for a disposable one, so it is a decision per source stage (off unless set).
+    snapshots_for_clones: bool = False
+    restore_from: RestoreFrom | None = None
     # Statements slower than this are logged (log_min_duration_statement).
     slow_query_ms: int = Field(default=1000, ge=50, le=600_000)
     log_retention_days: LogRetentionDays = 30
@@ -521,6 +542,14 @@ class DatabaseConfig(Model):
         pi = self.performance_insights_retention_days
         if pi != 7 and not (pi % 31 == 0 and 31 <= pi <= 713) and pi != 731:
             raise ValueError("performanceInsightsRetentionDays: allowed: 7, a multiple of 31 up to 713, or 731")
+        if self.restore_from is not None:
+            if self.restore_from.engine_version != self.engine_version:
+                raise ValueError(
+                    f"engineVersion: a restore keeps the snapshot's PostgreSQL major ({self.restore_from.engine_version}); "
+                    f"set engineVersion: '{self.restore_from.engine_version}' and upgrade after the restore"
+                )
+            if protect:
+                raise ValueError("restoreFrom: only a disposable clone (protectData: false) restores another stage's snapshot")
         if self.replica_instance_class is not None and self.read_replicas == 0:
             raise ValueError("replicaInstanceClass: set readReplicas above 0, or drop this key")
         if self.monitoring_interval_seconds == 0 and protect:

@@ -187,7 +187,9 @@ class Edge(pulumi.ComponentResource):
             f"{stage}-origin-secret",
             name=f"voip/{stage}/edge/origin-verify",
             description=f"{stage}: value of the {ORIGIN_HEADER} header CloudFront sends to the ALB",
-            recovery_window_in_days=30 if args.protect else 7,
+            # Unprotected stages (dev, clones) delete it at once: a clone re-created under the same
+            # name within the window would otherwise fail on the name still being taken.
+            recovery_window_in_days=30 if args.protect else 0,
             opts=pulumi.ResourceOptions(parent=self),
         )
         aws.secretsmanager.SecretVersion(

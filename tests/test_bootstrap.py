@@ -132,8 +132,9 @@ def test_one_secrets_key_per_stage_and_roles_reach_only_their_own(plan):
     bucket = "arn:aws:s3:::voip-infra-state-123456789012-ap-northeast-2"
     for stage in STAGES:
         key_arn = f"arn:aws:kms:ap-northeast-2:123456789012:key/{keys[stage]['id']}"
+        stacks = "pr-*" if stage == "review" else stage  # the review roles serve the pr-<n> stacks
         preview = {s["Sid"]: s for s in doc(one(plan, "aws:iam/rolePolicy:RolePolicy", f"{stage}-preview-state"))["Statement"]}
-        assert preview["WriteStageState"]["Resource"] == [f"{bucket}/.pulumi/locks/voip-infra/{stage}/*"]
+        assert preview["WriteStageState"]["Resource"] == [f"{bucket}/.pulumi/locks/voip-infra/{stacks}/*"]
         assert preview["StageSecrets"] == {
             "Sid": "StageSecrets",
             "Effect": "Allow",
@@ -142,7 +143,7 @@ def test_one_secrets_key_per_stage_and_roles_reach_only_their_own(plan):
         }
         assert preview["StateBucketKey"]["Condition"] == {"StringEquals": {"kms:ViaService": "s3.ap-northeast-2.amazonaws.com"}}
         deploy = {s["Sid"]: s for s in doc(one(plan, "aws:iam/rolePolicy:RolePolicy", f"{stage}-deploy-state"))["Statement"]}
-        assert f"{bucket}/.pulumi/stacks/voip-infra/{stage}.json*" in deploy["WriteStageState"]["Resource"]
+        assert f"{bucket}/.pulumi/stacks/voip-infra/{stacks}.*" in deploy["WriteStageState"]["Resource"]
         assert deploy["StageSecrets"]["Resource"] == key_arn
         guard = deploy["NeverTouchTheBootstrap"]
         assert guard["Effect"] == "Deny" and bucket in guard["Resource"] and key_arn in guard["Resource"]

@@ -93,6 +93,43 @@ def _required_secrets(args: argparse.Namespace) -> int:
     return 3 if unset else 0
 
 
+def _runner_targets(args: argparse.Namespace) -> int:
+    from tools import plan as plan_mod
+    from tools import runner_targets
+
+    try:
+        plan = plan_mod.build_plan(args.stack, Path(args.config) if args.config else None)
+    except (ConfigError, StackFileError) as exc:
+        for line in exc.lines if isinstance(exc, ConfigError) else [str(exc)]:
+            print(line, file=sys.stderr)
+        return 1
+    urns = runner_targets.runner_targets(plan)
+    if not urns:
+        print(f"error: {args.stack}: cluster.ciRunner.enabled is false; there is no runner to create", file=sys.stderr)
+        return 1
+    print(runner_targets.render(urns))
+    return 0
+
+
+def _reaper(args: argparse.Namespace) -> int:
+    """Expired review stacks on stdout (one name per line, for the workflow); every verdict on stderr."""
+    import datetime
+
+    from tools import reaper
+
+    try:
+        stacks = reaper.load(Path(args.stacks))
+        today = datetime.date.fromisoformat(args.today) if args.today else datetime.datetime.now(datetime.UTC).date()
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for v in reaper.sweep(stacks, today):
+        print(f"{'REAP' if v.expired else 'keep'} {v.stack}: {v.reason}", file=sys.stderr)
+        if v.expired:
+            print(v.stack)
+    return 0
+
+
 def _policy(args: argparse.Namespace) -> int:
     from tools import policy as policy_mod
 
@@ -137,7 +174,7 @@ def _clone_stack(args: argparse.Namespace) -> int:
     from tools import clone_stack as clone_mod
 
     try:
-        result = clone_mod.clone_stack(args.from_stack, args.to_stack, Path(args.stacks_dir), args.ttl_days)
+        result = clone_mod.clone_stack(args.from_stack, args.to_stack, Path(args.stacks_dir), args.ttl_days, snapshot=args.snapshot)
     except clone_mod.CloneError as exc:
         for line in exc.lines:
             print(line, file=sys.stderr)
@@ -180,6 +217,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", help="a stack file to use instead")
     p.set_defaults(func=_required_secrets)
 
+    p = sub.add_parser("runner-targets", help="the --target URNs that create a stage's CI runner alone (first run)")
+    p.add_argument("--stack", required=True, help="stack name (stacks/Pulumi.<stack>.yaml)")
+    p.add_argument("--config", help="a stack file to use instead")
+    p.set_defaults(func=_runner_targets)
+
+    p = sub.add_parser("reaper", help="print the review stacks whose voip:expires tag has passed")
+    p.add_argument(
+        "--stacks", required=True, metavar="STACKS.json", help='[{"name": "pr-12", "tags": {"voip:expires": "2026-12-06"}}, ...]'
+    )
+    p.add_argument("--today", metavar="YYYY-MM-DD", help="the date to judge by (default: today, UTC)")
+    p.set_defaults(func=_reaper)
+
     p = sub.add_parser("policy", help="run the CrossGuard policy pack (policies/) over a plan file")
     p.add_argument("--plan", required=True, metavar="PLAN.json", help="a plan file written by `plan --json`")
     p.set_defaults(func=_policy)
@@ -193,6 +242,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--to", dest="to_stack", required=True, metavar="NAME", help="new stage name (2-20 chars of a-z, 0-9, '-')")
     p.add_argument("--ttl-days", type=_ttl_days, default=7, metavar="N", help="days until tear-down, 1..90 (default 7; tagged ttl-days)")
     p.add_argument("--stacks-dir", default=str(STACKS), metavar="DIR", help="where the stack files live (default: the repo's stacks/)")
+    p.add_argument(
+        "--snapshot",
+        metavar="latest|ID",
+        help="restore the database from the template's snapshot (the template must set database.snapshotsForClones: true)",
+    )
     p.set_defaults(func=_clone_stack)
 
     p = sub.add_parser("diagram", help="a diagram of the stack from a plan file (Mermaid)")

@@ -52,6 +52,8 @@ DEFAULT_MINUTES = (0.1, "an API call (a few seconds)")
 def _minutes(r: Mapping[str, Any]) -> tuple[float, str]:
     typ, props = r["type"], r.get("props") or {}
     if typ == "aws:rds/instance:Instance":
+        if props.get("snapshotIdentifier"):
+            return 15.0, "restored from a snapshot (field 10-20 min for tens of GB; blocks load lazily afterwards)"
         if props.get("replicateSourceDb"):
             return 12.0, "read replica: a snapshot of the primary restored (field 10-15 min)"
         if props.get("multiAz"):

@@ -381,6 +381,18 @@ _INVOKES: dict[str, Any] = {
         }.get(a.get("name"), "mock-origin-request-policy"),
         "name": a.get("name"),
     },
+    "aws:rds/getSnapshot:getSnapshot": lambda m, a: {
+        "dbSnapshotArn": f"arn:aws:rds:{m.region}:{ACCOUNT_ID}:snapshot:"
+        + (a.get("dbSnapshotIdentifier") or f"rds:{a.get('dbInstanceIdentifier')}-2026-11-28-17-05"),
+        "id": a.get("dbSnapshotIdentifier") or f"rds:{a.get('dbInstanceIdentifier')}-2026-11-28-17-05",
+        "allocatedStorage": 100,
+        "engine": "postgres",
+        "engineVersion": "16.8",
+        "encrypted": True,
+        # The source stage's data key: the one the snapshot is encrypted with.
+        "kmsKeyId": f"arn:aws:kms:{m.region}:{ACCOUNT_ID}:key/source-{str(a.get('dbInstanceIdentifier') or a.get('dbSnapshotIdentifier'))[:24]}",
+        "status": "available",
+    },
     "aws:route53/getZone:getZone": lambda m, a: {
         "zoneId": f"Z{hashlib.sha1(str(a.get('name')).encode()).hexdigest()[:12].upper()}",
         "name": a.get("name"),

@@ -54,17 +54,28 @@ def trust_policy(provider_arn: str, subject: str) -> str:
     )
 
 
+# The `review` stage's roles serve the review stacks of pull requests: stacks pr-<number>.
+REVIEW_STAGE, REVIEW_STACKS = "review", "pr-*"
+
+
+def stack_glob(stage: str) -> str:
+    """The stacks a stage's CI roles may lock and write: its own, or every review stack."""
+    return REVIEW_STACKS if stage == REVIEW_STAGE else stage
+
+
 def state_statements(
     bucket_arn: str, region: str, stage: str, state_key_arn: str, secrets_key_arn: str, *, write_state: bool
 ) -> list[dict]:
     """Read the backend's files; write the stage's lock (preview) and also its stack, history
     and backups (deploy); decrypt the stage's secrets (awskms://), and only that stage's."""
-    stage_paths = [f"{bucket_arn}/{STATE_PREFIX}/locks/{MAIN_PROJECT}/{stage}/*"]
+    stacks = stack_glob(stage)
+    stage_paths = [f"{bucket_arn}/{STATE_PREFIX}/locks/{MAIN_PROJECT}/{stacks}/*"]
     if write_state:
         stage_paths += [
-            f"{bucket_arn}/{STATE_PREFIX}/stacks/{MAIN_PROJECT}/{stage}.json*",
-            f"{bucket_arn}/{STATE_PREFIX}/history/{MAIN_PROJECT}/{stage}/*",
-            f"{bucket_arn}/{STATE_PREFIX}/backups/{MAIN_PROJECT}/{stage}/*",
+            # <stack>.json (the checkpoint), .json.gz, .pulumi-tags (stack tags: the reaper's voip:expires)
+            f"{bucket_arn}/{STATE_PREFIX}/stacks/{MAIN_PROJECT}/{stacks}.*",
+            f"{bucket_arn}/{STATE_PREFIX}/history/{MAIN_PROJECT}/{stacks}/*",
+            f"{bucket_arn}/{STATE_PREFIX}/backups/{MAIN_PROJECT}/{stacks}/*",
         ]
     secrets_actions = ["kms:Decrypt", "kms:DescribeKey"] + (["kms:Encrypt", "kms:GenerateDataKey"] if write_state else [])
     return [
