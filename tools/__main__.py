@@ -103,6 +103,9 @@ def _runner_targets(args: argparse.Namespace) -> int:
         for line in exc.lines if isinstance(exc, ConfigError) else [str(exc)]:
             print(line, file=sys.stderr)
         return 1
+    if args.kubernetes:
+        print(runner_targets.render(runner_targets.kubernetes_targets(plan)))
+        return 0
     urns = runner_targets.runner_targets(plan)
     if not urns:
         print(f"error: {args.stack}: cluster.ciRunner.enabled is false; there is no runner to create", file=sys.stderr)
@@ -127,6 +130,23 @@ def _reaper(args: argparse.Namespace) -> int:
         print(f"{'REAP' if v.expired else 'keep'} {v.stack}: {v.reason}", file=sys.stderr)
         if v.expired:
             print(v.stack)
+    return 0
+
+
+def _ci_route(args: argparse.Namespace) -> int:
+    import json
+
+    from tools import ci_route
+
+    try:
+        existing = json.loads(args.existing_runners or "[]")
+        routes = ci_route.route(args.stacks, existing, args.run_id, args.run_attempt)
+    except (ValueError, StackFileError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for stack, r in routes.items():
+        print(f"{stack}: {'SKIP, ' + r['why'] if r['skip'] == 'true' else 'runs on ' + r['runs-on']}", file=sys.stderr)
+    print(ci_route.render(routes))
     return 0
 
 
@@ -220,6 +240,9 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("runner-targets", help="the --target URNs that create a stage's CI runner alone (first run)")
     p.add_argument("--stack", required=True, help="stack name (stacks/Pulumi.<stack>.yaml)")
     p.add_argument("--config", help="a stack file to use instead")
+    p.add_argument(
+        "--kubernetes", action="store_true", help="instead: the Kubernetes half (what a tear-down destroys first, on the runner)"
+    )
     p.set_defaults(func=_runner_targets)
 
     p = sub.add_parser("reaper", help="print the review stacks whose voip:expires tag has passed")
@@ -228,6 +251,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--today", metavar="YYYY-MM-DD", help="the date to judge by (default: today, UTC)")
     p.set_defaults(func=_reaper)
+
+    p = sub.add_parser("ci-route", help="where each stage's CI job runs (in-VPC runner or GitHub-hosted) and which to skip")
+    p.add_argument("stacks", nargs="+", metavar="STACK")
+    p.add_argument("--existing-runners", metavar="JSON", help='the CodeBuild projects that exist, e.g. ["dev-voip-ci-runner"]')
+    p.add_argument("--run-id", required=True)
+    p.add_argument("--run-attempt", required=True)
+    p.set_defaults(func=_ci_route)
 
     p = sub.add_parser("policy", help="run the CrossGuard policy pack (policies/) over a plan file")
     p.add_argument("--plan", required=True, metavar="PLAN.json", help="a plan file written by `plan --json`")

@@ -54,3 +54,10 @@ def _under(by_urn: Mapping[str, Any], urn: str, ancestor: str) -> bool:
 def render(urns: list[str]) -> str:
     """One `--target` argument per line, shell-quoted (URNs carry `$`)."""
     return "\n".join(f"--target '{u}'" for u in urns)
+
+
+def kubernetes_targets(plan: Mapping[str, Any]) -> list[str]:
+    """The Kubernetes half of a stage (its provider and every object/release): what a tear-down
+    destroys first, from the runner inside the VPC, so volumes and target registrations made by
+    controllers are cleaned up by them; `pulumi destroy` of the rest then needs no cluster API."""
+    return [r["urn"] for r in plan["resources"] if r["type"].startswith(("kubernetes:", "pulumi:providers:kubernetes"))]

@@ -56,6 +56,7 @@ def trust_policy(provider_arn: str, subject: str) -> str:
 
 # The `review` stage's roles serve the review stacks of pull requests: stacks pr-<number>.
 REVIEW_STAGE, REVIEW_STACKS = "review", "pr-*"
+REVIEW_FILES = "review-stacks"
 
 
 def stack_glob(stage: str) -> str:
@@ -78,9 +79,15 @@ def state_statements(
             f"{bucket_arn}/{STATE_PREFIX}/backups/{MAIN_PROJECT}/{stacks}/*",
         ]
     secrets_actions = ["kms:Decrypt", "kms:DescribeKey"] + (["kms:Encrypt", "kms:GenerateDataKey"] if write_state else [])
+    read_paths = [f"{bucket_arn}/{STATE_PREFIX}/*"]
+    if stage == REVIEW_STAGE:
+        # Review stacks' files (made in the workflow, never committed) kept for their tear-down.
+        read_paths.append(f"{bucket_arn}/{REVIEW_FILES}/{REVIEW_STACKS}")
+        if write_state:
+            stage_paths.append(f"{bucket_arn}/{REVIEW_FILES}/{REVIEW_STACKS}")
     return [
         {"Sid": "ListState", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket_arn},
-        {"Sid": "ReadState", "Effect": "Allow", "Action": "s3:GetObject", "Resource": f"{bucket_arn}/{STATE_PREFIX}/*"},
+        {"Sid": "ReadState", "Effect": "Allow", "Action": "s3:GetObject", "Resource": read_paths if len(read_paths) > 1 else read_paths[0]},
         {"Sid": "WriteStageState", "Effect": "Allow", "Action": ["s3:PutObject", "s3:DeleteObject"], "Resource": stage_paths},
         {
             # The bucket's SSE-KMS key, only through S3.
