@@ -5,8 +5,6 @@ switches and their price."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -205,33 +203,27 @@ def test_baseline_switches_change_resources_and_price(plan):
     assert full.total_usd == 94.70 and lean.total_usd == 37.50  # pinned: README "From an empty AWS account"
 
 
-def test_config_errors_name_the_key_and_register_nothing():
-    exe = [sys.executable, "-m", "tools", "bootstrap-plan", "--stack", "main", "--config"]
+def test_config_errors_name_the_key_and_register_nothing(tmp_path, capsys):
+    from tools.__main__ import main
+
     bad = (BOOTSTRAP / "Pulumi.main.yaml").read_text()
     bad = bad.replace("repository: example-org/voip-infra", "repository: example-org/voip infra").replace(
         "stages: [dev,", "stages: [dev, dev,"
     )
-    bad = bad.replace("    guardDuty:\n", "    guardDuty:\n      eksProtecton: true\n") + "  voip-bootstrap:colour: blue\n"
-    tmp = ROOT / ".pytest-bootstrap-bad.yaml"
-    tmp.write_text(bad)
-    try:
-        proc = subprocess.run([*exe, str(tmp)], capture_output=True, text=True, cwd=ROOT, timeout=60)
-    finally:
-        tmp.unlink()
-    assert proc.returncode == 1 and "Traceback" not in proc.stderr
-    assert proc.stderr.splitlines() == [
-        "error: voip-bootstrap:colour: unknown key; allowed keys: baseline, dns, github, owner, stages, state"
-    ]
-    tmp.write_text(bad.replace("  voip-bootstrap:colour: blue\n", ""))
-    try:
-        proc = subprocess.run([*exe, str(tmp)], capture_output=True, text=True, cwd=ROOT, timeout=60)
-    finally:
-        tmp.unlink()
-    lines = proc.stderr.splitlines()
-    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    bad = bad.replace("    guardDuty:\n", "    guardDuty:\n      eksProtecton: true\n")
+    path = tmp_path / "bad.yaml"
+    path.write_text(bad + "  voip-bootstrap:colour: blue\n")
+    assert main(["bootstrap-plan", "--stack", "main", "--config", str(path)]) == 1
+    out = capsys.readouterr()
+    assert out.err.splitlines() == ["error: voip-bootstrap:colour: unknown key; allowed keys: baseline, dns, github, owner, stages, state"]
+    assert out.out == ""  # nothing planned
+    path.write_text(bad)
+    assert main(["bootstrap-plan", "--stack", "main", "--config", str(path)]) == 1
+    lines = capsys.readouterr().err.splitlines()
     assert (
         "error: voip-bootstrap:github.repository: 'example-org/voip infra' is not a GitHub repository owner/name, e.g. example-org/voip-infra"
         in lines
     )
     assert "error: voip-bootstrap:baseline.guardDuty.eksProtecton: unknown key" in lines
     assert "error: voip-bootstrap:stages: each stage may appear once" in lines
+    assert len(lines) == 3

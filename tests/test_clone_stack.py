@@ -208,7 +208,9 @@ def test_secrets_of_the_template_are_not_copied(stacks):
 
     result = clone_stack("dev", "qa", stacks)
     doc = yaml.safe_load(result.path.read_text())
-    assert set(doc) == {"config"}  # no encryptionsalt: `pulumi stack init` makes the clone's own
+    # No encryptionsalt/encryptedkey: `pulumi stack init` makes the clone's own, under the review key.
+    assert set(doc) == {"config", "secretsprovider"}
+    assert doc["secretsprovider"] == "awskms://alias/voip-infra-review-secrets?region=ap-northeast-2"
     assert f"{NS}loadTestBypassToken" not in doc["config"]
     cfg, _, _ = _config(result.path, "qa")
     assert cfg.edge.load_test_bypass is False

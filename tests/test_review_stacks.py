@@ -7,8 +7,6 @@ from __future__ import annotations
 import datetime
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -65,7 +63,7 @@ def test_clone_is_a_review_stack_that_delegates_its_own_zone(load_test):
         assert ns["urn"] in validation["dependsOn"]  # ACM sees the record only once delegated
 
 
-def test_snapshot_refused_without_the_sources_consent_and_bad_ids(tmp_path):
+def test_snapshot_refused_without_the_sources_consent_and_bad_ids(tmp_path, capsys):
     shutil.copytree(ROOT / "stacks", tmp_path, dirs_exist_ok=True)
     with pytest.raises(CloneError) as info:
         clone_stack("dev", "qa", tmp_path, snapshot="latest")
@@ -74,27 +72,10 @@ def test_snapshot_refused_without_the_sources_consent_and_bad_ids(tmp_path):
     with pytest.raises(CloneError, match="not 'latest' nor an RDS snapshot identifier"):
         clone_stack("production", "qa", tmp_path, snapshot="2026/11/28")
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in (ROOT / "stacks").iterdir())  # nothing written
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tools",
-            "clone-stack",
-            "--from",
-            "dev",
-            "--to",
-            "qa",
-            "--snapshot",
-            "latest",
-            "--stacks-dir",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-    )
-    assert proc.returncode == 1 and "Traceback" not in proc.stderr and "does not share its snapshots" in proc.stderr
+    from tools.__main__ import main
+
+    assert main(["clone-stack", "--from", "dev", "--to", "qa", "--snapshot", "latest", "--stacks-dir", str(tmp_path)]) == 1
+    assert "does not share its snapshots" in capsys.readouterr().err
 
 
 def test_restore_keeps_the_major_and_only_on_disposable_stages(load_test):
@@ -155,7 +136,7 @@ def test_reaper_judges_on_dates(stack, tags, today, expired, reason):
     assert verdict.expired is expired and reason in verdict.reason
 
 
-def test_reaper_expiry_is_created_plus_ttl_and_the_cli_lists_only_expired(tmp_path):
+def test_reaper_expiry_is_created_plus_ttl_and_the_cli_lists_only_expired(tmp_path, capsys):
     assert reaper.expires_on(D(2026, 11, 29), 7) == D(2026, 12, 6)
     assert reaper.expires_on(D(2026, 12, 30), 3) == D(2027, 1, 2)
     stacks = [
@@ -166,15 +147,12 @@ def test_reaper_expiry_is_created_plus_ttl_and_the_cli_lists_only_expired(tmp_pa
     ]
     path = tmp_path / "stacks.json"
     path.write_text(json.dumps(stacks))
-    proc = subprocess.run(
-        [sys.executable, "-m", "tools", "reaper", "--stacks", str(path), "--today", "2026-11-29"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-    )
-    assert proc.returncode == 0 and proc.stdout == "pr-3\n"
-    assert "keep pr-9: no voip:expires tag" in proc.stderr and "keep dev: not a review stack" in proc.stderr
+    from tools.__main__ import main
+
+    assert main(["reaper", "--stacks", str(path), "--today", "2026-11-29"]) == 0
+    out = capsys.readouterr()
+    assert out.out == "pr-3\n"
+    assert "keep pr-9: no voip:expires tag" in out.err and "keep dev: not a review stack" in out.err
 
 
 def test_clone_ttl_header_and_reaper_tag_agree(load_test):
