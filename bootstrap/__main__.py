@@ -27,7 +27,16 @@ except ConfigError as exc:
 provider = aws.Provider(
     "aws",
     region=cfg.region,
-    default_tags=aws.ProviderDefaultTagsArgs(tags={"project": "voip-infra", "managed-by": "pulumi:voip-bootstrap", "owner": cfg.owner}),
+    # The same tag keys as the stages' (the policy pack checks them); `stage` names the account stack.
+    default_tags=aws.ProviderDefaultTagsArgs(
+        tags={
+            "project": "voip-infra",
+            "stage": f"account-{cfg.stack}",
+            "managed-by": "pulumi:voip-bootstrap",
+            "owner": cfg.owner,
+            "cost-center": cfg.cost_center,
+        }
+    ),
 )
 opts = pulumi.ResourceOptions(providers=[provider])
 account_id = aws.get_caller_identity(opts=pulumi.InvokeOptions(provider=provider)).account_id

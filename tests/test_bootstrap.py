@@ -203,6 +203,13 @@ def test_baseline_switches_change_resources_and_price(plan):
     assert full.total_usd == 94.70 and lean.total_usd == 37.50  # pinned: README "From an empty AWS account"
 
 
+def test_the_policy_pack_passes_the_bootstrap_plan(plan):
+    """The stages' CrossGuard rules (encryption, public access, key rotation, TLS, tags) hold here too."""
+    from tools import policy
+
+    assert policy.run(plan) == []
+
+
 def test_config_errors_name_the_key_and_register_nothing(tmp_path, capsys):
     from tools.__main__ import main
 
@@ -215,7 +222,9 @@ def test_config_errors_name_the_key_and_register_nothing(tmp_path, capsys):
     path.write_text(bad + "  voip-bootstrap:colour: blue\n")
     assert main(["bootstrap-plan", "--stack", "main", "--config", str(path)]) == 1
     out = capsys.readouterr()
-    assert out.err.splitlines() == ["error: voip-bootstrap:colour: unknown key; allowed keys: baseline, dns, github, owner, stages, state"]
+    assert out.err.splitlines() == [
+        "error: voip-bootstrap:colour: unknown key; allowed keys: baseline, costCenter, dns, github, owner, stages, state"
+    ]
     assert out.out == ""  # nothing planned
     path.write_text(bad)
     assert main(["bootstrap-plan", "--stack", "main", "--config", str(path)]) == 1

@@ -85,6 +85,7 @@ class BootstrapConfig(Model):
     stack: StageName
     region: Annotated[str, _pattern(r"[a-z]{2}(-gov)?-[a-z]+-[0-9]", "an AWS region such as ap-northeast-2")] = Field(alias=REGION_KEY)
     owner: Annotated[str, Field(min_length=1, max_length=64)]
+    cost_center: Annotated[str, Field(min_length=1, max_length=64)] = "voip-platform"
     github: GithubConfig
     # Per stage: a preview role (pull requests) and a deploy role (the stage's GitHub environment).
     stages: Annotated[list[StageName], AfterValidator(_unique)] = Field(min_length=1, max_length=20)
