@@ -203,6 +203,20 @@ def test_baseline_switches_change_resources_and_price(plan):
     assert full.total_usd == 94.70 and lean.total_usd == 37.50  # pinned: README "From an empty AWS account"
 
 
+def test_urns_match_the_snapshot(plan):
+    """Renaming the state bucket or a key in bootstrap would delete it: snapshot like the stages."""
+    from tools import snapshots
+
+    current, recorded = set(snapshots.urns_of(plan)), set(snapshots.read_snapshot("bootstrap.main"))
+    assert current == recorded, f"removed {sorted(recorded - current)}, added {sorted(current - recorded)}: `make snapshots`"
+    assert snapshots.lost_stateful(sorted(recorded), plan) == []
+    # A renamed state bucket is caught as a lost stateful URN.
+    renamed = type(plan)(json.loads(json.dumps(plan)))
+    bucket = next(r for r in renamed.resources if r["name"] == "pulumi-state")
+    bucket["urn"] += "-renamed"
+    assert [u for u in snapshots.lost_stateful(sorted(recorded), renamed) if u.endswith("::pulumi-state")]
+
+
 def test_the_policy_pack_passes_the_bootstrap_plan(plan):
     """The stages' CrossGuard rules (encryption, public access, key rotation, TLS, tags) hold here too."""
     from tools import policy

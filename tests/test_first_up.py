@@ -36,6 +36,15 @@ def test_first_up_minutes_per_stage(stack):
     assert any(line.startswith("first_up_chain (") for line in lines)
 
 
+def test_readme_shows_the_pinned_figures():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    row = next(line for line in readme.splitlines() if line.startswith("| **first `pulumi up`**"))
+    cells = [c.strip() for c in row.strip("|").split("|")][1:]
+    assert [int(c.split("**")[1].split()[0]) for c in cells] == [FIRST_UP[s] for s in ("dev", "nas-migration", "production")]
+
+
 def test_the_eks_chain_and_the_production_database_chain():
     dev = [s.type for s in cp.critical_path(stack_plan("dev")).steps]
     assert dev.index("aws:eks/cluster:Cluster") < dev.index("aws:eks/nodeGroup:NodeGroup") < dev.index("kubernetes:helm.sh/v3:Release")
