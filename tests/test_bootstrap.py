@@ -139,10 +139,21 @@ def test_one_secrets_key_per_stage_and_roles_reach_only_their_own(plan):
             "Action": ["kms:Decrypt", "kms:DescribeKey"],
             "Resource": key_arn,
         }
+        assert (
+            preview["NeverTheOtherStages"]["Resource"]
+            == {s["Sid"]: s for s in doc(one(plan, "aws:iam/rolePolicy:RolePolicy", f"{stage}-deploy-state"))["Statement"]}[
+                "NeverTheOtherStages"
+            ]["Resource"]
+        )
         assert preview["StateBucketKey"]["Condition"] == {"StringEquals": {"kms:ViaService": "s3.ap-northeast-2.amazonaws.com"}}
         deploy = {s["Sid"]: s for s in doc(one(plan, "aws:iam/rolePolicy:RolePolicy", f"{stage}-deploy-state"))["Statement"]}
         assert f"{bucket}/.pulumi/stacks/voip-infra/{stacks}.*" in deploy["WriteStageState"]["Resource"]
         assert deploy["StageSecrets"]["Resource"] == key_arn
+        others = deploy["NeverTheOtherStages"]
+        assert others["Effect"] == "Deny" and key_arn not in others["Resource"]
+        assert {f"arn:aws:kms:ap-northeast-2:123456789012:key/{keys[o]['id']}" for o in STAGES if o != stage} <= set(others["Resource"])
+        assert f"{bucket}/.pulumi/stacks/voip-infra/{stacks}.*" not in others["Resource"]
+        assert all(f"/{stacks}" not in r for r in others["Resource"] if r.startswith(bucket))
         guard = deploy["NeverTouchTheBootstrap"]
         assert guard["Effect"] == "Deny" and bucket in guard["Resource"] and key_arn in guard["Resource"]
         assert {"cloudtrail:StopLogging", "s3:PutBucketPolicy", "iam:UpdateAssumeRolePolicy"} <= set(guard["Action"])

@@ -159,6 +159,31 @@ def guard_statement(account_id: str, region: str, bucket_arn: str, protected_key
     }
 
 
+def other_stages_statement(bucket_arn: str, stage: str, stages: list[str], other_key_arns: list[str]) -> dict:
+    """AdministratorAccess could use every key and object of the account: a deploy role must not
+    touch another stage's state nor decrypt its secrets."""
+    paths = [
+        f"{bucket_arn}/{STATE_PREFIX}/{kind}/{MAIN_PROJECT}/{stack_glob(other)}{sep}"
+        for other in stages
+        if other != stage
+        for kind, sep in (("stacks", ".*"), ("locks", "/*"), ("history", "/*"), ("backups", "/*"))
+    ]
+    return {
+        "Sid": "NeverTheOtherStages",
+        "Effect": "Deny",
+        "Action": [
+            "s3:PutObject",
+            "s3:DeleteObject",
+            "s3:GetObject",
+            "kms:Decrypt",
+            "kms:Encrypt",
+            "kms:GenerateDataKey",
+            "kms:ReEncrypt*",
+        ],
+        "Resource": [*paths, *other_key_arns],
+    }
+
+
 CI_ROLE_PATH = "/voip-ci/"
 READ_ONLY = "arn:aws:iam::aws:policy/ReadOnlyAccess"
 ADMINISTRATOR = "arn:aws:iam::aws:policy/AdministratorAccess"
@@ -262,12 +287,15 @@ class GithubCi(pulumi.ComponentResource):
 
     @staticmethod
     def _policy(args: GithubCiArgs, stage: str, *, write_state: bool, extra: pulumi.Output | None = None) -> pulumi.Output[str]:
-        return pulumi.Output.all(args.state_bucket_arn, args.state_key_arn, args.secrets_key_arns[stage], extra).apply(
+        others = [arn for s, arn in args.secrets_key_arns.items() if s != stage]
+        return pulumi.Output.all(args.state_bucket_arn, args.state_key_arn, args.secrets_key_arns[stage], extra, *others).apply(
             lambda a: json.dumps(
                 {
                     "Version": "2012-10-17",
                     "Statement": [
                         *state_statements(a[0], args.region, stage, a[1], a[2], write_state=write_state),
+                        # Both roles: ReadOnlyAccess / AdministratorAccess reach every stage otherwise.
+                        other_stages_statement(a[0], stage, args.stages, list(a[4:])),
                         *([a[3]] if a[3] else []),
                     ],
                 }
