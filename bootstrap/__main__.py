@@ -15,7 +15,7 @@ from account.github import GithubCi, GithubCiArgs  # noqa: E402
 from account.people import PeopleRoles  # noqa: E402
 from account.state import PulumiState, PulumiStateArgs, secrets_provider_url  # noqa: E402
 
-from components.stack_config import raw_stack_config  # noqa: E402
+from components.config_loader import raw_stack_config  # noqa: E402
 
 try:
     cfg = load_bootstrap_config(pulumi.get_stack(), raw_stack_config(PROJECT))

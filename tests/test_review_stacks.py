@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from components.config import ConfigError, load_stack_config
+from components.config_loader import ConfigError, load_stack_config
 from tests.harness import plan_of, stack_plan, with_overrides
 from tools import reaper
 from tools.clone_stack import CloneError, clone_stack

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.ci_runner import runner_project_name
+from components.cluster.ci_runner import runner_project_name
 from tools import ci_route
 
 ROOT = Path(__file__).resolve().parent.parent

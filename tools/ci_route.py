@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from components.ci_runner import runner_project_name
+from components.cluster.ci_runner import runner_project_name
 from tools.stackfile import STACKS, load_stack_file, set_secret_command, unset_required_secrets
 
 HOSTED = "ubuntu-24.04"

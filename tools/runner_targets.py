@@ -1,6 +1,6 @@
 """`tools runner-targets`: the URNs a first run creates before CI can reach a private cluster.
 
-The CI runner (components/ci_runner.py) depends on the network only. On a stage's very first run,
+The CI runner (components/cluster/ci_runner.py) depends on the network only. On a stage's very first run,
 a GitHub-hosted job creates it alone with `pulumi up --target ...` (these URNs: the runner, every
 resource it needs, transitively, and their parent components); every later job runs on it.
 The same set, destroyed last, lets a clone's tear-down run the Kubernetes half on its runner first.

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from account.buckets import account_bucket
 from account.config import BaselineConfig
-from components.keys import account_administers_statement
-from components.storage import deny_insecure_transport
+from components.buckets import deny_insecure_transport
+from components.data.keys import account_administers_statement
 
 TRAIL_NAME = "voip-account-trail"
 FSBP = "standards/aws-foundational-security-best-practices/v/1.0.0"
@@ -198,51 +199,9 @@ class SecurityBaseline(pulumi.ComponentResource):
         aws.kms.Alias(
             "audit-key-alias", name="alias/voip-audit", target_key_id=self.audit_key.key_id, opts=pulumi.ResourceOptions(parent=self)
         )
-        bucket = aws.s3.Bucket(
-            "audit-logs",
-            bucket=audit_bucket_name(args.account_id, args.region),
-            # Object lock can only be turned on when the bucket is created.
-            object_lock_enabled=True,
-            force_destroy=False,
-            opts=pulumi.ResourceOptions(parent=self, protect=True),
-        )
+        audit = account_bucket("audit-logs", audit_bucket_name(args.account_id, args.region), self.audit_key.arn, self, object_lock=True)
+        bucket, versioning = audit.bucket, audit.versioning
         self.audit_bucket = bucket
-        on = pulumi.ResourceOptions(parent=bucket, protect=True)
-        ownership = aws.s3.BucketOwnershipControls(
-            "audit-logs-ownership",
-            bucket=bucket.id,
-            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
-            opts=on,
-        )
-        public = aws.s3.BucketPublicAccessBlock(
-            "audit-logs-public-access-block",
-            bucket=bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=on,
-        )
-        versioning = aws.s3.BucketVersioning(
-            "audit-logs-versioning",
-            bucket=bucket.id,
-            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
-            opts=on,
-        )
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            "audit-logs-encryption",
-            bucket=bucket.id,
-            rules=[
-                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                    apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                        sse_algorithm="aws:kms", kms_master_key_id=self.audit_key.arn
-                    ),
-                    bucket_key_enabled=True,
-                    blocked_encryption_types=["SSE-C"],
-                )
-            ],
-            opts=on,
-        )
         aws.s3.BucketObjectLockConfiguration(
             "audit-logs-object-lock",
             bucket=bucket.id,
@@ -272,7 +231,9 @@ class SecurityBaseline(pulumi.ComponentResource):
             "audit-logs-policy",
             bucket=bucket.id,
             policy=bucket.arn.apply(lambda arn: audit_bucket_policy(arn, args.account_id, args.region)),
-            opts=pulumi.ResourceOptions(parent=bucket, protect=True, depends_on=[public, ownership]),
+            opts=pulumi.ResourceOptions(
+                parent=bucket, protect=True, depends_on=[audit.baseline.public_access_block, audit.baseline.ownership]
+            ),
         )
 
     def _config_recorder(self, args: BaselineArgs) -> aws.cfg.RecorderStatus:

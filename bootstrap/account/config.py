@@ -11,7 +11,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, ValidationError
 
-from components.config import ConfigError, DomainName, Model, _decode, _pattern
+from components.config import DomainName, Model, _pattern
+from components.config_loader import ConfigError, _decode
 
 PROJECT = "voip-bootstrap"
 REGION_KEY = "aws:region"

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.keys import account_administers_statement
-from components.storage import deny_insecure_transport
+from account.buckets import account_bucket
+from components.buckets import deny_everyone, deny_insecure_transport
+from components.data.keys import account_administers_statement
 
 STATE_PREFIX = ".pulumi"
 
@@ -23,14 +24,7 @@ def state_bucket_policy(bucket_arn: str) -> str:
             "Version": "2012-10-17",
             "Statement": [
                 deny_insecure_transport(bucket_arn),
-                {
-                    "Sid": "DenyOldTls",
-                    "Effect": "Deny",
-                    "Principal": "*",
-                    "Action": "s3:*",
-                    "Resource": [bucket_arn, f"{bucket_arn}/*"],
-                    "Condition": {"NumericLessThan": {"s3:TlsVersion": "1.2"}},
-                },
+                deny_everyone("DenyOldTls", bucket_arn, {"NumericLessThan": {"s3:TlsVersion": "1.2"}}),
             ],
         }
     )
@@ -92,44 +86,8 @@ class PulumiState(pulumi.ComponentResource):
 
         # Global namespace: account and region keep the name ours and predictable.
         self.bucket_name = f"voip-infra-state-{args.account_id}-{args.region}"
-        self.bucket = aws.s3.Bucket("pulumi-state", bucket=self.bucket_name, force_destroy=False, opts=guarded)
-        on_bucket = pulumi.ResourceOptions(parent=self.bucket, protect=True)
-        ownership = aws.s3.BucketOwnershipControls(
-            "pulumi-state-ownership",
-            bucket=self.bucket.id,
-            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
-            opts=on_bucket,
-        )
-        public_access = aws.s3.BucketPublicAccessBlock(
-            "pulumi-state-public-access-block",
-            bucket=self.bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=on_bucket,
-        )
-        # Every `pulumi up` overwrites the stack file: versions are the undo.
-        versioning = aws.s3.BucketVersioning(
-            "pulumi-state-versioning",
-            bucket=self.bucket.id,
-            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
-            opts=on_bucket,
-        )
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            "pulumi-state-encryption",
-            bucket=self.bucket.id,
-            rules=[
-                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                    apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                        sse_algorithm="aws:kms", kms_master_key_id=self.state_key.arn
-                    ),
-                    bucket_key_enabled=True,
-                    blocked_encryption_types=["SSE-C"],
-                )
-            ],
-            opts=on_bucket,
-        )
+        state = account_bucket("pulumi-state", self.bucket_name, self.state_key.arn, self)
+        self.bucket, versioning = state.bucket, state.versioning
         aws.s3.BucketLifecycleConfiguration(
             "pulumi-state-lifecycle",
             bucket=self.bucket.id,
@@ -158,7 +116,9 @@ class PulumiState(pulumi.ComponentResource):
             "pulumi-state-policy",
             bucket=self.bucket.id,
             policy=self.bucket.arn.apply(state_bucket_policy),
-            opts=pulumi.ResourceOptions(parent=self.bucket, protect=True, depends_on=[public_access, ownership]),
+            opts=pulumi.ResourceOptions(
+                parent=self.bucket, protect=True, depends_on=[state.baseline.public_access_block, state.baseline.ownership]
+            ),
         )
         self.bucket_arn = self.bucket.arn
         self.register_outputs(

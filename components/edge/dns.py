@@ -14,21 +14,15 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.config import EdgeConfig
+from components.context import StageContext
+
 
 @dataclass
 class DnsArgs:
-    stage: str
-    domain: str
-    # An existing public hosted zone for `domain`; None: create one (owned by this stage).
-    hosted_zone_id: str | None
-    # Provider for us-east-1: the CloudFront certificate lives there.
-    us_east_1_provider: pulumi.ProviderResource
-    # Pulumi `protect` on the zone: deleting it loses every record and the delegation.
-    protect: bool = False
-    # The public zone for `domain` exists in the account (voip-bootstrap's apex zone): look it up.
-    existing_zone: bool = False
-    # A parent domain whose zone (looked up in the account) gets this stage's NS delegation.
-    delegate_from: str | None = None
+    ctx: StageContext
+    # domain, and hostedZoneId: an existing public zone, or None to create one (owned by the stage).
+    config: EdgeConfig
 
 
 class Dns(pulumi.ComponentResource):
@@ -41,63 +35,61 @@ class Dns(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: DnsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("voip:edge:Dns", name, None, opts)
-        stage = args.stage
-        self.domain = args.domain
+        stage = args.ctx.stage
+        self.domain = args.config.domain
         child = pulumi.ResourceOptions(parent=self)
 
-        if args.hosted_zone_id is None and not args.existing_zone:
+        if args.config.hosted_zone_id is None and not args.config.existing_zone:
             self.zone: aws.route53.Zone | None = aws.route53.Zone(
                 f"{stage}-zone",
-                name=args.domain,
+                name=args.config.domain,
                 comment=f"voip-infra {stage}: public zone (delegate its name servers from the parent domain)",
                 # Records other tools add must not be wiped by a destroy.
                 force_destroy=False,
-                opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+                opts=pulumi.ResourceOptions(parent=self, protect=args.ctx.protect),
             )
             self.zone_id: pulumi.Output[str] = self.zone.zone_id
             self.name_servers: pulumi.Output[list[str]] = self.zone.name_servers
-        elif args.existing_zone:
+        elif args.config.existing_zone:
+            # voip-bootstrap's apex zone: it exists before any stage (production serves it).
             self.zone = None
-            found = aws.route53.get_zone_output(name=args.domain, private_zone=False, opts=pulumi.InvokeOutputOptions(parent=self))
+            found = aws.route53.get_zone_output(name=args.config.domain, private_zone=False, opts=pulumi.InvokeOutputOptions(parent=self))
             self.zone_id = found.zone_id
             self.name_servers = found.name_servers
         else:
             self.zone = None
-            self.zone_id = pulumi.Output.from_input(args.hosted_zone_id)
+            self.zone_id = pulumi.Output.from_input(args.config.hosted_zone_id)
             self.name_servers = pulumi.Output.from_input([])
 
         # The stage delegates its own zone: no hand-made NS record, no order between stages
         # (the parent exists before any stage: voip-bootstrap's apex zone, or the template's zone).
         self.delegation: aws.route53.Record | None = None
-        if args.delegate_from is not None and self.zone is not None:
-            parent = aws.route53.get_zone_output(name=args.delegate_from, private_zone=False, opts=pulumi.InvokeOutputOptions(parent=self))
+        if args.config.delegate_from is not None and self.zone is not None:
+            parent = aws.route53.get_zone_output(
+                name=args.config.delegate_from, private_zone=False, opts=pulumi.InvokeOutputOptions(parent=self)
+            )
             self.delegation = aws.route53.Record(
                 f"{stage}-delegation",
                 zone_id=parent.zone_id,
-                name=args.domain,
+                name=args.config.domain,
                 type="NS",
                 ttl=3600,
                 records=self.zone.name_servers,
                 opts=pulumi.ResourceOptions(parent=self.zone, protect=False),
             )
 
-        names = [args.domain, f"*.{args.domain}"]
-        regional = aws.acm.Certificate(
-            f"{stage}-wildcard",
-            domain_name=names[0],
-            subject_alternative_names=names[1:],
-            validation_method="DNS",
-            key_algorithm="RSA_2048",  # what every client (old Android WebViews too) accepts
-            opts=child,
-        )
-        # CloudFront takes certificates from us-east-1 only.
-        cloudfront = aws.acm.Certificate(
-            f"{stage}-cloudfront",
-            domain_name=names[0],
-            subject_alternative_names=names[1:],
-            validation_method="DNS",
-            key_algorithm="RSA_2048",  # what every client (old Android WebViews too) accepts
-            opts=pulumi.ResourceOptions(parent=self, provider=args.us_east_1_provider),
+        names = [args.config.domain, f"*.{args.config.domain}"]
+        # The regional one (ALB, NLB) and CloudFront's, which takes certificates from us-east-1 only.
+        regional, cloudfront = (
+            aws.acm.Certificate(
+                f"{stage}-{label}",
+                domain_name=names[0],
+                subject_alternative_names=names[1:],
+                validation_method="DNS",
+                key_algorithm="RSA_2048",  # what every client (old Android WebViews too) accepts
+                opts=opts,
+            )
+            for label, opts in (("wildcard", child), ("cloudfront", pulumi.ResourceOptions(parent=self, provider=args.ctx.us_east_1)))
         )
         # ACM derives the validation CNAME from the base name and the account: `domain` and
         # `*.domain` share it, and so do the two certificates (any region). So ONE record,
@@ -115,9 +107,9 @@ class Dns(pulumi.ComponentResource):
             opts=child,
         )
         fqdns = [self.validation_record.fqdn]
-        # The validations resolve once ACM has issued: listeners and the distribution wait for them.
         # ACM can only see the validation record once the zone is delegated.
         delegated = [self.delegation] if self.delegation is not None else []
+        # The validations resolve once ACM has issued: listeners and the distribution wait for them.
         self.regional_certificate_arn = aws.acm.CertificateValidation(
             f"{stage}-wildcard-validated",
             certificate_arn=regional.arn,
@@ -128,7 +120,7 @@ class Dns(pulumi.ComponentResource):
             f"{stage}-cloudfront-validated",
             certificate_arn=cloudfront.arn,
             validation_record_fqdns=fqdns,
-            opts=pulumi.ResourceOptions(parent=cloudfront, provider=args.us_east_1_provider, depends_on=delegated),
+            opts=pulumi.ResourceOptions(parent=cloudfront, provider=args.ctx.us_east_1, depends_on=delegated),
         ).certificate_arn
 
         self.register_outputs(

@@ -17,6 +17,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.config import CiRunnerConfig
+from components.context import StageContext
 
 
 def runner_project_name(stage: str) -> str:
@@ -26,12 +27,10 @@ def runner_project_name(stage: str) -> str:
 
 @dataclass
 class CiRunnerArgs:
-    stage: str
-    region: str
-    account_id: pulumi.Input[str]
+    ctx: StageContext
+    config: CiRunnerConfig
     vpc_id: pulumi.Input[str]
     private_subnet_ids: Sequence[pulumi.Input[str]]
-    config: CiRunnerConfig
 
 
 class CiRunner(pulumi.ComponentResource):
@@ -39,7 +38,7 @@ class CiRunner(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: CiRunnerArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("voip:ci:CiRunner", name, None, opts)
-        stage, cfg = args.stage, args.config
+        stage, cfg, region, account_id = args.ctx.stage, args.config, args.ctx.region, args.ctx.account_id
         child = pulumi.ResourceOptions(parent=self)
         project_name = runner_project_name(stage)
 
@@ -62,7 +61,7 @@ class CiRunner(pulumi.ComponentResource):
         self.role = aws.iam.Role(
             f"{stage}-ci-runner",
             description=f"{project_name}: logs and VPC interfaces only (jobs assume their own roles through OIDC)",
-            assume_role_policy=pulumi.Output.from_input(args.account_id).apply(
+            assume_role_policy=pulumi.Output.from_input(account_id).apply(
                 lambda acct: json.dumps(
                     {
                         "Version": "2012-10-17",
@@ -74,7 +73,7 @@ class CiRunner(pulumi.ComponentResource):
                                 "Condition": {
                                     "StringEquals": {
                                         "aws:SourceAccount": acct,
-                                        "aws:SourceArn": f"arn:aws:codebuild:{args.region}:{acct}:project/{project_name}",
+                                        "aws:SourceArn": f"arn:aws:codebuild:{region}:{acct}:project/{project_name}",
                                     }
                                 },
                             }
@@ -87,8 +86,8 @@ class CiRunner(pulumi.ComponentResource):
         policy = aws.iam.RolePolicy(
             f"{stage}-ci-runner",
             role=self.role.id,
-            policy=pulumi.Output.all(args.account_id, self.log_group.arn, *args.private_subnet_ids).apply(
-                lambda a: _runner_policy(a[0], args.region, a[1], list(a[2:]))
+            policy=pulumi.Output.all(account_id, self.log_group.arn, *args.private_subnet_ids).apply(
+                lambda a: _runner_policy(a[0], region, a[1], list(a[2:]))
             ),
             opts=pulumi.ResourceOptions(parent=self.role),
         )
