@@ -49,14 +49,15 @@ def _decode(value: Any) -> Any:
         return value
 
 
-def load_stack_config(stack: str, raw: dict[str, Any]) -> StackConfig:
-    """Validate the raw `key -> value` config of `stack`; raise ConfigError listing every problem."""
+def read_namespace(
+    raw: dict[str, Any], project: str, allowed: list[str], undecoded: frozenset[str] | set[str] = frozenset()
+) -> tuple[dict[str, Any], list[str]]:
+    """The `<project>:<key>` values (decoded, but the `undecoded` ones) and `aws:region` of a raw
+    config, and an `unknown key` line per key not in `allowed`. Other namespaces (aws:*,
+    pulumi:*) belong to providers and the engine."""
+    data: dict[str, Any] = {}
     lines: list[str] = []
-    if not STAGE_NAME.fullmatch(stack):
-        lines.append(f"error: stack: {stack!r} must be 2-20 chars of a-z, 0-9 and '-', starting with a letter (it prefixes resource names)")
-    data: dict[str, Any] = {"stage": stack}
-    prefix = PROJECT + ":"
-    allowed = sorted(_top_level_keys())
+    prefix = project + ":"
     for key, value in raw.items():
         if key == REGION_KEY:
             data[REGION_KEY] = value
@@ -65,8 +66,18 @@ def load_stack_config(stack: str, raw: dict[str, Any]) -> StackConfig:
             if name not in allowed:
                 lines.append(f"error: {key}: unknown key; allowed keys: {', '.join(allowed)}")
                 continue
-            data[name] = value if name in SECRET_KEYS else _decode(value)
-        # Other namespaces (aws:*, pulumi:*) belong to providers and the engine.
+            data[name] = value if name in undecoded else _decode(value)
+    return data, lines
+
+
+def load_stack_config(stack: str, raw: dict[str, Any]) -> StackConfig:
+    """Validate the raw `key -> value` config of `stack`; raise ConfigError listing every problem."""
+    lines: list[str] = []
+    if not STAGE_NAME.fullmatch(stack):
+        lines.append(f"error: stack: {stack!r} must be 2-20 chars of a-z, 0-9 and '-', starting with a letter (it prefixes resource names)")
+    values, unknown = read_namespace(raw, PROJECT, sorted(_top_level_keys()), SECRET_KEYS)
+    data: dict[str, Any] = {"stage": stack, **values}
+    lines += unknown
     if lines:
         raise ConfigError(lines)
     try:

@@ -26,6 +26,13 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
+def _invalid(exc: ConfigError | StackFileError) -> int:
+    """Print an invalid stack file's problems, one line each (no traceback); exit code 1."""
+    for line in exc.lines if isinstance(exc, ConfigError) else [str(exc)]:
+        print(line, file=sys.stderr)
+    return 1
+
+
 def _plan(args: argparse.Namespace) -> int:
     from tools import plan as plan_mod
 
@@ -33,10 +40,7 @@ def _plan(args: argparse.Namespace) -> int:
         config_file = Path(args.config) if args.config else None
         plan = plan_mod.build_plan(args.stack, config_file)
     except (ConfigError, StackFileError) as exc:
-        lines = exc.lines if isinstance(exc, ConfigError) else [str(exc)]
-        for line in lines:
-            print(line, file=sys.stderr)
-        return 1
+        return _invalid(exc)
     for note in plan_mod.offline_notes(args.stack, config_file):
         print(note, file=sys.stderr)
     print(plan_mod.render_tree(plan))
@@ -60,9 +64,7 @@ def _bootstrap_plan(args: argparse.Namespace) -> int:
     try:
         plan = bootstrap.build_plan(args.stack, Path(args.config) if args.config else None)
     except (ConfigError, StackFileError) as exc:
-        for line in exc.lines if isinstance(exc, ConfigError) else [str(exc)]:
-            print(line, file=sys.stderr)
-        return 1
+        return _invalid(exc)
     print(plan_mod.render_tree(plan))
     print()
     print(plan_mod.render_outputs(plan))
@@ -85,9 +87,7 @@ def _required_secrets(args: argparse.Namespace) -> int:
 
             load_stack_config(args.stack, raw)
     except (ConfigError, StackFileError) as exc:
-        for line in exc.lines if isinstance(exc, ConfigError) else [str(exc)]:
-            print(line, file=sys.stderr)
-        return 1
+        return _invalid(exc)
     for key in unset:
         print(f"{args.stack}: required secret {key} is not set; run once: {set_secret_command(args.stack, key)}")
     return 3 if unset else 0
@@ -100,9 +100,7 @@ def _runner_targets(args: argparse.Namespace) -> int:
     try:
         plan = plan_mod.build_plan(args.stack, Path(args.config) if args.config else None)
     except (ConfigError, StackFileError) as exc:
-        for line in exc.lines if isinstance(exc, ConfigError) else [str(exc)]:
-            print(line, file=sys.stderr)
-        return 1
+        return _invalid(exc)
     if args.kubernetes:
         print(runner_targets.render(runner_targets.kubernetes_targets(plan)))
         return 0

@@ -25,86 +25,75 @@ def audit_bucket_name(account_id: str, region: str) -> str:
 
 
 def audit_key_policy(account_id: str, region: str) -> str:
-    trail_arn = f"arn:aws:cloudtrail:{region}:{account_id}:trail/{TRAIL_NAME}"
+    trail = {"aws:SourceArn": f"arn:aws:cloudtrail:{region}:{account_id}:trail/{TRAIL_NAME}"}
     return json.dumps(
         {
             "Version": "2012-10-17",
             "Statement": [
                 account_administers_statement(account_id),
-                {
-                    # CloudTrail encrypts this account's trail logs, for this trail only.
-                    "Sid": "CloudTrailEncryptsThisTrail",
-                    "Effect": "Allow",
-                    "Principal": {"Service": "cloudtrail.amazonaws.com"},
-                    "Action": "kms:GenerateDataKey*",
-                    "Resource": "*",
-                    "Condition": {
-                        "StringEquals": {"aws:SourceArn": trail_arn},
+                # CloudTrail encrypts this account's trail logs, for this trail only.
+                _service_may(
+                    "CloudTrailEncryptsThisTrail",
+                    "cloudtrail.amazonaws.com",
+                    "kms:GenerateDataKey*",
+                    "*",
+                    {
+                        "StringEquals": trail,
                         "StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn": f"arn:aws:cloudtrail:*:{account_id}:trail/*"},
                     },
-                },
-                {
-                    "Sid": "CloudTrailDescribesKey",
-                    "Effect": "Allow",
-                    "Principal": {"Service": "cloudtrail.amazonaws.com"},
-                    "Action": "kms:DescribeKey",
-                    "Resource": "*",
-                    "Condition": {"StringEquals": {"aws:SourceArn": trail_arn}},
-                },
-                {
-                    # AWS Config delivers snapshots and history into the same bucket.
-                    "Sid": "ConfigDeliversToTheAuditBucket",
-                    "Effect": "Allow",
-                    "Principal": {"Service": "config.amazonaws.com"},
-                    "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
-                    "Resource": "*",
-                    "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
-                },
+                ),
+                _service_may("CloudTrailDescribesKey", "cloudtrail.amazonaws.com", "kms:DescribeKey", "*", {"StringEquals": trail}),
+                # AWS Config delivers snapshots and history into the same bucket.
+                _service_may(
+                    "ConfigDeliversToTheAuditBucket",
+                    "config.amazonaws.com",
+                    ["kms:Decrypt", "kms:GenerateDataKey"],
+                    "*",
+                    {"StringEquals": {"aws:SourceAccount": account_id}},
+                ),
             ],
         }
     )
 
 
+def _service_may(sid: str, service: str, action: str | list[str], resource: str, condition: dict) -> dict:
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Principal": {"Service": service},
+        "Action": action,
+        "Resource": resource,
+        "Condition": condition,
+    }
+
+
 def audit_bucket_policy(bucket_arn: str, account_id: str, region: str) -> str:
-    trail_arn = f"arn:aws:cloudtrail:{region}:{account_id}:trail/{TRAIL_NAME}"
+    trail = {"aws:SourceArn": f"arn:aws:cloudtrail:{region}:{account_id}:trail/{TRAIL_NAME}"}
+    account = {"aws:SourceAccount": account_id}
     owner_full_control = {"s3:x-amz-acl": "bucket-owner-full-control"}
     return json.dumps(
         {
             "Version": "2012-10-17",
             "Statement": [
                 deny_insecure_transport(bucket_arn),
-                {
-                    "Sid": "CloudTrailAclCheck",
-                    "Effect": "Allow",
-                    "Principal": {"Service": "cloudtrail.amazonaws.com"},
-                    "Action": "s3:GetBucketAcl",
-                    "Resource": bucket_arn,
-                    "Condition": {"StringEquals": {"aws:SourceArn": trail_arn}},
-                },
-                {
-                    "Sid": "CloudTrailWrite",
-                    "Effect": "Allow",
-                    "Principal": {"Service": "cloudtrail.amazonaws.com"},
-                    "Action": "s3:PutObject",
-                    "Resource": f"{bucket_arn}/trail/AWSLogs/{account_id}/*",
-                    "Condition": {"StringEquals": {**owner_full_control, "aws:SourceArn": trail_arn}},
-                },
-                {
-                    "Sid": "ConfigAclCheck",
-                    "Effect": "Allow",
-                    "Principal": {"Service": "config.amazonaws.com"},
-                    "Action": ["s3:GetBucketAcl", "s3:ListBucket"],
-                    "Resource": bucket_arn,
-                    "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
-                },
-                {
-                    "Sid": "ConfigWrite",
-                    "Effect": "Allow",
-                    "Principal": {"Service": "config.amazonaws.com"},
-                    "Action": "s3:PutObject",
-                    "Resource": f"{bucket_arn}/config/AWSLogs/{account_id}/Config/*",
-                    "Condition": {"StringEquals": {**owner_full_control, "aws:SourceAccount": account_id}},
-                },
+                _service_may("CloudTrailAclCheck", "cloudtrail.amazonaws.com", "s3:GetBucketAcl", bucket_arn, {"StringEquals": trail}),
+                _service_may(
+                    "CloudTrailWrite",
+                    "cloudtrail.amazonaws.com",
+                    "s3:PutObject",
+                    f"{bucket_arn}/trail/AWSLogs/{account_id}/*",
+                    {"StringEquals": {**owner_full_control, **trail}},
+                ),
+                _service_may(
+                    "ConfigAclCheck", "config.amazonaws.com", ["s3:GetBucketAcl", "s3:ListBucket"], bucket_arn, {"StringEquals": account}
+                ),
+                _service_may(
+                    "ConfigWrite",
+                    "config.amazonaws.com",
+                    "s3:PutObject",
+                    f"{bucket_arn}/config/AWSLogs/{account_id}/Config/*",
+                    {"StringEquals": {**owner_full_control, **account}},
+                ),
             ],
         }
     )

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, ValidationError
 
 from components.config import DomainName, Model, _pattern
-from components.config_loader import ConfigError, _decode
+from components.config_loader import ConfigError, read_namespace
 
 PROJECT = "voip-bootstrap"
 REGION_KEY = "aws:region"
@@ -100,19 +100,9 @@ class BootstrapConfig(Model):
 
 def load_bootstrap_config(stack: str, raw: dict[str, Any]) -> BootstrapConfig:
     """Validate the raw config of a bootstrap stack; raise ConfigError with every problem."""
-    lines: list[str] = []
-    data: dict[str, Any] = {"stack": stack}
-    prefix = PROJECT + ":"
     allowed = sorted(f.alias or n for n, f in BootstrapConfig.model_fields.items() if n not in ("stack", "region"))
-    for key, value in raw.items():
-        if key == REGION_KEY:
-            data[REGION_KEY] = value
-        elif key.startswith(prefix):
-            name = key[len(prefix) :]
-            if name not in allowed:
-                lines.append(f"error: {key}: unknown key; allowed keys: {', '.join(allowed)}")
-                continue
-            data[name] = _decode(value)
+    values, lines = read_namespace(raw, PROJECT, allowed)
+    data: dict[str, Any] = {"stack": stack, **values}
     if lines:
         raise ConfigError(lines)
     try:

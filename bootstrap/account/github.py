@@ -239,40 +239,24 @@ class GithubCi(pulumi.ComponentResource):
             lambda a: guard_statement(args.account_id, args.region, a[0], list(a[1:]))
         )
         for stage in args.stages:
-            preview = aws.iam.Role(
-                f"{stage}-preview",
-                name=f"voip-infra-{stage}-preview",
-                path=CI_ROLE_PATH,
-                description=f"voip-infra {stage}: pulumi preview from pull requests of {args.repository} (read-only)",
-                assume_role_policy=self.provider_arn.apply(lambda arn: trust_policy(arn, preview_subject(args.repository))),
-                opts=child,
+            preview = self._role(
+                args,
+                stage,
+                "preview",
+                f"pulumi preview from pull requests of {args.repository} (read-only)",
+                preview_subject(args.repository),
+                READ_ONLY,
+                self._policy(args, stage, write_state=False),
             )
-            aws.iam.RolePolicyAttachment(
-                f"{stage}-preview-read-only", role=preview.name, policy_arn=READ_ONLY, opts=pulumi.ResourceOptions(parent=preview)
-            )
-            aws.iam.RolePolicy(
-                f"{stage}-preview-state",
-                role=preview.id,
-                policy=self._policy(args, stage, write_state=False),
-                opts=pulumi.ResourceOptions(parent=preview),
-            )
-            deploy = aws.iam.Role(
-                f"{stage}-deploy",
-                name=f"voip-infra-{stage}-deploy",
-                path=CI_ROLE_PATH,
-                description=f"voip-infra {stage}: pulumi up from {args.repository}, GitHub environment {stage} only",
-                assume_role_policy=self.provider_arn.apply(lambda arn, s=stage: trust_policy(arn, deploy_subject(args.repository, s))),
+            deploy = self._role(
+                args,
+                stage,
+                "deploy",
+                f"pulumi up from {args.repository}, GitHub environment {stage} only",
+                deploy_subject(args.repository, stage),
+                ADMINISTRATOR,
+                self._policy(args, stage, write_state=True, extra=guard),
                 max_session_duration=DEPLOY_SESSION_SECONDS,
-                opts=child,
-            )
-            aws.iam.RolePolicyAttachment(
-                f"{stage}-deploy-admin", role=deploy.name, policy_arn=ADMINISTRATOR, opts=pulumi.ResourceOptions(parent=deploy)
-            )
-            aws.iam.RolePolicy(
-                f"{stage}-deploy-state",
-                role=deploy.id,
-                policy=self._policy(args, stage, write_state=True, extra=guard),
-                opts=pulumi.ResourceOptions(parent=deploy),
             )
             self.preview_roles[stage] = preview
             self.deploy_roles[stage] = deploy
@@ -284,6 +268,35 @@ class GithubCi(pulumi.ComponentResource):
                 "deployRoleArns": {s: r.arn for s, r in self.deploy_roles.items()},
             }
         )
+
+    def _role(
+        self,
+        args: GithubCiArgs,
+        stage: str,
+        kind: str,
+        what: str,
+        subject: str,
+        managed_policy: str,
+        policy: pulumi.Output[str],
+        **role_args: object,
+    ) -> aws.iam.Role:
+        """voip-ci/voip-infra-<stage>-<kind>: trusted for `subject` only, `managed_policy` plus
+        the stage's state/key policy (`<stage>-<kind>-state`)."""
+        role = aws.iam.Role(
+            f"{stage}-{kind}",
+            name=f"voip-infra-{stage}-{kind}",
+            path=CI_ROLE_PATH,
+            description=f"voip-infra {stage}: {what}",
+            assume_role_policy=self.provider_arn.apply(lambda arn: trust_policy(arn, subject)),
+            opts=pulumi.ResourceOptions(parent=self),
+            **role_args,  # type: ignore[arg-type]
+        )
+        attachment = {"preview": "read-only", "deploy": "admin"}[kind]
+        aws.iam.RolePolicyAttachment(
+            f"{stage}-{kind}-{attachment}", role=role.name, policy_arn=managed_policy, opts=pulumi.ResourceOptions(parent=role)
+        )
+        aws.iam.RolePolicy(f"{stage}-{kind}-state", role=role.id, policy=policy, opts=pulumi.ResourceOptions(parent=role))
+        return role
 
     @staticmethod
     def _policy(args: GithubCiArgs, stage: str, *, write_state: bool, extra: pulumi.Output | None = None) -> pulumi.Output[str]:

@@ -11,7 +11,7 @@ import pulumi
 import pulumi_aws as aws
 
 from account.buckets import account_bucket
-from components.buckets import deny_everyone, deny_insecure_transport
+from components.buckets import deny_everyone, deny_insecure_transport, version_expiry_rules
 from components.data.keys import account_administers_statement
 
 STATE_PREFIX = ".pulumi"
@@ -91,25 +91,7 @@ class PulumiState(pulumi.ComponentResource):
         aws.s3.BucketLifecycleConfiguration(
             "pulumi-state-lifecycle",
             bucket=self.bucket.id,
-            rules=[
-                aws.s3.BucketLifecycleConfigurationRuleArgs(
-                    id="expire-noncurrent-versions",
-                    status="Enabled",
-                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(),
-                    noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
-                        noncurrent_days=args.noncurrent_version_expiration_days
-                    ),
-                    expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(expired_object_delete_marker=True),
-                ),
-                aws.s3.BucketLifecycleConfigurationRuleArgs(
-                    id="abort-incomplete-multipart-uploads",
-                    status="Enabled",
-                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(),
-                    abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
-                        days_after_initiation=args.abort_incomplete_multipart_days
-                    ),
-                ),
-            ],
+            rules=version_expiry_rules(args.noncurrent_version_expiration_days, args.abort_incomplete_multipart_days),
             opts=pulumi.ResourceOptions(parent=self.bucket, depends_on=[versioning]),
         )
         aws.s3.BucketPolicy(
