@@ -214,6 +214,24 @@ def test_baseline_switches_change_resources_and_price(plan):
     assert full.total_usd == 94.70 and lean.total_usd == 37.50  # pinned: README "From an empty AWS account"
 
 
+def test_existing_oidc_provider_no_connection_no_apex():
+    """An account that already has GitHub's OIDC provider (one per account), no runners, no apex zone."""
+    lean = bootstrap_plan(
+        json.dumps(
+            {
+                "voip-bootstrap:github": {"createOidcProvider": False, "codebuildConnection": False},
+                "voip-bootstrap:dns": {"apexDomain": None},
+            }
+        )
+    )
+    assert not lean.of_type("aws:iam/openIdConnectProvider:OpenIdConnectProvider")
+    assert not lean.of_type("aws:codeconnections/connection:Connection") and not lean.of_type("aws:route53/zone:Zone")
+    trust = json.loads(one(lean, "aws:iam/role:Role", "dev-deploy")["props"]["assumeRolePolicy"])
+    # The provider is then named by its fixed ARN in the account.
+    assert trust["Statement"][0]["Principal"] == {"Federated": f"arn:aws:iam::123456789012:oidc-provider/{OIDC}"}
+    assert "apexZoneId" not in lean["outputs"] and "codebuildConnectionArn" not in lean["outputs"]
+
+
 def test_urns_match_the_snapshot(plan):
     """Renaming the state bucket or a key in bootstrap would delete it: snapshot like the stages."""
     from tools import snapshots
