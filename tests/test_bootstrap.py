@@ -247,10 +247,19 @@ def test_urns_match_the_snapshot(plan):
 
 
 def test_the_policy_pack_passes_the_bootstrap_plan(plan):
-    """The stages' CrossGuard rules (encryption, public access, key rotation, TLS, tags) hold here too."""
+    """The stages' CrossGuard rules (encryption, public access, key rotation, TLS, tags) hold here
+    too; the three advisories left are argued in docs/deploy.md: S3 server access logs need a
+    target bucket without object-lock retention (the audit bucket cannot take them; CloudTrail
+    records both buckets' API calls), and the apex zone's query logging belongs to production,
+    which serves the zone (tests/test_stage_order.py)."""
     from tools import policy
 
-    assert policy.run(plan) == []
+    found = sorted((v.level, v.policy, v.urn.rsplit("::", 1)[-1]) for v in policy.run(plan))
+    assert found == [
+        ("advisory", "route53-query-logging", "apex-zone"),
+        ("advisory", "s3-access-logging", "audit-logs"),
+        ("advisory", "s3-access-logging", "pulumi-state"),
+    ]
 
 
 def test_config_errors_name_the_key_and_register_nothing(tmp_path, capsys):

@@ -56,7 +56,11 @@ class CiRunner(pulumi.ComponentResource):
         )
         self.security_group_id = self.security_group.id
         self.log_group = aws.cloudwatch.LogGroup(
-            f"{stage}-ci-runner-logs", name=f"/aws/codebuild/{project_name}", retention_in_days=cfg.log_retention_days, opts=child
+            f"{stage}-ci-runner-logs",
+            name=f"/aws/codebuild/{project_name}",
+            retention_in_days=cfg.log_retention_days,
+            kms_key_id=args.ctx.data_key_arn,  # the stage's key (its policy admits this account's log groups)
+            opts=child,
         )
         self.role = aws.iam.Role(
             f"{stage}-ci-runner",
@@ -86,8 +90,8 @@ class CiRunner(pulumi.ComponentResource):
         policy = aws.iam.RolePolicy(
             f"{stage}-ci-runner",
             role=self.role.id,
-            policy=pulumi.Output.all(account_id, self.log_group.arn, *args.private_subnet_ids).apply(
-                lambda a: _runner_policy(a[0], region, a[1], list(a[2:]))
+            policy=pulumi.Output.all(account_id, self.log_group.arn, args.vpc_id, self.security_group.id, *args.private_subnet_ids).apply(
+                lambda a: _runner_policy(a[0], region, a[1], a[2], a[3], list(a[4:]))
             ),
             opts=pulumi.ResourceOptions(parent=self.role),
         )
@@ -125,8 +129,9 @@ class CiRunner(pulumi.ComponentResource):
         self.register_outputs({"projectName": self.project.name, "securityGroupId": self.security_group.id})
 
 
-def _runner_policy(account_id: str, region: str, log_group_arn: str, subnet_ids: list[str]) -> str:
+def _runner_policy(account_id: str, region: str, log_group_arn: str, vpc_id: str, security_group_id: str, subnet_ids: list[str]) -> str:
     subnets = [f"arn:aws:ec2:{region}:{account_id}:subnet/{s}" for s in subnet_ids]
+    security_group_arn = f"arn:aws:ec2:{region}:{account_id}:security-group/{security_group_id}"
     return json.dumps(
         {
             "Version": "2012-10-17",
@@ -138,19 +143,31 @@ def _runner_policy(account_id: str, region: str, log_group_arn: str, subnet_ids:
                     "Resource": f"{log_group_arn}:*",
                 },
                 {
-                    # What CodeBuild needs to place the build in the VPC (AWS CodeBuild user guide, VPC).
-                    "Sid": "VpcInterfacesDescribe",
+                    # What CodeBuild needs to place the build in the VPC (AWS CodeBuild user guide, VPC):
+                    # reads anywhere (they take no resource), writes only in the stage's VPC.
+                    "Sid": "VpcDescribe",
                     "Effect": "Allow",
                     "Action": [
-                        "ec2:CreateNetworkInterface",
                         "ec2:DescribeDhcpOptions",
                         "ec2:DescribeNetworkInterfaces",
-                        "ec2:DeleteNetworkInterface",
                         "ec2:DescribeSubnets",
                         "ec2:DescribeSecurityGroups",
                         "ec2:DescribeVpcs",
                     ],
                     "Resource": "*",
+                },
+                {
+                    "Sid": "VpcInterfacesCreate",
+                    "Effect": "Allow",
+                    "Action": "ec2:CreateNetworkInterface",
+                    "Resource": [f"arn:aws:ec2:{region}:{account_id}:network-interface/*", *subnets, security_group_arn],
+                },
+                {
+                    "Sid": "VpcInterfacesDelete",
+                    "Effect": "Allow",
+                    "Action": "ec2:DeleteNetworkInterface",
+                    "Resource": f"arn:aws:ec2:{region}:{account_id}:network-interface/*",
+                    "Condition": {"ArnEquals": {"ec2:Vpc": f"arn:aws:ec2:{region}:{account_id}:vpc/{vpc_id}"}},
                 },
                 {
                     "Sid": "VpcInterfacesInTheStageSubnets",
