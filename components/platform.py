@@ -19,6 +19,7 @@ from components.alerting.notifications import Notifications, NotificationsArgs, 
 from components.alerting.ws_canary import WsCanary, WsCanaryArgs
 from components.cluster.alert_rules import app_rule_groups, turn_rule_groups
 from components.cluster.autoscaler import NodeAutoscaler, NodeAutoscalerArgs
+from components.cluster.ci_runner import CiRunner, CiRunnerArgs
 from components.cluster.cluster import POOL_LABEL, Cluster, ClusterArgs
 from components.cluster.ebs_csi import EbsCsi, EbsCsiArgs
 from components.cluster.monitoring import Monitoring, MonitoringArgs
@@ -103,9 +104,7 @@ class Platform(pulumi.ComponentResource):
         self.foundation = build_foundation(cfg, self)
         self.ctx = ctx = self.foundation.ctx
         # The flow-log group under the data key (whose policy admits CloudWatch Logs of the account).
-        self.network = Network(
-            f"{cfg.stage}-network", NetworkArgs(ctx=ctx, config=cfg.network, logs_kms_key_arn=ctx.data_key_arn), opts=ctx.regional
-        )
+        self.network = Network(f"{cfg.stage}-network", NetworkArgs(ctx=ctx, config=cfg.network), opts=ctx.regional)
         self.files = FileStorage(f"{cfg.stage}-files", FileStorageArgs(ctx=ctx, config=cfg.storage), opts=ctx.regional)
         self.edge = self._edge(cfg, ctx)
         # The file bucket's one policy (TLS-only + read by this distribution through OAC).
@@ -114,6 +113,7 @@ class Platform(pulumi.ComponentResource):
         self.files.log_access_to(self.edge.lbs.access_log_bucket_name, ACCESS_LOG_PREFIX)
         self.alerting = self._alerting(cfg, ctx)
         self.turn = self._turn(cfg, ctx)
+        self.ci_runner = self._ci_runner(cfg, ctx)
         self.cluster = self._cluster(cfg, ctx)
         # The NAS bridge (nas-migration): its DMS security group must exist before the database
         # names it as a client; DMS itself is added once the database exists.
@@ -216,6 +216,22 @@ class Platform(pulumi.ComponentResource):
             opts=ctx.regional,
         )
 
+    def _ci_runner(self, cfg: StackConfig, ctx: StageContext) -> CiRunner | None:
+        """CI's way to the private API: a runner inside the VPC. It depends on the network only,
+        so a first run can create it alone (`tools runner-targets`) before the jobs move onto it."""
+        if not cfg.cluster.ci_runner.enabled:
+            return None
+        return CiRunner(
+            f"{cfg.stage}-ci-runner",
+            CiRunnerArgs(
+                ctx=ctx,
+                config=cfg.cluster.ci_runner,
+                vpc_id=self.network.vpc_id,
+                private_subnet_ids=[s.id for s in self.network.private_subnets],
+            ),
+            opts=ctx.regional,
+        )
+
     def _cluster(self, cfg: StackConfig, ctx: StageContext) -> ClusterTier:
         stage, net, lbs = cfg.stage, self.network, self.edge.lbs
         cluster = Cluster(
@@ -237,6 +253,18 @@ class Platform(pulumi.ComponentResource):
             ),
             opts=ctx.regional,
         )
+        if self.ci_runner is not None:
+            # The runner's jobs reach the API server's private endpoint (it admits the cluster SG's members only).
+            aws.vpc.SecurityGroupIngressRule(
+                f"{stage}-eks-api-from-ci-runner",
+                security_group_id=cluster.cluster_security_group_id,
+                referenced_security_group_id=self.ci_runner.security_group_id,
+                ip_protocol="tcp",
+                from_port=443,
+                to_port=443,
+                description="Kubernetes API from the CI runner",
+                opts=pulumi.ResourceOptions(parent=cluster, protect=False),
+            )
         agent = cluster.addons["eks-pod-identity-agent"]
         # The Cluster Autoscaler moves the node groups' desired size (cluster.py leaves it to
         # it: ignore_changes on scalingConfig.desiredSize).
@@ -319,7 +347,9 @@ class Platform(pulumi.ComponentResource):
                     namespace="monitoring",
                     access_log_target=(self.edge.lbs.access_log_bucket_name, ACCESS_LOG_PREFIX),
                     node_selector=SYSTEM_NODES,
-                    depends_on=[monitoring.stack],
+                    # Only the namespace: logs and traces need nothing else of the stack (and stay off
+                    # the first `up`'s critical path).
+                    depends_on=[monitoring.namespace_resource],
                 ),
                 opts=ctx.regional,
             )
@@ -478,7 +508,7 @@ class Platform(pulumi.ComponentResource):
         return ResilienceTier(backup, schedule)
 
     def _signaling(self, cfg: StackConfig) -> Signaling:
-        cluster, monitoring = self.cluster.cluster, self.cluster.monitoring
+        cluster = self.cluster.cluster
         return Signaling(
             f"{cfg.stage}-signaling",
             SignalingArgs(
@@ -494,8 +524,11 @@ class Platform(pulumi.ComponentResource):
                 vpc_cidr=str(self.network.plan.vpc),
                 node_selector=cluster.signaling_node_selector,
                 tolerations=cluster.signaling_tolerations,
-                # The adapter must serve websocket_connections before the HPA asks for it.
-                depends_on=[cluster.lb_controller, cluster.monitoring_crds, *([monitoring.adapter] if monitoring else [])],
+                # The TargetGroupBinding webhook and the ServiceMonitor/PrometheusRule CRDs must exist.
+                # Not the adapter: an HPA whose metric is not served yet keeps the replica count and
+                # retries (the install does not wait on it), so it starts serving once the adapter
+                # is up; waiting put ~2 minutes on a first `up`'s critical path (tools plan).
+                depends_on=[cluster.lb_controller, cluster.monitoring_crds],
             ),
             # Kubernetes only: no AWS provider to inherit.
             opts=pulumi.ResourceOptions(parent=self),
@@ -580,6 +613,7 @@ class Platform(pulumi.ComponentResource):
             "webAclArn": edge.waf.web_acl_arn,
             # us-east-1 topic of the CloudFront/WAF alarms (subscribed like the alarm topic: notifications.warningEmails, Slack).
             "globalAlarmTopicArn": edge.alarms.global_alarm_topic_arn if edge.alarms else None,
+            "ciRunnerProject": self.ci_runner.project.name if self.ci_runner else None,
         }
         if self.migration:
             mig = self.migration

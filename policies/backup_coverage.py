@@ -71,6 +71,7 @@ BUCKET_EXEMPTIONS = {
     "-cdn-logs": "access logs (kept by lifecycle, not restored)",
     "-lb-logs": "access logs (kept by lifecycle, not restored)",
     "-traces": "trace blocks Tempo deletes at monitoring.traces.retentionDays: diagnostics, not restored",
+    "-vpc-flow-logs": "VPC flow logs (kept by lifecycle, not restored)",
 }
 
 SELECTION = "aws:backup/selection:Selection"

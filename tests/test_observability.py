@@ -437,7 +437,11 @@ def test_logs_and_traces_have_a_cost_line():
     report = estimate(stack_plan("production"))
     cfg = stack_plan("production")["config"]["monitoring"]
     logs, traces = report.line("production-pod-logs"), report.line("production-traces")
-    expected = cfg["logs"]["estimatedGibPerDay"] * (30.4 * 0.76 + cfg["logs"]["retentionDays"] * 0.0314)
+    from tools import prices as P
+
+    expected = cfg["logs"]["estimatedGibPerDay"] * (
+        P.DAYS_PER_MONTH * P.CLOUDWATCH_LOGS_INGEST_PER_GB + cfg["logs"]["retentionDays"] * P.CLOUDWATCH_LOGS_STORED_GB_MONTH
+    )
     assert logs.usd == pytest.approx(expected, abs=0.01) and logs.usd > 100
     assert traces.usd == pytest.approx(cfg["traces"]["estimatedGibPerDay"] * cfg["traces"]["retentionDays"] * 0.025, abs=0.01)
     (fn,) = [line for line in report.lines if line.urn.endswith("aws:lambda/function:Function::production-ws-check")]

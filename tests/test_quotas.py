@@ -48,7 +48,8 @@ def test_counts_match_the_plan():
     assert prod["Web ACL capacity units (WCUs) per web ACL"].needed == 1125 + 25 + 25 + 26
     assert prod["L-7B6409FD"].needed == 2 and prod["L-5BC124EF"].needed == 1
     dev = _by_code(stack_plan("dev"))
-    assert dev["Web ACL capacity units (WCUs) per web ACL"].needed == 1201 + 1  # + the allow-list IP set reference
+    # + the allow-list: an or_statement (1) of the IPv4 and IPv6 IP set references (1 each)
+    assert dev["Web ACL capacity units (WCUs) per web ACL"].needed == 1201 + 3
     assert dev["L-0263D0A3"].needed == 2
 
 
@@ -94,16 +95,18 @@ def test_an_unpriced_waf_statement_is_an_error_not_zero():
 def test_tools_plan_prints_the_quotas_after_the_existing_lines():
     lines = render_checks(stack_plan("production"))
     assert lines[0].startswith("policy: ") and lines[1].startswith("monthly cost")  # the contract's lines, unchanged
-    assert lines[2:] == [
+    assert lines[2:4] == [
         "quotas: 1 of 18 counted quotas need more than the AWS default; before the first `pulumi up`:",
         "  raise EC2-VPC Elastic IPs (ec2 L-0263D0A3): needs 8, default 5 per region (3 nat, 3 nlb, 2 turn)",
     ]
-    assert render_checks(stack_plan("dev"))[2:] == ["quotas: all 18 counted quotas fit the AWS defaults"]
+    assert lines[4].startswith("first_up_minutes: ")  # then the time of a first `up` (tools/critical_path.py)
+    dev = render_checks(stack_plan("dev"))
+    assert dev[2] == "quotas: all 18 counted quotas fit the AWS defaults" and dev[3].startswith("first_up_minutes: ")
 
 
 def test_readme_first_run_lists_every_quota_to_raise():
     readme = (ROOT / "README.md").read_text()
-    first_run = readme[readme.index("## Running it for real") : readme.index("## CI")]
+    first_run = readme[readme.index("## From an empty AWS account to a running dev stage") : readme.index("## CI")]
     for stack in STACKS:
         for u in quotas.to_raise(stack_plan(stack)):
             row = next((line for line in first_run.splitlines() if u.quota.code in line and stack in line), None)

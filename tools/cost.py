@@ -83,6 +83,7 @@ class _Ctx:
         self.awake: dict[str, float] = sleeping_resources(plan) if scheduled else {}
         self.config: Mapping[str, Any] = plan.get("config") or {}
         self.resources: list[Resource] = list(plan.get("resources", []))
+        self.stack = str(plan.get("stack", ""))
         self.by_id = {r["id"]: r for r in self.resources if r.get("id")}
         self.notes: dict[str, None] = {}  # ordered set
         # Elastic IPs whose public IPv4 charge is carried by the line of what uses them (NAT, NLB).
@@ -95,6 +96,20 @@ class _Ctx:
                 for m in props.get("subnetMappings") or []:
                     if m.get("allocationId"):
                         self.eip_consumer[m["allocationId"]] = r["name"]
+
+    def flow_log_retention_days(self, destination_type: str, destination: str) -> int | None:
+        """Days a flow log's destination keeps records: the log group's retention, or the
+        bucket's expiration rule (None: kept forever)."""
+        for r in self.resources:
+            props = r.get("props") or {}
+            if destination_type == "cloud-watch-logs" and r["type"] == "aws:cloudwatch/logGroup:LogGroup":
+                if destination.endswith(f":log-group:{props.get('name')}"):
+                    return props.get("retentionInDays") or None
+            if destination_type == "s3" and r["type"].startswith("aws:s3/bucketLifecycleConfiguration"):
+                if destination.split(":::", 1)[-1].split("/", 1)[0] == props.get("bucket"):
+                    days = [(rule.get("expiration") or {}).get("days") for rule in props.get("rules") or []]
+                    return next((d for d in days if d), None)
+        return None
 
     def note(self, text: str) -> None:
         self.notes[text] = None
@@ -377,6 +392,29 @@ def _dms_instance(r: Resource, ctx: _Ctx) -> Estimate:
     return usd, basis
 
 
+def _flow_log(r: Resource, ctx: _Ctx) -> Estimate:
+    """Delivery + steady-state storage of the stage's ASSUMED flow volume (tools/prices.py)."""
+    props = r["props"]
+    kind = props.get("logDestinationType") or "cloud-watch-logs"
+    interval = int(props.get("maxAggregationInterval") or 600)
+    traffic = props.get("trafficType") or "ALL"
+    gb = P.flow_log_gb_per_month(ctx.stack, interval, traffic)
+    days = ctx.flow_log_retention_days(kind, props.get("logDestination") or "")
+    months = (days or 365) / (365 / 12)  # kept forever: count a year
+    if kind == "s3":
+        per_gb, where, store = P.FLOW_LOGS_S3_PER_GB, "S3", P.S3_STANDARD_GB_MONTH
+    else:
+        per_gb, where, store = P.FLOW_LOGS_CWL_PER_GB, "CloudWatch Logs", P.CLOUDWATCH_LOGS_STORED_GB_MONTH
+    stored = gb * P.FLOW_LOG_COMPRESSION * months * store
+    assumed = "" if ctx.stack in P.FLOW_LOG_VOLUME else " (clone: dev-sized assumption)"
+    ctx.note("VPC flow logs: priced on an assumed flow volume per stage (tools/prices.py FLOW_LOG_VOLUME), not measured traffic")
+    return (
+        gb * per_gb + stored,
+        f"~{gb:.1f} GB/month assumed{assumed} ({traffic}, {interval} s) to {where} × ${per_gb}/GB"
+        f" + {days or 'no'} days kept ~${stored:.2f}",
+    )
+
+
 def _autoscaling_group(r: Resource, ctx: _Ctx) -> Estimate:
     """An EC2 Auto Scaling group (the NAT instance): desiredCapacity × its template's type and root disk."""
     props = r["props"]
@@ -511,7 +549,51 @@ def _cloudfront(r: Resource, ctx: _Ctx) -> Estimate:
     return 0.0, f"{NOT_PRICED}: traffic and requests only", False
 
 
+def _volume(what: str) -> float:
+    return P.BASELINE_VOLUMES[what]
+
+
+def _guardduty_feature(r: Resource, ctx: _Ctx) -> Estimate:
+    props = r["props"]
+    if props.get("status") != "ENABLED":
+        return 0.0, "disabled", False
+    ctx.note("GuardDuty, Security Hub, AWS Config: priced at a small account's volumes (tools/prices.py BASELINE_VOLUMES)")
+    per = {
+        "S3_DATA_EVENTS": ("S3 data events (millions)", P.GUARDDUTY_S3_EVENTS_PER_MILLION),
+        "EKS_AUDIT_LOGS": ("EKS audit events (millions)", P.GUARDDUTY_EKS_AUDIT_PER_MILLION),
+        "RUNTIME_MONITORING": ("EKS node vCPUs monitored", P.GUARDDUTY_RUNTIME_VCPU_MONTH),
+    }.get(str(props.get("name")))
+    if per is None:
+        raise _Unpriced(f"GuardDuty feature {props.get('name')} has no price")
+    what, price = per
+    return _volume(what) * price, f"{_volume(what):g} {what} × ${price:g}"
+
+
+def _guardduty_detector(r: Resource, ctx: _Ctx) -> Estimate:
+    events, logs = _volume("management events (millions)"), _volume("VPC flow + DNS logs analysed (GB)")
+    usd = events * P.GUARDDUTY_MGMT_EVENTS_PER_MILLION + logs * P.GUARDDUTY_FLOW_DNS_PER_GB
+    return (
+        usd,
+        f"{events:g}M management events × ${P.GUARDDUTY_MGMT_EVENTS_PER_MILLION:g} + {logs:g} GB flow/DNS logs × ${P.GUARDDUTY_FLOW_DNS_PER_GB:g}",
+    )
+
+
 ESTIMATORS: dict[str, Estimator] = {
+    "aws:guardduty/detector:Detector": _guardduty_detector,
+    "aws:guardduty/detectorFeature:DetectorFeature": _guardduty_feature,
+    "aws:securityhub/standardsSubscription:StandardsSubscription": lambda r, ctx: (
+        _volume("Security Hub checks") * P.SECURITY_HUB_PER_CHECK,
+        f"{_volume('Security Hub checks'):g} checks × ${P.SECURITY_HUB_PER_CHECK:g}",
+    ),
+    "aws:cfg/recorder:Recorder": lambda r, ctx: (
+        _volume("AWS Config items") * P.CONFIG_PER_ITEM,
+        f"{_volume('AWS Config items'):g} configuration items × ${P.CONFIG_PER_ITEM:g}",
+    ),
+    "aws:codebuild/project:Project": _usage(
+        "build minutes of CI jobs", "CodeBuild runner: ~$0.01 per build-minute (general1.medium), only while a CI job runs"
+    ),
+    "aws:cloudtrail/trail:Trail": _fixed(0.0, "first copy of management events free (log storage is S3 usage)"),
+    "aws:accessanalyzer/analyzer:Analyzer": _fixed(0.0, "external-access analyzer free"),
     "aws:eks/cluster:Cluster": _eks_cluster,
     "aws:eks/nodeGroup:NodeGroup": _node_group,
     "aws:ec2/instance:Instance": _ec2_instance,
@@ -544,7 +626,7 @@ ESTIMATORS: dict[str, Estimator] = {
     "aws:s3/bucketV2:BucketV2": _usage("storage and requests", "S3: storage, requests and replication are usage-based"),
     "aws:cloudwatch/logGroup:LogGroup": _log_group,
     "aws:lambda/function:Function": _lambda_function,
-    "aws:ec2/flowLog:FlowLog": _usage("log ingestion (priced on its log group)"),
+    "aws:ec2/flowLog:FlowLog": _flow_log,
     "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration": _usage("log ingestion"),
     "aws:sns/topic:Topic": _usage("publishes and deliveries"),
     "aws:route53/record:Record": _usage("DNS queries (alias queries to AWS resources free)"),
@@ -602,6 +684,12 @@ _FREE_PREFIXES = (
     "aws:lambda/permission",
     "aws:lambda/functionEventInvokeConfig",
     "aws:chatbot/",  # AWS Chatbot: no charge (the SNS deliveries are usage)
+    "aws:cfg/deliveryChannel",  # account baseline wiring (voip-bootstrap)
+    "aws:cfg/recorderStatus",
+    "aws:securityhub/account",  # checks are billed on the standard's subscription
+    "aws:codeconnections/",
+    "aws:codebuild/sourceCredential",
+    "aws:codebuild/webhook",
     "aws:scheduler/",  # EventBridge Scheduler: 14 million invocations a month free; a sleeping stage uses ~500
     "aws:backup/plan",
     "aws:backup/selection",

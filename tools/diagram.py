@@ -299,7 +299,9 @@ class _Builder:
             for v in _find_key(r["props"], k)
             if isinstance(v, dict)
         ]
-        skip = {b["urn"] for b in (self.refs.resolve(ref, T_BUCKET) for ref in log_refs) if b}
+        # VPC flow logs delivered to S3 (logDestination is the bucket ARN).
+        log_refs += [f["props"].get("logDestination") for f in self.of("aws:ec2/flowLog:FlowLog")]
+        skip = {b["urn"] for b in (self.refs.resolve(ref, T_BUCKET) for ref in log_refs if ref) if b}
         for d in self.of(T_DIST):
             aliases = d["props"].get("aliases") or []
             label = "CloudFront" + (f"<br/>{_short_list(aliases)}" if aliases else "")
@@ -458,12 +460,21 @@ class _Builder:
                         )
 
     def dns(self) -> None:
-        for zone in self.of(T_ZONE):
+        zones = [(zone, str(zone["props"].get("name", zone["name"])), zone["name"], [zone]) for zone in self.of(T_ZONE)]
+        if not zones:
+            # The stage uses a zone it does not own (voip-bootstrap's apex zone, looked up by name):
+            # drawn in the Dns tier, anchored on the records the tier writes there.
+            mine = [r for r in self.of(T_RECORD) if "voip:edge:Dns" in r["urn"].split("::")[2]]
+            domain = str(self.plan.get("config", {}).get("edge", {}).get("domain", ""))
+            if mine and domain:
+                zones = [(None, domain, f"zone {domain}", mine[:1])]
+        for zone, zone_name, key, members in zones:
             records = [
                 r for r in self.of(T_RECORD) if r["props"].get("zoneId") and self.refs.resolve(r["props"]["zoneId"], T_ZONE) in (zone, None)
             ]
-            self.add_node(zone["name"], f"Route 53 zone {zone['props'].get('name', zone['name'])}<br/>{len(records)} records", [zone])
-            suffix = "." + str(zone["props"].get("name", "")).strip(".")
+            label = f"Route 53 zone {zone_name}" + ("" if zone else " (existing)")
+            nid = self.add_node(key, f"{label}<br/>{len(records)} records", members)
+            suffix = "." + zone_name.strip(".")
             for rec in records:
                 name = str(rec["props"].get("name", "")).rstrip(".")
                 short = name[: -len(suffix)] if name.endswith(suffix) else "apex" if name == suffix[1:] else name
@@ -472,7 +483,7 @@ class _Builder:
                     if target is None and str(alias.get("name", "")).endswith(".cloudfront.net"):
                         # CloudFront domains are random: the distribution is the one serving this name.
                         target = next((d for d in self.of(T_DIST) if name in (d["props"].get("aliases") or [])), None)
-                    self.add_edge(self.node(zone), self.node(target), short, dotted=True, traffic=False)
+                    self.add_edge(nid, self.node(target), short, dotted=True, traffic=False)
 
     # --- edges
 

@@ -138,6 +138,29 @@ EC2_DETAILED_MONITORING_MONTH = 2.10  # 7 metrics x $0.30 per instance with deta
 DEFAULT_ROOT_VOLUME_GIB = 8  # EC2 AMI root volume when neither the instance nor its launch template sets one
 DEFAULT_NODE_DISK_GIB = 20  # EKS managed node group diskSize default
 
+# ------------------------------------------------------------------ account baseline (voip-bootstrap)
+# Usage-based services, priced at the volumes of a small account (BASELINE_VOLUMES; measure yours
+# in the services' usage pages and scale). List prices from aws.amazon.com/guardduty/pricing,
+# /security-hub/pricing, /config/pricing and /cloudtrail/pricing (first tier, us-east-1 figures;
+# Seoul is within ~10 %). IAM Access Analyzer's external-access analyzer is free; the first copy
+# of management events of a CloudTrail trail is free (S3 storage of the logs is usage).
+GUARDDUTY_MGMT_EVENTS_PER_MILLION = 4.00
+GUARDDUTY_FLOW_DNS_PER_GB = 1.00
+GUARDDUTY_S3_EVENTS_PER_MILLION = 0.80
+GUARDDUTY_EKS_AUDIT_PER_MILLION = 1.60
+GUARDDUTY_RUNTIME_VCPU_MONTH = 1.50  # EKS runtime monitoring, first 500 vCPUs
+SECURITY_HUB_PER_CHECK = 0.0010  # first 100,000 checks a month
+CONFIG_PER_ITEM = 0.003  # continuous recording, per configuration item
+BASELINE_VOLUMES = {
+    "management events (millions)": 2,
+    "VPC flow + DNS logs analysed (GB)": 20,
+    "S3 data events (millions)": 5,
+    "EKS audit events (millions)": 2,
+    "EKS node vCPUs monitored": 16,
+    "Security Hub checks": 20_000,
+    "AWS Config items": 3_000,
+}
+
 # ------------------------------------------------------------------ commitments (the savings column of `tools cost`)
 
 # 1-year, no upfront. Fraction of the on-demand price paid under the commitment, per family of
@@ -160,3 +183,46 @@ COMMITMENT_TERM = "1-year no-upfront (Compute Savings Plan for EC2/EKS nodes, re
 
 BACKUP_WARM_GB_MONTH = 0.06  # RDS snapshot / S3 backup storage in a Backup vault, per GB-month (aws.amazon.com/backup/pricing)
 BACKUP_CROSS_REGION_PER_GB = 0.08  # inter-region transfer of a copy job, per GB (EC2 data transfer between regions)
+
+# ------------------------------------------------------------------ VPC flow logs (issue 15 item 9)
+
+# Flow logs are CloudWatch "vended logs", billed on the volume delivered. Seoul, first 10 TB/month
+# (aws.amazon.com/cloudwatch/pricing, "Vended Logs", Asia Pacific (Seoul); the same figures as
+# Tokyo, ~1.5x us-east-1's $0.50 / $0.25): delivery to CloudWatch Logs $0.76/GB, to S3 $0.38/GB.
+# Storage: CloudWatch Logs ~$0.033/GB-month of archived (gzip-compressed) data; S3 Standard
+# $0.025/GB-month (objects are delivered gzip-compressed).
+FLOW_LOGS_CWL_PER_GB = 0.76
+FLOW_LOGS_S3_PER_GB = 0.38
+CLOUDWATCH_LOGS_STORED_GB_MONTH = 0.033
+S3_STANDARD_GB_MONTH = 0.025
+
+# ASSUMED flow volume per stage (no traffic data yet; revisit with a month of real flow logs).
+# A flow log record (default format v2, 14 fields as text) is ~130 bytes; stored compressed to
+# ~15 %. Each flow (5-tuple, per ENI and direction) writes one record per aggregation interval
+# while it lasts, a short flow at least one. So per month:
+#   records = long_flows x (seconds per month / interval) + new_flows_per_second x seconds per month
+# long_flows: average concurrent long-lived flows. production: ~5,000 WebSockets (seed 001's
+# peak of 10k, averaged over the day), each seen on the NLB's and a node's ENI in both
+# directions (x4) = 20,000; ~1,500 relayed TURN sessions (seed 000: 10 % of users) x 4 (client
+# and peer legs, both directions) = 6,000; pods to Redis/RDS pools, nodes to the control plane,
+# scrapes ~4,000 -> 30,000. new_flows_per_second: API requests, STUN checks, health checks.
+# Traffic to the VPC resolver (DNS) is not logged by flow logs.
+FLOW_LOG_RECORD_BYTES = 130
+FLOW_LOG_COMPRESSION = 0.15
+SECONDS_PER_MONTH = HOURS_PER_MONTH * 3600
+FLOW_LOG_VOLUME: dict[str, tuple[int, float]] = {
+    # stage: (long_flows, new_flows_per_second)
+    "production": (30_000, 150.0),
+    "nas-migration": (2_000, 20.0),
+    "dev": (300, 5.0),
+}
+FLOW_LOG_VOLUME_DEFAULT = FLOW_LOG_VOLUME["dev"]  # clones (qa, feature stages); a load test is bigger
+# Share of the records each traffic type keeps (REJECT: scans and misconfigurations only).
+FLOW_LOG_TRAFFIC_SHARE = {"ALL": 1.0, "ACCEPT": 0.95, "REJECT": 0.05}
+
+
+def flow_log_gb_per_month(stage: str, interval_seconds: int, traffic_type: str = "ALL") -> float:
+    """Assumed flow-log volume (GB delivered per month) of a stage at an aggregation interval."""
+    long_flows, new_per_second = FLOW_LOG_VOLUME.get(stage, FLOW_LOG_VOLUME_DEFAULT)
+    records = long_flows * SECONDS_PER_MONTH / interval_seconds + new_per_second * SECONDS_PER_MONTH
+    return records * FLOW_LOG_TRAFFIC_SHARE.get(traffic_type, 1.0) * FLOW_LOG_RECORD_BYTES / 1e9

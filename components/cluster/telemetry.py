@@ -346,7 +346,8 @@ class Telemetry(pulumi.ComponentResource):
                 repo=COLLECTOR_REPO,
                 values=collector_values(traces, f"{TEMPO_RELEASE}.{namespace}.svc:{TEMPO_OTLP_PORT}", ctx.ports.zipkin, args.node_selector),
                 timeout=600,
-                depends_on=[self.tempo],
+                # Not after Tempo: the collector retries its exports until Tempo answers.
+                depends_on=list(args.depends_on),
                 **in_cluster,
             )
             self.zipkin_endpoint = f"http://{COLLECTOR_RELEASE}.{namespace}.svc:{ctx.ports.zipkin}/api/v2/spans"

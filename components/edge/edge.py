@@ -76,8 +76,9 @@ class EdgeArgs:
     @property
     def nlb_ingress_cidrs(self) -> list[str]:
         """Who may open connections to the NLB (signaling and TURNS): stages behind an
-        allow-list keep the NLB to the same ranges. The ALB is CloudFront-only."""
-        return [str(c) for c in self.config.allow_list] if self.config.restrict_to_allow_list else ["0.0.0.0/0"]
+        allow-list keep the NLB to the same ranges (its IPv4 ones: the NLB is IPv4-only). The
+        ALB is CloudFront-only."""
+        return self.config.allow_list_v4 if self.config.restrict_to_allow_list else ["0.0.0.0/0"]
 
 
 # Old versions of log objects (overwritten or expired) are kept this long, then removed.
@@ -188,7 +189,9 @@ class Edge(pulumi.ComponentResource):
             description=f"{stage}: value of the {ORIGIN_HEADER} header CloudFront sends to the ALB",
             # The data key (not the AWS-managed secretsmanager key).
             kms_key_id=args.ctx.data_key_arn,
-            recovery_window_in_days=30 if args.ctx.protect else 7,
+            # Unprotected stages (dev, clones) delete it at once: a clone re-created under the same
+            # name within the window would otherwise fail on the name still being taken.
+            recovery_window_in_days=30 if args.ctx.protect else 0,
             opts=pulumi.ResourceOptions(parent=self),
         )
         aws.secretsmanager.SecretVersion(
