@@ -58,13 +58,15 @@ class DatabaseArgs:
 
 
 def parameters(cfg: DatabaseConfig) -> list[tuple[str, str, str]]:
-    """(name, value, apply method) of the parameter group; all dynamic, so 'immediate'."""
+    """(name, value, apply method) of the parameter group; dynamic ones 'immediate'."""
     return [
         ("rds.force_ssl", "1", "immediate"),  # TLS for every connection
         ("log_min_duration_statement", str(cfg.slow_query_ms), "immediate"),  # slow-query log
         ("log_lock_waits", "1", "immediate"),
         ("log_temp_files", "10240", "immediate"),  # temp files above 10 MiB (work_mem too small)
         ("log_autovacuum_min_duration", "10000", "immediate"),
+        # Static: takes effect at the next reboot (the capacity check in config.py counts on it).
+        *([("max_connections", str(cfg.max_connections), "pending-reboot")] if cfg.max_connections else []),
     ]
 
 

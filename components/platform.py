@@ -7,19 +7,22 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from components.apps import Apps, AppsArgs
 from components.autoscaler import NodeAutoscaler, NodeAutoscalerArgs
 from components.cache import Cache, CacheArgs
 from components.cdn import Cdn, CdnArgs
 from components.cluster import POOL_LABEL, Cluster, ClusterArgs
-from components.config import PROJECT, StackConfig
+from components.config import APP_MANAGEMENT_PORT, PROJECT, StackConfig
 from components.database import Database, DatabaseArgs
 from components.dns import Dns, DnsArgs
 from components.ebs_csi import EbsCsi, EbsCsiArgs
 from components.edge import Edge, EdgeArgs
 from components.edge_alarms import EdgeAlarms, EdgeAlarmsArgs
+from components.image_cache import ImageCache, ImageCacheArgs, cached_repository
 from components.keys import DataKey, DataKeyArgs
 from components.migration import Migration, MigrationArgs, MigrationTargetArgs
-from components.monitoring import Monitoring, MonitoringArgs
+from components.monitoring import PROMETHEUS_PORT, PROMETHEUS_SERVICE, Monitoring, MonitoringArgs
+from components.monitoring import NAMESPACE as MONITORING_NAMESPACE
 from components.network import Network, NetworkArgs
 from components.signaling import Signaling, SignalingArgs
 from components.storage import FileStorage, FileStorageArgs
@@ -155,10 +158,14 @@ class Platform(pulumi.ComponentResource):
                 config=cfg.cluster,
                 # Pods are ip targets of the ALB and the NLB: admit both LBs' security groups.
                 lb_security_group_ids=[self.alb_security_group_id, self.nlb_security_group_id],
+                extra_lb_ports=[APP_MANAGEMENT_PORT],
                 protect_data=cfg.protect_data,
             ),
             opts=regional,
         )
+
+        # Images in-region: ghcr.io through the stage's ECR pull-through cache.
+        self.image_cache = self._image_cache(cfg, regional)
 
         # Node autoscaling: the Cluster Autoscaler moves the node groups' desired size
         # (cluster.py leaves it to it: ignore_changes on scalingConfig.desiredSize).
@@ -284,6 +291,7 @@ class Platform(pulumi.ComponentResource):
                 stage=stage,
                 k8s_provider=self.cluster.k8s_provider,
                 config=cfg.signaling,
+                image_repository=self.image_repository(cfg.signaling.image.repository),
                 redis_url=self.cache.connection_urls[cfg.signaling.redis_group],
                 turn_shared_secret=self.turn.shared_secret,
                 turn_uris=self.turn.turn_uris,
@@ -300,10 +308,12 @@ class Platform(pulumi.ComponentResource):
                     self.cluster.lb_controller,
                     self.cluster.monitoring_crds,
                     *([self.monitoring.adapter] if self.monitoring else []),
+                    *self.image_cache_deps,
                 ],
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
+        self.apps = self._apps(cfg, regional)
 
         self.outputs = {
             "region": cfg.region,
@@ -332,6 +342,9 @@ class Platform(pulumi.ComponentResource):
             "clusterEndpoint": self.cluster.endpoint,
             "nodeSecurityGroupId": self.cluster.node_security_group_id,
             "signalingNamespace": cfg.signaling.namespace,
+            "appReleases": {n: r.name for n, r in self.apps.releases.items()},
+            "appRoleArns": {n: r.role.arn for n, r in self.apps.roles.items()},
+            "ghcrCacheCredentialSecretArn": self.image_cache.credential_secret_arn if self.image_cache else None,
             "monitoringNamespace": self.monitoring.namespace if self.monitoring else None,
             "grafanaAdminSecretName": self.monitoring.grafana_admin_secret_name if self.monitoring else None,
             # edge
@@ -370,6 +383,82 @@ class Platform(pulumi.ComponentResource):
                 }
             )
         self.register_outputs(self.outputs)
+
+    def _image_cache(self, cfg: StackConfig, regional: pulumi.ResourceOptions) -> ImageCache | None:
+        self.image_cache_deps: list[pulumi.Resource] = []
+        if not cfg.delivery.ghcr_cache:
+            return None
+        token = pulumi.Output.secret(cfg.ghcr_token.get_secret_value()) if cfg.ghcr_token is not None else None
+        cache = ImageCache(
+            f"{cfg.stage}-image-cache",
+            ImageCacheArgs(
+                stage=cfg.stage,
+                ghcr_username=cfg.delivery.ghcr_username,
+                ghcr_token=token,
+                account_id=self.account_id,
+                region=cfg.region,
+                node_role_name=self.cluster.node_role.name,
+            ),
+            opts=regional,
+        )
+        # Releases pull through the rule, with the node role allowed to create the cached repositories.
+        self.image_cache_deps = [cache.rule, cache.node_policy]
+        return cache
+
+    def image_repository(self, repository: str) -> pulumi.Input[str]:
+        """Where pods pull `repository` from: the stage's pull-through cache for ghcr.io."""
+        if self.image_cache is None:
+            return repository
+        stage, region = self.cfg.stage, self.cfg.region
+        return self.account_id.apply(lambda acct: cached_repository(repository, acct, region, stage))
+
+    def _apps(self, cfg: StackConfig, regional: pulumi.ResourceOptions) -> Apps:
+        """The Spring apps: one co-talk release per app, bound to its ALB host's target group."""
+        return Apps(
+            f"{cfg.stage}-apps",
+            AppsArgs(
+                stage=cfg.stage,
+                region=cfg.region,
+                account_id=self.account_id,
+                apps=cfg.apps,
+                database=cfg.database,
+                k8s_provider=self.cluster.k8s_provider,
+                namespace=cfg.signaling.namespace,
+                namespace_deps=[self.signaling.namespace],
+                cluster_name=self.cluster.name,
+                cluster_arn=self.cluster.arn,
+                pod_identity_agent=self.cluster.addons["eks-pod-identity-agent"],
+                alb_target_group_arns=self.alb_target_group_arns,
+                lb_subnet_cidrs=[str(c) for c in self.network.plan.public],
+                data_subnet_cidrs=[str(c) for c in self.network.plan.isolated],
+                vpc_cidr=str(cfg.network.cidr),
+                db_address=self.database.address,
+                db_reader_endpoints=self.database.reader_endpoints,
+                db_username=cfg.database.master_username,
+                db_password=self.database.master_password.result,
+                db_instance_identifier=self.database.instance.identifier,
+                redis_urls=self.cache.connection_urls,
+                files_bucket_name=self.files.bucket_name,
+                files_bucket_arn=self.files.bucket_arn,
+                files_key_arn=self.data_key.arn,
+                alarm_topic_arn=self.alarm_topic.arn,
+                image_repositories={n: self.image_repository(a.image.repository) for n, a in cfg.apps.items()},
+                node_selector=self.cluster.api_node_selector,
+                tolerations=self.cluster.api_tolerations,
+                system_node_selector={POOL_LABEL: "system"},
+                rollouts_chart_version=cfg.delivery.argo_rollouts_chart_version,
+                monitoring=cfg.monitoring.enabled,
+                prometheus_address=f"http://{PROMETHEUS_SERVICE}.{MONITORING_NAMESPACE}.svc:{PROMETHEUS_PORT}",
+                high_availability=cfg.protect_data,
+                depends_on=[
+                    self.cluster.lb_controller,
+                    self.cluster.monitoring_crds,
+                    *([self.monitoring.stack] if self.monitoring else []),
+                    *self.image_cache_deps,
+                ],
+            ),
+            opts=regional,
+        )
 
     def _migration(self, cfg: StackConfig, regional: pulumi.ResourceOptions) -> Migration | None:
         """The NAS-to-AWS bridge, only while `migration.enabled`."""

@@ -1,0 +1,306 @@
+"""The Spring Boot apps (co-talk) on the platform: one release of `charts/co-talk` per app
+(`co-talk-<name>`), in the signaling namespace, bound to its ALB host's target group.
+
+Per app: a Kubernetes Secret with the database credentials and the Redis URLs (Pulumi secret
+Outputs, encrypted in state; the values carry only the Secret's name), a Pod Identity role
+scoped to the file bucket and its KMS key, and the Helm release. Shared: Argo Rollouts (the
+canary controller, pinned chart, on the system nodes) and a DatabaseConnections alarm at 80 %
+of the writer's computed max_connections.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+from pulumi_kubernetes.core import v1 as core
+from pulumi_kubernetes.helm import v3 as helm
+
+from components.config import APP_HTTP_PORT, APP_MANAGEMENT_PORT, APP_READINESS_PATH, AppConfig, DatabaseConfig
+from components.db_capacity import alarm_threshold, max_connections
+from components.pod_identity import pod_identity_role
+
+CHART_PATH = "./charts/co-talk"
+ROLLOUTS_REPO = "https://argoproj.github.io/argo-helm"
+ROLLOUTS_NAMESPACE = "argo-rollouts"
+DB_PORT = 5432
+REDIS_PORT = 6379
+
+
+def release_name(app: str) -> str:
+    return f"co-talk-{app}"
+
+
+def secret_name(app: str) -> str:
+    return f"{release_name(app)}-config"
+
+
+def redis_key(use: str) -> str:
+    return f"REDIS_{use.upper().replace('-', '_')}_URL"
+
+
+def jdbc_url(hosts: Sequence[str], database: str, *, reader: bool) -> str:
+    """pgjdbc URL; the reader spreads connections over the replicas and never writes."""
+    url = f"jdbc:postgresql://{','.join(hosts)}/{database}?sslmode=require"
+    if reader:
+        url += "&targetServerType=preferSecondary&loadBalanceHosts=true&readOnly=true"
+    return url
+
+
+def files_policy(bucket_arn: str, key_arn: str, region: str) -> str:
+    """Read/write objects of the file bucket (no bucket configuration), and the data key only through S3."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Sid": "ListFiles", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket_arn},
+                {
+                    "Sid": "Files",
+                    "Effect": "Allow",
+                    "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
+                    "Resource": f"{bucket_arn}/*",
+                },
+                {
+                    "Sid": "FilesKey",
+                    "Effect": "Allow",
+                    "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                    "Resource": key_arn,
+                    "Condition": {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
+                },
+            ],
+        }
+    )
+
+
+@dataclass
+class AppsArgs:
+    stage: str
+    region: str
+    account_id: pulumi.Input[str]
+    apps: Mapping[str, AppConfig]
+    database: DatabaseConfig
+    k8s_provider: pulumi.ProviderResource
+    namespace: str
+    cluster_name: pulumi.Input[str]
+    cluster_arn: pulumi.Input[str]
+    pod_identity_agent: pulumi.Resource
+    # ALB host name -> target group ARN (edge).
+    alb_target_group_arns: Mapping[str, pulumi.Input[str]]
+    lb_subnet_cidrs: Sequence[str]
+    data_subnet_cidrs: Sequence[str]
+    vpc_cidr: str
+    # Data tier: writer host, reader endpoints (host:port), credentials (secret), Redis URLs (secret).
+    db_address: pulumi.Input[str]
+    db_reader_endpoints: Sequence[pulumi.Input[str]]
+    db_username: str
+    db_password: pulumi.Input[str]
+    db_instance_identifier: pulumi.Input[str]
+    redis_urls: Mapping[str, pulumi.Input[str]]
+    files_bucket_name: pulumi.Input[str]
+    files_bucket_arn: pulumi.Input[str]
+    files_key_arn: pulumi.Input[str]
+    alarm_topic_arn: pulumi.Input[str]
+    # Image repository per app after the pull-through cache (name -> repository).
+    image_repositories: Mapping[str, pulumi.Input[str]]
+    node_selector: Mapping[str, str]
+    tolerations: Sequence[Mapping[str, str]]
+    system_node_selector: Mapping[str, str]
+    rollouts_chart_version: str
+    monitoring: bool
+    prometheus_address: str
+    high_availability: bool = False
+    # The namespace object (the signaling tier creates it) before the Secrets in it.
+    namespace_deps: Sequence[pulumi.Resource] = field(default_factory=tuple)
+    depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
+
+
+def release_values(args: AppsArgs, name: str, app: AppConfig) -> dict[str, Any]:
+    """The chart values: config and other tiers' outputs, no secret material."""
+    db = args.database
+    writer = pulumi.Output.concat(args.db_address, f":{DB_PORT}")
+    readers = list(args.db_reader_endpoints) or [writer]
+    res = app.resources
+    return {
+        "image": {"repository": args.image_repositories[name], "tag": app.image.tag, "digest": app.image.digest or ""},
+        "autoscaling": {
+            "minReplicas": app.replicas.min,
+            "maxReplicas": app.replicas.max,
+            "targetCPUUtilizationPercentage": app.target_cpu_percent,
+        },
+        "resources": {
+            "requests": {"cpu": f"{res.cpu_request_millicores}m", "memory": f"{res.memory_mib}Mi"},
+            "limits": {"cpu": f"{res.cpu_limit_millicores}m", "memory": f"{res.memory_mib}Mi"},
+        },
+        "jvm": {"maxRamPercentage": res.heap_percent, "initialRamPercentage": min(50, res.heap_percent)},
+        "ports": {"http": APP_HTTP_PORT, "management": APP_MANAGEMENT_PORT},
+        "terminationGracePeriodSeconds": app.termination_grace_seconds,
+        "preStopSleepSeconds": app.pre_stop_sleep_seconds,
+        "config": {
+            "datasourceUrl": pulumi.Output.all(writer).apply(lambda h: jdbc_url(h, db.database_name, reader=False)),
+            "readerDatasourceUrl": pulumi.Output.all(*readers).apply(lambda h: jdbc_url(h, db.database_name, reader=True)),
+            "writerPoolSize": app.database.writer_pool_size,
+            "readerPoolSize": app.database.reader_pool_size,
+            "filesBucket": args.files_bucket_name,
+            "awsRegion": args.region,
+            "redisUses": sorted(args.redis_urls, key=lambda u: (u != "cache", u)),
+        },
+        "existingSecret": {"name": secret_name(name)},
+        "nodeSelector": dict(args.node_selector),
+        "tolerations": [dict(t) for t in args.tolerations],
+        "networkPolicy": {
+            "enabled": True,
+            "loadBalancerCidrs": list(args.lb_subnet_cidrs),
+            "database": {"cidrs": list(args.data_subnet_cidrs), "port": DB_PORT},
+            "redis": {"cidrs": list(args.data_subnet_cidrs), "port": REDIS_PORT},
+            "awsApis": {"exceptCidrs": [args.vpc_cidr]},
+        },
+        "targetGroupBinding": {"targetGroupArn": args.alb_target_group_arns[app.host]},
+        "canary": {
+            "enabled": app.canary.enabled,
+            "steps": list(app.canary.steps),
+            "pauseSeconds": app.canary.pause_seconds,
+            "maxErrorRatio": app.canary.max_error_percent / 100,
+            "prometheusAddress": args.prometheus_address,
+        },
+        "monitoring": {"serviceMonitor": {"enabled": args.monitoring}},
+    }
+
+
+def rollouts_values(args: AppsArgs) -> dict[str, Any]:
+    """argo-rollouts chart values: the controller on the system nodes, its CRDs kept on uninstall."""
+    return {
+        "installCRDs": True,
+        "keepCRDs": True,
+        "controller": {
+            # Leader election: a second replica takes over at once when a node goes.
+            "replicas": 2 if args.high_availability else 1,
+            "nodeSelector": dict(args.system_node_selector),
+            "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
+            "metrics": {"enabled": args.monitoring, "serviceMonitor": {"enabled": args.monitoring}},
+        },
+        "dashboard": {"enabled": False},
+    }
+
+
+class Apps(pulumi.ComponentResource):
+    """Argo Rollouts + per app (Secret, Pod Identity role, release) + the connections alarm.
+    Exposes `.releases` (app -> Release), `.values` (app -> values), `.rollouts`, `.roles`."""
+
+    def __init__(self, name: str, args: AppsArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("voip:apps:Apps", name, None, opts)
+        stage = args.stage
+        k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.k8s_provider)
+
+        self.rollouts: helm.Release | None = None
+        if any(a.canary.enabled for a in args.apps.values()):
+            self.rollouts = helm.Release(
+                f"{stage}-argo-rollouts",
+                name="argo-rollouts",
+                chart="argo-rollouts",
+                version=args.rollouts_chart_version,
+                repository_opts={"repo": ROLLOUTS_REPO},
+                namespace=ROLLOUTS_NAMESPACE,
+                create_namespace=True,
+                values=rollouts_values(args),
+                atomic=True,
+                cleanup_on_fail=True,
+                timeout=600,
+                max_history=10,
+                opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=list(args.depends_on))),
+            )
+
+        self.releases: dict[str, helm.Release] = {}
+        self.values: dict[str, dict[str, Any]] = {}
+        self.secrets: dict[str, core.Secret] = {}
+        self.roles = {}
+        labels = {"app.kubernetes.io/part-of": "voip", "stage": stage}
+        for app_name, app in args.apps.items():
+            release = release_name(app_name)
+            self.secrets[app_name] = core.Secret(
+                f"{stage}-{release}-config",
+                metadata={"name": secret_name(app_name), "namespace": args.namespace, "labels": labels},
+                type="Opaque",
+                string_data={
+                    "DB_USERNAME": args.db_username,
+                    "DB_PASSWORD": pulumi.Output.secret(args.db_password),
+                    **{redis_key(use): pulumi.Output.secret(url) for use, url in args.redis_urls.items()},
+                },
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    provider=args.k8s_provider,
+                    depends_on=list(args.namespace_deps),
+                    additional_secret_outputs=["data", "stringData"],
+                    delete_before_replace=True,  # fixed name, the chart refers to it
+                ),
+            )
+            self.roles[app_name] = pod_identity_role(
+                f"{stage}-{release}",
+                description=f"{stage} {release}: objects of the file bucket",
+                account_id=args.account_id,
+                cluster_name=args.cluster_name,
+                cluster_arn=args.cluster_arn,
+                namespace=args.namespace,
+                service_account=release,
+                policy=pulumi.Output.all(args.files_bucket_arn, args.files_key_arn).apply(
+                    lambda a: files_policy(a[0], a[1], args.region)
+                ),
+                parent=self,
+                pod_identity_agent=args.pod_identity_agent,
+            )
+            self.values[app_name] = release_values(args, app_name, app)
+            deps = [self.secrets[app_name], self.roles[app_name].association, *args.depends_on]
+            if self.rollouts is not None:
+                deps.append(self.rollouts)
+            self.releases[app_name] = helm.Release(
+                f"{stage}-{release}",
+                name=release,
+                chart=CHART_PATH,
+                namespace=args.namespace,
+                values=self.values[app_name],
+                atomic=True,
+                cleanup_on_fail=True,
+                timeout=app.release_timeout_seconds,
+                max_history=10,
+                create_namespace=False,
+                opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=deps)),
+            )
+
+        # Every pool at its maximum fits 90 % of max_connections (config check); alarm at 80 %.
+        db = args.database
+        limit = max_connections(db.instance_class, db.max_connections)
+        self.connections_alarm = None
+        if limit is not None:
+            ident = f"{stage}-postgres"
+            self.connections_alarm = aws.cloudwatch.MetricAlarm(
+                f"{ident}-connections-high",
+                name=f"{ident}-connections-high",
+                alarm_description=(
+                    f"{ident}: connections above 80% of max_connections ({limit}) for 10 minutes; "
+                    "pools or pods grew past the capacity plan (apps.*.database, apps.*.replicas)"
+                ),
+                namespace="AWS/RDS",
+                metric_name="DatabaseConnections",
+                dimensions={"DBInstanceIdentifier": args.db_instance_identifier},
+                statistic="Maximum",
+                period=300,
+                evaluation_periods=2,
+                threshold=alarm_threshold(limit),
+                comparison_operator="GreaterThanThreshold",
+                treat_missing_data="missing",
+                alarm_actions=[args.alarm_topic_arn],
+                ok_actions=[args.alarm_topic_arn],
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+
+        self.readiness_path = APP_READINESS_PATH
+        self.register_outputs(
+            {
+                "releases": {n: r.name for n, r in self.releases.items()},
+                "roleArns": {n: r.role.arn for n, r in self.roles.items()},
+            }
+        )
+
