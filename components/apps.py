@@ -245,9 +245,7 @@ class Apps(pulumi.ComponentResource):
                 cluster_arn=args.cluster_arn,
                 namespace=args.namespace,
                 service_account=release,
-                policy=pulumi.Output.all(args.files_bucket_arn, args.files_key_arn).apply(
-                    lambda a: files_policy(a[0], a[1], args.region)
-                ),
+                policy=pulumi.Output.all(args.files_bucket_arn, args.files_key_arn).apply(lambda a: files_policy(a[0], a[1], args.region)),
                 parent=self,
                 pod_identity_agent=args.pod_identity_agent,
             )
@@ -303,4 +301,3 @@ class Apps(pulumi.ComponentResource):
                 "roleArns": {n: r.role.arn for n, r in self.roles.items()},
             }
         )
-

@@ -843,9 +843,7 @@ class StackConfig(Model):
     monitoring: MonitoringConfig = MonitoringConfig()
     migration: MigrationConfig | None = None
     # The Spring Boot apps (charts/co-talk), one release each: `co-talk-<name>`.
-    apps: dict[AppName, AppConfig] = Field(
-        default_factory=lambda: {"api": AppConfig.model_validate({"host": "api"})}, max_length=5
-    )
+    apps: dict[AppName, AppConfig] = Field(default_factory=lambda: {"api": AppConfig.model_validate({"host": "api"})}, max_length=5)
     delivery: DeliveryConfig = DeliveryConfig()
     # Secret keys (`pulumi config set --secret`).
     load_test_bypass_token: SecretStr | None = None

@@ -118,7 +118,12 @@ class ImageCache(pulumi.ComponentResource):
                         {
                             "rulePriority": 1,
                             "description": f"drop cached images not pulled for {UNUSED_DAYS} days",
-                            "selection": {"tagStatus": "any", "countType": "sinceImagePulled", "countUnit": "days", "countNumber": UNUSED_DAYS},
+                            "selection": {
+                                "tagStatus": "any",
+                                "countType": "sinceImagePulled",
+                                "countUnit": "days",
+                                "countNumber": UNUSED_DAYS,
+                            },
                             "action": {"type": "expire"},
                         }
                     ]

@@ -78,7 +78,9 @@ def test_load_balancers_reach_the_nodes_through_target_groups(plan):
     workers = d.node_for(_one(plan, T.T_SG, lambda r: r["name"].endswith("eks-nodes-sg")))
     alb = d.node_for(_one(plan, T.T_LB, lambda r: r["props"]["loadBalancerType"] == "application"))
     api_tg = d.node_for(_one(plan, T.T_TG, lambda r: r["name"].endswith("api-tg")))
-    assert d.has_edge(alb, api_tg) and d.has_edge(api_tg, workers)
+    # The ALB's api group reaches the co-talk-api pods (its TargetGroupBinding), not bare nodes.
+    api = d.node_for(_one(plan, "kubernetes:helm.sh/v3:Release", lambda r: r["props"]["name"] == "co-talk-api"))
+    assert d.has_edge(alb, api_tg) and d.has_edge(api_tg, api)
     assert not d.has_edge(alb, workers)  # implied by the path, not drawn twice
 
 

@@ -338,7 +338,7 @@ def test_ebs_csi_driver_addon_with_least_privilege_pod_identity(plan):
 
 def test_connections_metric_requires_monitoring():
     raw, _ = stack_raw("dev")
-    bad = with_overrides(raw, {"voip-infra:monitoring": {"enabled": False}})
+    bad = with_overrides(raw, {"voip-infra:monitoring": {"enabled": False}, "voip-infra:apps": {"api": {"canary": {"enabled": False}}}})
     with pytest.raises(ConfigError) as info:
         load_stack_config("dev", bad)
     (line,) = info.value.lines
@@ -365,7 +365,15 @@ def test_monitoring_config_errors(override, key, word):
 
 
 def test_monitoring_off_builds_no_stack_and_signaling_scales_on_cpu_only():
-    plan = variant("dev", {"voip-infra:monitoring": {"enabled": False}, "voip-infra:signaling": {"connectionsMetric": False}})
+    plan = variant(
+        "dev",
+        {
+            "voip-infra:monitoring": {"enabled": False},
+            "voip-infra:signaling": {"connectionsMetric": False},
+            # The canary's analysis needs Prometheus: the app rolls out as a Deployment instead.
+            "voip-infra:apps": {"api": {"canary": {"enabled": False}}},
+        },
+    )
     charts = {r["props"]["chart"] for r in plan.of_type(RELEASE)}
     assert not charts & {"kube-prometheus-stack", "prometheus-adapter"}
     assert not [r for r in plan["resources"] if r["type"] == "voip:monitoring:Monitoring"]

@@ -421,6 +421,9 @@ ESTIMATORS: dict[str, Estimator] = {
     "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration": _usage("log ingestion"),
     "aws:sns/topic:Topic": _usage("publishes and deliveries"),
     "aws:route53/record:Record": _usage("DNS queries (alias queries to AWS resources free)"),
+    "aws:ecr/pullThroughCacheRule:PullThroughCacheRule": _usage(
+        "ECR storage of cached images", "ECR pull-through cache: ~$0.10/GB-month of cached images; in-region pulls free"
+    ),
     "kubernetes:helm.sh/v3:Release": _helm_release,
 }
 
@@ -439,6 +442,7 @@ _FREE_PREFIXES = (
     "aws:ec2/launchTemplate",
     "aws:ec2/mainRouteTableAssociation",
     "aws:kms/alias",
+    "aws:ecr/repositoryCreationTemplate",
     "aws:lb/listener",
     "aws:lb/targetGroup",
     "aws:eks/addon",
