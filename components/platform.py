@@ -21,8 +21,8 @@ from components.edge_alarms import EdgeAlarms, EdgeAlarmsArgs
 from components.image_cache import ImageCache, ImageCacheArgs, cached_repository
 from components.keys import DataKey, DataKeyArgs
 from components.migration import Migration, MigrationArgs, MigrationTargetArgs
-from components.monitoring import PROMETHEUS_PORT, PROMETHEUS_SERVICE, Monitoring, MonitoringArgs
 from components.monitoring import NAMESPACE as MONITORING_NAMESPACE
+from components.monitoring import PROMETHEUS_PORT, PROMETHEUS_SERVICE, Monitoring, MonitoringArgs
 from components.network import Network, NetworkArgs
 from components.signaling import Signaling, SignalingArgs
 from components.storage import FileStorage, FileStorageArgs
