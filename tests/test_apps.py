@@ -104,7 +104,9 @@ def test_cloudfront_api_paths_reach_a_bound_host_and_no_host_serves_the_web_app_
 
 def test_a_host_without_an_app_is_a_config_error():
     raw, _ = stack_raw("production")
-    bad = with_overrides(raw, {"voip-infra:edge": {"albHosts": [*json.loads(raw["voip-infra:edge"])["albHosts"], {"name": "admin", "priority": 200}]}})
+    bad = with_overrides(
+        raw, {"voip-infra:edge": {"albHosts": [*json.loads(raw["voip-infra:edge"])["albHosts"], {"name": "admin", "priority": 200}]}}
+    )
     with pytest.raises(ConfigError) as info:
         load_stack_config("production", bad)
     (line,) = info.value.lines
@@ -130,7 +132,9 @@ def test_pull_through_cache_rule_and_every_image_resolves_to_it(plan):
     assert props["upstreamRegistryUrl"] == "ghcr.io"
     assert props["ecrRepositoryPrefix"] == cache_prefix(stage) and ECR_PREFIX.fullmatch(props["ecrRepositoryPrefix"])
     assert 2 <= len(props["ecrRepositoryPrefix"]) <= 30
-    secret = next(s for s in plan.of_type("aws:secretsmanager/secret:Secret") if s["props"].get("name", "").startswith("ecr-pullthroughcache/"))
+    secret = next(
+        s for s in plan.of_type("aws:secretsmanager/secret:Secret") if s["props"].get("name", "").startswith("ecr-pullthroughcache/")
+    )
     assert props["credentialArn"] == plan["outputs"]["ghcrCacheCredentialSecretArn"]
     assert CREDENTIAL_ARN.fullmatch(props["credentialArn"]) and secret["props"]["name"] in props["credentialArn"]
     cache = f"123456789012.dkr.ecr.{plan['config']['aws:region']}.amazonaws.com/{cache_prefix(stage)}/"
@@ -189,7 +193,9 @@ def test_app_secret_holds_credentials_and_every_redis_use(plan):
 
 
 def test_app_role_reaches_only_the_file_bucket_and_its_key(plan):
-    (assoc,) = [a for a in plan.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation") if a["props"]["serviceAccount"] == "co-talk-api"]
+    (assoc,) = [
+        a for a in plan.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation") if a["props"]["serviceAccount"] == "co-talk-api"
+    ]
     assert assoc["props"]["namespace"] == plan["config"]["signaling"]["namespace"]
     (policy,) = [p for p in plan.of_type("aws:iam/rolePolicy:RolePolicy") if p["name"].endswith("co-talk-api-policy")]
     doc = json.loads(policy["props"]["policy"])
@@ -311,3 +317,13 @@ def test_spot_api_nodes_refused_where_data_is_protected():
     with pytest.raises(ConfigError) as info:
         load_stack_config("production", bad)
     assert info.value.lines[0].startswith("error: voip-infra:cluster.apiNodes.capacityType: SPOT is not allowed")
+
+
+def test_app_pods_get_target_health_readiness_gates(plan):
+    # The LB controller injects readiness gates in namespaces labelled so: a canary or scale-out
+    # pod counts as ready only once healthy in the ALB target group (as for signaling).
+    (rel,) = [r for r in local_releases(plan) if r["props"]["name"] == "co-talk-api"]
+    (ns,) = [n for n in plan.of_type("kubernetes:core/v1:Namespace") if n["props"]["metadata"]["name"] == rel["props"]["namespace"]]
+    assert ns["props"]["metadata"]["labels"]["elbv2.k8s.aws/pod-readiness-gate-inject"] == "enabled"
+    secret = next(s for s in plan.of_type("kubernetes:core/v1:Secret") if s["props"]["metadata"]["name"] == "co-talk-api-config")
+    assert ns["urn"] in secret["dependsOn"]

@@ -390,7 +390,9 @@ def promtool_case(tmp_path: Path, query: str, threshold: float, canary_5xx_per_1
             {
                 "interval": "15s",
                 "input_series": inputs,
-                "promql_expr_test": [{"expr": query, "eval_time": "3m", "exp_samples": [{"labels": "{}", "value": canary_5xx_per_100 / 100}]}],
+                "promql_expr_test": [
+                    {"expr": query, "eval_time": "3m", "exp_samples": [{"labels": "{}", "value": canary_5xx_per_100 / 100}]}
+                ],
                 "alert_rule_test": [
                     {"eval_time": "3m", "alertname": "CanaryAbort", "exp_alerts": [{"exp_labels": {}}] if fires else []},
                 ],

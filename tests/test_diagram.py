@@ -81,6 +81,10 @@ def test_load_balancers_reach_the_nodes_through_target_groups(plan):
     # The ALB's api group reaches the co-talk-api pods (its TargetGroupBinding), not bare nodes.
     api = d.node_for(_one(plan, "kubernetes:helm.sh/v3:Release", lambda r: r["props"]["name"] == "co-talk-api"))
     assert d.has_edge(alb, api_tg) and d.has_edge(api_tg, api)
+    # ... and CloudFront's /api/* leads there: viewer -> CloudFront -> ALB -> api group -> pods.
+    cdn = d.node_for(_one(plan, T.T_DIST))
+    (edge,) = [e for e in d.edges if e.src == cdn and e.dst == alb]
+    assert "/api/*" in " ".join(edge.labels)
     assert not d.has_edge(alb, workers)  # implied by the path, not drawn twice
 
 
