@@ -82,6 +82,9 @@ class ImageCache(pulumi.ComponentResource):
             name=f"{SECRET_PREFIX}{stage}-ghcr",
             description=f"{stage}: GitHub user + read:packages token the ECR pull-through cache uses for ghcr.io",
             recovery_window_in_days=7,
+            # The AWS-managed key on purpose: ECR reads the secret through its service-linked role
+            # (AWSServiceRoleForECRPullThroughCache), whose policy grants secretsmanager:GetSecretValue
+            # on ecr-pullthroughcache/* and no kms:Decrypt on a customer key.
             opts=child,
         )
         deps = []

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import cache
 
 import helm_python as h
 import pytest
@@ -15,7 +16,7 @@ import yaml
 from components import db_capacity as cap
 from components.config import ConfigError, load_stack_config
 from components.image_cache import cache_prefix
-from tests.harness import stack_raw, variant, with_overrides
+from tests.harness import stack_plan, stack_raw, variant, with_overrides
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 TG = "aws:lb/targetGroup:TargetGroup"
@@ -32,17 +33,25 @@ def local_releases(plan):
     return [r for r in releases(plan) if r["props"]["chart"].startswith("./charts/")]
 
 
-def bindings(plan) -> list[tuple[str, str, dict]]:
-    """(release, target group ARN, rendered TargetGroupBinding) of every local chart, rendered by real Helm."""
-    out = []
-    for rel in local_releases(plan):
+@cache
+def rendered(stack: str) -> dict[str, list[dict]]:
+    """Every local chart's release of the stack rendered by real Helm: release name -> objects."""
+    out = {}
+    for rel in local_releases(stack_plan(stack)):
         props = rel["props"]
         manifests = h.Chart.load(props["chart"]).render(values=props["values"], name=props["name"], namespace=props["namespace"])
-        for text in manifests.values():
-            for doc in yaml.safe_load_all(text):
-                if doc and doc["kind"] == "TargetGroupBinding":
-                    out.append((props["name"], doc["spec"]["targetGroupARN"], doc))
+        out[props["name"]] = [d for text in manifests.values() for d in yaml.safe_load_all(text) if d]
     return out
+
+
+def bindings(plan) -> list[tuple[str, str, dict]]:
+    """(release, target group ARN, TargetGroupBinding) of every local chart's release."""
+    return [
+        (release, doc["spec"]["targetGroupARN"], doc)
+        for release, docs in rendered(plan["stack"]).items()
+        for doc in docs
+        if doc["kind"] == "TargetGroupBinding"
+    ]
 
 
 def target_group_of(plan, arn: str) -> dict:
@@ -78,15 +87,7 @@ def test_health_check_is_the_charts_readiness_probe(plan):
         if not release.startswith("co-talk-"):
             continue
         tg = target_group_of(plan, arn)
-        (rel,) = [r for r in local_releases(plan) if r["props"]["name"] == release]
-        props = rel["props"]
-        docs = [
-            d
-            for t in h.Chart.load(props["chart"]).render(values=props["values"], name=release, namespace=props["namespace"]).values()
-            for d in yaml.safe_load_all(t)
-            if d
-        ]
-        (workload,) = [d for d in docs if d["kind"] in ("Rollout", "Deployment")]
+        (workload,) = [d for d in rendered(plan["stack"])[release] if d["kind"] in ("Rollout", "Deployment")]
         (c,) = workload["spec"]["template"]["spec"]["containers"]
         ports = {p["name"]: p["containerPort"] for p in c["ports"]}
         probe = c["readinessProbe"]["httpGet"]
