@@ -328,3 +328,18 @@ def test_app_pods_get_target_health_readiness_gates(plan):
     assert ns["props"]["metadata"]["labels"]["elbv2.k8s.aws/pod-readiness-gate-inject"] == "enabled"
     secret = next(s for s in plan.of_type("kubernetes:core/v1:Secret") if s["props"]["metadata"]["name"] == "co-talk-api-config")
     assert ns["urn"] in secret["dependsOn"]
+
+
+def test_every_listener_rule_forwards_to_a_bound_group_including_the_cutover_name(plan):
+    # Each host rule (the apex and, on nas-migration, the weighted app.<domain> too) ends on pods.
+    bound = {arn for _, arn, _ in bindings(plan)}
+    rules = plan.of_type("aws:lb/listenerRule:ListenerRule")
+    assert rules
+    hosts = set()
+    for rule in rules:
+        (action,) = rule["props"]["actions"]
+        assert action["targetGroupArn"] in bound, rule["name"]
+        hosts |= {h for c in rule["props"]["conditions"] if "hostHeader" in c for h in c["hostHeader"]["values"]}
+    cutover = plan["outputs"].get("cutoverName")
+    if cutover:
+        assert cutover in hosts  # the AWS share of the weighted record reaches co-talk-api
