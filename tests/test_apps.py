@@ -161,7 +161,10 @@ def test_node_role_may_pull_through_the_cache_only_under_its_prefix(plan):
 
 
 def test_ghcr_token_is_written_as_a_secret_when_given():
-    plan = variant("dev", {"voip-infra:ghcrToken": "ghp_exampletoken"}, secret_keys=("voip-infra:ghcrToken",))
+    from tests.test_autoscaler import BOTH_OFF  # one shared variant plan (the token is its only effect here)
+
+    assert BOTH_OFF["voip-infra:ghcrToken"] == "ghp_exampletoken"
+    plan = variant("dev", BOTH_OFF)
     (version,) = [v for v in plan.of_type("aws:secretsmanager/secretVersion:SecretVersion") if "ImageCache" in v["urn"]]
     assert version["props"]["secretString"] == "[secret]"
     assert "ghp_exampletoken" not in json.dumps(plan["resources"])

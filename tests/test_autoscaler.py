@@ -192,7 +192,12 @@ def test_desired_size_stays_ignored_on_every_node_group(plan):
 
 # Shared with tests/test_monitoring.py (Alertmanager -> SNS off): one variant plan for both
 # switches, and with both off the LB controller's and the apps' are the only pod identity associations left.
-BOTH_OFF = {"voip-infra:cluster": {"autoscaler": {"enabled": False}}, "voip-infra:monitoring": {"alertsToSns": False}}
+BOTH_OFF = {
+    "voip-infra:cluster": {"autoscaler": {"enabled": False}},
+    "voip-infra:monitoring": {"alertsToSns": False},
+    # Also tests/test_apps.py's GHCR token (written into the pull-through cache's secret).
+    "voip-infra:ghcrToken": "ghp_exampletoken",
+}
 
 
 def test_disabled_builds_no_autoscaler():
