@@ -346,3 +346,32 @@ def test_every_listener_rule_forwards_to_a_bound_group_including_the_cutover_nam
     cutover = plan["outputs"].get("cutoverName")
     if cutover:
         assert cutover in hosts  # the AWS share of the weighted record reaches co-talk-api
+
+
+@pytest.mark.parametrize(
+    "override, line",
+    [
+        ({"voip-infra:apps": {"api": {"replicaz": 1}}}, "error: voip-infra:apps.api.replicaz: unknown key; allowed keys: canary,"),
+        ({"voip-infra:apps": {"API": {"host": "api"}}}, "error: voip-infra:apps.API: 'API' is not a lowercase name"),
+        ({"voip-infra:apps": {"api": {"canary": {"steps": [50, 25]}}}}, "error: voip-infra:apps.api.canary.steps: [50, 25] must rise"),
+        ({"voip-infra:apps": {"api": {"host": "www"}}}, "error: voip-infra:apps.api.host: 'www' is not an ALB host; allowed: api"),
+        ({"voip-infra:apps": {"web": {"host": "api"}}}, "error: voip-infra:apps.web.host: 'api' is already served by apps.api"),
+        (
+            {"voip-infra:apps": {"api": {"terminationGraceSeconds": 15}}},
+            "error: voip-infra:apps.api.terminationGraceSeconds: 15 leaves under 10 s",
+        ),
+        (
+            {"voip-infra:delivery": {"argoRolloutsChartVersion": "latest"}},
+            "error: voip-infra:delivery.argoRolloutsChartVersion: 'latest' is not",
+        ),
+        (
+            {"voip-infra:database": {"instanceClass": "db.x9z.large"}},
+            "error: voip-infra:database.instanceClass: the memory of db.x9z.large",
+        ),
+    ],
+)
+def test_app_config_errors_name_the_key(override, line):
+    raw, _ = stack_raw("dev")
+    with pytest.raises(ConfigError) as info:
+        load_stack_config("dev", with_overrides(raw, override))
+    assert any(x.startswith(line) for x in info.value.lines), info.value.lines
