@@ -20,7 +20,7 @@ import pulumi_aws as aws
 from pulumi_kubernetes.core import v1 as core
 from pulumi_kubernetes.helm import v3 as helm
 
-from components.config import APP_HTTP_PORT, APP_MANAGEMENT_PORT, APP_READINESS_PATH, AppConfig, DatabaseConfig
+from components.config import APP_HTTP_PORT, APP_MANAGEMENT_PORT, AppConfig, DatabaseConfig
 from components.db_capacity import alarm_threshold, max_connections
 from components.pod_identity import pod_identity_role
 
@@ -294,10 +294,10 @@ class Apps(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self),
             )
 
-        self.readiness_path = APP_READINESS_PATH
         self.register_outputs(
             {
                 "releases": {n: r.name for n, r in self.releases.items()},
+                "connectionsAlarm": self.connections_alarm.name if self.connections_alarm else None,
                 "roleArns": {n: r.role.arn for n, r in self.roles.items()},
             }
         )
