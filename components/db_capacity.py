@@ -3,9 +3,9 @@
 RDS PostgreSQL's default `max_connections` is `LEAST({DBInstanceClassMemory/9531392}, 5000)`
 (AWS Prescriptive Guidance, "max_connections"; RDS User Guide, DB parameter formulas).
 DBInstanceClassMemory is the class's memory minus what RDS keeps for the OS and its own
-processes, so it is below the nominal figure: db.t4g.micro reports about 80 rather than the
-112 the nominal 1 GiB gives. We model the reserve as max(300 MiB, 5 %), which lands on the
-values RDS reports for small and large classes, and check demand against 90 % of the result.
+processes, so it is below the nominal figure (1 GiB would give 112). We model the reserve as
+max(300 MiB, 5 %) (db.t4g.micro: 79), a conservative estimate, and check demand against 90 % of
+the result; `database.maxConnections` pins an exact value in the parameter group instead.
 
 Pure functions, no Pulumi: the config schema (components/config.py) uses them to refuse a
 stage whose pools cannot fit, and the apps tier sizes the DatabaseConnections alarm with them.

@@ -217,7 +217,7 @@ def test_app_role_reaches_only_the_file_bucket_and_its_key(plan):
 
 def test_capacity_formula_boundaries():
     # RDS's formula on nominal memory minus the reserve; capped at 5000.
-    assert cap.max_connections("db.t4g.micro") == 79  # RDS reports ~80 (nominal 1 GiB would give 112)
+    assert cap.max_connections("db.t4g.micro") == 79  # below the nominal 1 GiB's 112: RDS keeps memory for itself
     assert cap.max_connections("db.r7g.large") == 1712
     assert cap.max_connections("db.r7g.4xlarge") == 5000
     assert cap.max_connections("db.t4g.micro", explicit=200) == 200
