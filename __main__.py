@@ -3,9 +3,8 @@ the Platform, export its outputs. Everything else lives in components/."""
 
 import pulumi
 
-from components.config import ConfigError, load_stack_config
+from components.config_loader import ConfigError, load_stack_config, raw_stack_config
 from components.platform import Platform
-from components.stack_config import raw_stack_config
 
 try:
     config = load_stack_config(pulumi.get_stack(), raw_stack_config())

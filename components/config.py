@@ -1,19 +1,16 @@
 """The stack configuration schema: every key typed, validated and defaulted.
 
 A stack file (`stacks/Pulumi.<stack>.yaml`) holds `aws:region` plus keys in the
-project namespace (`voip-infra:<key>`). `load_stack_config` turns the raw key/value
-map that Pulumi hands the program into a frozen `StackConfig`, or raises
-`ConfigError` with every problem at once, one line each, in the format of
-CONTRACTS.md ("error: <key path>: <what is wrong and what is allowed>").
+project namespace (`voip-infra:<key>`); `StackConfig` is the whole of it. Loading the
+raw key/value map and formatting the errors live in components/config_loader.py.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import json
 import re
 from enum import StrEnum
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -23,7 +20,6 @@ from pydantic import (
     Field,
     PlainSerializer,
     SecretStr,
-    ValidationError,
     ValidationInfo,
     model_validator,
 )
@@ -40,14 +36,6 @@ RESERVED_RANGES = (
     ipaddress.ip_network("192.168.0.0/16"),
     ipaddress.ip_network("100.64.0.0/10"),
 )
-
-
-class ConfigError(Exception):
-    """Invalid stack config. `lines` are ready to print, one problem each."""
-
-    def __init__(self, lines: list[str]):
-        super().__init__("\n".join(lines))
-        self.lines = lines
 
 
 # --------------------------------------------------------------------------- types
@@ -122,6 +110,8 @@ ImageDigest = Annotated[str, _pattern(r"sha256:[a-f0-9]{64}", "an image digest s
 AddonVersion = Annotated[str, _pattern(r"v[0-9]+\.[0-9]+\.[0-9]+-eksbuild\.[0-9]+", "an EKS add-on version such as v1.19.2-eksbuild.1")]
 ChartVersion = Annotated[str, _pattern(r"[0-9]+\.[0-9]+\.[0-9]+", "a chart version such as 1.13.0")]
 TcpPort = Annotated[int, Field(ge=1, le=65535)]
+# Ports a non-root process listens on (coturn runs unprivileged).
+UnprivilegedPort = Annotated[int, Field(ge=1024, le=65535)]
 AzName = Annotated[str, _pattern(r"[a-z]{2}(-gov)?-[a-z]+-[0-9][a-z]", "an availability zone name such as ap-northeast-2a")]
 
 # CloudWatch Logs accepts only these retention periods.
@@ -148,6 +138,19 @@ class Model(BaseModel):
         validate_default=True,
         hide_input_in_errors=True,
     )
+
+
+class Range(Model):
+    """A `min`/`max` pair (subclasses type and bound both); min <= max."""
+
+    min: int
+    max: int
+
+    @model_validator(mode="after")
+    def _check_order(self) -> Range:
+        if self.min > self.max:
+            raise ValueError(f"min: {self.min} is above max {self.max}; need min <= max")
+        return self
 
 
 # ------------------------------------------------------------------------ sections
@@ -248,7 +251,7 @@ DEFAULT_CSP = (
 )
 
 
-class EdgeAlarms(Model):
+class EdgeAlarmsConfig(Model):
     """Thresholds of the edge's CloudWatch alarms (ALB, NLB, CloudFront, WAF)."""
 
     enabled: bool = True
@@ -287,7 +290,7 @@ class EdgeConfig(Model):
     nlb_static_ips: bool = False
     content_security_policy: Annotated[str, Field(min_length=1, max_length=1783)] = DEFAULT_CSP
     log_retention_days: LogRetentionDays = 90
-    alarms: EdgeAlarms = EdgeAlarms()
+    alarms: EdgeAlarmsConfig = EdgeAlarmsConfig()
 
     @model_validator(mode="after")
     def _check(self) -> EdgeConfig:
@@ -537,15 +540,9 @@ class StorageConfig(Model):
         return self
 
 
-class PortRange(Model):
-    min: int = Field(ge=1024, le=65535)
-    max: int = Field(ge=1024, le=65535)
-
-    @model_validator(mode="after")
-    def _check(self) -> PortRange:
-        if self.min > self.max:
-            raise ValueError(f"min: {self.min} is above max {self.max}; need min <= max")
-        return self
+class PortRange(Range):
+    min: UnprivilegedPort
+    max: UnprivilegedPort
 
 
 class TurnImageConfig(Model):
@@ -572,10 +569,10 @@ class TurnConfig(Model):
     node_bandwidth_mbps: int = Field(default=1000, ge=10, le=200000)
     bandwidth_alarm_percent: int = Field(default=80, ge=10, le=100)
     realm: DomainName | None = None  # default turn.<edge.domain>
-    listening_port: int = Field(default=3478, ge=1024, le=65535)
-    tls_port: int = Field(default=5349, ge=1024, le=65535)
+    listening_port: UnprivilegedPort = 3478
+    tls_port: UnprivilegedPort = 5349
     relay_ports: PortRange = PortRange.model_validate({"min": 49152, "max": 65535})
-    metrics_port: int = Field(default=9641, ge=1024, le=65535)
+    metrics_port: UnprivilegedPort = 9641
     max_bps: int = Field(default=1_000_000, ge=8_000)
     total_quota: int = Field(default=1000, ge=1)
     user_quota: int = Field(default=10, ge=1)
@@ -600,15 +597,9 @@ class ImageConfig(Model):
     digest: ImageDigest | None = None
 
 
-class ReplicaBounds(Model):
+class ReplicaBounds(Range):
     min: int = Field(default=3, ge=1, le=100)
     max: int = Field(default=20, ge=1, le=500)
-
-    @model_validator(mode="after")
-    def _check(self) -> ReplicaBounds:
-        if self.min > self.max:
-            raise ValueError(f"min: {self.min} is above max {self.max}; need min <= max")
-        return self
 
 
 class SignalingConfig(Model):
@@ -1021,127 +1012,3 @@ class _MultiProblem(ValueError):
     def __init__(self, problems: list[str]):
         super().__init__("; ".join(problems))
         self.problems = problems
-
-
-# ---------------------------------------------------------------------- loading
-
-SECRET_KEYS = {"loadTestBypassToken", "dmsSourcePassword", "ghcrToken"}
-STAGE_NAME = re.compile(r"[a-z][a-z0-9-]{0,18}[a-z0-9]")
-
-
-def _decode(value: Any) -> Any:
-    """Pulumi hands config values to programs as strings; objects arrive JSON-encoded."""
-    if not isinstance(value, str):
-        return value
-    try:
-        return json.loads(value)
-    except ValueError:
-        return value
-
-
-def load_stack_config(stack: str, raw: dict[str, Any]) -> StackConfig:
-    """Validate the raw `key -> value` config of `stack`; raise ConfigError listing every problem."""
-    lines: list[str] = []
-    if not STAGE_NAME.fullmatch(stack):
-        lines.append(f"error: stack: {stack!r} must be 2-20 chars of a-z, 0-9 and '-', starting with a letter (it prefixes resource names)")
-    data: dict[str, Any] = {"stage": stack}
-    prefix = PROJECT + ":"
-    allowed = sorted(_top_level_keys())
-    for key, value in raw.items():
-        if key == REGION_KEY:
-            data[REGION_KEY] = value
-        elif key.startswith(prefix):
-            name = key[len(prefix) :]
-            if name not in allowed:
-                lines.append(f"error: {key}: unknown key; allowed keys: {', '.join(allowed)}")
-                continue
-            data[name] = value if name in SECRET_KEYS else _decode(value)
-        # Other namespaces (aws:*, pulumi:*) belong to providers and the engine.
-    if lines:
-        raise ConfigError(lines)
-    try:
-        # Sections validate against the stage's region and data protection, so
-        # cross-key problems are reported in the same pass as everything else.
-        context = {"region": data.get(REGION_KEY), "protect_data": str(data.get("protectData", "")).lower() == "true"}
-        return StackConfig.model_validate(data, context=context)
-    except ValidationError as exc:
-        raise ConfigError(_format_errors(exc)) from None
-
-
-def _top_level_keys() -> set[str]:
-    return {f.alias or name for name, f in StackConfig.model_fields.items() if name not in ("stage", "region")}
-
-
-def _key_path(loc: tuple[Any, ...]) -> str:
-    if not loc:
-        return PROJECT
-    head, *rest = (part for part in loc if part != "[key]")  # pydantic marks dict-key errors with "[key]"
-    key = REGION_KEY if head == REGION_KEY else f"{PROJECT}:{head}"
-    return ".".join([key, *map(str, rest)])
-
-
-def _format_errors(exc: ValidationError) -> list[str]:
-    lines: list[str] = []
-    for err in exc.errors(include_url=False):
-        loc = tuple(err["loc"])
-        ctx_error = (err.get("ctx") or {}).get("error")
-        if isinstance(ctx_error, _MultiProblem):
-            for problem in ctx_error.problems:
-                path, _, msg = problem.partition(": ")
-                lines.append(f"error: {_key_path(loc + tuple(path.split('.')))}: {msg}")
-            continue
-        if err["type"] == "extra_forbidden":
-            allowed = _allowed_keys(loc[:-1])
-            hint = f"; allowed keys: {', '.join(allowed)}" if allowed else ""
-            lines.append(f"error: {_key_path(loc)}: unknown key{hint}")
-            continue
-        if err["type"] == "missing":
-            lines.append(f"error: {_key_path(loc)}: required key is missing")
-            continue
-        msg = err["msg"]
-        if err["type"] == "value_error":
-            msg = msg.removeprefix("Value error, ")
-            # A model validator names the offending field first ("cidr: ..."): fold it into the path.
-            field, sep, rest = msg.partition(": ")
-            if sep and re.fullmatch(r"[A-Za-z0-9_.]+(, [A-Za-z0-9_.]+)*", field) and " " not in field.replace(", ", ""):
-                if "," not in field:
-                    loc = loc + tuple(field.split("."))
-                    msg = rest
-        lines.append(f"error: {_key_path(loc)}: {msg}")
-    return lines
-
-
-def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
-    """The keys the model at `loc` accepts (for 'unknown key' messages)."""
-    model: Any = StackConfig
-    for part in loc:
-        model = _unwrap(model)
-        if isinstance(model, type) and issubclass(model, BaseModel):
-            field = next((f for n, f in model.model_fields.items() if (f.alias or n) == part), None)
-            if field is None:
-                return []
-            model = field.annotation
-        elif get_origin(model) in (list, dict):
-            model = get_args(model)[-1]
-        else:
-            return []
-    model = _unwrap(model)
-    if get_origin(model) in (list, dict):
-        model = _unwrap(get_args(model)[-1])
-    if isinstance(model, type) and issubclass(model, BaseModel):
-        return sorted(f.alias or n for n, f in model.model_fields.items() if n not in ("stage", "region"))
-    return []
-
-
-def _unwrap(tp: Any) -> Any:
-    while True:
-        origin = get_origin(tp)
-        if origin is Annotated:
-            tp = get_args(tp)[0]
-        elif origin is Union or str(origin) == "types.UnionType":
-            args = [a for a in get_args(tp) if a is not type(None)]
-            tp = args[0] if len(args) == 1 else tp
-            if len(args) != 1:
-                return tp
-        else:
-            return tp

@@ -22,8 +22,9 @@ import pulumi
 import pulumi_aws as aws
 
 from components.config import DnsWeights, MigrationConfig
+from components.context import StageContext
+from components.iam import service_trust
 
-POSTGRES_PORT = 5432
 # AWS requires an ASN on a customer gateway even with static routing; 65000 is the
 # documented placeholder for devices that do not speak BGP.
 STATIC_PLACEHOLDER_ASN = 65000
@@ -35,17 +36,6 @@ DH_GROUPS = [14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24]
 # DMS needs these role names exactly (account-wide).
 DMS_VPC_ROLE = "dms-vpc-role"
 DMS_LOGS_ROLE = "dms-cloudwatch-logs-role"
-
-
-def _assume(service: str | pulumi.Output[str], account_id: pulumi.Input[str] | None = None) -> pulumi.Output[str]:
-    def doc(args: list) -> str:
-        principal, account = args
-        stmt: dict = {"Effect": "Allow", "Principal": {"Service": principal}, "Action": "sts:AssumeRole"}
-        if account:
-            stmt["Condition"] = {"StringEquals": {"aws:SourceAccount": account}}
-        return json.dumps({"Version": "2012-10-17", "Statement": [stmt]})
-
-    return pulumi.Output.all(service, account_id).apply(doc)
 
 
 def table_mappings(schema: str = "public") -> str:
@@ -85,13 +75,10 @@ def task_settings() -> str:
 
 @dataclass
 class MigrationArgs:
-    stage: str
-    region: str
-    account_id: pulumi.Input[str]
+    ctx: StageContext
     config: MigrationConfig
     # The NAS PostgreSQL password of `config.dms.source_username` (a Pulumi secret).
     source_password: pulumi.Input[str]
-    protect: bool
     vpc_id: pulumi.Input[str]
     vpc_cidr: str
     # DMS runs here (and the Secrets Manager endpoint it needs, when the network has none).
@@ -99,8 +86,6 @@ class MigrationArgs:
     # The NAS LAN is routed to the VGW in these (private: DMS; isolated: RDS answers).
     private_route_table_ids: Sequence[pulumi.Input[str]]
     isolated_route_table_ids: Sequence[pulumi.Input[str]]
-    kms_key_arn: pulumi.Input[str]
-    alarm_topic_arn: pulumi.Input[str]
     # The file bucket `mc mirror` writes into.
     files_bucket_arn: pulumi.Input[str]
     zone_id: pulumi.Input[str]
@@ -141,7 +126,7 @@ class Migration(pulumi.ComponentResource):
     # -------------------------------------------------------------------------- VPN
 
     def _vpn(self, args: MigrationArgs) -> None:
-        stage, cfg = args.stage, args.config
+        stage, cfg = args.ctx.stage, args.config
         child = pulumi.ResourceOptions(parent=self)
         static = cfg.nas_bgp_asn is None
         lan = str(cfg.nas_lan_cidr)
@@ -160,7 +145,7 @@ class Migration(pulumi.ComponentResource):
             f"{stage}-vpn-logs",
             name=f"/aws/vpn/{stage}-nas",
             retention_in_days=cfg.log_retention_days,
-            kms_key_id=args.kms_key_arn,
+            kms_key_id=args.ctx.data_key_arn,
             opts=child,
         )
         tunnel: dict = {}
@@ -235,8 +220,8 @@ class Migration(pulumi.ComponentResource):
                 threshold=1,
                 comparison_operator="LessThanThreshold",
                 treat_missing_data="breaching",
-                alarm_actions=[args.alarm_topic_arn],
-                ok_actions=[args.alarm_topic_arn],
+                alarm_actions=[args.ctx.alarm_topic_arn],
+                ok_actions=[args.ctx.alarm_topic_arn],
                 opts=pulumi.ResourceOptions(parent=self.vpn_connection),
             )
         self.vpn_connection_id = self.vpn_connection.id
@@ -250,7 +235,7 @@ class Migration(pulumi.ComponentResource):
         5432 to RDS (added by `replicate_into`) and 443 to the Secrets Manager endpoint. Its rules
         are separate resources: the database's group names this one, this one names the
         database's, and neither may wait for the other."""
-        stage, cfg = args.stage, args.config
+        stage, cfg = args.ctx.stage, args.config
         child = pulumi.ResourceOptions(parent=self)
         self.dms_security_group = aws.ec2.SecurityGroup(
             f"{stage}-dms-sg",
@@ -295,7 +280,7 @@ class Migration(pulumi.ComponentResource):
             aws.ec2.VpcEndpoint(
                 f"{stage}-dms-secretsmanager-endpoint",
                 vpc_id=args.vpc_id,
-                service_name=f"com.amazonaws.{args.region}.secretsmanager",
+                service_name=f"com.amazonaws.{args.ctx.region}.secretsmanager",
                 vpc_endpoint_type="Interface",
                 private_dns_enabled=True,
                 subnet_ids=list(args.private_subnet_ids),
@@ -321,7 +306,7 @@ class Migration(pulumi.ComponentResource):
     def _copy_path(self, args: MigrationArgs) -> None:
         """`mc mirror` on the NAS writes into the file bucket as an IAM user that can list the
         bucket and put objects, from the NAS's public address only."""
-        stage, cfg = args.stage, args.config
+        stage, cfg = args.ctx.stage, args.config
         source_ip = {"IpAddress": {"aws:SourceIp": [f"{cfg.nas_public_ip}/32"]}}
         self.minio_user = aws.iam.User(
             f"{stage}-minio-mirror",
@@ -329,7 +314,7 @@ class Migration(pulumi.ComponentResource):
             path="/migration/",
             opts=pulumi.ResourceOptions(parent=self),
         )
-        policy = pulumi.Output.all(args.files_bucket_arn, args.kms_key_arn).apply(
+        policy = pulumi.Output.all(args.files_bucket_arn, args.ctx.data_key_arn).apply(
             lambda a: json.dumps(
                 {
                     "Version": "2012-10-17",
@@ -342,7 +327,7 @@ class Migration(pulumi.ComponentResource):
                             "Effect": "Allow",
                             "Action": ["kms:GenerateDataKey", "kms:Encrypt", "kms:Decrypt"],
                             "Resource": a[1],
-                            "Condition": {**source_ip, "StringEquals": {"kms:ViaService": f"s3.{args.region}.amazonaws.com"}},
+                            "Condition": {**source_ip, "StringEquals": {"kms:ViaService": f"s3.{args.ctx.region}.amazonaws.com"}},
                         },
                     ],
                 }
@@ -360,13 +345,10 @@ class Migration(pulumi.ComponentResource):
             user=self.minio_user.name,
             opts=pulumi.ResourceOptions(parent=self.minio_user, additional_secret_outputs=["secret"]),
         )
-        self.minio_secret = aws.secretsmanager.Secret(
+        self.minio_secret = self._secret(
             f"{stage}-minio-mirror-secret",
-            name=f"voip/{stage}/migration/minio-mirror",
-            description=f"{stage}: access key of {stage}-minio-mirror (mc mirror on the NAS into the file bucket)",
-            kms_key_id=args.kms_key_arn,
-            recovery_window_in_days=30 if args.protect else 0,
-            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+            "minio-mirror",
+            f"{stage}: access key of {stage}-minio-mirror (mc mirror on the NAS into the file bucket)",
         )
         aws.secretsmanager.SecretVersion(
             f"{stage}-minio-mirror-secret-value",
@@ -374,7 +356,7 @@ class Migration(pulumi.ComponentResource):
             secret_string=pulumi.Output.secret(
                 pulumi.Output.all(key.id, key.secret).apply(
                     lambda k: json.dumps(
-                        {"accessKeyId": k[0], "secretAccessKey": k[1], "endpoint": f"https://s3.{args.region}.amazonaws.com"}
+                        {"accessKeyId": k[0], "secretAccessKey": k[1], "endpoint": f"https://s3.{args.ctx.region}.amazonaws.com"}
                     )
                 )
             ),
@@ -386,7 +368,7 @@ class Migration(pulumi.ComponentResource):
     # -------------------------------------------------------------------- weighted DNS
 
     def _dns(self, args: MigrationArgs) -> None:
-        stage, cfg = args.stage, args.config
+        stage, cfg = args.ctx.stage, args.config
         weights: DnsWeights = cfg.dns_weights
         child = pulumi.ResourceOptions(parent=self)
         self.nas_health_check = aws.route53.HealthCheck(
@@ -404,38 +386,46 @@ class Migration(pulumi.ComponentResource):
         )
         # A records only: a weighted AAAA set with AWS alone would send every IPv6 client to AWS
         # whatever the weights say (the NAS has no IPv6).
+        weighted = {"zone_id": args.zone_id, "name": args.cutover_name, "type": "A", "opts": child}
         self.nas_record = aws.route53.Record(
             f"{stage}-cutover-nas",
-            zone_id=args.zone_id,
-            name=args.cutover_name,
-            type="A",
             ttl=60,  # a weight change takes effect within a minute
             records=[str(cfg.nas_public_ip)],
             set_identifier="nas",
             weighted_routing_policies=[{"weight": weights.nas}],
             # An unhealthy NAS drops out of the answers: everyone goes to AWS.
             health_check_id=self.nas_health_check.id,
-            opts=child,
+            **weighted,
         )
         self.aws_record = aws.route53.Record(
             f"{stage}-cutover-aws",
-            zone_id=args.zone_id,
-            name=args.cutover_name,
-            type="A",
             aliases=[{"name": args.distribution_domain_name, "zone_id": args.distribution_hosted_zone_id, "evaluate_target_health": False}],
             set_identifier="aws",
             weighted_routing_policies=[{"weight": weights.aws}],
-            opts=child,
+            **weighted,
         )
         self.cutover_name = args.cutover_name
         self.dns_weights = {"nas": weights.nas, "aws": weights.aws}
 
     # ------------------------------------------------------------------------ DMS
 
+    def _secret(self, logical: str, name: str, description: str) -> aws.secretsmanager.Secret:
+        """`voip/<stage>/migration/<name>` under the data key; protected (with a recovery
+        window) where the stage holds data."""
+        ctx = self.args.ctx
+        return aws.secretsmanager.Secret(
+            logical,
+            name=f"voip/{ctx.stage}/migration/{name}",
+            description=description,
+            kms_key_id=ctx.data_key_arn,
+            recovery_window_in_days=30 if ctx.protect else 0,
+            opts=pulumi.ResourceOptions(parent=self, protect=ctx.protect),
+        )
+
     def replicate_into(self, target: MigrationTargetArgs) -> None:
         """DMS from the NAS PostgreSQL into the stage's RDS (call once the database exists)."""
         args = self.args
-        stage, cfg = args.stage, args.config
+        stage, cfg = args.ctx.stage, args.config
         dms = cfg.dms
         child = pulumi.ResourceOptions(parent=self)
 
@@ -443,8 +433,8 @@ class Migration(pulumi.ComponentResource):
             f"{stage}-dms-to-rds",
             security_group_id=self.dms_security_group.id,
             ip_protocol="tcp",
-            from_port=POSTGRES_PORT,
-            to_port=POSTGRES_PORT,
+            from_port=args.ctx.ports.postgres,
+            to_port=args.ctx.ports.postgres,
             referenced_security_group_id=target.security_group_id,
             description="PostgreSQL on the stage's RDS",
             opts=pulumi.ResourceOptions(parent=self.dms_security_group),
@@ -460,7 +450,7 @@ class Migration(pulumi.ComponentResource):
                     f"{stage}-{role_name}",
                     name=role_name,
                     description="Account-wide role AWS DMS requires by this exact name",
-                    assume_role_policy=_assume("dms.amazonaws.com"),
+                    assume_role_policy=service_trust("dms.amazonaws.com"),
                     opts=child,
                 )
                 service_deps.append(
@@ -473,13 +463,10 @@ class Migration(pulumi.ComponentResource):
                 )
 
         # The NAS read user's credentials, in the JSON shape DMS reads from an endpoint secret.
-        self.source_secret = aws.secretsmanager.Secret(
+        self.source_secret = self._secret(
             f"{stage}-dms-source-secret",
-            name=f"voip/{stage}/migration/nas-postgres",
-            description=f"{stage}: NAS PostgreSQL credentials of {dms.source_username} (DMS source endpoint)",
-            kms_key_id=args.kms_key_arn,
-            recovery_window_in_days=30 if args.protect else 0,
-            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+            "nas-postgres",
+            f"{stage}: NAS PostgreSQL credentials of {dms.source_username} (DMS source endpoint)",
         )
         source_json = pulumi.Output.secret(args.source_password).apply(
             lambda pw: json.dumps(
@@ -506,14 +493,14 @@ class Migration(pulumi.ComponentResource):
             name=f"{stage}-dms-secrets-access",
             description="DMS reads the two endpoint secrets (NAS source, RDS target)",
             # Secrets access roles must trust the regional DMS principal.
-            assume_role_policy=_assume(f"dms.{args.region}.amazonaws.com", args.account_id),
+            assume_role_policy=service_trust(f"dms.{args.ctx.region}.amazonaws.com", args.ctx.account_id),
             opts=child,
         )
         access_policy = aws.iam.RolePolicy(
             f"{stage}-dms-secrets-access-policy",
             name="read-endpoint-secrets",
             role=self.access_role.name,
-            policy=pulumi.Output.all(self.source_secret.arn, target.master_secret_arn, args.kms_key_arn).apply(
+            policy=pulumi.Output.all(self.source_secret.arn, target.master_secret_arn, args.ctx.data_key_arn).apply(
                 lambda a: json.dumps(
                     {
                         "Version": "2012-10-17",
@@ -529,7 +516,7 @@ class Migration(pulumi.ComponentResource):
                                 "Effect": "Allow",
                                 "Action": "kms:Decrypt",
                                 "Resource": a[2],
-                                "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{args.region}.amazonaws.com"}},
+                                "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{args.ctx.region}.amazonaws.com"}},
                             },
                         ],
                     }
@@ -551,7 +538,7 @@ class Migration(pulumi.ComponentResource):
             f"{stage}-dms-task-logs",
             name=f"dms-tasks-{instance_id}",
             retention_in_days=cfg.log_retention_days,
-            kms_key_id=args.kms_key_arn,
+            kms_key_id=args.ctx.data_key_arn,
             opts=child,
         )
         self.replication_instance = aws.dms.ReplicationInstance(
@@ -561,9 +548,9 @@ class Migration(pulumi.ComponentResource):
             engine_version=dms.engine_version,
             auto_minor_version_upgrade=True,
             allocated_storage=dms.allocated_storage_gib,
-            multi_az=args.protect,
+            multi_az=args.ctx.protect,
             publicly_accessible=False,
-            kms_key_arn=args.kms_key_arn,
+            kms_key_arn=args.ctx.data_key_arn,
             replication_subnet_group_id=self.subnet_group.replication_subnet_group_id,
             vpc_security_group_ids=[self.dms_security_group.id],
             tags={"Name": instance_id},
@@ -579,7 +566,7 @@ class Migration(pulumi.ComponentResource):
             engine_name="postgres",
             database_name=dms.source_database,
             ssl_mode="require",
-            kms_key_arn=args.kms_key_arn,
+            kms_key_arn=args.ctx.data_key_arn,
             secrets_manager_arn=self.source_secret.arn,
             secrets_manager_access_role_arn=self.access_role.arn,
             # A read user cannot create DMS's DDL-capture artifacts on the NAS: schema changes
@@ -594,7 +581,7 @@ class Migration(pulumi.ComponentResource):
             engine_name="postgres",
             database_name=target.database_name,
             ssl_mode="require",  # RDS forces SSL
-            kms_key_arn=args.kms_key_arn,
+            kms_key_arn=args.ctx.data_key_arn,
             secrets_manager_arn=target.master_secret_arn,
             secrets_manager_access_role_arn=self.access_role.arn,
             # DMS loads tables in parallel and applies changes out of FK order: its own session
@@ -622,7 +609,7 @@ class Migration(pulumi.ComponentResource):
             aws.dms.EventSubscription(
                 f"{stage}-dms-{source_type}-events",
                 name=f"{stage}-dms-{source_type}",
-                sns_topic_arn=args.alarm_topic_arn,
+                sns_topic_arn=args.ctx.alarm_topic_arn,
                 source_type=source_type,
                 source_ids=ids,
                 event_categories=categories,

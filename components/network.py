@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 
-from components.config import NatStrategy
+from components.config import NatStrategy, NetworkConfig
+from components.context import StageContext
+from components.iam import service_trust
 
 MAX_AZS = 4
 
@@ -45,17 +46,17 @@ class SubnetPlan:
 
 @dataclass
 class NetworkArgs:
-    stage: str
-    region: str
-    account_id: pulumi.Input[str]
-    cidr: ipaddress.IPv4Network
-    azs: Sequence[str]
-    nat_strategy: NatStrategy
-    flow_logs_retention_days: int
-    flow_logs_traffic_type: str = "ALL"
-    interface_endpoints: Sequence[str] = field(default_factory=tuple)
+    ctx: StageContext
+    config: NetworkConfig
     # A KMS key (ARN) that encrypts the flow-log group; its policy must admit CloudWatch Logs.
     logs_kms_key_arn: pulumi.Input[str] | None = None
+
+
+def _associate(subnet: aws.ec2.Subnet, table: aws.ec2.RouteTable) -> aws.ec2.RouteTableAssociation:
+    """`<subnet's logical name>-rta`, a child of the subnet."""
+    return aws.ec2.RouteTableAssociation(
+        f"{subnet.pulumi_resource_name}-rta", subnet_id=subnet.id, route_table_id=table.id, opts=pulumi.ResourceOptions(parent=subnet)
+    )
 
 
 class Network(pulumi.ComponentResource):
@@ -70,15 +71,15 @@ class Network(pulumi.ComponentResource):
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("voip:network:Network", name, None, opts)
         self.args = args
-        stage = args.stage
+        stage = args.ctx.stage
         child = pulumi.ResourceOptions(parent=self)
-        plan = SubnetPlan.carve(args.cidr, len(args.azs))
+        plan = SubnetPlan.carve(args.config.cidr, len(args.config.azs))
         self.plan = plan
-        self.azs = list(args.azs)
+        self.azs = list(args.config.azs)
 
         self.vpc = aws.ec2.Vpc(
             f"{stage}-vpc",
-            cidr_block=str(args.cidr),
+            cidr_block=str(args.config.cidr),
             enable_dns_hostnames=True,
             enable_dns_support=True,
             tags={"Name": f"{stage}-vpc"},
@@ -99,43 +100,29 @@ class Network(pulumi.ComponentResource):
 
         self.igw = aws.ec2.InternetGateway(f"{stage}-igw", vpc_id=self.vpc.id, tags={"Name": f"{stage}-igw"}, opts=vpc_opts)
 
-        self.public_subnets: list[aws.ec2.Subnet] = []
-        self.private_subnets: list[aws.ec2.Subnet] = []
-        self.isolated_subnets: list[aws.ec2.Subnet] = []
-        for i, az in enumerate(args.azs):
-            suffix = az[-1]
-            self.public_subnets.append(
-                aws.ec2.Subnet(
-                    f"{stage}-public-{suffix}",
-                    vpc_id=self.vpc.id,
-                    cidr_block=str(plan.public[i]),
-                    availability_zone=az,
-                    # Nothing gets a public IP by accident; NAT, LBs and TURN nodes get EIPs.
-                    map_public_ip_on_launch=False,
-                    tags={"Name": f"{stage}-public-{suffix}", "tier": "public", "kubernetes.io/role/elb": "1"},
-                    opts=vpc_opts,
+        # Per tier: its subnets and the tags the LB controller discovers them by.
+        tiers = {
+            "public": ({"kubernetes.io/role/elb": "1"}, plan.public),
+            "private": ({"kubernetes.io/role/internal-elb": "1"}, plan.private),
+            "isolated": ({}, plan.isolated),
+        }
+        subnets: dict[str, list[aws.ec2.Subnet]] = {tier: [] for tier in tiers}
+        for i, az in enumerate(args.config.azs):
+            for tier, (lb_role, cidrs) in tiers.items():
+                name = f"{stage}-{tier}-{az[-1]}"
+                subnets[tier].append(
+                    aws.ec2.Subnet(
+                        name,
+                        vpc_id=self.vpc.id,
+                        cidr_block=str(cidrs[i]),
+                        availability_zone=az,
+                        # Nothing gets a public IP by accident; NAT, LBs and TURN nodes get EIPs.
+                        map_public_ip_on_launch=False if tier == "public" else None,
+                        tags={"Name": name, "tier": tier, **lb_role},
+                        opts=vpc_opts,
+                    )
                 )
-            )
-            self.private_subnets.append(
-                aws.ec2.Subnet(
-                    f"{stage}-private-{suffix}",
-                    vpc_id=self.vpc.id,
-                    cidr_block=str(plan.private[i]),
-                    availability_zone=az,
-                    tags={"Name": f"{stage}-private-{suffix}", "tier": "private", "kubernetes.io/role/internal-elb": "1"},
-                    opts=vpc_opts,
-                )
-            )
-            self.isolated_subnets.append(
-                aws.ec2.Subnet(
-                    f"{stage}-isolated-{suffix}",
-                    vpc_id=self.vpc.id,
-                    cidr_block=str(plan.isolated[i]),
-                    availability_zone=az,
-                    tags={"Name": f"{stage}-isolated-{suffix}", "tier": "isolated"},
-                    opts=vpc_opts,
-                )
-            )
+        self.public_subnets, self.private_subnets, self.isolated_subnets = subnets["public"], subnets["private"], subnets["isolated"]
 
         # Public: one route table, default route to the internet gateway.
         self.public_route_table = aws.ec2.RouteTable(
@@ -148,23 +135,18 @@ class Network(pulumi.ComponentResource):
             gateway_id=self.igw.id,
             opts=pulumi.ResourceOptions(parent=self.public_route_table),
         )
-        for subnet, az in zip(self.public_subnets, args.azs):
-            aws.ec2.RouteTableAssociation(
-                f"{stage}-public-{az[-1]}-rta",
-                subnet_id=subnet.id,
-                route_table_id=self.public_route_table.id,
-                opts=pulumi.ResourceOptions(parent=subnet),
-            )
+        for subnet in self.public_subnets:
+            _associate(subnet, self.public_route_table)
 
         # NAT gateways per strategy, each with its EIP, in the public subnets.
         self.nat_gateways: list[aws.ec2.NatGateway] = []
         nat_azs = {
-            NatStrategy.PER_AZ: list(range(len(args.azs))),
+            NatStrategy.PER_AZ: list(range(len(args.config.azs))),
             NatStrategy.SINGLE: [0],
             NatStrategy.NONE: [],
-        }[args.nat_strategy]
+        }[args.config.nat_strategy]
         for i in nat_azs:
-            suffix = args.azs[i][-1]
+            suffix = args.config.azs[i][-1]
             eip = aws.ec2.Eip(
                 f"{stage}-nat-{suffix}-eip",
                 domain="vpc",
@@ -184,14 +166,14 @@ class Network(pulumi.ComponentResource):
 
         # Private: a route table per AZ, default route to that AZ's NAT (or the single one).
         self.private_route_tables: list[aws.ec2.RouteTable] = []
-        for i, (subnet, az) in enumerate(zip(self.private_subnets, args.azs)):
+        for i, (subnet, az) in enumerate(zip(self.private_subnets, args.config.azs)):
             suffix = az[-1]
             rt = aws.ec2.RouteTable(
                 f"{stage}-private-{suffix}-rt", vpc_id=self.vpc.id, tags={"Name": f"{stage}-private-{suffix}-rt"}, opts=vpc_opts
             )
             self.private_route_tables.append(rt)
             if self.nat_gateways:
-                nat = self.nat_gateways[i] if args.nat_strategy == NatStrategy.PER_AZ else self.nat_gateways[0]
+                nat = self.nat_gateways[i] if args.config.nat_strategy == NatStrategy.PER_AZ else self.nat_gateways[0]
                 aws.ec2.Route(
                     f"{stage}-private-{suffix}-default",
                     route_table_id=rt.id,
@@ -199,26 +181,16 @@ class Network(pulumi.ComponentResource):
                     nat_gateway_id=nat.id,
                     opts=pulumi.ResourceOptions(parent=rt),
                 )
-            aws.ec2.RouteTableAssociation(
-                f"{stage}-private-{suffix}-rta",
-                subnet_id=subnet.id,
-                route_table_id=rt.id,
-                opts=pulumi.ResourceOptions(parent=subnet),
-            )
+            _associate(subnet, rt)
 
         # Isolated: local route only. Data stores live here.
         self.isolated_route_table = aws.ec2.RouteTable(
             f"{stage}-isolated-rt", vpc_id=self.vpc.id, tags={"Name": f"{stage}-isolated-rt"}, opts=vpc_opts
         )
-        for subnet, az in zip(self.isolated_subnets, args.azs):
-            aws.ec2.RouteTableAssociation(
-                f"{stage}-isolated-{az[-1]}-rta",
-                subnet_id=subnet.id,
-                route_table_id=self.isolated_route_table.id,
-                opts=pulumi.ResourceOptions(parent=subnet),
-            )
+        for subnet in self.isolated_subnets:
+            _associate(subnet, self.isolated_route_table)
 
-        region = args.region
+        region = args.ctx.region
         # S3 gateway endpoint: free, and keeps S3 bytes (images, files, logs) off the NAT.
         all_route_tables = [self.public_route_table, *self.private_route_tables, self.isolated_route_table]
         self.s3_endpoint = aws.ec2.VpcEndpoint(
@@ -232,20 +204,20 @@ class Network(pulumi.ComponentResource):
         )
 
         self.endpoint_security_group: aws.ec2.SecurityGroup | None = None
-        if args.interface_endpoints:
+        if args.config.interface_endpoints:
             self.endpoint_security_group = aws.ec2.SecurityGroup(
                 f"{stage}-endpoints-sg",
                 vpc_id=self.vpc.id,
                 description="Interface VPC endpoints: HTTPS from inside the VPC only",
                 ingress=[
                     aws.ec2.SecurityGroupIngressArgs(
-                        protocol="tcp", from_port=443, to_port=443, cidr_blocks=[str(args.cidr)], description="HTTPS from the VPC"
+                        protocol="tcp", from_port=443, to_port=443, cidr_blocks=[str(args.config.cidr)], description="HTTPS from the VPC"
                     )
                 ],
                 tags={"Name": f"{stage}-endpoints-sg"},
                 opts=vpc_opts,
             )
-            for service in args.interface_endpoints:
+            for service in args.config.interface_endpoints:
                 aws.ec2.VpcEndpoint(
                     f"{stage}-{service.replace('.', '-')}-endpoint",
                     vpc_id=self.vpc.id,
@@ -267,7 +239,7 @@ class Network(pulumi.ComponentResource):
         self.register_outputs(
             {
                 "vpcId": self.vpc.id,
-                "vpcCidr": str(args.cidr),
+                "vpcCidr": str(args.config.cidr),
                 "azs": self.azs,
                 "publicSubnetIds": self.public_subnet_ids,
                 "privateSubnetIds": self.private_subnet_ids,
@@ -281,29 +253,15 @@ class Network(pulumi.ComponentResource):
         self.flow_log_group = aws.cloudwatch.LogGroup(
             f"{stage}-vpc-flow-logs",
             name=f"/voip/{stage}/vpc-flow-logs",
-            retention_in_days=args.flow_logs_retention_days,
+            retention_in_days=args.config.flow_logs_retention_days,
             kms_key_id=args.logs_kms_key_arn,
             opts=opts,
         )
         role = aws.iam.Role(
             f"{stage}-vpc-flow-logs-role",
             description="VPC flow logs delivery to CloudWatch Logs",
-            assume_role_policy=pulumi.Output.from_input(args.account_id).apply(
-                lambda account: json.dumps(
-                    {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Effect": "Allow",
-                                "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
-                                "Action": "sts:AssumeRole",
-                                # Confused-deputy guard: only flow logs of this account.
-                                "Condition": {"StringEquals": {"aws:SourceAccount": account}},
-                            }
-                        ],
-                    }
-                )
-            ),
+            # Confused-deputy guard: only flow logs of this account.
+            assume_role_policy=service_trust("vpc-flow-logs.amazonaws.com", args.ctx.account_id),
             opts=opts,
         )
         write = aws.iam.RolePolicy(
@@ -333,7 +291,7 @@ class Network(pulumi.ComponentResource):
         aws.ec2.FlowLog(
             f"{stage}-vpc-flow-log",
             vpc_id=self.vpc.id,
-            traffic_type=args.flow_logs_traffic_type,
+            traffic_type=args.config.flow_logs_traffic_type,
             log_destination_type="cloud-watch-logs",
             log_destination=self.flow_log_group.arn,
             iam_role_arn=role.arn,

@@ -39,6 +39,8 @@ PROJECT = "voip-infra"
 SECRET_MARKER = "[secret]"
 
 # The only internet-facing ingress this design opens on purpose (protocol, fromPort, toPort).
+# The pack's fallback when run without config; `tools policy` passes the stage's own list, built
+# from the plan's config by components/ports.py (tests/test_wiring.py keeps the two equal).
 DEFAULT_PUBLIC_INGRESS = (
     {"protocol": "udp", "fromPort": 3478, "toPort": 3478},  # TURN/STUN listening port
     {"protocol": "tcp", "fromPort": 3478, "toPort": 3478},  # TURN over TCP

@@ -5,15 +5,42 @@ from __future__ import annotations
 import copy
 import gc
 import json
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
-from components.config import load_stack_config
-from tools.mocks import run_program
-from tools.plan import Plan, to_plan
+import pulumi
+
+from components.config_loader import load_stack_config
+from tools import plan as plan_mod
+from tools.mocks import run_mocked, run_program
+from tools.plan import to_plan
 from tools.stackfile import load_stack_file, stack_path
 
 STACKS = ("dev", "nas-migration", "production")
+
+
+class Plan(plan_mod.Plan):
+    """A plan with the queries only tests make."""
+
+    def by_urn(self, urn: str) -> dict[str, Any]:
+        return next(r for r in self["resources"] if r["urn"] == urn)
+
+    def by_id(self, rid: str) -> dict[str, Any]:
+        return next(r for r in self["resources"] if r.get("id") == rid)
+
+    def of_type(self, typ: str) -> list[dict[str, Any]]:
+        return [r for r in self["resources"] if r["type"] == typ]
+
+    def descendants(self, urn: str) -> list[dict[str, Any]]:
+        out, frontier = [], [urn]
+        while frontier:
+            parent = frontier.pop()
+            for r in self["resources"]:
+                if r["parent"] == parent:
+                    out.append(r)
+                    frontier.append(r["urn"])
+        return out
 
 
 def stack_raw(stack: str) -> tuple[dict[str, str], list[str]]:
@@ -49,7 +76,9 @@ def _merge(base: Any, over: Any) -> Any:
 
 def plan_of(stack: str, raw: dict[str, str], secret_keys: list[str] | None = None) -> Plan:
     cfg = load_stack_config(stack, raw)
-    plan = to_plan(cfg, run_program(stack, raw, secret_keys or []))
+    built = to_plan(cfg, run_program(stack, raw, secret_keys or []))
+    plan = Plan(built)
+    plan.ignore_changes = built.ignore_changes
     # The SDK's typed classes and the cached plans live for the whole session: collect this
     # run's garbage once, then freeze the survivors so later collections skip them.
     gc.collect()
@@ -77,3 +106,56 @@ def variant(stack: str, overrides: dict[str, Any], secret_keys: tuple[str, ...] 
     """The plan of `stack` with `overrides` merged into its config (cached per argument).
     `secret_keys` names override keys to treat as secrets (`pulumi config set --secret`)."""
     return _variant(stack, json.dumps(overrides, sort_keys=True), tuple(secret_keys))
+
+
+# ------------------------------------------------------------------ one component alone
+
+UNIT_ACCOUNT = "123456789012"
+UNIT_KEY_ARN = f"arn:aws:kms:ap-northeast-2:{UNIT_ACCOUNT}:key/unit"
+UNIT_TOPIC_ARN = f"arn:aws:sns:ap-northeast-2:{UNIT_ACCOUNT}:unit-alarms"
+
+
+def unit_ctx(stage: str = "unit", protect: bool = True, **fields: Any):
+    """A StageContext of plain values for a component built alone (call it inside `build`:
+    it creates the us-east-1 provider). `fields` override any field (e.g. ports=Ports(...))."""
+    import pulumi_aws as aws
+
+    from components.context import StageContext
+    from components.ports import Ports
+
+    values: dict[str, Any] = {
+        "stage": stage,
+        "region": "ap-northeast-2",
+        "account_id": UNIT_ACCOUNT,
+        "protect": protect,
+        "ports": Ports(),
+        "regional": pulumi.ResourceOptions(),
+        "data_key_arn": UNIT_KEY_ARN,
+        "alarm_topic_arn": UNIT_TOPIC_ARN,
+    }
+    values.update(fields)
+    if "us_east_1" not in values:
+        values["us_east_1"] = aws.Provider(f"{stage}-aws-us-east-1", region="us-east-1")
+    return StageContext(**values)
+
+
+def component_plan(build: Callable[[], Any], stack: str = "unit") -> tuple[Plan, dict[str, Any]]:
+    """Run `build()` alone under the program's mocks (tools.mocks.run_mocked, the runner of
+    the whole program too); return its registrations as a Plan and the resolved values (with
+    `secret` flags) of the Outputs `build` returns in a dict."""
+    regs, values = run_mocked(stack, "ap-northeast-2", build)
+    resources = [
+        {
+            "urn": r.urn,
+            "type": r.type,
+            "name": r.name,
+            "custom": r.custom,
+            "id": r.id,
+            "parent": r.parent,
+            "protect": r.protect,
+            "dependsOn": r.depends_on,
+            "props": r.props,
+        }
+        for r in regs
+    ]
+    return Plan({"resources": resources}), values

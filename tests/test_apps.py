@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from components import db_capacity as cap
-from components.config import ConfigError, load_stack_config
-from components.image_cache import cache_prefix
+from components.cluster.image_cache import cache_prefix
+from components.config_loader import ConfigError, load_stack_config
 from tests.harness import stack_plan, stack_raw, variant, with_overrides
 
 RELEASE = "kubernetes:helm.sh/v3:Release"

@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from components.config import CLUSTER_AUTOSCALER_CHART_MINORS, ConfigError, load_stack_config
+from components.config import CLUSTER_AUTOSCALER_CHART_MINORS
+from components.config_loader import ConfigError, load_stack_config
 from tests.harness import stack_raw, variant, with_overrides
 
 CLUSTER = "aws:eks/cluster:Cluster"

@@ -7,14 +7,14 @@ from typing import Any
 
 import pytest
 
-from components.cache import connection_url
-from components.config import CacheConfig, ConfigError, load_stack_config
-from tests.harness import stack_raw, with_overrides
+from components.config import CacheConfig
+from components.config_loader import ConfigError, load_stack_config
+from components.data.cache import connection_url
+from tests.harness import component_plan, stack_raw, unit_ctx, with_overrides
 from tests.test_database import (
     assert_isolated,
     assert_sg_admits_exactly,
     assert_sg_admits_only_the_nodes,
-    component_plan,
     data_key_arn,
     node_security_group_id,
     vpc_id,
@@ -141,7 +141,7 @@ def test_outputs_expose_endpoints_and_secret_urls(plan):
 
 
 def test_connection_urls_are_secret_and_ready_to_use():
-    from components.cache import Cache, CacheArgs
+    from components.data.cache import Cache, CacheArgs
 
     cfg = CacheConfig.model_validate({"groups": {"pubsub": {"replicas": 1}}})
 
@@ -149,13 +149,11 @@ def test_connection_urls_are_secret_and_ready_to_use():
         cache = Cache(
             "unit-cache",
             CacheArgs(
-                stage="unit",
+                ctx=unit_ctx(),
                 vpc_id="vpc-unit",
                 subnet_ids=["subnet-a", "subnet-b"],
                 allowed_security_group_ids=["sg-eksnodes"],
                 config=cfg,
-                protect=True,
-                kms_key_arn="arn:aws:kms:ap-northeast-2:123456789012:key/unit",
             ),
         )
         return {"url": cache.connection_urls["pubsub"], "token": cache.auth_tokens["pubsub"], "host": cache.primary_endpoints["pubsub"]}

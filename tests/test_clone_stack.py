@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.config import RESERVED_RANGES, load_stack_config
+from components.config import RESERVED_RANGES
+from components.config_loader import load_stack_config
 from tests.harness import plan_of
 from tools.__main__ import main
 from tools.clone_stack import CloneError, clone_stack, free_cidr, used_ranges

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from components.config import ConfigError, load_stack_config
+from components.config_loader import ConfigError, load_stack_config
 from tests.harness import stack_raw, variant, with_overrides
 
 CLUSTER = "aws:eks/cluster:Cluster"
@@ -214,7 +214,7 @@ def test_node_role_policies(plan):
 
 
 def test_addons_pinned_from_config_and_ordered(plan):
-    # The cluster's own add-ons (the EBS CSI driver belongs to components/ebs_csi.py).
+    # The cluster's own add-ons (the EBS CSI driver belongs to components/cluster/ebs_csi.py).
     addons = {a["props"]["addonName"]: a for a in plan.of_type(ADDON) if "voip:cluster:Cluster" in a["urn"]}
     assert set(addons) == {"vpc-cni", "coredns", "kube-proxy", "eks-pod-identity-agent"}
     cfg = cluster_cfg(plan)["addons"]
@@ -259,7 +259,7 @@ def test_lb_controller_role_is_least_privilege(plan):
     assert trust["Principal"] == {"Service": "pods.eks.amazonaws.com"}
     cond = trust["Condition"]["StringEquals"]
     assert cond["aws:RequestTag/kubernetes-service-account"] == "aws-load-balancer-controller"
-    # Pinned by ARN: the cluster's name, in this account and region (components/pod_identity.py).
+    # Pinned by ARN: the cluster's name, in this account and region (components/iam.py).
     assert (
         cond["aws:RequestTag/eks-cluster-arn"]
         == f"arn:aws:eks:{plan['config']['aws:region']}:123456789012:cluster/{the_cluster(plan)['props']['name']}"

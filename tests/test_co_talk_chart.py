@@ -16,7 +16,7 @@ import jsonschema
 import pytest
 import yaml
 
-from components.apps import CHART_PATH
+from components.cluster.apps import CHART_PATH
 from components.config import APP_MANAGEMENT_PORT, APP_READINESS_PATH
 from tests.harness import STACKS, stack_plan
 

@@ -11,7 +11,7 @@ import pulumi
 import pytest
 import yaml
 
-from components.config import ConfigError, load_stack_config
+from components.config_loader import ConfigError, load_stack_config
 from tests.harness import STACKS, stack_raw, with_overrides
 from tools.mocks import run_program
 

@@ -1,7 +1,7 @@
 """The TURN config proven against a REAL coturn (Debian `coturn`, `turnserver` 4.6.x).
 
 The config is rendered by the same function the nodes' user data uses
-(components.turn_config.render_turnserver_conf); only the addresses (loopback), ports
+(components.turn.turn_config.render_turnserver_conf); only the addresses (loopback), ports
 (free ones), the secret (a test value), metrics (Debian's build has no Prometheus) and,
 for the relay tests, `allow-loopback-peers` differ. Everything stays on 127.0.0.1:
 denied-peer checks only ask the server for a permission, nothing is ever sent there.
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from components.turn_config import (
+from components.turn.turn_config import (
     SECRET_PLACEHOLDER,
     TurnServerConf,
     denied_peer_ranges,

@@ -5,61 +5,19 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable
 from typing import Any
 
 import pulumi
 import pytest
-from pulumi.runtime import mocks as pulumi_mocks
-from pulumi.runtime import settings as pulumi_settings
-from pulumi.runtime.config import set_all_config
-from pulumi.runtime.sync_await import _sync_await
 
-from components.config import ConfigError, DatabaseConfig, load_stack_config
-from tests.harness import stack_raw, with_overrides
-from tools.mocks import PROJECT, Mocks, RecordingMonitor
-from tools.plan import Plan
+from components.config import DatabaseConfig
+from components.config_loader import ConfigError, load_stack_config
+from tests.harness import Plan, component_plan, stack_raw, unit_ctx, with_overrides
 
 RDS = "aws:rds/instance:Instance"
 SG = "aws:ec2/securityGroup:SecurityGroup"
 
 # --------------------------------------------------------------------- helpers shared by the data-tier tests
-
-
-def component_plan(build: Callable[[], Any], stack: str = "unit") -> tuple[Plan, dict[str, Any]]:
-    """Run `build()` alone under the program's mocks; return its registrations as a Plan and
-    the resolved values (with `secret` flags) of the Outputs `build` returns in a dict."""
-    mocks = Mocks(stack, "ap-northeast-2")
-    monitor = RecordingMonitor(mocks)
-    pulumi_settings.ROOT.set(None)
-    pulumi_mocks.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
-    set_all_config({}, [])
-    returned: dict[str, Any] = {}
-
-    def program():
-        returned.update(build() or {})
-        return pulumi.Output.all(*[pulumi.Output.from_input(v) for v in returned.values()])
-
-    pulumi.runtime.test(program)()
-    values = {}
-    for key, value in returned.items():
-        out = pulumi.Output.from_input(value)
-        values[key] = (_sync_await(out.future()), _sync_await(out.is_secret()))
-    resources = [
-        {
-            "urn": r.urn,
-            "type": r.type,
-            "name": r.name,
-            "custom": r.custom,
-            "id": r.id,
-            "parent": r.parent,
-            "protect": r.protect,
-            "dependsOn": r.depends_on,
-            "props": r.props,
-        }
-        for r in (monitor.registrations[u] for u in monitor.order)
-    ]
-    return Plan({"resources": resources}), values
 
 
 def data_key(plan: Plan) -> dict[str, Any]:
@@ -272,21 +230,17 @@ def _db_config(**over) -> DatabaseConfig:
 
 
 def _build_db(sources: list[str], cfg: DatabaseConfig):
-    from components.database import Database, DatabaseArgs
+    from components.data.database import Database, DatabaseArgs
 
     def build():
         db = Database(
             "unit-database",
             DatabaseArgs(
-                stage="unit",
+                ctx=unit_ctx(),
                 vpc_id="vpc-unit",
                 subnet_ids=["subnet-a", "subnet-b"],
                 allowed_security_group_ids=sources,
                 config=cfg,
-                protect=True,
-                account_id="123456789012",
-                kms_key_arn="arn:aws:kms:ap-northeast-2:123456789012:key/unit",
-                alarm_topic_arn="arn:aws:sns:ap-northeast-2:123456789012:unit-alarms",
                 availability_zones=["ap-northeast-2a", "ap-northeast-2c"],
             ),
         )

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from components.config import ConfigError, load_stack_config
-from components.waf import rate_window
+from components.config_loader import ConfigError, load_stack_config
+from components.edge.waf import rate_window
 from tests.harness import stack_raw, variant, with_overrides
 
 ALB = "aws:lb/loadBalancer:LoadBalancer"
@@ -154,7 +154,7 @@ def test_load_balancer_and_target_group_names_fit_elb_limits(plan):
 
 
 def test_target_group_names_fit_the_longest_stage_and_change_on_replacement():
-    from components.edge import elb_name
+    from components.edge.edge import elb_name
 
     stage_, host = "a" * 19 + "z", "h" * 32  # the longest stage (20) and ALB host label (32)
     name = elb_name(stage_, host, "vpc-1", "ip", "HTTP", "HTTP1", 8080)
@@ -539,50 +539,43 @@ def test_files_bucket_is_served_at_files_through_origin_access_control():
     component alone, under the same mocks, with one."""
     import pulumi
     import pulumi_aws as aws
-    from pulumi.runtime import mocks as pulumi_mocks
-    from pulumi.runtime import settings as pulumi_settings
 
-    from components.cdn import Cdn, CdnArgs
-    from tools.mocks import Mocks, RecordingMonitor
+    from components.config import EdgeConfig
+    from components.edge.cdn import Cdn, CdnArgs
+    from tests.harness import component_plan, unit_ctx
 
-    mocks = Mocks("dev", "ap-northeast-2")
-    monitor = RecordingMonitor(mocks)
-    pulumi_settings.ROOT.set(None)
-    pulumi_mocks.set_mocks(mocks, project="voip-infra", stack="dev", preview=False, monitor=monitor)
     files_domain = "dev-voip-files.s3.ap-northeast-2.amazonaws.com"
+    edge = EdgeConfig.model_validate(
+        {"domain": "dev.voip.example.com", "contentSecurityPolicy": "default-src 'self'", "logRetentionDays": 14}
+    )
 
-    def program():
+    def build():
         provider = aws.Provider("regional", region="ap-northeast-2")
         cdn = Cdn(
             "dev-cdn",
             CdnArgs(
-                stage="dev",
-                account_id="123456789012",
-                domain="dev.voip.example.com",
+                ctx=unit_ctx("dev", protect=False),
+                config=edge,
                 zone_id="Z0123456789ABC",
                 certificate_arn="arn:aws:acm:us-east-1:123456789012:certificate/x",
                 web_acl_arn="arn:aws:wafv2:us-east-1:123456789012:global/webacl/x/y",
                 alb_dns_name="alb-1.ap-northeast-2.elb.amazonaws.com",
-                alb_host_names=["api"],
                 origin_header_name="X-Origin-Verify",
                 origin_secret_value=pulumi.Output.secret("s"),
-                price_class="PriceClass_200",
-                content_security_policy="default-src 'self'",
-                log_retention_days=14,
                 files_bucket_regional_domain_name=files_domain,
             ),
             opts=pulumi.ResourceOptions(providers={"aws": provider}),
         )
-        return cdn.distribution.arn
+        return {"arn": cdn.distribution.arn}
 
-    pulumi.runtime.test(program)()
-    (dist,) = [r for r in monitor.registrations.values() if r.type == DIST]
-    origins = {o["originId"]: o for o in dist.props["origins"]}
-    (oac,) = [r for r in monitor.registrations.values() if r.type == "aws:cloudfront/originAccessControl:OriginAccessControl"]
+    plan, _ = component_plan(build, stack="dev")
+    (dist,) = plan.of_type(DIST)
+    origins = {o["originId"]: o for o in dist["props"]["origins"]}
+    (oac,) = plan.of_type("aws:cloudfront/originAccessControl:OriginAccessControl")
     assert origins["files"]["domainName"] == files_domain
-    assert origins["files"]["originAccessControlId"] == oac.id == origins["web"]["originAccessControlId"]
-    (files,) = [b for b in dist.props["orderedCacheBehaviors"] if b["pathPattern"] == "/files/*"]
+    assert origins["files"]["originAccessControlId"] == oac["id"] == origins["web"]["originAccessControlId"]
+    (files,) = [b for b in dist["props"]["orderedCacheBehaviors"] if b["pathPattern"] == "/files/*"]
     assert files["targetOriginId"] == "files" and files["viewerProtocolPolicy"] == "redirect-to-https"
     assert files["allowedMethods"] == ["GET", "HEAD", "OPTIONS"]
     # First, so /files/* is never shadowed by a broader pattern.
-    assert dist.props["orderedCacheBehaviors"][0]["pathPattern"] == "/files/*"
+    assert dist["props"]["orderedCacheBehaviors"][0]["pathPattern"] == "/files/*"

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from components.config import ConfigError, load_stack_config
+from components.config_loader import ConfigError, load_stack_config
 from tests.harness import stack_plan, stack_raw, variant, with_overrides
 
 STACK = "nas-migration"

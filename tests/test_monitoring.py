@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.config import ConfigError, load_stack_config
+from components.config_loader import ConfigError, load_stack_config
 from tests.harness import stack_plan, stack_raw, variant, with_overrides
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -321,7 +321,7 @@ def test_ebs_csi_driver_addon_with_least_privilege_pod_identity(plan):
     cond = stmt["Condition"]["StringEquals"]
     assert cond["aws:RequestTag/kubernetes-service-account"] == "ebs-csi-controller-sa"
     assert cond["aws:RequestTag/kubernetes-namespace"] == "kube-system"
-    # Pinned by ARN: the cluster's name, in this account and region (components/pod_identity.py).
+    # Pinned by ARN: the cluster's name, in this account and region (components/iam.py).
     assert (
         cond["aws:RequestTag/eks-cluster-arn"]
         == f"arn:aws:eks:{plan['config']['aws:region']}:123456789012:cluster/{plan['outputs']['clusterName']}"

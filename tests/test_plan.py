@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from components.config import load_stack_config
+from components.config_loader import load_stack_config
 from tests.harness import stack_raw
 from tools.mocks import run_program
 from tools.plan import render_markdown, render_tree

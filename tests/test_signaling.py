@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from components.config import ConfigError, load_stack_config
+from components.config_loader import ConfigError, load_stack_config
 from tests.harness import stack_raw, with_overrides
 
 RELEASE = "kubernetes:helm.sh/v3:Release"

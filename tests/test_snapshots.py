@@ -6,9 +6,8 @@ import copy
 
 import pytest
 
-from tests.harness import STACKS, stack_plan
+from tests.harness import STACKS, Plan, stack_plan
 from tools import snapshots
-from tools.plan import Plan
 
 
 @pytest.mark.parametrize("stack", STACKS)

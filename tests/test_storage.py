@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from components.config import StorageConfig
-from tests.test_database import component_plan, data_key, data_key_arn
+from tests.harness import component_plan, unit_ctx
+from tests.test_database import data_key, data_key_arn
 
 BUCKET = "aws:s3/bucket:Bucket"
 
@@ -94,7 +95,7 @@ def test_config_forbids_force_destroy_where_data_is_protected():
 
 
 def test_the_policy_is_created_once():
-    from components.storage import FileStorage, FileStorageArgs
+    from components.data.storage import FileStorage, FileStorageArgs
 
     errors: list[str] = []
 
@@ -102,11 +103,8 @@ def test_the_policy_is_created_once():
         files = FileStorage(
             "unit-files",
             FileStorageArgs(
-                stage="unit",
-                account_id="123456789012",
-                kms_key_arn="arn:aws:kms:ap-northeast-2:123456789012:key/unit",
+                ctx=unit_ctx(),
                 config=StorageConfig(),
-                protect=True,
             ),
         )
         files.grant_cloudfront_read("arn:aws:cloudfront::123456789012:distribution/E1")

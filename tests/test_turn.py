@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 
-from components.turn_config import coturn_range
+from components.turn.turn_config import coturn_range
 from tools.mocks import _COMPUTED
 
 INSTANCE = "aws:ec2/instance:Instance"
@@ -226,49 +226,31 @@ def test_ice_servers_output(plan):
 def wired():
     """Turn built directly with the inputs the edge provides (NLB SG and target
     group, Route 53 zone), under the same mocks as the plans."""
-    import pulumi
-    from pulumi.runtime import mocks as pulumi_mocks
-    from pulumi.runtime import settings as pulumi_settings
-
     from components.config import TurnConfig
-    from components.turn import Turn, TurnArgs
-    from tools.mocks import Mocks, RecordingMonitor
-    from tools.plan import Plan
+    from components.turn.turn import Turn, TurnArgs
+    from tests.harness import component_plan, unit_ctx
 
-    mocks = Mocks("wired", "ap-northeast-2")
-    monitor = RecordingMonitor(mocks)
-    pulumi_settings.ROOT.set(None)
-    pulumi_mocks.set_mocks(mocks, project="voip-infra", stack="wired", preview=False, monitor=monitor)
-    built = {}
-
-    def program():
+    def build():
         turn = Turn(
             "wired-turn",
             TurnArgs(
-                stage="wired",
-                region="ap-northeast-2",
+                ctx=unit_ctx("wired", protect=False, alarm_topic_arn="arn:aws:sns:ap-northeast-2:123456789012:alarms"),
                 vpc_id="vpc-0123",
                 vpc_cidr="10.50.0.0/16",
                 subnet_ids=["subnet-a", "subnet-b"],
                 azs=["ap-northeast-2a", "ap-northeast-2b"],
                 config=TurnConfig.model_validate({"nodeCount": 2}),
                 realm="turn.example.com",
-                alarm_topic_arn="arn:aws:sns:ap-northeast-2:123456789012:alarms",
                 nlb_security_group_id="sg-nlb",
                 nlb_target_group_arn="arn:aws:elasticloadbalancing:ap-northeast-2:123456789012:targetgroup/turn/1",
                 zone_id="Z0123456789ABC",
                 domain="example.com",
             ),
         )
-        built["turn"] = turn
-        return turn.turn_uris.apply(lambda uris: built.setdefault("uris", uris))
+        return {"uris": turn.turn_uris}
 
-    pulumi.runtime.test(program)()
-    resources = [
-        {"type": r.type, "id": r.id, "urn": r.urn, "parent": r.parent, "props": r.props, "protect": r.protect}
-        for r in (monitor.registrations[u] for u in monitor.order)
-    ]
-    return Plan({"resources": resources}), built["uris"]
+    plan, values = component_plan(build, stack="wired")
+    return plan, values["uris"][0]
 
 
 def test_wired_nlb_path_and_dns(wired):

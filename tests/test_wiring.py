@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from tests.harness import stack_plan
 from tests.test_database import node_security_group_id
 
 
@@ -98,3 +99,93 @@ def test_every_service_publishing_to_the_encrypted_alarm_topic_may_use_its_key(p
                 publishers.add(service)
     assert {"cloudwatch.amazonaws.com", "events.rds.amazonaws.com", "elasticache.amazonaws.com"} <= publishers
     assert publishers <= allowed, sorted(publishers - allowed)
+
+
+# --------------------------------------------------------------- ports: one source (components/ports.py)
+
+# Production with both TURN ports moved: the two drift cases of issue 10 in one plan.
+MOVED_PORTS = {"voip-infra:turn": {"listeningPort": 3479, "tlsPort": 5350}}
+
+
+def _port_values(value, key=""):
+    """Every integer under a key naming a port ("port", "fromPort", "listeningPort", ...)."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _port_values(v, k)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _port_values(v, key)
+    elif isinstance(value, (int, str)) and "port" in key.lower() and str(value).isdigit():
+        yield int(value)
+
+
+def _public_ingress_violations(plan, config=None):
+    from tools.policy import run
+
+    if config is not None:
+        plan = {**plan, "config": config}
+    return [v for v in run(plan) if v.policy == "sg-public-ingress-allow-list"]
+
+
+def test_a_turn_port_change_is_one_edit_and_every_consumer_follows():
+    from tests.harness import variant
+    from tests.test_chart import render
+
+    plan = variant("production", MOVED_PORTS)
+    assert plan["config"]["turn"]["listeningPort"] == 3479 and plan["config"]["turn"]["tlsPort"] == 5350
+    # Case 1: the NLB opens 5350 and the policy pack, reading the plan's config, allows exactly it.
+    nlb_sg = plan.by_id(plan["outputs"]["nlbSecurityGroupId"])
+    assert {r["fromPort"] for r in nlb_sg["props"]["ingress"]} == {443, 5350}
+    assert _public_ingress_violations(plan) == []
+    # Planted drift: the pack configured with the default ports flags the moved ones.
+    planted = {**plan["config"], "turn": {**plan["config"]["turn"], "listeningPort": 3478, "tlsPort": 5349}}
+    flagged = _public_ingress_violations(plan, planted)
+    assert {v.urn.rsplit("::", 1)[1] for v in flagged} >= {"production-nlb-sg", "production-turn-sg"}
+    # Case 2: the signaling NetworkPolicy reaches TURN on the moved ports, TCP and UDP.
+    (release,) = [r for r in plan.of_type("kubernetes:helm.sh/v3:Release") if r["props"]["chart"] == "./charts/signaling"]
+    (netpol,) = [o for o in render(release["props"]["values"]) if o["kind"] == "NetworkPolicy"]
+    egress = {(p["port"], p["protocol"]) for r in netpol["spec"]["egress"] for p in r["ports"]}
+    assert {(3479, "TCP"), (3479, "UDP"), (5350, "TCP"), (5350, "UDP")} <= egress
+    # Every consumer: no port field anywhere in the plan still carries a default TURN port,
+    # while the default plan has them (the scan sees what it looks for).
+    assert {3478, 5349}.isdisjoint(_port_values([r["props"] for r in plan.resources]))
+    assert {3479, 5350} <= set(_port_values([r["props"] for r in plan.resources]))
+    assert {3478, 5349} <= set(_port_values([r["props"] for r in stack_plan("production").resources]))
+    assert any(":5350?transport=tcp" in u for u in plan["outputs"]["turnIceServers"][0]["urls"])
+
+
+def test_the_policy_packs_fallback_allow_list_is_the_default_ports():
+    from components.ports import Ports
+    from policies.rules import DEFAULT_PUBLIC_INGRESS
+
+    # The pack run without config (pulumi preview --policy-pack, no --policy-pack-config) uses it.
+    assert [dict(a) for a in DEFAULT_PUBLIC_INGRESS] == Ports().public_ingress()
+
+
+def test_the_fixed_ports_reach_the_chart_from_ports_py():
+    """Signaling's own ports and Redis' are not config: a change in components/ports.py is
+    the one edit, and the pods, their Service and their NetworkPolicy follow."""
+    from components.cluster.signaling import SignalingArgs, release_values
+    from components.config import SignalingConfig
+    from components.ports import Ports
+    from tests.harness import unit_ctx
+    from tests.test_chart import render
+
+    moved = Ports(signaling_http=8081, signaling_metrics=9091, redis=6380)
+    args = SignalingArgs(
+        ctx=unit_ctx(ports=moved, us_east_1=None),
+        k8s_provider=None,
+        config=SignalingConfig(),
+        redis_url="rediss://x",
+        turn_shared_secret="s",
+        turn_uris=["turn:203.0.113.1:3478?transport=udp"],
+        nlb_target_group_arn=None,
+        lb_subnet_cidrs=["10.20.0.0/22"],
+        vpc_cidr="10.20.0.0/16",
+    )
+    objs = {o["kind"]: o for o in render(release_values(args))}
+    container = objs["Deployment"]["spec"]["template"]["spec"]["containers"][0]
+    assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"websocket": 8081, "metrics": 9091}
+    assert {p["port"] for p in objs["Service"]["spec"]["ports"]} == {8081, 9091}
+    egress = {(p["port"], p["protocol"]) for r in objs["NetworkPolicy"]["spec"]["egress"] for p in r["ports"]}
+    assert (6380, "TCP") in egress and (6379, "TCP") not in egress

@@ -15,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from components.config import ConfigError
+from components.config_loader import ConfigError
 from tools.stackfile import STACKS, StackFileError
 
 
@@ -50,13 +50,22 @@ def _plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plan_file(path: str):
+    """The plan file at `path`, or None once the reason it cannot be read is printed."""
+    from tools.plan import Plan, PlanFileError
+
+    try:
+        return Plan.load(Path(path))
+    except PlanFileError as exc:
+        print(exc, file=sys.stderr)
+        return None
+
+
 def _policy(args: argparse.Namespace) -> int:
     from tools import policy as policy_mod
 
-    try:
-        plan = policy_mod.load(Path(args.plan))
-    except (OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    plan = _plan_file(args.plan)
+    if plan is None:
         return 1
     violations = policy_mod.run(plan)
     for v in violations:
@@ -69,10 +78,8 @@ def _policy(args: argparse.Namespace) -> int:
 def _cost(args: argparse.Namespace) -> int:
     from tools import cost as cost_mod
 
-    try:
-        plan = cost_mod.load_plan(Path(args.plan))
-    except cost_mod.PlanFileError as exc:
-        print(exc, file=sys.stderr)
+    plan = _plan_file(args.plan)
+    if plan is None:
         return 1
     print(cost_mod.render(cost_mod.estimate(plan)))
     return 0
@@ -106,10 +113,8 @@ def _clone_stack(args: argparse.Namespace) -> int:
 def _diagram(args: argparse.Namespace) -> int:
     from tools import diagram as diagram_mod
 
-    try:
-        plan = diagram_mod.load_plan(Path(args.plan))
-    except diagram_mod.DiagramError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    plan = _plan_file(args.plan)
+    if plan is None:
         return 1
     print(diagram_mod.render_mermaid(diagram_mod.build(plan)), end="")
     return 0

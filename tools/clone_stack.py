@@ -24,8 +24,9 @@ from typing import Any
 
 import yaml
 
-from components.config import PROJECT, RESERVED_RANGES, STAGE_NAME, ConfigError, load_stack_config
-from tools.stackfile import StackFileError, load_stack_file
+from components.config import PROJECT, RESERVED_RANGES
+from components.config_loader import STAGE_NAME, ConfigError, load_stack_config
+from tools.stackfile import StackFileError, has_secure, load_stack_file
 
 DEFAULT_TTL_DAYS = 7
 MIN_TTL_DAYS, MAX_TTL_DAYS = 1, 90  # the range `ttlDays` accepts in components/config.py
@@ -132,14 +133,6 @@ def free_cidr(
 # --------------------------------------------------------------------------- clone
 
 
-def _has_secure(value: Any) -> bool:
-    if isinstance(value, dict):
-        return set(value) == {"secure"} or any(_has_secure(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_has_secure(v) for v in value)
-    return False
-
-
 def _check_name(what: str, name: str) -> None:
     # The rule of load_stack_config: the name prefixes every resource name (and a file path here).
     if not STAGE_NAME.fullmatch(name):
@@ -162,7 +155,7 @@ def clone_config(
     out_ns: dict[str, Any] = {}
     for key, value in config.items():
         key = str(key)
-        if _has_secure(value):
+        if has_secure(value):
             # Secrets are encrypted with the template stack's key: the clone cannot decrypt them.
             if key in BRIDGE_ONLY_SECRETS:
                 notes.append(f"dropped secret {key} (only the NAS bridge uses it, and a clone has none)")

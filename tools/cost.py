@@ -14,7 +14,6 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
-from pathlib import Path
 from typing import Any
 
 from tools import prices as P
@@ -587,22 +586,4 @@ def render(report: CostReport) -> str:
     return "\n".join(out)
 
 
-class PlanFileError(Exception):
-    pass
-
-
-def load_plan(path: Path) -> dict[str, Any]:
-    try:
-        plan = json.loads(path.read_text())
-    except OSError as exc:
-        raise PlanFileError(f"error: {path}: cannot read the plan file ({exc.strerror})") from None
-    except json.JSONDecodeError as exc:
-        raise PlanFileError(f"error: {path}: not JSON ({exc.msg} at line {exc.lineno})") from None
-    if not isinstance(plan, dict) or not isinstance(plan.get("resources"), list):
-        raise PlanFileError(f"error: {path}: not a plan file (version 1: an object with a `resources` list)")
-    if plan.get("version") != 1:
-        raise PlanFileError(f"error: {path}: plan file version {plan.get('version')!r}, expected 1")
-    return plan
-
-
-__all__ = ["CostLine", "CostReport", "estimate", "render", "format_total", "summary_line", "load_plan", "PlanFileError", "NOT_PRICED"]
+__all__ = ["CostLine", "CostReport", "estimate", "render", "format_total", "summary_line", "NOT_PRICED"]

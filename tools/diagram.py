@@ -10,12 +10,10 @@ every subnet and route table. Protected stateful resources carry a lock.
 from __future__ import annotations
 
 import ipaddress
-import json
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from tools.plan import Plan
@@ -60,10 +58,6 @@ T_DMS_ENDPOINT = "aws:dms/endpoint:Endpoint"
 T_IAM_USER = "aws:iam/user:User"
 
 
-class DiagramError(Exception):
-    """The plan file cannot be read (missing, not JSON, not a v1 plan)."""
-
-
 @dataclass
 class Node:
     id: str
@@ -89,15 +83,6 @@ class Diagram:
     nodes: dict[str, Node]
     edges: list[Edge]
     node_of: dict[str, str]  # resource URN -> node id
-
-    def node_for(self, resource: dict[str, Any]) -> str | None:
-        return self.node_of.get(resource["urn"])
-
-    def has_edge(self, src: str, dst: str) -> bool:
-        return any(e.src == src and e.dst == dst for e in self.edges)
-
-    def edges_into(self, dst: str) -> list[Edge]:
-        return [e for e in self.edges if e.dst == dst]
 
 
 # ------------------------------------------------------------------ references
@@ -671,70 +656,3 @@ def render_mermaid(d: Diagram) -> str:
     if protected:
         lines.append(f"  class {','.join(protected)} protected")
     return "\n".join(lines) + "\n"
-
-
-def check_mermaid(text: str) -> list[str]:
-    """Structural checks of our Mermaid output (no browser needed): header, balanced
-    subgraph/end, valid ids, every edge endpoint declared, no raw quotes inside labels."""
-    problems: list[str] = []
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("%%")]
-    if not lines or lines[0] != "flowchart LR":
-        problems.append("first line is not 'flowchart LR'")
-    declared: set[str] = set()
-    depth = 0
-    node_re = re.compile(r'^([^\s\[\(\{]+)(\[\("|\["|\(\("|\{\{")(.*)("\)\]|"\]|"\)\)|"\}\})$')
-    edge_re = re.compile(r'^(\S+) (-->|-\.->)(?:\|"(.*)"\|)? (\S+)$')
-    edges = []
-    for ln in lines[1:]:
-        if ln.startswith("subgraph "):
-            depth += 1
-            m = re.match(r'^subgraph (\S+?)\["(.*)"\]$', ln)
-            if not m or not ID_RE.match(m.group(1)):
-                problems.append(f"bad subgraph line: {ln}")
-            elif '"' in m.group(2):
-                problems.append(f"raw quote in subgraph title: {ln}")
-            continue
-        if ln == "end":
-            depth -= 1
-            if depth < 0:
-                problems.append("'end' without subgraph")
-            continue
-        if ln.startswith(("classDef ", "class ")):
-            continue
-        m = edge_re.match(ln)
-        if m:
-            if m.group(3) is not None and '"' in m.group(3):
-                problems.append(f"raw quote in edge label: {ln}")
-            edges.append((m.group(1), m.group(4)))
-            continue
-        m = node_re.match(ln)
-        if m:
-            nid, label = m.group(1), m.group(3)
-            if not ID_RE.match(nid) or nid.lower() in _RESERVED:
-                problems.append(f"invalid node id {nid!r}")
-            if '"' in label:
-                problems.append(f"raw quote in label of {nid}")
-            if nid in declared:
-                problems.append(f"node {nid} declared twice")
-            declared.add(nid)
-            continue
-        problems.append(f"unrecognised line: {ln}")
-    if depth != 0:
-        problems.append(f"unbalanced subgraph/end (depth {depth})")
-    for a, b in edges:
-        for end in (a, b):
-            if end not in declared:
-                problems.append(f"edge endpoint {end} is not declared")
-    return problems
-
-
-def load_plan(path: Path) -> Plan:
-    try:
-        data = json.loads(Path(path).read_text())
-    except OSError as exc:
-        raise DiagramError(f"cannot read plan file {path}: {exc.strerror or exc}") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise DiagramError(f"plan file {path} is not JSON: {exc}") from None
-    if not isinstance(data, dict) or data.get("version") != 1 or not isinstance(data.get("resources"), list):
-        raise DiagramError(f"plan file {path} is not a version 1 plan (see CONTRACTS.md)")
-    return Plan(data)

@@ -14,6 +14,7 @@ import hashlib
 import os
 import runpy
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -458,6 +459,35 @@ class ProgramRun:
     secret_outputs: set[str] = field(default_factory=set)
 
 
+def run_mocked(
+    stack: str,
+    region: str,
+    build: Callable[[], dict[str, Any] | None],
+    raw_config: dict[str, str] | None = None,
+    secret_keys: list[str] | None = None,
+) -> tuple[list[Registration], dict[str, tuple[Any, bool]]]:
+    """The one mock runner: run `build()` as a Pulumi program for `stack` under the mocks
+    (engine config `raw_config`: strings, objects JSON-encoded); return every registration, in
+    order, and the resolved `(value, is_secret)` of each Output in the dict `build` returns."""
+    mocks = Mocks(stack, region)
+    monitor = RecordingMonitor(mocks)
+    pulumi_settings.ROOT.set(None)  # a fresh root Stack for this run
+    pulumi_mocks.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    set_all_config(dict(raw_config or {}), list(secret_keys or []))
+    returned: dict[str, Any] = {}
+
+    def program():
+        returned.update(build() or {})
+        return pulumi.Output.all(*[pulumi.Output.from_input(v) for v in returned.values()])
+
+    pulumi.runtime.test(program)()
+    values = {}
+    for name, value in returned.items():
+        out = pulumi.Output.from_input(value)
+        values[name] = (_sync_await(out.future()), _sync_await(out.is_secret()))
+    return [monitor.registrations[u] for u in monitor.order], values
+
+
 def run_program(
     stack: str,
     raw_config: dict[str, str],
@@ -467,16 +497,8 @@ def run_program(
     """Run the program (`__main__.py`) for `stack` with `raw_config` (engine format:
     strings, objects JSON-encoded) under mocks; return every registration and the
     stack outputs."""
-    region = raw_config.get("aws:region", "ap-northeast-2")
-    mocks = Mocks(stack, region)
-    monitor = RecordingMonitor(mocks)
-    pulumi_settings.ROOT.set(None)  # a fresh root Stack for this run
-    pulumi_mocks.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
-    set_all_config(dict(raw_config), list(secret_keys or []))
 
-    exports: dict[str, Any] = {}
-
-    def program():
+    def program() -> dict[str, Any]:
         cwd = os.getcwd()
         sys.path.insert(0, str(ROOT))
         os.chdir(ROOT)  # the program resolves paths (e.g. charts/) like under `pulumi up`
@@ -485,20 +507,11 @@ def run_program(
         finally:
             os.chdir(cwd)
             sys.path.remove(str(ROOT))
-        root = pulumi_settings.get_root_resource()
-        exports.update(getattr(root, "outputs", {}))
-        return pulumi.Output.all(*[pulumi.Output.from_input(v) for v in exports.values()])
+        return dict(getattr(pulumi_settings.get_root_resource(), "outputs", {}))
 
-    pulumi.runtime.test(program)()
-
-    outputs: dict[str, Any] = {}
-    secret: set[str] = set()
-    for name, value in exports.items():
-        out = pulumi.Output.from_input(value)
-        outputs[name] = _sync_await(out.future())
-        if _sync_await(out.is_secret()):
-            secret.add(name)
-    regs = [monitor.registrations[u] for u in monitor.order]
+    regs, values = run_mocked(stack, raw_config.get("aws:region", "ap-northeast-2"), program, raw_config, secret_keys)
+    outputs = {name: value for name, (value, _) in values.items()}
+    secret = {name for name, (_, is_secret) in values.items() if is_secret}
     return ProgramRun(stack=stack, registrations=regs, outputs=outputs, secret_outputs=secret)
 
 

@@ -7,15 +7,20 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from components.config import PROJECT, ConfigError, StackConfig, load_stack_config
+from components.config import PROJECT, StackConfig
+from components.config_loader import ConfigError, load_stack_config
 from tools.mocks import SECRET, ProgramRun, run_program
 from tools.stackfile import load_stack_file, stack_path
 
 PLAN_VERSION = 1
 
 
+class PlanFileError(Exception):
+    """An unreadable plan file or not one of version 1; the message is ready to print."""
+
+
 class Plan(dict):
-    """A plan file (a dict in the v1 format) with a few accessors for tools and tests."""
+    """A plan file (a dict in the v1 format) with the accessors the tools use."""
 
     # urn -> the resource's ignoreChanges option; an attribute, not a key: the v1 file has
     # no such field (and a plan read back from JSON has none).
@@ -25,27 +30,23 @@ class Plan(dict):
     def resources(self) -> list[dict[str, Any]]:
         return self["resources"]
 
-    def of_type(self, typ: str) -> list[dict[str, Any]]:
-        return [r for r in self["resources"] if r["type"] == typ]
-
-    def by_urn(self, urn: str) -> dict[str, Any]:
-        return next(r for r in self["resources"] if r["urn"] == urn)
-
-    def by_id(self, rid: str) -> dict[str, Any]:
-        return next(r for r in self["resources"] if r.get("id") == rid)
-
     def children(self, urn: str) -> list[dict[str, Any]]:
         return [r for r in self["resources"] if r["parent"] == urn]
 
-    def descendants(self, urn: str) -> list[dict[str, Any]]:
-        out, frontier = [], [urn]
-        while frontier:
-            parent = frontier.pop()
-            for r in self["resources"]:
-                if r["parent"] == parent:
-                    out.append(r)
-                    frontier.append(r["urn"])
-        return out
+    @classmethod
+    def load(cls, path: Path) -> Plan:
+        """Read a plan file (`tools plan --json`); raise PlanFileError saying what is wrong."""
+        try:
+            data = json.loads(Path(path).read_text())
+        except OSError as exc:
+            raise PlanFileError(f"error: {path}: cannot read the plan file ({exc.strerror or exc})") from None
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise PlanFileError(f"error: {path}: not JSON ({exc})") from None
+        if not isinstance(data, dict) or not isinstance(data.get("resources"), list):
+            raise PlanFileError(f"error: {path}: not a plan file (version 1: an object with a `resources` list)")
+        if data.get("version") != PLAN_VERSION:
+            raise PlanFileError(f"error: {path}: plan file version {data.get('version')!r}, expected {PLAN_VERSION}")
+        return cls(data)
 
 
 def load_config(stack: str, config_file: Path | None = None) -> tuple[StackConfig, dict[str, str], list[str]]:

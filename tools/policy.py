@@ -4,15 +4,13 @@ The policies get the same argument objects `pulumi preview --policy-pack policie
 (ResourceValidationArgs per resource, StackValidationArgs over all of them, props behind the
 unknown-checking proxy, provider and options from the plan), plus a policy config derived from
 the plan: the stage's `protectData`, `secretsRedacted` (plan files show secrets as "[secret]"),
-the public-ingress allow-list from the TURN config, and the mocked ids (`resourceIds`) so
+the public-ingress allow-list from the stage's ports (components/ports.py), and the mocked ids (`resourceIds`) so
 references by id can be followed.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from pulumi_policy import (
@@ -28,7 +26,8 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
 
-from policies.rules import ALL_POLICIES, DEFAULT_PUBLIC_INGRESS, PACK_ENFORCEMENT_LEVEL
+from components.ports import Ports
+from policies.rules import ALL_POLICIES, PACK_ENFORCEMENT_LEVEL
 
 
 @dataclass(frozen=True)
@@ -42,30 +41,13 @@ class Violation:
         return f"{self.level} {self.policy} {self.urn}: {self.message}"
 
 
-def load(path: Path) -> dict[str, Any]:
-    plan = json.loads(Path(path).read_text())
-    if not isinstance(plan, dict) or plan.get("version") != 1 or not isinstance(plan.get("resources"), list):
-        raise ValueError(f"{path}: not a version 1 plan file (see CONTRACTS.md)")
-    return plan
-
-
 def policy_config(plan: dict[str, Any]) -> dict[str, Any]:
     cfg = plan.get("config") or {}
-    turn = cfg.get("turn") or {}
-    allow = [dict(a) for a in DEFAULT_PUBLIC_INGRESS]
-    if turn:  # the TURN ports are stage config; the NLB's 443 and 5349 are fixed by the edge
-        port, relay = turn.get("listeningPort", 3478), turn.get("relayPorts") or {"min": 49152, "max": 65535}
-        allow = [
-            {"protocol": "udp", "fromPort": port, "toPort": port},
-            {"protocol": "tcp", "fromPort": port, "toPort": port},
-            {"protocol": "udp", "fromPort": relay["min"], "toPort": relay["max"]},
-            {"protocol": "tcp", "fromPort": 443, "toPort": 443},
-            {"protocol": "tcp", "fromPort": 5349, "toPort": 5349},
-        ]
     return {
         "protectData": bool(cfg.get("protectData", False)),
         "secretsRedacted": True,
-        "publicIngressAllowList": allow,
+        # The stage's own ports (components/ports.py), read from the plan's config.
+        "publicIngressAllowList": Ports.from_plan_config(cfg).public_ingress(),
         "resourceIds": {r["urn"]: r["id"] for r in plan["resources"] if r.get("id")},
     }
 
@@ -90,6 +72,13 @@ def _providers(plan: dict[str, Any]) -> dict[str, PolicyProviderResource]:
     }
 
 
+def _seen_as(r: dict[str, Any], providers: dict[str, PolicyProviderResource]) -> tuple:
+    """What a policy sees of resource `r` (type, props, urn, name, options, provider), as the
+    engine builds it."""
+    props = unknown_checking_proxy(r.get("props") or {})
+    return r["type"], props, r["urn"], r["name"], _opts(r), providers.get(r.get("provider") or "")
+
+
 def _level(policy: Any) -> EnforcementLevel:
     return policy.enforcement_level or PACK_ENFORCEMENT_LEVEL
 
@@ -100,20 +89,7 @@ def run(plan: dict[str, Any]) -> list[Violation]:
     providers = _providers(plan)
     custom = [r for r in plan["resources"] if r.get("custom", True) and not r["type"].startswith("pulumi:providers:")]
     # Stack view: like the engine, parent and dependencies are resolved to the resource objects.
-    stack = {
-        r["urn"]: PolicyResource(
-            r["type"],
-            unknown_checking_proxy(r.get("props") or {}),
-            r["urn"],
-            r["name"],
-            _opts(r),
-            providers.get(r.get("provider") or ""),
-            None,
-            [],
-            {},
-        )
-        for r in custom
-    }
+    stack = {r["urn"]: PolicyResource(*_seen_as(r, providers), None, [], {}) for r in custom}
     for r in custom:
         pr = stack[r["urn"]]
         pr.parent = stack.get(r.get("parent") or "")
@@ -127,15 +103,7 @@ def run(plan: dict[str, Any]) -> list[Violation]:
 
         if isinstance(policy, ResourceValidationPolicy):
             for r in custom:
-                args = ResourceValidationArgs(
-                    r["type"],
-                    unknown_checking_proxy(r.get("props") or {}),
-                    r["urn"],
-                    r["name"],
-                    _opts(r),
-                    providers.get(r.get("provider") or ""),
-                    dict(config),
-                )
+                args = ResourceValidationArgs(*_seen_as(r, providers), dict(config))
                 _call(policy, args, lambda m, u=None, _u=r["urn"], _p=policy, _n=name: out.append(Violation(_n, _p.name, _u, m)))
         elif isinstance(policy, StackValidationPolicy):
             stack_urn = (
@@ -176,4 +144,4 @@ def summary_line_from(mandatory: int, advisory: int) -> str:
     return f"policy: {len(ALL_POLICIES)} policies, {mandatory} mandatory and {advisory} advisory violations"
 
 
-__all__ = ["Violation", "load", "run", "summarize", "summary_line", "summary_line_from", "policy_config"]
+__all__ = ["Violation", "run", "summarize", "summary_line", "summary_line_from", "policy_config"]

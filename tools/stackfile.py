@@ -31,11 +31,11 @@ def _engine_value(value: Any) -> str:
     return str(value)
 
 
-def _has_secure(value: Any) -> bool:
+def has_secure(value: Any) -> bool:
     if isinstance(value, dict):
-        return set(value) == {"secure"} or any(_has_secure(v) for v in value.values())
+        return set(value) == {"secure"} or any(has_secure(v) for v in value.values())
     if isinstance(value, list):
-        return any(_has_secure(v) for v in value)
+        return any(has_secure(v) for v in value)
     return False
 
 
@@ -64,7 +64,7 @@ def load_stack_file(path: Path) -> tuple[dict[str, str], list[str]]:
     raw: dict[str, str] = {}
     secret_keys: list[str] = []
     for key, value in (doc.get("config") or {}).items():
-        if _has_secure(value):
+        if has_secure(value):
             secret_keys.append(key)
             value = _stub_secure(value, key)
         raw[str(key)] = _engine_value(value)

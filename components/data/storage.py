@@ -9,28 +9,15 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.buckets import cloudfront_may, deny_everyone, deny_insecure_transport, private_bucket_baseline
 from components.config import StorageConfig
+from components.context import StageContext
 
 
 @dataclass
 class FileStorageArgs:
-    stage: str
-    account_id: pulumi.Input[str]
-    kms_key_arn: pulumi.Input[str]
+    ctx: StageContext
     config: StorageConfig
-    protect: bool
-
-
-def deny_insecure_transport(bucket_arn: str) -> dict:
-    """The statement every bucket policy of the project starts with: no plain HTTP."""
-    return {
-        "Sid": "DenyInsecureTransport",
-        "Effect": "Deny",
-        "Principal": "*",
-        "Action": "s3:*",
-        "Resource": [bucket_arn, f"{bucket_arn}/*"],
-        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-    }
 
 
 def bucket_policy_document(bucket_arn: str, distribution_arn: str) -> str:
@@ -40,22 +27,8 @@ def bucket_policy_document(bucket_arn: str, distribution_arn: str) -> str:
             "Version": "2012-10-17",
             "Statement": [
                 deny_insecure_transport(bucket_arn),
-                {
-                    "Sid": "DenyOldTls",
-                    "Effect": "Deny",
-                    "Principal": "*",
-                    "Action": "s3:*",
-                    "Resource": [bucket_arn, f"{bucket_arn}/*"],
-                    "Condition": {"NumericLessThan": {"s3:TlsVersion": "1.2"}},
-                },
-                {
-                    "Sid": "AllowCloudFrontOacRead",
-                    "Effect": "Allow",
-                    "Principal": {"Service": "cloudfront.amazonaws.com"},
-                    "Action": "s3:GetObject",
-                    "Resource": f"{bucket_arn}/*",
-                    "Condition": {"StringEquals": {"AWS:SourceArn": distribution_arn}},
-                },
+                deny_everyone("DenyOldTls", bucket_arn, {"NumericLessThan": {"s3:TlsVersion": "1.2"}}),
+                cloudfront_may("AllowCloudFrontOacRead", "s3:GetObject", f"{bucket_arn}/*", distribution_arn),
             ],
         }
     )
@@ -72,62 +45,43 @@ class FileStorage(pulumi.ComponentResource):
     def __init__(self, name: str, args: FileStorageArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("voip:data:FileStorage", name, None, opts)
         self.args = args
-        stage = args.stage
+        stage = args.ctx.stage
         cfg = args.config
         self._policy: aws.s3.BucketPolicy | None = None
 
         self.bucket = aws.s3.Bucket(
             f"{stage}-files",
             # Global namespace: the account id keeps the name ours and predictable.
-            bucket=pulumi.Output.from_input(args.account_id).apply(lambda account: f"{stage}-voip-files-{account}"),
+            bucket=pulumi.Output.from_input(args.ctx.account_id).apply(lambda account: f"{stage}-voip-files-{account}"),
             force_destroy=cfg.force_destroy,
             tags={"Name": f"{stage}-voip-files"},
-            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+            opts=pulumi.ResourceOptions(parent=self, protect=args.ctx.protect),
         )
         # Children of the bucket would inherit its `protect`; say it per resource instead:
         # what weakens the bucket when deleted (public access block, encryption, versioning,
         # policy) is protected with it, the rest (ownership, lifecycle) is not.
-        guarded = pulumi.ResourceOptions(parent=self.bucket, protect=args.protect)
+        guarded = pulumi.ResourceOptions(parent=self.bucket, protect=args.ctx.protect)
         child = pulumi.ResourceOptions(parent=self.bucket, protect=False)
 
-        # ACLs off: the bucket owner owns every object; access is policy only.
-        self.ownership = aws.s3.BucketOwnershipControls(
-            f"{stage}-files-ownership",
-            bucket=self.bucket.id,
-            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
+        baseline = private_bucket_baseline(
+            self.bucket.id,
+            names=(f"{stage}-files-public-access-block", f"{stage}-files-ownership", f"{stage}-files-encryption"),
+            encryption={
+                "apply_server_side_encryption_by_default": {"sse_algorithm": "aws:kms", "kms_master_key_id": args.ctx.data_key_arn},
+                # Bucket keys cut KMS requests (and their cost) by orders of magnitude.
+                "bucket_key_enabled": True,
+                # Nobody uploads with their own key (SSE-C): we could not read it back.
+                "blocked_encryption_types": ["SSE-C"],
+            },
             opts=child,
+            guarded=guarded,
         )
-        self.public_access_block = aws.s3.BucketPublicAccessBlock(
-            f"{stage}-files-public-access-block",
-            bucket=self.bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=guarded,
-        )
+        self.public_access_block, self.ownership, self.encryption = baseline.public_access_block, baseline.ownership, baseline.encryption
         # Deleting this resource suspends versioning.
         self.versioning = aws.s3.BucketVersioning(
             f"{stage}-files-versioning",
             bucket=self.bucket.id,
             versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
-            opts=guarded,
-        )
-        self.encryption = aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{stage}-files-encryption",
-            bucket=self.bucket.id,
-            rules=[
-                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                    apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                        sse_algorithm="aws:kms",
-                        kms_master_key_id=args.kms_key_arn,
-                    ),
-                    # Bucket keys cut KMS requests (and their cost) by orders of magnitude.
-                    bucket_key_enabled=True,
-                    # Nobody uploads with their own key (SSE-C): we could not read it back.
-                    blocked_encryption_types=["SSE-C"],
-                )
-            ],
             opts=guarded,
         )
         self.lifecycle = aws.s3.BucketLifecycleConfiguration(
@@ -172,15 +126,15 @@ class FileStorage(pulumi.ComponentResource):
         """Create the bucket's one policy: TLS-only for everyone plus s3:GetObject for the
         CloudFront distribution `distribution_arn` (origin access control). Call once."""
         if self._policy is not None:
-            raise RuntimeError(f"{self.args.stage}: the file bucket already has its policy; grant_cloudfront_read is called once")
+            raise RuntimeError(f"{self.args.ctx.stage}: the file bucket already has its policy; grant_cloudfront_read is called once")
         self._policy = aws.s3.BucketPolicy(
-            f"{self.args.stage}-files-policy",
+            f"{self.args.ctx.stage}-files-policy",
             bucket=self.bucket.id,
             policy=pulumi.Output.all(self.bucket.arn, distribution_arn).apply(lambda a: bucket_policy_document(a[0], a[1])),
             # A policy naming a service principal is not "public", but S3 evaluates it against the
             # block settings: create it after them.
             opts=pulumi.ResourceOptions(
-                parent=self.bucket, protect=self.args.protect, depends_on=[self.public_access_block, self.ownership]
+                parent=self.bucket, protect=self.args.ctx.protect, depends_on=[self.public_access_block, self.ownership]
             ),
         )
         return self._policy

@@ -25,8 +25,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.config import EdgeAlarms as EdgeAlarmsConfig
-from components.keys import account_administers_statement, alarm_publishers_statement
+from components.config import EdgeAlarmsConfig
+from components.context import StageContext
+from components.data.keys import account_administers_statement, alarm_publishers_statement
 
 GLOBAL_REGION = "us-east-1"
 FIVE_MINUTES = 300
@@ -48,13 +49,8 @@ def global_alarm_key_policy(account_id: str) -> str:
 
 @dataclass
 class EdgeAlarmsArgs:
-    stage: str
-    account_id: pulumi.Input[str]
+    ctx: StageContext
     config: EdgeAlarmsConfig
-    # The stage's regional alarm topic (ALB/NLB alarms).
-    alarm_topic_arn: pulumi.Input[str]
-    # us-east-1: CloudFront and CLOUDFRONT-scope WAF metrics live only there.
-    us_east_1_provider: pulumi.ProviderResource
     # ARN suffixes (`app/<name>/<id>`, `targetgroup/<name>/<id>`): CloudWatch's ELB dimensions.
     alb_arn_suffix: pulumi.Input[str]
     alb_target_group_arn_suffixes: Mapping[str, pulumi.Input[str]]
@@ -63,8 +59,6 @@ class EdgeAlarmsArgs:
     distribution_id: pulumi.Input[str]
     # The web ACL's name (= its metric name): the WebACL dimension.
     web_acl_name: pulumi.Input[str]
-    # protectData: the us-east-1 key is protected like every key of such a stage.
-    protect: bool = False
 
 
 class EdgeAlarms(pulumi.ComponentResource):
@@ -87,12 +81,16 @@ class EdgeAlarms(pulumi.ComponentResource):
         )
 
     def _alarm(self, logical: str, description: str, topic: pulumi.Input[str], provider: pulumi.ProviderResource | None, **kwargs) -> None:
+        """Above `threshold` alarms; no data (ELB publishes error counts only when there are
+        some, no targets registered, no requests) is no error."""
         alarm = aws.cloudwatch.MetricAlarm(
             logical,
             name=logical,
             alarm_description=description,
             alarm_actions=[topic],
             ok_actions=[topic],
+            comparison_operator="GreaterThanThreshold",
+            treat_missing_data="notBreaching",
             opts=pulumi.ResourceOptions(parent=self, provider=provider),
             **kwargs,
         )
@@ -101,16 +99,16 @@ class EdgeAlarms(pulumi.ComponentResource):
     # ------------------------------------------------------------- us-east-1 topic
 
     def _global_topic(self, args: EdgeAlarmsArgs) -> None:
-        stage = args.stage
-        east = pulumi.ResourceOptions(parent=self, provider=args.us_east_1_provider)
+        stage = args.ctx.stage
+        east = pulumi.ResourceOptions(parent=self, provider=args.ctx.us_east_1)
         self.global_key = aws.kms.Key(
             f"{stage}-alarms-global-key",
             description=f"{stage}: the us-east-1 alarm topic (CloudFront and WAF alarms)",
             enable_key_rotation=True,
             rotation_period_in_days=365,
-            deletion_window_in_days=30 if args.protect else 7,
-            policy=pulumi.Output.from_input(args.account_id).apply(global_alarm_key_policy),
-            opts=pulumi.ResourceOptions(parent=self, provider=args.us_east_1_provider, protect=args.protect),
+            deletion_window_in_days=30 if args.ctx.protect else 7,
+            policy=pulumi.Output.from_input(args.ctx.account_id).apply(global_alarm_key_policy),
+            opts=pulumi.ResourceOptions(parent=self, provider=args.ctx.us_east_1, protect=args.ctx.protect),
         )
         aws.kms.Alias(
             f"{stage}-alarms-global-key-alias",
@@ -132,25 +130,23 @@ class EdgeAlarms(pulumi.ComponentResource):
     # ------------------------------------------------------------------- ALB, NLB
 
     def _load_balancers(self, args: EdgeAlarmsArgs) -> None:
-        stage, cfg, topic = args.stage, args.config, args.alarm_topic_arn
+        stage, cfg, topic = args.ctx.stage, args.config, args.ctx.alarm_topic_arn
         alb = {"LoadBalancer": args.alb_arn_suffix}
         # ELB publishes the 5xx counts only when there are some: no data is no error.
-        self._alarm(
-            f"{stage}-alb-elb-5xx",
-            f"{stage} ALB returned more than {cfg.alb_5xx_per_5_min} 5xx itself in 5 minutes (no healthy target, target timeouts)",
-            topic, None,
-            namespace="AWS/ApplicationELB", metric_name="HTTPCode_ELB_5XX_Count", dimensions=alb,
-            statistic="Sum", period=FIVE_MINUTES, evaluation_periods=1,
-            threshold=cfg.alb_5xx_per_5_min, comparison_operator="GreaterThanThreshold", treat_missing_data="notBreaching",
-        )  # fmt: skip
-        self._alarm(
-            f"{stage}-alb-target-5xx",
-            f"{stage} ALB targets returned more than {cfg.target_5xx_per_5_min} 5xx in 5 minutes",
-            topic, None,
-            namespace="AWS/ApplicationELB", metric_name="HTTPCode_Target_5XX_Count", dimensions=alb,
-            statistic="Sum", period=FIVE_MINUTES, evaluation_periods=1,
-            threshold=cfg.target_5xx_per_5_min, comparison_operator="GreaterThanThreshold", treat_missing_data="notBreaching",
-        )  # fmt: skip
+        for source, metric, limit, what in (
+            (
+                "elb",
+                "HTTPCode_ELB_5XX_Count",
+                cfg.alb_5xx_per_5_min,
+                "ALB returned more than {} 5xx itself in 5 minutes (no healthy target, target timeouts)",
+            ),
+            ("target", "HTTPCode_Target_5XX_Count", cfg.target_5xx_per_5_min, "ALB targets returned more than {} 5xx in 5 minutes"),
+        ):
+            self._alarm(
+                f"{stage}-alb-{source}-5xx", f"{stage} {what.format(limit)}", topic, None,
+                namespace="AWS/ApplicationELB", metric_name=metric, dimensions=alb,
+                statistic="Sum", period=FIVE_MINUTES, evaluation_periods=1, threshold=limit,
+            )  # fmt: skip
         # p99 over 5 minutes, 2 of 3 periods: one slow burst is not an incident. Periods with
         # too few requests for a meaningful p99 (a quiet dev stage) are not evaluated.
         self._alarm(
@@ -160,7 +156,7 @@ class EdgeAlarms(pulumi.ComponentResource):
             namespace="AWS/ApplicationELB", metric_name="TargetResponseTime", dimensions=alb,
             extended_statistic="p99", period=FIVE_MINUTES, evaluation_periods=3, datapoints_to_alarm=2,
             evaluate_low_sample_count_percentiles="ignore",
-            threshold=cfg.target_p99_seconds, comparison_operator="GreaterThanThreshold", treat_missing_data="notBreaching",
+            threshold=cfg.target_p99_seconds,
         )  # fmt: skip
         for kind, namespace, lb_suffix, groups in (
             ("alb", "AWS/ApplicationELB", args.alb_arn_suffix, args.alb_target_group_arn_suffixes),
@@ -176,13 +172,13 @@ class EdgeAlarms(pulumi.ComponentResource):
                     namespace=namespace, metric_name="UnHealthyHostCount",
                     dimensions={"TargetGroup": tg_suffix, "LoadBalancer": lb_suffix},
                     statistic="Maximum", period=60, evaluation_periods=3,
-                    threshold=0, comparison_operator="GreaterThanThreshold", treat_missing_data="notBreaching",
+                    threshold=0,
                 )  # fmt: skip
 
     # ---------------------------------------------------------- CloudFront, WAF
 
     def _cloudfront_and_waf(self, args: EdgeAlarmsArgs) -> None:
-        stage, cfg, topic, east = args.stage, args.config, self.global_topic.arn, args.us_east_1_provider
+        stage, cfg, topic, east = args.ctx.stage, args.config, self.global_topic.arn, args.ctx.us_east_1
         # 5xxErrorRate is a standard CloudFront metric (no additional metrics subscription).
         self._alarm(
             f"{stage}-cdn-5xx-rate",
@@ -191,7 +187,7 @@ class EdgeAlarms(pulumi.ComponentResource):
             namespace="AWS/CloudFront", metric_name="5xxErrorRate",
             dimensions={"DistributionId": args.distribution_id, "Region": "Global"},
             statistic="Average", period=FIVE_MINUTES, evaluation_periods=2,
-            threshold=cfg.cloudfront_5xx_percent, comparison_operator="GreaterThanThreshold", treat_missing_data="notBreaching",
+            threshold=cfg.cloudfront_5xx_percent,
         )  # fmt: skip
         # Rule=ALL counts every block of the web ACL (rules and default action): a spike is an
         # attack, or a rule (or the allow-list) blocking real users.
@@ -202,5 +198,5 @@ class EdgeAlarms(pulumi.ComponentResource):
             namespace="AWS/WAFV2", metric_name="BlockedRequests",
             dimensions={"WebACL": args.web_acl_name, "Rule": "ALL"},
             statistic="Sum", period=FIVE_MINUTES, evaluation_periods=1,
-            threshold=cfg.waf_blocked_per_5_min, comparison_operator="GreaterThanThreshold", treat_missing_data="notBreaching",
+            threshold=cfg.waf_blocked_per_5_min,
         )  # fmt: skip

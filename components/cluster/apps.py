@@ -20,15 +20,15 @@ import pulumi_aws as aws
 from pulumi_kubernetes.core import v1 as core
 from pulumi_kubernetes.helm import v3 as helm
 
-from components.config import APP_HTTP_PORT, APP_MANAGEMENT_PORT, AppConfig, DatabaseConfig
-from components.db_capacity import alarm_threshold, max_connections
-from components.pod_identity import pod_identity_role
+from components.cluster.pod_identity import ClusterAccess, pod_identity_role
+from components.cluster.releases import helm_release, part_of_labels
+from components.config import AppConfig
+from components.context import StageContext
+from components.db_capacity import alarm_threshold
 
 CHART_PATH = "./charts/co-talk"
 ROLLOUTS_REPO = "https://argoproj.github.io/argo-helm"
 ROLLOUTS_NAMESPACE = "argo-rollouts"
-DB_PORT = 5432
-REDIS_PORT = 6379
 
 
 def release_name(app: str) -> str:
@@ -78,16 +78,14 @@ def files_policy(bucket_arn: str, key_arn: str, region: str) -> str:
 
 @dataclass
 class AppsArgs:
-    stage: str
-    region: str
-    account_id: pulumi.Input[str]
-    apps: Mapping[str, AppConfig]
-    database: DatabaseConfig
-    k8s_provider: pulumi.ProviderResource
+    ctx: StageContext
+    # apps.* (name -> app).
+    config: Mapping[str, AppConfig]
+    cluster: ClusterAccess
     namespace: str
-    cluster_name: pulumi.Input[str]
-    cluster_arn: pulumi.Input[str]
-    pod_identity_agent: pulumi.Resource
+    # The database tier: its name, and the writer's max_connections the capacity check computed.
+    database_name: str
+    db_max_connections: int | None
     # ALB host name -> target group ARN (edge).
     alb_target_group_arns: Mapping[str, pulumi.Input[str]]
     lb_subnet_cidrs: Sequence[str]
@@ -102,8 +100,6 @@ class AppsArgs:
     redis_urls: Mapping[str, pulumi.Input[str]]
     files_bucket_name: pulumi.Input[str]
     files_bucket_arn: pulumi.Input[str]
-    files_key_arn: pulumi.Input[str]
-    alarm_topic_arn: pulumi.Input[str]
     # Image repository per app after the pull-through cache (name -> repository).
     image_repositories: Mapping[str, pulumi.Input[str]]
     node_selector: Mapping[str, str]
@@ -112,7 +108,6 @@ class AppsArgs:
     rollouts_chart_version: str
     monitoring: bool
     prometheus_address: str
-    high_availability: bool = False
     # The namespace object (the signaling tier creates it) before the Secrets in it.
     namespace_deps: Sequence[pulumi.Resource] = field(default_factory=tuple)
     depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
@@ -120,8 +115,8 @@ class AppsArgs:
 
 def release_values(args: AppsArgs, name: str, app: AppConfig) -> dict[str, Any]:
     """The chart values: config and other tiers' outputs, no secret material."""
-    db = args.database
-    writer = pulumi.Output.concat(args.db_address, f":{DB_PORT}")
+    ports = args.ctx.ports
+    writer = pulumi.Output.concat(args.db_address, f":{ports.postgres}")
     readers = list(args.db_reader_endpoints) or [writer]
     res = app.resources
     return {
@@ -136,16 +131,16 @@ def release_values(args: AppsArgs, name: str, app: AppConfig) -> dict[str, Any]:
             "limits": {"cpu": f"{res.cpu_limit_millicores}m", "memory": f"{res.memory_mib}Mi"},
         },
         "jvm": {"maxRamPercentage": res.heap_percent, "initialRamPercentage": min(50, res.heap_percent)},
-        "ports": {"http": APP_HTTP_PORT, "management": APP_MANAGEMENT_PORT},
+        "ports": {"http": ports.app_http, "management": ports.app_management},
         "terminationGracePeriodSeconds": app.termination_grace_seconds,
         "preStopSleepSeconds": app.pre_stop_sleep_seconds,
         "config": {
-            "datasourceUrl": pulumi.Output.all(writer).apply(lambda h: jdbc_url(h, db.database_name, reader=False)),
-            "readerDatasourceUrl": pulumi.Output.all(*readers).apply(lambda h: jdbc_url(h, db.database_name, reader=True)),
+            "datasourceUrl": pulumi.Output.all(writer).apply(lambda h: jdbc_url(h, args.database_name, reader=False)),
+            "readerDatasourceUrl": pulumi.Output.all(*readers).apply(lambda h: jdbc_url(h, args.database_name, reader=True)),
             "writerPoolSize": app.database.writer_pool_size,
             "readerPoolSize": app.database.reader_pool_size,
             "filesBucket": args.files_bucket_name,
-            "awsRegion": args.region,
+            "awsRegion": args.ctx.region,
             "redisUses": sorted(args.redis_urls, key=lambda u: (u != "cache", u)),
         },
         "existingSecret": {"name": secret_name(name)},
@@ -154,8 +149,8 @@ def release_values(args: AppsArgs, name: str, app: AppConfig) -> dict[str, Any]:
         "networkPolicy": {
             "enabled": True,
             "loadBalancerCidrs": list(args.lb_subnet_cidrs),
-            "database": {"cidrs": list(args.data_subnet_cidrs), "port": DB_PORT},
-            "redis": {"cidrs": list(args.data_subnet_cidrs), "port": REDIS_PORT},
+            "database": {"cidrs": list(args.data_subnet_cidrs), "port": ports.postgres},
+            "redis": {"cidrs": list(args.data_subnet_cidrs), "port": ports.redis},
             "awsApis": {"exceptCidrs": [args.vpc_cidr]},
         },
         "targetGroupBinding": {"targetGroupArn": args.alb_target_group_arns[app.host]},
@@ -177,7 +172,7 @@ def rollouts_values(args: AppsArgs) -> dict[str, Any]:
         "keepCRDs": True,
         "controller": {
             # Leader election: a second replica takes over at once when a node goes.
-            "replicas": 2 if args.high_availability else 1,
+            "replicas": 2 if args.ctx.protect else 1,
             "nodeSelector": dict(args.system_node_selector),
             "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
             "metrics": {"enabled": args.monitoring, "serviceMonitor": {"enabled": args.monitoring}},
@@ -192,37 +187,35 @@ class Apps(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: AppsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("voip:apps:Apps", name, None, opts)
-        stage = args.stage
-        k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.k8s_provider)
+        ctx, provider = args.ctx, args.cluster.k8s_provider
+        stage = ctx.stage
 
         self.rollouts: helm.Release | None = None
-        if any(a.canary.enabled for a in args.apps.values()):
-            self.rollouts = helm.Release(
+        if any(a.canary.enabled for a in args.config.values()):
+            self.rollouts = helm_release(
                 f"{stage}-argo-rollouts",
-                name="argo-rollouts",
                 chart="argo-rollouts",
                 version=args.rollouts_chart_version,
-                repository_opts={"repo": ROLLOUTS_REPO},
+                repo=ROLLOUTS_REPO,
                 namespace=ROLLOUTS_NAMESPACE,
                 create_namespace=True,
                 values=rollouts_values(args),
-                atomic=True,
-                cleanup_on_fail=True,
                 timeout=600,
                 max_history=10,
-                opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=list(args.depends_on))),
+                parent=self,
+                provider=provider,
+                depends_on=args.depends_on,
             )
 
         self.releases: dict[str, helm.Release] = {}
         self.values: dict[str, dict[str, Any]] = {}
         self.secrets: dict[str, core.Secret] = {}
         self.roles = {}
-        labels = {"app.kubernetes.io/part-of": "voip", "stage": stage}
-        for app_name, app in args.apps.items():
+        for app_name, app in args.config.items():
             release = release_name(app_name)
             self.secrets[app_name] = core.Secret(
                 f"{stage}-{release}-config",
-                metadata={"name": secret_name(app_name), "namespace": args.namespace, "labels": labels},
+                metadata={"name": secret_name(app_name), "namespace": args.namespace, "labels": part_of_labels(stage)},
                 type="Opaque",
                 string_data={
                     "DB_USERNAME": args.db_username,
@@ -231,7 +224,7 @@ class Apps(pulumi.ComponentResource):
                 },
                 opts=pulumi.ResourceOptions(
                     parent=self,
-                    provider=args.k8s_provider,
+                    provider=provider,
                     depends_on=list(args.namespace_deps),
                     additional_secret_outputs=["data", "stringData"],
                     delete_before_replace=True,  # fixed name, the chart refers to it
@@ -240,36 +233,35 @@ class Apps(pulumi.ComponentResource):
             self.roles[app_name] = pod_identity_role(
                 f"{stage}-{release}",
                 description=f"{stage} {release}: objects of the file bucket",
-                account_id=args.account_id,
-                cluster_name=args.cluster_name,
-                cluster_arn=args.cluster_arn,
+                account_id=ctx.account_id,
+                cluster=args.cluster,
                 namespace=args.namespace,
                 service_account=release,
-                policy=pulumi.Output.all(args.files_bucket_arn, args.files_key_arn).apply(lambda a: files_policy(a[0], a[1], args.region)),
+                policy=pulumi.Output.all(args.files_bucket_arn, ctx.data_key_arn).apply(lambda a: files_policy(a[0], a[1], ctx.region)),
                 parent=self,
-                pod_identity_agent=args.pod_identity_agent,
             )
             self.values[app_name] = release_values(args, app_name, app)
-            deps = [self.secrets[app_name], self.roles[app_name].association, *args.depends_on]
-            if self.rollouts is not None:
-                deps.append(self.rollouts)
-            self.releases[app_name] = helm.Release(
+            self.releases[app_name] = helm_release(
                 f"{stage}-{release}",
                 name=release,
                 chart=CHART_PATH,
                 namespace=args.namespace,
                 values=self.values[app_name],
-                atomic=True,
-                cleanup_on_fail=True,
                 timeout=app.release_timeout_seconds,
                 max_history=10,
                 create_namespace=False,
-                opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=deps)),
+                parent=self,
+                provider=provider,
+                depends_on=[
+                    self.secrets[app_name],
+                    self.roles[app_name].association,
+                    *args.depends_on,
+                    *([self.rollouts] if self.rollouts is not None else []),
+                ],
             )
 
         # Every pool at its maximum fits 90 % of max_connections (config check); alarm at 80 %.
-        db = args.database
-        limit = max_connections(db.instance_class, db.max_connections)
+        limit = args.db_max_connections
         self.connections_alarm = None
         if limit is not None:
             ident = f"{stage}-postgres"
@@ -289,8 +281,8 @@ class Apps(pulumi.ComponentResource):
                 threshold=alarm_threshold(limit),
                 comparison_operator="GreaterThanThreshold",
                 treat_missing_data="missing",
-                alarm_actions=[args.alarm_topic_arn],
-                ok_actions=[args.alarm_topic_arn],
+                alarm_actions=[ctx.alarm_topic_arn],
+                ok_actions=[ctx.alarm_topic_arn],
                 opts=pulumi.ResourceOptions(parent=self),
             )
 

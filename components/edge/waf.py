@@ -15,11 +15,14 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
+
+from components.config import EdgeConfig
+from components.context import StageContext
 
 # WAF accepts only these evaluation windows, and no limit below 10.
 EVALUATION_WINDOWS = (60, 120, 300, 600)
@@ -58,18 +61,10 @@ def path_regex(prefixes: Sequence[str]) -> str:
 
 @dataclass
 class WafArgs:
-    stage: str
-    # Provider for us-east-1: CLOUDFRONT-scope web ACLs (and their logs) live only there.
-    us_east_1_provider: pulumi.ProviderResource
-    auth_per_minute: int
-    websocket_per_second: int
-    general_per_second: int
-    auth_paths: Sequence[str]
-    websocket_paths: Sequence[str]
-    log_retention_days: int
-    # Source CIDRs that pass when `restrict_to_allow_list`; everyone else is blocked.
-    allow_list: Sequence[str] = field(default_factory=tuple)
-    restrict_to_allow_list: bool = False
+    ctx: StageContext
+    # rateLimits, logRetentionDays, and allowList: the source CIDRs that alone pass when
+    # restrictToAllowList (everyone else is blocked).
+    config: EdgeConfig
     # The load-test token (a secret Output); None: no bypass rule.
     bypass_token: pulumi.Input[str] | None = None
 
@@ -99,8 +94,8 @@ class Waf(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: WafArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("voip:edge:Waf", name, None, opts)
-        stage = args.stage
-        east = pulumi.ResourceOptions(parent=self, provider=args.us_east_1_provider)
+        stage = args.ctx.stage
+        east = pulumi.ResourceOptions(parent=self, provider=args.ctx.us_east_1)
         prefix = f"{stage}-voip"
 
         rules: list[dict[str, Any]] = []
@@ -139,15 +134,17 @@ class Waf(pulumi.ComponentResource):
                 }
             )
 
-        auth = rate_window(args.auth_per_minute, 60)
-        websocket = rate_window(args.websocket_per_second, 1)
-        general = rate_window(args.general_per_second, 1)
+        auth = rate_window(args.config.rate_limits.auth_per_minute, 60)
+        websocket = rate_window(args.config.rate_limits.websocket_per_second, 1)
+        general = rate_window(args.config.rate_limits.general_per_second, 1)
         self.rate_limits = {"auth": auth, "websocket": websocket, "general": general}
         scope_downs = {
-            "auth": _path_match(args.auth_paths),
-            "websocket": _path_match(args.websocket_paths),
+            "auth": _path_match(args.config.rate_limits.auth_paths),
+            "websocket": _path_match(args.config.rate_limits.websocket_paths),
             # nginx's general zone covered every location the other two did not.
-            "general": {"not_statement": {"statement": _path_match([*args.auth_paths, *args.websocket_paths])}},
+            "general": {
+                "not_statement": {"statement": _path_match([*args.config.rate_limits.auth_paths, *args.config.rate_limits.websocket_paths])}
+            },
         }
         for priority, key in ((10, "auth"), (11, "websocket"), (12, "general")):
             limit, window = self.rate_limits[key]
@@ -170,14 +167,14 @@ class Waf(pulumi.ComponentResource):
             )
 
         self.ip_set: aws.wafv2.IpSet | None = None
-        if args.restrict_to_allow_list:
+        if args.config.restrict_to_allow_list:
             self.ip_set = aws.wafv2.IpSet(
                 f"{stage}-waf-allow-list",
                 name=f"{prefix}-allow-list",
                 description=f"{stage}: source ranges allowed through the edge",
                 scope="CLOUDFRONT",
                 ip_address_version="IPV4",
-                addresses=list(args.allow_list),
+                addresses=[str(c) for c in args.config.allow_list],
                 opts=east,
             )
             rules.append(
@@ -195,9 +192,9 @@ class Waf(pulumi.ComponentResource):
             name=f"{prefix}-edge",
             # WAF descriptions take no parentheses or quotes.
             description=f"{stage}: CloudFront edge, managed groups, seed 001 rate limits"
-            + (", allow-list only" if args.restrict_to_allow_list else ""),
+            + (", allow-list only" if args.config.restrict_to_allow_list else ""),
             scope="CLOUDFRONT",
-            default_action={"block": {}} if args.restrict_to_allow_list else {"allow": {}},
+            default_action={"block": {}} if args.config.restrict_to_allow_list else {"allow": {}},
             rules=rules,
             visibility_config=_visibility(f"{prefix}-edge"),
             opts=east,
@@ -208,7 +205,7 @@ class Waf(pulumi.ComponentResource):
         self.log_group = aws.cloudwatch.LogGroup(
             f"{stage}-waf-logs",
             name=f"aws-waf-logs-{prefix}-edge",
-            retention_in_days=args.log_retention_days,
+            retention_in_days=args.config.log_retention_days,
             opts=east,
         )
         redacted = [{"single_header": {"name": "authorization"}}, {"single_header": {"name": "cookie"}}]
@@ -234,7 +231,7 @@ class Waf(pulumi.ComponentResource):
                     }
                 ],
             },
-            opts=pulumi.ResourceOptions(parent=self.web_acl, provider=args.us_east_1_provider),
+            opts=pulumi.ResourceOptions(parent=self.web_acl, provider=args.ctx.us_east_1),
         )
 
         self.web_acl_arn = self.web_acl.arn

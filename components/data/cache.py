@@ -4,8 +4,7 @@ token per group, reachable on 6379 only from named security groups."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import quote
 
 import pulumi
@@ -13,28 +12,20 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from components.config import CacheConfig
-from components.data_access import data_store_security_group
+from components.data.data_access import DataStoreArgs, DataStoreKind, data_store_network
+from components.ports import Ports
 
-PORT = 6379
+REDIS = DataStoreKind("redis", "Redis (TLS)", "ElastiCache", aws.elasticache.SubnetGroup)
 
 
-@dataclass
-class CacheArgs:
-    stage: str
-    vpc_id: pulumi.Input[str]
-    # The isolated subnets (no route to an internet or NAT gateway), one per AZ.
-    subnet_ids: Sequence[pulumi.Input[str]]
-    # Sources admitted on 6379 (EKS nodes). Nothing else is.
-    allowed_security_group_ids: Sequence[pulumi.Input[str]]
+@dataclass(kw_only=True)
+class CacheArgs(DataStoreArgs):
+    """Admits the EKS nodes on the Redis port; a group's nodes spread over the AZs, primary first."""
+
     config: CacheConfig
-    protect: bool
-    kms_key_arn: pulumi.Input[str]
-    alarm_topic_arn: pulumi.Input[str] | None = None
-    # Nodes of a group are spread over these, primary first.
-    availability_zones: Sequence[str] = field(default_factory=tuple)
 
 
-def connection_url(token: str, host: str, port: int = PORT) -> str:
+def connection_url(token: str, host: str, port: int = Ports.redis) -> str:
     """rediss:// (TLS) with the AUTH token as password and no user (the `default` user)."""
     return f"rediss://:{quote(token, safe='')}@{host}:{port}"
 
@@ -48,24 +39,10 @@ class Cache(pulumi.ComponentResource):
         super().__init__("voip:data:Cache", name, None, opts)
         self.args = args
         cfg = args.config
-        stage = args.stage
         child = pulumi.ResourceOptions(parent=self)
 
-        self.security_group = data_store_security_group(
-            f"{stage}-redis",
-            what="Redis (TLS)",
-            port=PORT,
-            vpc_id=args.vpc_id,
-            sources=args.allowed_security_group_ids,
-            opts=child,
-        )
-        self.subnet_group = aws.elasticache.SubnetGroup(
-            f"{stage}-redis-subnets",
-            name=f"{stage}-redis",
-            description=f"{stage} ElastiCache: isolated subnets",
-            subnet_ids=list(args.subnet_ids),
-            opts=child,
-        )
+        network = data_store_network(REDIS, args.ctx.ports.redis, args, child)
+        self.security_group, self.subnet_group = network.security_group, network.subnet_group
 
         self.replication_groups: dict[str, aws.elasticache.ReplicationGroup] = {}
         self.auth_tokens: dict[str, pulumi.Output[str]] = {}
@@ -85,7 +62,7 @@ class Cache(pulumi.ComponentResource):
         )
 
     def _group(self, group: str, gcfg) -> None:
-        args, cfg, stage = self.args, self.args.config, self.args.stage
+        args, cfg, stage = self.args, self.args.config, self.args.ctx.stage
         rg_id = f"{stage}-{group}"  # <= 40 chars: stage <= 20, group <= 16
         family = cfg.parameter_family
 
@@ -109,7 +86,7 @@ class Cache(pulumi.ComponentResource):
             f"{rg_id}-slow-log",
             name=f"/voip/{stage}/elasticache/{group}/slow-log",
             retention_in_days=cfg.log_retention_days,
-            kms_key_id=args.kms_key_arn,
+            kms_key_id=args.ctx.data_key_arn,
             opts=pulumi.ResourceOptions(parent=self),
         )
         nodes = gcfg.replicas + 1
@@ -125,12 +102,12 @@ class Cache(pulumi.ComponentResource):
             cluster_mode="disabled",
             num_cache_clusters=nodes,
             preferred_cache_cluster_azs=[azs[i % len(azs)] for i in range(nodes)] if azs else None,
-            port=PORT,
+            port=args.ctx.ports.redis,
             parameter_group_name=params.name,
             subnet_group_name=self.subnet_group.name,
             security_group_ids=[self.security_group.id],
             at_rest_encryption_enabled=True,
-            kms_key_id=args.kms_key_arn,
+            kms_key_id=args.ctx.data_key_arn,
             transit_encryption_enabled=True,
             transit_encryption_mode="required",
             auth_token=token.result,
@@ -143,9 +120,9 @@ class Cache(pulumi.ComponentResource):
             snapshot_retention_limit=cfg.snapshot_retention_days,
             snapshot_window=cfg.snapshot_window if cfg.snapshot_retention_days else None,
             # Where data matters, deleting a group leaves its last state behind.
-            final_snapshot_identifier=f"{rg_id}-final" if args.protect else None,
+            final_snapshot_identifier=f"{rg_id}-final" if args.ctx.protect else None,
             apply_immediately=cfg.apply_immediately,
-            notification_topic_arn=args.alarm_topic_arn,
+            notification_topic_arn=args.ctx.alarm_topic_arn,
             log_delivery_configurations=[
                 aws.elasticache.ReplicationGroupLogDeliveryConfigurationArgs(
                     destination=slow_log.name,
@@ -155,19 +132,21 @@ class Cache(pulumi.ComponentResource):
                 )
             ],
             tags={"Name": rg_id},
-            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+            opts=pulumi.ResourceOptions(parent=self, protect=args.ctx.protect),
         )
         self.replication_groups[group] = rg
         self.auth_tokens[group] = pulumi.Output.secret(token.result)
         self.primary_endpoints[group] = rg.primary_endpoint_address
         self.reader_endpoints[group] = rg.reader_endpoint_address
         self.connection_urls[group] = pulumi.Output.secret(
-            pulumi.Output.all(token.result, rg.primary_endpoint_address).apply(lambda a: connection_url(a[0], a[1]))
+            pulumi.Output.all(token.result, rg.primary_endpoint_address).apply(
+                lambda a: connection_url(a[0], a[1], self.args.ctx.ports.redis)
+            )
         )
         self._alarms(rg_id, rg, nodes, gcfg.maxmemory_policy)
 
     def _alarms(self, rg_id: str, rg: aws.elasticache.ReplicationGroup, nodes: int, policy: str) -> None:
-        topic = self.args.alarm_topic_arn
+        topic = self.args.ctx.alarm_topic_arn
         actions = [topic] if topic is not None else []
         for n in range(1, nodes + 1):
             member = f"{rg_id}-{n:03d}"  # ElastiCache names a group's nodes <id>-001, -002, ...

@@ -1,6 +1,6 @@
 """coturn configuration: the ONE renderer of `turnserver.conf`, and the node's boot script.
 
-`render_turnserver_conf` is called by the TURN nodes' user data (components/turn.py)
+`render_turnserver_conf` is called by the TURN nodes' user data (components/turn/turn.py)
 and by the real-coturn tests (tests/test_coturn_real.py), so what the tests prove
 against a running `turnserver` is what the nodes run. Values the program cannot know
 (the shared secret, the node's own addresses) are written as placeholders and filled
@@ -15,6 +15,8 @@ import ipaddress
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+
+from components.ports import Ports
 
 # Placeholders the boot script replaces (bash parameter expansion, no `sed`, so the
 # secret never shows up in a process's command line).
@@ -75,10 +77,10 @@ class TurnServerConf:
     realm: str
     # The secret itself (tests) or SECRET_PLACEHOLDER (nodes: filled at boot).
     static_auth_secret: str
-    listening_port: int = 3478
-    tls_listening_port: int = 5349
-    min_port: int = 49152
-    max_port: int = 65535
+    listening_port: int = Ports.turn_listening
+    tls_listening_port: int = Ports.turn_tls
+    min_port: int = Ports.turn_relay_min
+    max_port: int = Ports.turn_relay_max
     # Empty: coturn listens/relays on every interface (a node has one ENI).
     listening_ips: Sequence[str] = ()
     relay_ips: Sequence[str] = ()
@@ -92,7 +94,7 @@ class TurnServerConf:
     # Tests only: peers on 127.0.0.0/8. Never on a node.
     allow_loopback_peers: bool = False
     # None disables the exporter (Debian's coturn 4.6.1 is built without libprom).
-    prometheus_port: int | None = 9641
+    prometheus_port: int | None = Ports.turn_metrics
     # "syslog", "stdout" (a node: Docker's awslogs driver ships stdout to CloudWatch Logs) or a path.
     log_file: str = "stdout"
     # TLS is terminated on the NLB (TURNS 5349 -> TCP listening-port): no certificate on the node.
@@ -111,6 +113,8 @@ class TurnServerConf:
 
 def render_turnserver_conf(conf: TurnServerConf) -> str:
     """The text of `turnserver.conf` for `conf` (deterministic)."""
+    # The node-side comments keep the module's former path: a changed byte of user data is a
+    # new launch template version, and the nodes would be replaced for a comment.
     lines: list[str] = ["# turnserver.conf rendered by components/turn_config.py; do not edit on the node."]
 
     def section(title: str, *entries: str) -> None:

@@ -22,8 +22,10 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.config import CDN_ALB_PATHS
-from components.edge_buckets import EdgeBucket, EdgeBucketArgs
+from components.buckets import cloudfront_may
+from components.config import CDN_ALB_PATHS, EdgeConfig
+from components.context import StageContext
+from components.edge.edge_buckets import EdgeBucket, EdgeBucketArgs
 
 # AWS managed policies, by their documented fixed ids (no lookup invoke needed).
 CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
@@ -36,23 +38,16 @@ ALL_METHODS = ["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"]
 
 @dataclass
 class CdnArgs:
-    stage: str
-    account_id: pulumi.Input[str]
-    domain: str
+    ctx: StageContext
+    config: EdgeConfig
     zone_id: pulumi.Input[str]
     # us-east-1 certificate for `domain` and `*.domain` (validated).
     certificate_arn: pulumi.Input[str]
     # WAFv2 web ACL (scope CLOUDFRONT): CloudFront takes its ARN as `web_acl_id`.
     web_acl_arn: pulumi.Input[str]
     alb_dns_name: pulumi.Input[str]
-    # ALB host labels: each `<label>.<domain>` is an alias of the distribution.
-    alb_host_names: Sequence[str]
     origin_header_name: str
     origin_secret_value: pulumi.Input[str]
-    price_class: str
-    content_security_policy: str
-    log_retention_days: int
-    protect: bool = False
     # The storage tier's file bucket, served at /files/*; None: no such behaviour.
     files_bucket_regional_domain_name: pulumi.Input[str] | None = None
     # More names the distribution answers whose DNS records another component owns (the
@@ -66,9 +61,9 @@ class Cdn(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: CdnArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("voip:edge:Cdn", name, None, opts)
-        stage = args.stage
+        stage = args.ctx.stage
         child = pulumi.ResourceOptions(parent=self)
-        account = pulumi.Output.from_input(args.account_id)
+        account = pulumi.Output.from_input(args.ctx.account_id)
 
         # CloudFront standard logging (legacy S3 delivery): the bucket must accept ACLs, as
         # CloudFront grants its awslogsdelivery account write access through the bucket ACL
@@ -78,9 +73,9 @@ class Cdn(pulumi.ComponentResource):
             EdgeBucketArgs(
                 bucket_name=account.apply(lambda a: f"{stage}-voip-cdn-logs-{a}"),
                 object_ownership="BucketOwnerPreferred",
-                expire_days=args.log_retention_days,
-                force_destroy=not args.protect,
-                protect=args.protect,
+                expire_days=args.config.log_retention_days,
+                force_destroy=not args.ctx.protect,
+                protect=args.ctx.protect,
             ),
             parent=self,
         )
@@ -93,25 +88,11 @@ class Cdn(pulumi.ComponentResource):
                 bucket_name=account.apply(lambda a: f"{stage}-voip-web-{a}"),
                 versioned=True,
                 noncurrent_days=30,
-                force_destroy=not args.protect,
+                force_destroy=not args.ctx.protect,
                 statements=lambda arn, dist_arn: [
-                    {
-                        "Sid": "CloudFrontReadsThroughOac",
-                        "Effect": "Allow",
-                        "Principal": {"Service": "cloudfront.amazonaws.com"},
-                        "Action": "s3:GetObject",
-                        "Resource": f"{arn}/*",
-                        "Condition": {"StringEquals": {"AWS:SourceArn": dist_arn}},
-                    },
-                    {
-                        # With ListBucket a missing object is a 404, not a 403.
-                        "Sid": "CloudFrontListsThroughOac",
-                        "Effect": "Allow",
-                        "Principal": {"Service": "cloudfront.amazonaws.com"},
-                        "Action": "s3:ListBucket",
-                        "Resource": arn,
-                        "Condition": {"StringEquals": {"AWS:SourceArn": dist_arn}},
-                    },
+                    cloudfront_may("CloudFrontReadsThroughOac", "s3:GetObject", f"{arn}/*", dist_arn),
+                    # With ListBucket a missing object is a 404, not a 403.
+                    cloudfront_may("CloudFrontListsThroughOac", "s3:ListBucket", arn, dist_arn),
                 ],
             ),
             parent=self,
@@ -138,7 +119,7 @@ class Cdn(pulumi.ComponentResource):
                     "preload": False,  # preload is hard to undo: an explicit decision, not a default
                     "override": True,
                 },
-                "content_security_policy": {"content_security_policy": args.content_security_policy, "override": True},
+                "content_security_policy": {"content_security_policy": args.config.content_security_policy, "override": True},
                 "frame_options": {"frame_option": "DENY", "override": True},
                 "content_type_options": {"override": True},
                 "referrer_policy": {"referrer_policy": "strict-origin-when-cross-origin", "override": True},
@@ -206,7 +187,8 @@ class Cdn(pulumi.ComponentResource):
             )
         behaviors += [alb_behavior(p) for p in CDN_ALB_PATHS]
 
-        self.aliases = [args.domain, *[f"{h}.{args.domain}" for h in args.alb_host_names]]
+        # Each ALB host `<label>.<domain>` is an alias of the distribution.
+        self.aliases = [args.config.domain, *[f"{h.name}.{args.config.domain}" for h in args.config.alb_hosts]]
         self.distribution = aws.cloudfront.Distribution(
             f"{stage}-cdn",
             enabled=True,
@@ -214,7 +196,7 @@ class Cdn(pulumi.ComponentResource):
             aliases=[*self.aliases, *args.extra_aliases],
             is_ipv6_enabled=True,
             http_version="http2and3",
-            price_class=args.price_class,  # 200 or All: PriceClass_100 does not serve Korea from Asian edges
+            price_class=args.config.price_class,  # 200 or All: PriceClass_100 does not serve Korea from Asian edges
             web_acl_id=args.web_acl_arn,
             default_root_object="index.html",
             origins=origins,
@@ -247,7 +229,7 @@ class Cdn(pulumi.ComponentResource):
 
         # Public names: A and AAAA aliases to the distribution.
         for host in self.aliases:
-            label = "apex" if host == args.domain else host.split(".", 1)[0]
+            label = "apex" if host == args.config.domain else host.split(".", 1)[0]
             for rtype in ("A", "AAAA"):
                 aws.route53.Record(
                     f"{stage}-{label}-{rtype.lower()}",
@@ -270,7 +252,7 @@ class Cdn(pulumi.ComponentResource):
         self.distribution_hosted_zone_id = self.distribution.hosted_zone_id
         self.web_bucket_name = self.web_bucket.bucket.bucket
         self.response_headers_policy_id = self.headers_policy.id
-        self.public_urls = {("apex" if h == args.domain else h.split(".", 1)[0]): f"https://{h}" for h in self.aliases}
+        self.public_urls = {("apex" if h == args.config.domain else h.split(".", 1)[0]): f"https://{h}" for h in self.aliases}
         self.register_outputs(
             {
                 "distributionArn": self.distribution.arn,

@@ -20,7 +20,9 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from components.config import TurnConfig
-from components.turn_config import (
+from components.context import StageContext
+from components.iam import service_trust
+from components.turn.turn_config import (
     SECRET_PLACEHOLDER,
     NodeBoot,
     TurnServerConf,
@@ -34,8 +36,7 @@ SSM_CORE_POLICY_ARN = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
 
 @dataclass
 class TurnArgs:
-    stage: str
-    region: str
+    ctx: StageContext
     vpc_id: pulumi.Input[str]
     vpc_cidr: str
     # Public subnets, in the same order as `azs`.
@@ -43,7 +44,6 @@ class TurnArgs:
     azs: Sequence[str]
     config: TurnConfig
     realm: str
-    alarm_topic_arn: pulumi.Input[str]
     # The NLB that terminates TURNS (tls port) and forwards to the nodes' TCP listening port.
     nlb_security_group_id: pulumi.Input[str] | None = None
     nlb_target_group_arn: pulumi.Input[str] | None = None
@@ -52,8 +52,6 @@ class TurnArgs:
     domain: str = ""
     # The name clients use for TURNS; it must resolve to the NLB (the edge publishes it).
     tls_host: str | None = None
-    # Pulumi `protect` on the Elastic IPs: clients and firewalls know these addresses.
-    protect: bool = False
 
 
 class Turn(pulumi.ComponentResource):
@@ -69,7 +67,7 @@ class Turn(pulumi.ComponentResource):
             raise ValueError("TurnArgs: subnet_ids and azs must be non-empty and of the same length")
         self.args = args
         cfg = args.config
-        stage = args.stage
+        stage = args.ctx.stage
         child = pulumi.ResourceOptions(parent=self)
 
         # ---- the shared secret: random -> Secrets Manager; nodes read it with their role.
@@ -85,7 +83,7 @@ class Turn(pulumi.ComponentResource):
             name=f"voip/{stage}/turn/shared-secret",
             description=f"coturn use-auth-secret of stage {stage}: TURN REST API credentials are HMACs of it",
             # Dev can recreate the name at once; stages with users keep a recovery window.
-            recovery_window_in_days=30 if args.protect else 0,
+            recovery_window_in_days=30 if args.ctx.protect else 0,
             opts=child,
         )
         secret_value = aws.secretsmanager.SecretVersion(
@@ -114,21 +112,21 @@ class Turn(pulumi.ComponentResource):
         conf = TurnServerConf(
             realm=args.realm,
             static_auth_secret=SECRET_PLACEHOLDER,
-            listening_port=cfg.listening_port,
-            tls_listening_port=cfg.tls_port,
-            min_port=cfg.relay_ports.min,
-            max_port=cfg.relay_ports.max,
+            listening_port=args.ctx.ports.turn_listening,
+            tls_listening_port=args.ctx.ports.turn_tls,
+            min_port=args.ctx.ports.turn_relay_min,
+            max_port=args.ctx.ports.turn_relay_max,
             max_bps=cfg.max_bps,
             total_quota=cfg.total_quota,
             user_quota=cfg.user_quota,
             denied_peers=denied_peer_ranges(args.vpc_cidr),
-            prometheus_port=cfg.metrics_port,
+            prometheus_port=args.ctx.ports.turn_metrics,
             log_file="stdout",
         )
         user_data = pulumi.Output.all(self.secret.arn, self.log_group.name).apply(
             lambda v: base64.b64encode(
                 render_user_data(
-                    NodeBoot(region=args.region, secret_arn=v[0], image=cfg.image.reference, log_group=v[1], conf=conf)
+                    NodeBoot(region=args.ctx.region, secret_arn=v[0], image=cfg.image.reference, log_group=v[1], conf=conf)
                 ).encode()
             ).decode()
         )
@@ -168,7 +166,7 @@ class Turn(pulumi.ComponentResource):
                 f"{node}-eip",
                 domain="vpc",
                 tags={"Name": node},
-                opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+                opts=pulumi.ResourceOptions(parent=self, protect=args.ctx.protect),
             )
             instance = aws.ec2.Instance(
                 node,
@@ -200,7 +198,7 @@ class Turn(pulumi.ComponentResource):
                     f"{node}-nlb",
                     target_group_arn=args.nlb_target_group_arn,
                     target_id=instance.id,
-                    port=cfg.listening_port,
+                    port=args.ctx.ports.turn_listening,
                     opts=pulumi.ResourceOptions(parent=instance),
                 )
             if args.zone_id is not None:
@@ -230,12 +228,7 @@ class Turn(pulumi.ComponentResource):
             f"{stage}-turn-node",
             name=f"{stage}-turn-node",
             description="coturn TURN nodes: SSM Session Manager, their one secret, their log group",
-            assume_role_policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}],
-                }
-            ),
+            assume_role_policy=service_trust("ec2.amazonaws.com"),
             opts=pulumi.ResourceOptions(parent=self),
         )
         in_role = pulumi.ResourceOptions(parent=role)
@@ -266,23 +259,24 @@ class Turn(pulumi.ComponentResource):
         return {"role": role, "ssm": ssm, "policy": policy, "profile": profile}
 
     def _security_group(self, stage: str) -> aws.ec2.SecurityGroup:
-        args, cfg = self.args, self.args.config
-        port, relay = cfg.listening_port, cfg.relay_ports
+        args = self.args
+        ports = args.ctx.ports
+        port = ports.turn_listening
         ingress = [
             # This is what TURN is: clients anywhere, on UDP and TCP.
             {"protocol": "udp", "from_port": port, "to_port": port, "cidr_blocks": ["0.0.0.0/0"], "description": "TURN/STUN over UDP"},
             {"protocol": "tcp", "from_port": port, "to_port": port, "cidr_blocks": ["0.0.0.0/0"], "description": "TURN/STUN over TCP"},
             {
                 "protocol": "udp",
-                "from_port": relay.min,
-                "to_port": relay.max,
+                "from_port": ports.turn_relay_min,
+                "to_port": ports.turn_relay_max,
                 "cidr_blocks": ["0.0.0.0/0"],
                 "description": "TURN relay range (UDP only)",
             },
             {
                 "protocol": "tcp",
-                "from_port": cfg.metrics_port,
-                "to_port": cfg.metrics_port,
+                "from_port": ports.turn_metrics,
+                "to_port": ports.turn_metrics,
                 "cidr_blocks": [args.vpc_cidr],
                 "description": "coturn Prometheus metrics, from the VPC only",
             },
@@ -342,8 +336,8 @@ class Turn(pulumi.ComponentResource):
             threshold=round(bytes_per_minute * pct / 100),
             comparison_operator="GreaterThanThreshold",
             treat_missing_data="notBreaching",
-            alarm_actions=[args.alarm_topic_arn],
-            ok_actions=[args.alarm_topic_arn],
+            alarm_actions=[args.ctx.alarm_topic_arn],
+            ok_actions=[args.ctx.alarm_topic_arn],
             opts=opts,
         )
         # Status checks: EC2 repairs the node itself and tells the topic. A host failure
@@ -365,14 +359,14 @@ class Turn(pulumi.ComponentResource):
                 evaluation_periods=periods,
                 threshold=1,
                 comparison_operator="GreaterThanOrEqualToThreshold",
-                alarm_actions=[f"arn:aws:automate:{args.region}:ec2:{action}", args.alarm_topic_arn],
-                ok_actions=[args.alarm_topic_arn],
+                alarm_actions=[f"arn:aws:automate:{args.ctx.region}:ec2:{action}", args.ctx.alarm_topic_arn],
+                ok_actions=[args.ctx.alarm_topic_arn],
                 opts=opts,
             )
 
     def _dns(self, node: str, eip: aws.ec2.Eip, args: TurnArgs) -> None:
         """turn.<domain>: a multivalue answer per node, withdrawn when its TCP listener stops answering."""
-        port = args.config.listening_port
+        port = args.ctx.ports.turn_listening
         check = aws.route53.HealthCheck(
             f"{node}-health",
             type="TCP",
@@ -399,12 +393,11 @@ class Turn(pulumi.ComponentResource):
 
     def _uris(self, args: TurnArgs) -> pulumi.Output[list[str]]:
         """ICE server URLs. Credentials are minted per user by the signaling server."""
-        cfg = args.config
-        port = cfg.listening_port
+        port = args.ctx.ports.turn_listening
         tls = []
         if args.nlb_target_group_arn is not None and args.domain:
             # TURNS exists only through the NLB, under a name that resolves to it.
-            tls = [f"turns:{args.tls_host or 'turns.' + args.domain}:{cfg.tls_port}?transport=tcp"]
+            tls = [f"turns:{args.tls_host or 'turns.' + args.domain}:{args.ctx.ports.turn_tls}?transport=tcp"]
         if args.zone_id is not None and args.domain:
             host = f"turn.{args.domain}"
             return pulumi.Output.from_input([f"turn:{host}:{port}?transport=udp", f"turn:{host}:{port}?transport=tcp", *tls])

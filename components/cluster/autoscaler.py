@@ -15,10 +15,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
-from pulumi_kubernetes.helm import v3 as helm
 
+from components.cluster.pod_identity import ClusterAccess, pod_identity_role
+from components.cluster.releases import helm_release
 from components.config import AutoscalerConfig
-from components.pod_identity import pod_identity_role
+from components.context import StageContext
 
 CLUSTER_AUTOSCALER_REPO = "https://kubernetes.github.io/autoscaler"
 CLUSTER_AUTOSCALER_CHART = "cluster-autoscaler"
@@ -43,25 +44,16 @@ WRITE_ACTIONS = ("autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanc
 
 @dataclass
 class NodeAutoscalerArgs:
-    stage: str
-    region: str
-    account_id: pulumi.Input[str]
-    # The EKS cluster: its name drives auto-discovery and the write condition, its ARN the trust.
-    cluster_name: pulumi.Input[str]
-    cluster_arn: pulumi.Input[str]
-    k8s_provider: pulumi.ProviderResource
+    ctx: StageContext
     config: AutoscalerConfig
+    # The EKS cluster: its name drives auto-discovery and the write condition, its ARN the trust.
+    cluster: ClusterAccess
     # Where the autoscaler runs (the system node group): never on the nodes it may remove
     # for lack of work, and not among the signaling pods.
     node_selector: Mapping[str, str] = field(default_factory=dict)
-    # Two replicas with leader election where the stage holds data (a node drain does not
-    # stop scaling); one elsewhere.
-    high_availability: bool = False
     # How long a drained pod may take to stop before the node is removed anyway: at least
     # the signaling pods' grace period (their WebSockets drain in it).
     max_graceful_termination_seconds: int = 600
-    # The pod identity agent add-on: credentials only work once it runs.
-    pod_identity_agent: pulumi.Resource | None = None
     # The node groups and CoreDNS: the release's pods need nodes and DNS to become Ready.
     depends_on: Sequence[pulumi.Resource] = ()
 
@@ -75,45 +67,36 @@ class NodeAutoscaler(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: NodeAutoscalerArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("voip:cluster:NodeAutoscaler", name, None, opts)
-        stage, cfg = args.stage, args.config
+        stage, cfg = args.ctx.stage, args.config
         self.service_account = CLUSTER_AUTOSCALER_SERVICE_ACCOUNT
 
         identity = pod_identity_role(
             f"{stage}-cluster-autoscaler",
             description=f"{stage}: Kubernetes Cluster Autoscaler (pod identity)",
-            account_id=args.account_id,
-            cluster_name=args.cluster_name,
-            cluster_arn=args.cluster_arn,
+            account_id=args.ctx.account_id,
+            cluster=args.cluster,
             namespace=CLUSTER_AUTOSCALER_NAMESPACE,
             service_account=CLUSTER_AUTOSCALER_SERVICE_ACCOUNT,
-            policy=pulumi.Output.from_input(args.cluster_name).apply(_autoscaler_policy),
+            policy=pulumi.Output.from_input(args.cluster.name).apply(_autoscaler_policy),
             parent=self,
-            pod_identity_agent=args.pod_identity_agent,
         )
         self.role, policy, self.pod_identity = identity.role, identity.policy, identity.association
 
-        self.release = helm.Release(
+        self.release = helm_release(
             f"{stage}-cluster-autoscaler",
-            name=CLUSTER_AUTOSCALER_CHART,
             chart=CLUSTER_AUTOSCALER_CHART,
             version=cfg.chart_version,
-            repository_opts=helm.RepositoryOptsArgs(repo=CLUSTER_AUTOSCALER_REPO),
+            repo=CLUSTER_AUTOSCALER_REPO,
             namespace=CLUSTER_AUTOSCALER_NAMESPACE,
-            values=pulumi.Output.from_input(args.cluster_name).apply(
+            values=pulumi.Output.from_input(args.cluster.name).apply(
                 lambda cluster: release_values(
-                    cluster, args.region, cfg, dict(args.node_selector), args.high_availability, args.max_graceful_termination_seconds
+                    cluster, args.ctx.region, cfg, dict(args.node_selector), args.ctx.protect, args.max_graceful_termination_seconds
                 )
             ),
-            atomic=True,
-            cleanup_on_fail=True,
-            timeout=300,
-            max_history=5,
+            parent=self,
+            provider=args.cluster.k8s_provider,
             # The association and the policy first: the pods' first AWS call must succeed.
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                provider=args.k8s_provider,
-                depends_on=[self.pod_identity, policy, *args.depends_on],
-            ),
+            depends_on=[self.pod_identity, policy, *args.depends_on],
         )
 
         self.register_outputs({"roleArn": self.role.arn, "serviceAccount": self.service_account})

@@ -15,12 +15,14 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
-from pulumi_kubernetes.helm import v3 as helm
 from pulumi_kubernetes.provider import Provider as K8sProvider
 
+from components.cluster.pod_identity import ClusterAccess, pod_identity_role
+from components.cluster.releases import helm_release
 from components.config import ClusterConfig, NodeGroupConfig
-from components.keys import account_administers_statement, logs_statement
-from components.pod_identity import pod_identity_role
+from components.context import StageContext
+from components.data.keys import account_administers_statement, logs_statement
+from components.iam import service_trust
 
 # Graviton, Amazon Linux 2023 (EKS picks the AMI matching the node group's version).
 AMI_TYPE = "AL2023_ARM_64_STANDARD"
@@ -37,9 +39,7 @@ AWS_MANAGED = "arn:aws:iam::aws:policy"
 
 @dataclass
 class ClusterArgs:
-    stage: str
-    region: str
-    account_id: pulumi.Input[str]
+    ctx: StageContext
     vpc_id: pulumi.Input[str]
     vpc_cidr: str
     # Private subnets: control-plane ENIs and every node live here.
@@ -47,12 +47,6 @@ class ClusterArgs:
     config: ClusterConfig
     # The ALB and NLB security groups: admitted to the pods' ports on the node SG.
     lb_security_group_ids: Sequence[pulumi.Input[str]]
-    # The stage holds real data: protect the key, the logs and the control plane.
-    protect_data: bool = False
-    websocket_port: int = 8080
-    metrics_port: int = 9090
-    # More pod ports the load balancers reach (the Spring apps' management port: ALB health checks).
-    extra_lb_ports: Sequence[int] = ()
 
 
 class Cluster(pulumi.ComponentResource):
@@ -68,10 +62,10 @@ class Cluster(pulumi.ComponentResource):
         super().__init__("voip:cluster:Cluster", name, None, opts)
         self.args = args
         cfg = args.config
-        stage = args.stage
+        stage = args.ctx.stage
         self.cluster_name = f"{stage}-eks"
         child = pulumi.ResourceOptions(parent=self)
-        protected = pulumi.ResourceOptions(parent=self, protect=args.protect_data)
+        protected = pulumi.ResourceOptions(parent=self, protect=args.ctx.protect)
 
         # ------------------------------------------------------------- KMS + logs
         log_group_name = f"/aws/eks/{self.cluster_name}/cluster"
@@ -80,7 +74,7 @@ class Cluster(pulumi.ComponentResource):
             description=f"{self.cluster_name}: envelope encryption of Kubernetes Secrets and control-plane logs",
             enable_key_rotation=True,
             deletion_window_in_days=30,
-            policy=pulumi.Output.from_input(args.account_id).apply(lambda acct: _key_policy(acct, args.region, log_group_name)),
+            policy=pulumi.Output.from_input(args.ctx.account_id).apply(lambda acct: _key_policy(acct, args.ctx.region, log_group_name)),
             opts=protected,
         )
         aws.kms.Alias(
@@ -102,9 +96,7 @@ class Cluster(pulumi.ComponentResource):
         self.cluster_role = aws.iam.Role(
             f"{stage}-eks-cluster-role",
             description=f"{self.cluster_name} control plane",
-            assume_role_policy=pulumi.Output.from_input(args.account_id).apply(
-                lambda acct: _service_trust("eks.amazonaws.com", acct, tag_session=True)
-            ),
+            assume_role_policy=service_trust("eks.amazonaws.com", args.ctx.account_id, tag_session=True),
             opts=child,
         )
         cluster_policy = aws.iam.RolePolicyAttachment(
@@ -164,9 +156,9 @@ class Cluster(pulumi.ComponentResource):
             # Standard support only: extended support costs 6x the control-plane price.
             upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type="STANDARD"),
             kubernetes_network_config=aws.eks.ClusterKubernetesNetworkConfigArgs(ip_family="ipv4"),
-            deletion_protection=args.protect_data,
+            deletion_protection=args.ctx.protect,
             tags={"Name": self.cluster_name},
-            opts=pulumi.ResourceOptions(parent=self, protect=args.protect_data, depends_on=[self.log_group, cluster_policy, cluster_kms]),
+            opts=pulumi.ResourceOptions(parent=self, protect=args.ctx.protect, depends_on=[self.log_group, cluster_policy, cluster_kms]),
         )
         self.name = self.cluster.name
         self.endpoint = self.cluster.endpoint
@@ -215,7 +207,7 @@ class Cluster(pulumi.ComponentResource):
         self.node_role = aws.iam.Role(
             f"{stage}-eks-node-role",
             description=f"{self.cluster_name} managed node groups",
-            assume_role_policy=pulumi.Output.from_input(args.account_id).apply(lambda acct: _service_trust("ec2.amazonaws.com", acct)),
+            assume_role_policy=service_trust("ec2.amazonaws.com"),
             opts=child,
         )
         node_policies = [
@@ -246,7 +238,7 @@ class Cluster(pulumi.ComponentResource):
 
         # ------------------------------------------------------------- k8s provider
         self.kubeconfig = pulumi.Output.all(self.cluster.name, self.cluster.endpoint, self.cluster.certificate_authority).apply(
-            lambda a: _kubeconfig(a[0], a[1], a[2]["data"] if isinstance(a[2], dict) else a[2].data, args.region)
+            lambda a: _kubeconfig(a[0], a[1], a[2]["data"] if isinstance(a[2], dict) else a[2].data, args.ctx.region)
         )
         self.k8s_provider = K8sProvider(
             f"{stage}-k8s",
@@ -255,36 +247,35 @@ class Cluster(pulumi.ComponentResource):
             delete_unreachable=False,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cluster]),
         )
-        k8s_opts = pulumi.ResourceOptions(parent=self, provider=self.k8s_provider)
 
         # ------------------------------------------------------------- LB controller
         # Least privilege for what the controller does here: bind pods to the stage's target
         # groups. It may read ELB/EC2 state and (de)register targets in target groups tagged
         # with this stage; it may not create or change load balancers.
+        # What the components running on the cluster need of it.
+        self.access = ClusterAccess(self.cluster.name, self.cluster.arn, self.k8s_provider, self.addons["eks-pod-identity-agent"])
         lb_identity = pod_identity_role(
             f"{stage}-lb-controller",
             description=f"{self.cluster_name}: AWS Load Balancer Controller (pod identity)",
-            account_id=args.account_id,
-            cluster_name=self.cluster.name,
-            cluster_arn=self.cluster.arn,
+            account_id=args.ctx.account_id,
+            cluster=self.access,
             namespace=LB_CONTROLLER_NAMESPACE,
             service_account=LB_CONTROLLER_SERVICE_ACCOUNT,
-            policy=pulumi.Output.from_input(args.account_id).apply(lambda acct: _lb_controller_policy(acct, args.region, stage)),
+            policy=pulumi.Output.from_input(args.ctx.account_id).apply(lambda acct: _lb_controller_policy(acct, args.ctx.region, stage)),
             parent=self,
-            pod_identity_agent=self.addons["eks-pod-identity-agent"],
         )
         self.lb_controller_role, pod_identity = lb_identity.role, lb_identity.association
-        self.lb_controller = helm.Release(
+        in_cluster = {"parent": self, "provider": self.k8s_provider}
+        self.lb_controller = helm_release(
             f"{stage}-aws-load-balancer-controller",
-            name="aws-load-balancer-controller",
             chart="aws-load-balancer-controller",
             version=cfg.lb_controller_chart_version,
-            repository_opts=helm.RepositoryOptsArgs(repo=LB_CONTROLLER_REPO),
+            repo=LB_CONTROLLER_REPO,
             namespace=LB_CONTROLLER_NAMESPACE,
             values={
                 "clusterName": self.cluster.name,
                 # Pods cannot reach IMDS (hop limit 1): region and VPC are given, not discovered.
-                "region": args.region,
+                "region": args.ctx.region,
                 "vpcId": args.vpc_id,
                 "replicaCount": cfg.lb_controller_replicas,
                 "serviceAccount": {"create": True, "name": LB_CONTROLLER_SERVICE_ACCOUNT},
@@ -294,46 +285,33 @@ class Cluster(pulumi.ComponentResource):
                 "nodeSelector": {POOL_LABEL: "system"},
                 "podDisruptionBudget": {"maxUnavailable": 1},
             },
-            atomic=True,
-            cleanup_on_fail=True,
             timeout=600,
-            max_history=5,
-            opts=pulumi.ResourceOptions.merge(
-                k8s_opts, pulumi.ResourceOptions(depends_on=[pod_identity, *self.node_groups, self.addons["coredns"]])
-            ),
+            depends_on=[pod_identity, *self.node_groups, self.addons["coredns"]],
+            **in_cluster,
         )
 
+        in_kube_system = {**in_cluster, "namespace": "kube-system"}
         # The monitoring CRDs (ServiceMonitor, PrometheusRule) the signaling chart
         # renders, so its release installs before the monitoring stack exists.
-        self.monitoring_crds = helm.Release(
+        self.monitoring_crds = helm_release(
             f"{stage}-prometheus-operator-crds",
-            name="prometheus-operator-crds",
             chart="prometheus-operator-crds",
             version=cfg.prometheus_crds_chart_version,
-            repository_opts=helm.RepositoryOptsArgs(repo=PROMETHEUS_CRDS_REPO),
-            namespace="kube-system",
-            atomic=True,
-            cleanup_on_fail=True,
-            timeout=300,
-            max_history=5,
-            opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=self.node_groups)),
+            repo=PROMETHEUS_CRDS_REPO,
+            depends_on=self.node_groups,
+            **in_kube_system,
         )
 
         # The resource metrics API (metrics.k8s.io) the HPA's CPU target reads: EKS does not
         # install it, and without it the signaling HPA never scales.
-        self.metrics_server = helm.Release(
+        self.metrics_server = helm_release(
             f"{stage}-metrics-server",
-            name="metrics-server",
             chart="metrics-server",
             version=cfg.metrics_server_chart_version,
-            repository_opts=helm.RepositoryOptsArgs(repo=METRICS_SERVER_REPO),
-            namespace="kube-system",
+            repo=METRICS_SERVER_REPO,
             values={"nodeSelector": {POOL_LABEL: "system"}},
-            atomic=True,
-            cleanup_on_fail=True,
-            timeout=300,
-            max_history=5,
-            opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=[*self.node_groups, self.addons["coredns"]])),
+            depends_on=[*self.node_groups, self.addons["coredns"]],
+            **in_kube_system,
         )
 
         self.register_outputs(
@@ -360,9 +338,12 @@ class Cluster(pulumi.ComponentResource):
         ingress = []
         lb_sgs = list(args.lb_security_group_ids)
         if lb_sgs:
-            ports = [(args.websocket_port, "WebSocket and API"), (args.metrics_port, "health checks /ready")]
-            ports += [(p, "health checks") for p in args.extra_lb_ports]
-            for port, what in ports:
+            ports = args.ctx.ports
+            for port, what in (
+                (ports.signaling_http, "WebSocket and the apps' HTTP"),
+                (ports.signaling_metrics, "health checks /ready"),
+                (ports.app_management, "health checks of the apps' Actuator"),
+            ):
                 ingress.append(
                     aws.ec2.SecurityGroupIngressArgs(
                         protocol="tcp", from_port=port, to_port=port, security_groups=lb_sgs, description=f"{what} from the ALB/NLB"
@@ -467,14 +448,6 @@ class Cluster(pulumi.ComponentResource):
 
 
 # ---------------------------------------------------------------------- documents
-
-
-def _service_trust(service: str, account_id: str, *, tag_session: bool = False) -> str:
-    actions = ["sts:AssumeRole", "sts:TagSession"] if tag_session else "sts:AssumeRole"
-    statement: dict = {"Effect": "Allow", "Principal": {"Service": service}, "Action": actions}
-    if service == "eks.amazonaws.com":
-        statement["Condition"] = {"StringEquals": {"aws:SourceAccount": account_id}}
-    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
 
 
 def _key_policy(account_id: str, region: str, log_group_name: str) -> str:

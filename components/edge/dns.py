@@ -14,17 +14,15 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.config import EdgeConfig
+from components.context import StageContext
+
 
 @dataclass
 class DnsArgs:
-    stage: str
-    domain: str
-    # An existing public hosted zone for `domain`; None: create one (owned by this stage).
-    hosted_zone_id: str | None
-    # Provider for us-east-1: the CloudFront certificate lives there.
-    us_east_1_provider: pulumi.ProviderResource
-    # Pulumi `protect` on the zone: deleting it loses every record and the delegation.
-    protect: bool = False
+    ctx: StageContext
+    # domain, and hostedZoneId: an existing public zone, or None to create one (owned by the stage).
+    config: EdgeConfig
 
 
 class Dns(pulumi.ComponentResource):
@@ -37,43 +35,38 @@ class Dns(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: DnsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("voip:edge:Dns", name, None, opts)
-        stage = args.stage
-        self.domain = args.domain
+        stage = args.ctx.stage
+        self.domain = args.config.domain
         child = pulumi.ResourceOptions(parent=self)
 
-        if args.hosted_zone_id is None:
+        if args.config.hosted_zone_id is None:
             self.zone: aws.route53.Zone | None = aws.route53.Zone(
                 f"{stage}-zone",
-                name=args.domain,
+                name=args.config.domain,
                 comment=f"voip-infra {stage}: public zone (delegate its name servers from the parent domain)",
                 # Records other tools add must not be wiped by a destroy.
                 force_destroy=False,
-                opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+                opts=pulumi.ResourceOptions(parent=self, protect=args.ctx.protect),
             )
             self.zone_id: pulumi.Output[str] = self.zone.zone_id
             self.name_servers: pulumi.Output[list[str]] = self.zone.name_servers
         else:
             self.zone = None
-            self.zone_id = pulumi.Output.from_input(args.hosted_zone_id)
+            self.zone_id = pulumi.Output.from_input(args.config.hosted_zone_id)
             self.name_servers = pulumi.Output.from_input([])
 
-        names = [args.domain, f"*.{args.domain}"]
-        regional = aws.acm.Certificate(
-            f"{stage}-wildcard",
-            domain_name=names[0],
-            subject_alternative_names=names[1:],
-            validation_method="DNS",
-            key_algorithm="RSA_2048",  # what every client (old Android WebViews too) accepts
-            opts=child,
-        )
-        # CloudFront takes certificates from us-east-1 only.
-        cloudfront = aws.acm.Certificate(
-            f"{stage}-cloudfront",
-            domain_name=names[0],
-            subject_alternative_names=names[1:],
-            validation_method="DNS",
-            key_algorithm="RSA_2048",  # what every client (old Android WebViews too) accepts
-            opts=pulumi.ResourceOptions(parent=self, provider=args.us_east_1_provider),
+        names = [args.config.domain, f"*.{args.config.domain}"]
+        # The regional one (ALB, NLB) and CloudFront's, which takes certificates from us-east-1 only.
+        regional, cloudfront = (
+            aws.acm.Certificate(
+                f"{stage}-{label}",
+                domain_name=names[0],
+                subject_alternative_names=names[1:],
+                validation_method="DNS",
+                key_algorithm="RSA_2048",  # what every client (old Android WebViews too) accepts
+                opts=opts,
+            )
+            for label, opts in (("wildcard", child), ("cloudfront", pulumi.ResourceOptions(parent=self, provider=args.ctx.us_east_1)))
         )
         # ACM derives the validation CNAME from the base name and the account: `domain` and
         # `*.domain` share it, and so do the two certificates (any region). So ONE record,
@@ -102,7 +95,7 @@ class Dns(pulumi.ComponentResource):
             f"{stage}-cloudfront-validated",
             certificate_arn=cloudfront.arn,
             validation_record_fqdns=fqdns,
-            opts=pulumi.ResourceOptions(parent=cloudfront, provider=args.us_east_1_provider),
+            opts=pulumi.ResourceOptions(parent=cloudfront, provider=args.ctx.us_east_1),
         ).certificate_arn
 
         self.register_outputs(

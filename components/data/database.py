@@ -20,18 +20,17 @@ AWS DMS read: {engine, host, port, dbname, username, password}. Rotation is expl
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
 from components.config import DatabaseConfig
-from components.data_access import data_store_security_group
+from components.data.data_access import DataStoreArgs, DataStoreKind, data_store_network
+from components.iam import service_trust
 
-PORT = 5432
 # The CA that new RDS certificates chain to (RSA 2048, valid to 2061).
 CA_CERT = "rds-ca-rsa2048-g1"
 PRIMARY_LOG_EXPORTS = ("postgresql", "upgrade")
@@ -39,22 +38,15 @@ REPLICA_LOG_EXPORTS = ("postgresql",)
 GIB = 1024**3
 
 
-@dataclass
-class DatabaseArgs:
-    stage: str
-    vpc_id: pulumi.Input[str]
-    # The isolated subnets (no route to an internet or NAT gateway), one per AZ.
-    subnet_ids: Sequence[pulumi.Input[str]]
-    # Sources admitted on 5432 (EKS nodes, the migration bridge). Nothing else is.
-    allowed_security_group_ids: Sequence[pulumi.Input[str]]
+POSTGRES = DataStoreKind("postgres", "PostgreSQL", "PostgreSQL", aws.rds.SubnetGroup)
+
+
+@dataclass(kw_only=True)
+class DatabaseArgs(DataStoreArgs):
+    """Admits the EKS nodes and the migration bridge on the PostgreSQL port; replicas spread
+    over the AZs (the primary's standby is placed by RDS)."""
+
     config: DatabaseConfig
-    protect: bool
-    account_id: pulumi.Input[str]
-    # Customer-managed key for storage, Performance Insights, the master secret and logs.
-    kms_key_arn: pulumi.Input[str]
-    alarm_topic_arn: pulumi.Input[str] | None = None
-    # Replicas are spread over these (the primary's standby is placed by RDS).
-    availability_zones: Sequence[str] = field(default_factory=tuple)
 
 
 def parameters(cfg: DatabaseConfig) -> list[tuple[str, str, str]]:
@@ -80,25 +72,12 @@ class Database(pulumi.ComponentResource):
         super().__init__("voip:data:Database", name, None, opts)
         self.args = args
         cfg = args.config
-        stage = args.stage
+        stage = args.ctx.stage
         child = pulumi.ResourceOptions(parent=self)
         identifier = f"{stage}-postgres"
 
-        self.security_group = data_store_security_group(
-            f"{stage}-postgres",
-            what="PostgreSQL",
-            port=PORT,
-            vpc_id=args.vpc_id,
-            sources=args.allowed_security_group_ids,
-            opts=child,
-        )
-        self.subnet_group = aws.rds.SubnetGroup(
-            f"{stage}-postgres-subnets",
-            name=f"{stage}-postgres",
-            description=f"{stage} PostgreSQL: isolated subnets",
-            subnet_ids=list(args.subnet_ids),
-            opts=child,
-        )
+        network = data_store_network(POSTGRES, args.ctx.ports.postgres, args, child)
+        self.security_group, self.subnet_group = network.security_group, network.subnet_group
         major = cfg.engine_version
         # The resource name carries the major: an upgrade creates the new group first.
         self.parameter_group = aws.rds.ParameterGroup(
@@ -130,15 +109,15 @@ class Database(pulumi.ComponentResource):
             storage_type="gp3",
             max_allocated_storage=cfg.max_allocated_storage_gib,  # storage autoscaling ceiling
             storage_encrypted=True,
-            kms_key_id=args.kms_key_arn,
-            port=PORT,
+            kms_key_id=args.ctx.data_key_arn,
+            port=self.args.ctx.ports.postgres,
             db_subnet_group_name=self.subnet_group.name,
             vpc_security_group_ids=[self.security_group.id],
             parameter_group_name=self.parameter_group.name,
             publicly_accessible=False,
             iam_database_authentication_enabled=True,
             performance_insights_enabled=True,
-            performance_insights_kms_key_id=args.kms_key_arn,
+            performance_insights_kms_key_id=args.ctx.data_key_arn,
             performance_insights_retention_period=cfg.performance_insights_retention_days,
             monitoring_interval=cfg.monitoring_interval_seconds,
             monitoring_role_arn=self.monitoring_role.arn if self.monitoring_role else None,
@@ -165,13 +144,13 @@ class Database(pulumi.ComponentResource):
             backup_retention_period=cfg.backup_retention_days,
             backup_window=cfg.backup_window,
             # Keep automated backups after a deletion where the stage holds data.
-            delete_automated_backups=not args.protect,
-            deletion_protection=args.protect,
+            delete_automated_backups=not args.ctx.protect,
+            deletion_protection=args.ctx.protect,
             skip_final_snapshot=cfg.skip_final_snapshot,
             # Stable, stage-derived: operators know where the last state of a deleted stage is.
             final_snapshot_identifier=None if cfg.skip_final_snapshot else f"{identifier}-final",
             tags={"Name": identifier},
-            opts=pulumi.ResourceOptions(parent=self, protect=args.protect, depends_on=[*primary_logs, *monitoring_deps]),
+            opts=pulumi.ResourceOptions(parent=self, protect=args.ctx.protect, depends_on=[*primary_logs, *monitoring_deps]),
             **common,
         )
 
@@ -228,10 +207,10 @@ class Database(pulumi.ComponentResource):
             f"{identifier}-master",
             name=f"voip/{stage}/rds/master",
             description=f"{stage} PostgreSQL master credentials (JSON: engine, host, port, dbname, username, password)",
-            kms_key_id=args.kms_key_arn,
+            kms_key_id=args.ctx.data_key_arn,
             # Dev can recreate the name at once; stages with data keep a 30-day recovery window
             # (the password also stays in the random resource's state, so no `protect` here).
-            recovery_window_in_days=30 if args.protect else 0,
+            recovery_window_in_days=30 if args.ctx.protect else 0,
             opts=pulumi.ResourceOptions(parent=self),
         )
         value = pulumi.Output.secret(
@@ -239,7 +218,7 @@ class Database(pulumi.ComponentResource):
                 {
                     "engine": "postgres",
                     "host": self.instance.address,
-                    "port": PORT,
+                    "port": self.args.ctx.ports.postgres,
                     "dbname": cfg.database_name,
                     "username": cfg.master_username,
                     "password": self.master_password.result,
@@ -262,21 +241,7 @@ class Database(pulumi.ComponentResource):
             f"{stage}-rds-monitoring",
             name=f"{stage}-rds-monitoring",
             description="RDS enhanced monitoring: publishes OS metrics to CloudWatch Logs",
-            assume_role_policy=pulumi.Output.from_input(args.account_id).apply(
-                lambda account: json.dumps(
-                    {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Effect": "Allow",
-                                "Principal": {"Service": "monitoring.rds.amazonaws.com"},
-                                "Action": "sts:AssumeRole",
-                                "Condition": {"StringEquals": {"aws:SourceAccount": account}},
-                            }
-                        ],
-                    }
-                )
-            ),
+            assume_role_policy=service_trust("monitoring.rds.amazonaws.com", args.ctx.account_id),
             opts=pulumi.ResourceOptions(parent=self),
         )
         self._monitoring_policy = aws.iam.RolePolicyAttachment(
@@ -296,14 +261,14 @@ class Database(pulumi.ComponentResource):
                 f"{identifier}-{kind}-logs",
                 name=f"/aws/rds/instance/{identifier}/{kind}",
                 retention_in_days=cfg.log_retention_days,
-                kms_key_id=self.args.kms_key_arn,
+                kms_key_id=self.args.ctx.data_key_arn,
                 opts=pulumi.ResourceOptions(parent=self),
             )
             for kind in exports
         ]
 
     def _alarms(self, stage: str, cfg: DatabaseConfig, args: DatabaseArgs) -> None:
-        actions = [args.alarm_topic_arn] if args.alarm_topic_arn is not None else []
+        actions = [args.ctx.alarm_topic_arn] if args.ctx.alarm_topic_arn is not None else []
 
         # Alarms hang off the component, not the (protected) instance: a child inherits `protect`.
         def alarm(res: aws.rds.Instance, ident: str, suffix: str, description: str, **kwargs) -> None:
@@ -345,7 +310,7 @@ class Database(pulumi.ComponentResource):
             aws.rds.EventSubscription(
                 f"{stage}-postgres-events",
                 name=f"{stage}-postgres-events",
-                sns_topic=args.alarm_topic_arn,
+                sns_topic=args.ctx.alarm_topic_arn,
                 source_type="db-instance",
                 source_ids=[res.identifier for res, _ in instances],
                 event_categories=["availability", "failover", "failure", "low storage", "maintenance", "recovery"],

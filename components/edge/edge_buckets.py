@@ -15,7 +15,7 @@ from typing import Any, Literal
 import pulumi
 import pulumi_aws as aws
 
-from components.storage import deny_insecure_transport
+from components.buckets import deny_insecure_transport, private_bucket_baseline
 
 ObjectOwnership = Literal["BucketOwnerEnforced", "BucketOwnerPreferred"]
 
@@ -52,27 +52,14 @@ class EdgeBucket:
             opts=pulumi.ResourceOptions(parent=parent, protect=args.protect),
         )
         child = pulumi.ResourceOptions(parent=self.bucket)
-        self.public_access_block = aws.s3.BucketPublicAccessBlock(
-            f"{name}-public-access",
-            bucket=self.bucket.bucket,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
+        baseline = private_bucket_baseline(
+            self.bucket.bucket,
+            names=(f"{name}-public-access", f"{name}-ownership", f"{name}-sse"),
+            encryption={"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}, "bucket_key_enabled": True},
+            object_ownership=args.object_ownership,
             opts=child,
         )
-        self.ownership = aws.s3.BucketOwnershipControls(
-            f"{name}-ownership",
-            bucket=self.bucket.bucket,
-            rule={"object_ownership": args.object_ownership},
-            opts=child,
-        )
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-sse",
-            bucket=self.bucket.bucket,
-            rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}, "bucket_key_enabled": True}],
-            opts=child,
-        )
+        self.public_access_block, self.ownership = baseline.public_access_block, baseline.ownership
         if args.versioned:
             aws.s3.BucketVersioning(
                 f"{name}-versioning",

@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from components.config import AlbHostRule
-from components.edge_buckets import EdgeBucket, EdgeBucketArgs
+from components.config import EdgeConfig
+from components.context import StageContext
+from components.edge.edge_buckets import EdgeBucket, EdgeBucketArgs
 
 CLOUDFRONT_ORIGIN_FACING = "com.amazonaws.global.cloudfront.origin-facing"
 ORIGIN_HEADER = "X-Origin-Verify"
@@ -58,10 +59,8 @@ ELB_LOG_ACCOUNTS = {
 
 @dataclass
 class EdgeArgs:
-    stage: str
-    region: str
-    account_id: pulumi.Input[str]
-    domain: str
+    ctx: StageContext
+    config: EdgeConfig
     zone_id: pulumi.Input[str]
     vpc_id: pulumi.Input[str]
     vpc_cidr: str
@@ -70,23 +69,15 @@ class EdgeArgs:
     public_subnet_ids: Sequence[pulumi.Input[str]]
     # The regional wildcard certificate (validated) for the ALB and NLB listeners.
     certificate_arn: pulumi.Input[str]
-    alb_hosts: Sequence[AlbHostRule]
     # More full names the apex host's rule answers (the migration's cutover name, served like the apex).
     apex_aliases: Sequence[str] = ()
-    alb_deletion_protection: bool = False
-    nlb_deletion_protection: bool = False
-    # One EIP per AZ on the NLB (partners allow-list them).
-    nlb_static_ips: bool = False
-    # Who may open connections to the NLB (signaling and TURNS); the ALB is CloudFront-only.
-    nlb_ingress_cidrs: Sequence[str] = field(default_factory=lambda: ["0.0.0.0/0"])
-    signaling_port: int = 8080
-    signaling_health_port: int = 9090
     signaling_health_path: str = "/ready"
-    turn_tls_port: int = 5349
-    turn_port: int = 3478
-    log_retention_days: int = 90
-    # The stage holds data: log bucket and EIPs protected, log bucket not force-destroyed.
-    protect: bool = False
+
+    @property
+    def nlb_ingress_cidrs(self) -> list[str]:
+        """Who may open connections to the NLB (signaling and TURNS): stages behind an
+        allow-list keep the NLB to the same ranges. The ALB is CloudFront-only."""
+        return [str(c) for c in self.config.allow_list] if self.config.restrict_to_allow_list else ["0.0.0.0/0"]
 
 
 # ELB names (load balancers, target groups) take at most 32 characters.
@@ -141,7 +132,7 @@ class Edge(pulumi.ComponentResource):
     def __init__(self, name: str, args: EdgeArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("voip:edge:Edge", name, None, opts)
         self.args = args
-        stage = args.stage
+        stage = args.ctx.stage
         child = pulumi.ResourceOptions(parent=self)
 
         self._origin_secret(stage, args)
@@ -187,7 +178,7 @@ class Edge(pulumi.ComponentResource):
             f"{stage}-origin-secret",
             name=f"voip/{stage}/edge/origin-verify",
             description=f"{stage}: value of the {ORIGIN_HEADER} header CloudFront sends to the ALB",
-            recovery_window_in_days=30 if args.protect else 7,
+            recovery_window_in_days=30 if args.ctx.protect else 7,
             opts=pulumi.ResourceOptions(parent=self),
         )
         aws.secretsmanager.SecretVersion(
@@ -201,7 +192,7 @@ class Edge(pulumi.ComponentResource):
     # ------------------------------------------------------------------- log bucket
 
     def _log_bucket(self, stage: str, args: EdgeArgs) -> EdgeBucket:
-        elb_account = ELB_LOG_ACCOUNTS.get(args.region)
+        elb_account = ELB_LOG_ACCOUNTS.get(args.ctx.region)
 
         def statements(arn: str, account: str) -> list[dict]:
             alb_writer = (
@@ -241,12 +232,12 @@ class Edge(pulumi.ComponentResource):
         return EdgeBucket(
             f"{stage}-lb-logs",
             EdgeBucketArgs(
-                bucket_name=pulumi.Output.from_input(args.account_id).apply(lambda a: f"{stage}-voip-lb-logs-{a}"),
-                expire_days=args.log_retention_days,
-                force_destroy=not args.protect,
-                protect=args.protect,
+                bucket_name=pulumi.Output.from_input(args.ctx.account_id).apply(lambda a: f"{stage}-voip-lb-logs-{a}"),
+                expire_days=args.config.log_retention_days,
+                force_destroy=not args.ctx.protect,
+                protect=args.ctx.protect,
                 statements=statements,
-                statement_inputs=[args.account_id],
+                statement_inputs=[args.ctx.account_id],
             ),
             parent=self,
         )
@@ -255,7 +246,9 @@ class Edge(pulumi.ComponentResource):
 
     def _alb(self, stage: str, args: EdgeArgs, child: pulumi.ResourceOptions) -> None:
         prefix_list = aws.ec2.get_managed_prefix_list_output(name=CLOUDFRONT_ORIGIN_FACING, opts=pulumi.InvokeOutputOptions(parent=self))
-        target_ports = sorted({h.port for h in args.alb_hosts} | {h.health_check_port for h in args.alb_hosts if h.health_check_port})
+        target_ports = sorted(
+            {h.port for h in args.config.alb_hosts} | {h.health_check_port for h in args.config.alb_hosts if h.health_check_port}
+        )
         self.alb_security_group = aws.ec2.SecurityGroup(
             f"{stage}-alb-sg",
             vpc_id=args.vpc_id,
@@ -284,7 +277,7 @@ class Edge(pulumi.ComponentResource):
             subnets=list(args.public_subnet_ids),
             security_groups=[self.alb_security_group.id],
             drop_invalid_header_fields=True,
-            enable_deletion_protection=args.alb_deletion_protection,
+            enable_deletion_protection=args.config.alb_deletion_protection,
             # WebSocket (/ws*) through CloudFront: keep idle upgraded connections for 10 min.
             idle_timeout=600,
             enable_http2=True,
@@ -296,7 +289,7 @@ class Edge(pulumi.ComponentResource):
         alb_child = pulumi.ResourceOptions(parent=self.alb)
 
         self.alb_target_groups: dict[str, aws.lb.TargetGroup] = {}
-        for host in args.alb_hosts:
+        for host in args.config.alb_hosts:
             self.alb_target_groups[host.name] = aws.lb.TargetGroup(
                 f"{stage}-{host.name}-tg",
                 name=target_group_name(stage, host.name, args.vpc_id, "ip", "HTTP", "HTTP1", host.port),
@@ -348,8 +341,8 @@ class Edge(pulumi.ComponentResource):
             default_actions=[{"type": "redirect", "redirect": {"protocol": "HTTPS", "port": "443", "status_code": "HTTP_301"}}],
             opts=alb_child,
         )
-        for host in args.alb_hosts:
-            hosts = [f"{host.name}.{args.domain}"] + ([args.domain, *args.apex_aliases] if host.apex else [])
+        for host in args.config.alb_hosts:
+            hosts = [f"{host.name}.{args.config.domain}"] + ([args.config.domain, *args.apex_aliases] if host.apex else [])
             aws.lb.ListenerRule(
                 f"{stage}-{host.name}-rule",
                 listener_arn=self.https_listener.arn,
@@ -377,9 +370,9 @@ class Edge(pulumi.ComponentResource):
                 "cidr_blocks": list(args.nlb_ingress_cidrs),
                 "description": what,
             }
-            for port, what in ((443, "WebSocket signaling (TLS)"), (args.turn_tls_port, "TURN over TLS"))
+            for port, what in ((args.ctx.ports.signaling_public, "WebSocket signaling (TLS)"), (args.ctx.ports.turn_tls, "TURN over TLS"))
         ]
-        egress_ports = sorted({args.signaling_port, args.signaling_health_port, args.turn_port})
+        egress_ports = sorted({args.ctx.ports.signaling_http, args.ctx.ports.signaling_metrics, args.ctx.ports.turn_listening})
         self.nlb_security_group = aws.ec2.SecurityGroup(
             f"{stage}-nlb-sg",
             vpc_id=args.vpc_id,
@@ -392,7 +385,7 @@ class Edge(pulumi.ComponentResource):
         self.nlb_security_group_id = self.nlb_security_group.id
 
         self.nlb_eips: list[aws.ec2.Eip] = []
-        if args.nlb_static_ips:
+        if args.config.nlb_static_ips:
             for az in args.azs:
                 self.nlb_eips.append(
                     aws.ec2.Eip(
@@ -400,7 +393,7 @@ class Edge(pulumi.ComponentResource):
                         domain="vpc",
                         tags={"Name": f"{stage}-nlb-{az[-1]}"},
                         # Partners allow-list these addresses: losing one breaks them.
-                        opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+                        opts=pulumi.ResourceOptions(parent=self, protect=args.ctx.protect),
                     )
                 )
             subnet_args: dict = {
@@ -417,7 +410,7 @@ class Edge(pulumi.ComponentResource):
             internal=False,
             security_groups=[self.nlb_security_group.id],  # only settable at creation
             enable_cross_zone_load_balancing=True,
-            enable_deletion_protection=args.nlb_deletion_protection,
+            enable_deletion_protection=args.config.nlb_deletion_protection,
             access_logs={"bucket": self.log_bucket.name, "prefix": "nlb", "enabled": True},
             tags={"Name": f"{stage}-nlb"},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.log_bucket.policy]),
@@ -427,10 +420,10 @@ class Edge(pulumi.ComponentResource):
 
         self.nlb_signaling_target_group = aws.lb.TargetGroup(
             f"{stage}-signaling-tg",
-            name=target_group_name(stage, "signaling", args.vpc_id, "ip", "TCP", args.signaling_port),
+            name=target_group_name(stage, "signaling", args.vpc_id, "ip", "TCP", args.ctx.ports.signaling_http),
             target_type="ip",
             protocol="TCP",  # TLS ends at the NLB; pods speak plain WebSocket on 8080
-            port=args.signaling_port,
+            port=args.ctx.ports.signaling_http,
             vpc_id=args.vpc_id,
             deregistration_delay=DEREGISTRATION_DELAY,
             # The readiness endpoint proves the WebSocket path works (seed 000 postmortem),
@@ -439,7 +432,7 @@ class Edge(pulumi.ComponentResource):
                 "enabled": True,
                 "protocol": "HTTP",
                 "path": args.signaling_health_path,
-                "port": str(args.signaling_health_port),
+                "port": str(args.ctx.ports.signaling_metrics),
                 "matcher": "200",
                 "interval": 10,
                 "timeout": 5,
@@ -451,10 +444,10 @@ class Edge(pulumi.ComponentResource):
         )
         self.nlb_turn_target_group = aws.lb.TargetGroup(
             f"{stage}-turn-tg",
-            name=target_group_name(stage, "turn", args.vpc_id, "instance", "TCP", args.turn_port),
+            name=target_group_name(stage, "turn", args.vpc_id, "instance", "TCP", args.ctx.ports.turn_listening),
             target_type="instance",  # the TURN tier attaches its nodes
             protocol="TCP",
-            port=args.turn_port,
+            port=args.ctx.ports.turn_listening,
             vpc_id=args.vpc_id,
             deregistration_delay=DEREGISTRATION_DELAY,
             health_check={
@@ -477,33 +470,27 @@ class Edge(pulumi.ComponentResource):
 
         # TLS listener idle timeout is fixed at 350 s (not settable, unlike TCP listeners):
         # the signaling protocol's heartbeat must stay below it.
-        aws.lb.Listener(
-            f"{stage}-nlb-signaling",
-            load_balancer_arn=self.nlb.arn,
-            port=443,
-            protocol="TLS",
-            ssl_policy=TLS_POLICY,
-            certificate_arn=args.certificate_arn,
-            default_actions=[{"type": "forward", "target_group_arn": self.nlb_signaling_target_group.arn}],
-            opts=nlb_child,
-        )
-        aws.lb.Listener(
-            f"{stage}-nlb-turns",
-            load_balancer_arn=self.nlb.arn,
-            port=args.turn_tls_port,
-            protocol="TLS",
-            ssl_policy=TLS_POLICY,
-            certificate_arn=args.certificate_arn,
-            default_actions=[{"type": "forward", "target_group_arn": self.nlb_turn_target_group.arn}],
-            opts=nlb_child,
-        )
+        for label, port, target_group in (
+            ("signaling", args.ctx.ports.signaling_public, self.nlb_signaling_target_group),
+            ("turns", args.ctx.ports.turn_tls, self.nlb_turn_target_group),
+        ):
+            aws.lb.Listener(
+                f"{stage}-nlb-{label}",
+                load_balancer_arn=self.nlb.arn,
+                port=port,
+                protocol="TLS",
+                ssl_policy=TLS_POLICY,
+                certificate_arn=args.certificate_arn,
+                default_actions=[{"type": "forward", "target_group_arn": target_group.arn}],
+                opts=nlb_child,
+            )
 
         # Public names of the NLB (outside CloudFront: raw TCP/TLS).
         for label in ("ws", "turns"):
             aws.route53.Record(
                 f"{stage}-{label}-a",
                 zone_id=args.zone_id,
-                name=f"{label}.{args.domain}",
+                name=f"{label}.{args.config.domain}",
                 type="A",
                 aliases=[{"name": self.nlb.dns_name, "zone_id": self.nlb.zone_id, "evaluate_target_health": True}],
                 opts=nlb_child,
@@ -512,7 +499,7 @@ class Edge(pulumi.ComponentResource):
         self.nlb_arn_suffix = self.nlb.arn_suffix
         self.nlb_dns_name = self.nlb.dns_name
         self.nlb_static_ips = [eip.public_ip for eip in self.nlb_eips]
-        self.signaling_url = f"wss://ws.{args.domain}"
+        self.signaling_url = f"wss://ws.{args.config.domain}"
         # The NLB's TURNS name: TLS ends on the NLB, so TURN's `turns:` URIs must use it.
-        self.turns_host = f"turns.{args.domain}"
-        self.turns_url = f"turns:{self.turns_host}:{args.turn_tls_port}?transport=tcp"
+        self.turns_host = f"turns.{args.config.domain}"
+        self.turns_url = f"turns:{self.turns_host}:{args.ctx.ports.turn_tls}?transport=tcp"

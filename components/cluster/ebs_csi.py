@@ -15,7 +15,10 @@ import pulumi
 import pulumi_aws as aws
 from pulumi_kubernetes.storage import v1 as storage
 
-from components.pod_identity import pod_identity_trust_output
+from components.cluster.pod_identity import ClusterAccess
+from components.config import MonitoringConfig
+from components.context import StageContext
+from components.iam import pod_identity_trust_output
 
 EBS_CSI_ADDON = "aws-ebs-csi-driver"
 EBS_CSI_NAMESPACE = "kube-system"
@@ -30,17 +33,13 @@ GP3_STORAGE_CLASS = "gp3"
 
 @dataclass
 class EbsCsiArgs:
-    stage: str
-    account_id: pulumi.Input[str]
-    cluster_name: pulumi.Input[str]
-    # The trust names the cluster by ARN (components/pod_identity.py).
-    cluster_arn: pulumi.Input[str]
-    k8s_provider: pulumi.ProviderResource
-    addon_version: str
+    ctx: StageContext
+    # ebsCsiDriverAddonVersion: the driver add-on belongs to the monitoring tier's storage.
+    config: MonitoringConfig
+    # The trust names the cluster by ARN (components/iam.py).
+    cluster: ClusterAccess
     # Where the controller runs (the system node group); the node DaemonSet runs everywhere.
     controller_node_selector: Mapping[str, str] = field(default_factory=dict)
-    # Volumes outlive their claim where the stage holds data (reclaimPolicy Retain).
-    retain_volumes: bool = False
     # The node groups (the controller needs nodes, or the add-on stays DEGRADED) and the
     # pod identity agent add-on (the controller's credentials).
     depends_on: Sequence[pulumi.Resource] = ()
@@ -54,12 +53,12 @@ class EbsCsi(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: EbsCsiArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("voip:storage:EbsCsi", name, None, opts)
-        stage = args.stage
+        stage = args.ctx.stage
 
         self.role = aws.iam.Role(
             f"{stage}-ebs-csi-role",
             description=f"{stage}: EBS CSI driver controller (pod identity)",
-            assume_role_policy=pod_identity_trust_output(args.account_id, args.cluster_arn, EBS_CSI_NAMESPACE, EBS_CSI_SERVICE_ACCOUNT),
+            assume_role_policy=pod_identity_trust_output(args.ctx.account_id, args.cluster.arn, EBS_CSI_NAMESPACE, EBS_CSI_SERVICE_ACCOUNT),
             opts=pulumi.ResourceOptions(parent=self),
         )
         policy = aws.iam.RolePolicyAttachment(
@@ -70,9 +69,9 @@ class EbsCsi(pulumi.ComponentResource):
         )
         self.addon = aws.eks.Addon(
             f"{stage}-eks-{EBS_CSI_ADDON}",
-            cluster_name=args.cluster_name,
+            cluster_name=args.cluster.name,
             addon_name=EBS_CSI_ADDON,
-            addon_version=args.addon_version,
+            addon_version=args.config.ebs_csi_driver_addon_version,
             configuration_values=json.dumps({"controller": {"nodeSelector": dict(args.controller_node_selector)}})
             if args.controller_node_selector
             else None,
@@ -98,8 +97,8 @@ class EbsCsi(pulumi.ComponentResource):
             # Create the volume in the AZ where the pod is scheduled (EBS is zonal).
             volume_binding_mode="WaitForFirstConsumer",
             allow_volume_expansion=True,
-            reclaim_policy="Retain" if args.retain_volumes else "Delete",
-            opts=pulumi.ResourceOptions(parent=self, provider=args.k8s_provider, depends_on=[self.addon]),
+            reclaim_policy="Retain" if args.ctx.protect else "Delete",
+            opts=pulumi.ResourceOptions(parent=self, provider=args.cluster.k8s_provider, depends_on=[self.addon]),
         )
         self.storage_class_name = GP3_STORAGE_CLASS
 

@@ -21,6 +21,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.config import DeliveryConfig
+from components.context import StageContext
+
 UPSTREAM = "ghcr.io"
 SECRET_PREFIX = "ecr-pullthroughcache/"
 UNUSED_DAYS = 90
@@ -58,12 +61,10 @@ def node_pull_policy(account_id: str, region: str, stage: str) -> str:
 
 @dataclass
 class ImageCacheArgs:
-    stage: str
-    ghcr_username: str
+    ctx: StageContext
+    config: DeliveryConfig
     # secret Output, or None: the operator fills the secret once (see the module docstring).
     ghcr_token: pulumi.Input[str] | None
-    account_id: pulumi.Input[str]
-    region: str
     # The EKS node role: it pulls, so it creates the cached repositories and imports images.
     node_role_name: pulumi.Input[str]
 
@@ -74,7 +75,8 @@ class ImageCache(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ImageCacheArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("voip:delivery:ImageCache", name, None, opts)
-        stage = args.stage
+        ctx = args.ctx
+        stage = ctx.stage
         child = pulumi.ResourceOptions(parent=self)
         self.prefix = cache_prefix(stage)
         self.credential_secret = aws.secretsmanager.Secret(
@@ -91,7 +93,7 @@ class ImageCache(pulumi.ComponentResource):
         if args.ghcr_token is not None:
             # The document ECR reads: {"username": ..., "accessToken": ...}.
             document = pulumi.Output.secret(args.ghcr_token).apply(
-                lambda token: json.dumps({"username": args.ghcr_username, "accessToken": token})
+                lambda token: json.dumps({"username": args.config.ghcr_username, "accessToken": token})
             )
             deps.append(
                 aws.secretsmanager.SecretVersion(
@@ -137,7 +139,7 @@ class ImageCache(pulumi.ComponentResource):
         self.node_policy = aws.iam.RolePolicy(
             f"{stage}-eks-node-ghcr-cache",
             role=args.node_role_name,
-            policy=pulumi.Output.from_input(args.account_id).apply(lambda acct: node_pull_policy(acct, args.region, stage)),
+            policy=pulumi.Output.from_input(ctx.account_id).apply(lambda acct: node_pull_policy(acct, ctx.region, stage)),
             opts=child,
         )
         self.credential_secret_arn = self.credential_secret.arn

@@ -24,10 +24,11 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 from pulumi_kubernetes.core import v1 as core
-from pulumi_kubernetes.helm import v3 as helm
 
+from components.cluster.pod_identity import ClusterAccess, pod_identity_role
+from components.cluster.releases import helm_release, part_of_labels, stage_namespace
 from components.config import MonitoringConfig
-from components.pod_identity import pod_identity_role
+from components.context import StageContext
 
 NAMESPACE = "monitoring"
 CHARTS_REPO = "https://prometheus-community.github.io/helm-charts"
@@ -55,27 +56,18 @@ SILENT_ALERTS = ("Watchdog", "InfoInhibitor")
 
 @dataclass
 class MonitoringArgs:
-    stage: str
-    k8s_provider: pulumi.ProviderResource
+    ctx: StageContext
     config: MonitoringConfig
+    # Alertmanager's Pod Identity role (alertsToSns) trusts this cluster.
+    cluster: ClusterAccess
     # The gp3 StorageClass (EbsCsi) Prometheus' volume claim names.
     storage_class_name: str
-    # Where Alertmanager publishes (config.alertsToSns): the stage's SNS alarm topic, the KMS
-    # key it is encrypted with, and what the Pod Identity role and association need.
-    region: str
-    account_id: pulumi.Input[str]
-    cluster_name: pulumi.Input[str]
-    cluster_arn: pulumi.Input[str]
-    alarm_topic_arn: pulumi.Input[str]
-    alarm_topic_key_arn: pulumi.Input[str]
     # Where the stack's pods land (the cluster's system node group).
     node_selector: Mapping[str, str] = field(default_factory=dict)
     # The metric the signaling pods export and their scrape job (the ServiceMonitor's
     # jobLabel: the chart name). The adapter serves it under the same name.
     connections_metric: str = "websocket_connections"
     connections_job: str = "signaling"
-    # The pod identity agent add-on: Alertmanager's credentials only work once it runs.
-    pod_identity_agent: pulumi.Resource | None = None
     # The CRDs release, the node groups and the storage driver.
     depends_on: Sequence[pulumi.Resource] = ()
 
@@ -227,7 +219,7 @@ def stack_values(args: MonitoringArgs) -> dict[str, Any]:
         },
         "alertmanager": {
             "serviceAccount": {"create": True, "name": ALERTMANAGER_SERVICE_ACCOUNT},
-            "config": alertmanager_config(args.stage, args.region, args.alarm_topic_arn if cfg.alerts_to_sns else None),
+            "config": alertmanager_config(args.ctx.stage, args.ctx.region, args.ctx.alarm_topic_arn if cfg.alerts_to_sns else None),
             "alertmanagerSpec": {
                 "nodeSelector": system,
                 "resources": _resources("20m", "64Mi", "128Mi"),
@@ -300,22 +292,17 @@ class Monitoring(pulumi.ComponentResource):
     def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("voip:monitoring:Monitoring", name, None, opts)
         cfg = args.config
-        stage = args.stage
-        k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.k8s_provider)
-        labels = {"app.kubernetes.io/part-of": "voip", "stage": stage}
-
-        self.namespace_resource = core.Namespace(
+        stage = args.ctx.stage
+        labels = part_of_labels(stage)
+        self.namespace_resource = stage_namespace(
             f"{stage}-monitoring-ns",
-            metadata={
-                # The signaling chart's NetworkPolicy admits scrapes from this namespace by name.
-                "name": NAMESPACE,
-                "labels": {
-                    **labels,
-                    # node-exporter reads the host (hostNetwork, hostPID, hostPath mounts).
-                    "pod-security.kubernetes.io/enforce": "privileged",
-                },
-            },
-            opts=k8s_opts,
+            # The signaling chart's NetworkPolicy admits scrapes from this namespace by name.
+            name=NAMESPACE,
+            stage=stage,
+            # node-exporter reads the host (hostNetwork, hostPID, hostPath mounts).
+            labels={"pod-security.kubernetes.io/enforce": "privileged"},
+            parent=self,
+            provider=args.cluster.k8s_provider,
         )
         self.namespace = self.namespace_resource.metadata.name
 
@@ -332,7 +319,7 @@ class Monitoring(pulumi.ComponentResource):
             string_data={GRAFANA_USER_KEY: "admin", GRAFANA_PASSWORD_KEY: pulumi.Output.secret(password.result)},
             opts=pulumi.ResourceOptions(
                 parent=self.namespace_resource,
-                provider=args.k8s_provider,
+                provider=args.cluster.k8s_provider,
                 additional_secret_outputs=["data", "stringData"],
                 # A fixed name (Grafana refers to it): replace by delete-then-create.
                 delete_before_replace=True,
@@ -349,16 +336,14 @@ class Monitoring(pulumi.ComponentResource):
             identity = pod_identity_role(
                 f"{stage}-alertmanager",
                 description=f"{stage}: Alertmanager publishes alerts to the alarm topic (pod identity)",
-                account_id=args.account_id,
-                cluster_name=args.cluster_name,
-                cluster_arn=args.cluster_arn,
+                account_id=args.ctx.account_id,
+                cluster=args.cluster,
                 namespace=NAMESPACE,
                 service_account=ALERTMANAGER_SERVICE_ACCOUNT,
-                policy=pulumi.Output.all(args.alarm_topic_arn, args.alarm_topic_key_arn).apply(
-                    lambda a: alertmanager_policy(a[0], a[1], args.region)
+                policy=pulumi.Output.all(args.ctx.alarm_topic_arn, args.ctx.data_key_arn).apply(
+                    lambda a: alertmanager_policy(a[0], a[1], args.ctx.region)
                 ),
                 parent=self,
-                pod_identity_agent=args.pod_identity_agent,
             )
             self.alertmanager_role, policy = identity.role, identity.policy
             self.alertmanager_pod_identity = identity.association
@@ -366,44 +351,39 @@ class Monitoring(pulumi.ComponentResource):
             alerting = [self.alertmanager_pod_identity, policy]
 
         self.stack_values = stack_values(args)
-        self.stack = helm.Release(
+        # Both charts come from the prometheus-community repository, into this namespace.
+        in_cluster = {
+            "parent": self,
+            "provider": args.cluster.k8s_provider,
+            "repo": CHARTS_REPO,
+            "namespace": self.namespace,
+            "create_namespace": False,
+        }
+        self.stack = helm_release(
             f"{stage}-kube-prometheus-stack",
             name=STACK_RELEASE,
             chart="kube-prometheus-stack",
             version=cfg.kube_prometheus_stack_chart_version,
-            repository_opts=helm.RepositoryOptsArgs(repo=CHARTS_REPO),
-            namespace=self.namespace,
-            create_namespace=False,
             # The cluster's prometheus-operator-crds release installs them (and upgrades them;
             # Helm never upgrades a chart's crds/ directory).
             skip_crds=True,
             values=self.stack_values,
-            atomic=True,
-            cleanup_on_fail=True,
             # First install pulls a dozen images and binds the volume.
             timeout=900,
-            max_history=5,
-            opts=pulumi.ResourceOptions.merge(
-                k8s_opts, pulumi.ResourceOptions(depends_on=[self.grafana_admin_secret, *alerting, *args.depends_on])
-            ),
+            depends_on=[self.grafana_admin_secret, *alerting, *args.depends_on],
+            **in_cluster,
         )
 
         self.adapter_values = adapter_values(args)
-        self.adapter = helm.Release(
+        self.adapter = helm_release(
             f"{stage}-prometheus-adapter",
             name=ADAPTER_RELEASE,
             chart="prometheus-adapter",
             version=cfg.prometheus_adapter_chart_version,
-            repository_opts=helm.RepositoryOptsArgs(repo=CHARTS_REPO),
-            namespace=self.namespace,
-            create_namespace=False,
             values=self.adapter_values,
-            atomic=True,
-            cleanup_on_fail=True,
-            timeout=300,
-            max_history=5,
             # Its queries go to the stack's Prometheus.
-            opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=[self.stack])),
+            depends_on=[self.stack],
+            **in_cluster,
         )
 
         self.register_outputs(

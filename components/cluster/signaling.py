@@ -13,9 +13,10 @@ from typing import Any
 
 import pulumi
 from pulumi_kubernetes.core import v1 as core
-from pulumi_kubernetes.helm import v3 as helm
 
+from components.cluster.releases import helm_release, part_of_labels, stage_namespace
 from components.config import SignalingConfig
+from components.context import StageContext
 
 CHART_PATH = "./charts/signaling"
 RELEASE_NAME = "signaling"
@@ -27,20 +28,17 @@ TURN_SECRET_KEY = "shared-secret"
 
 @dataclass
 class SignalingArgs:
-    stage: str
+    ctx: StageContext
     k8s_provider: pulumi.ProviderResource
     config: SignalingConfig
     redis_url: pulumi.Input[str]  # secret Output from the cache tier
     turn_shared_secret: pulumi.Input[str]  # secret Output from the TURN tier
     turn_uris: Sequence[str] | pulumi.Input[Sequence[str]]
-    alb_target_group_arn: pulumi.Input[str] | None
     nlb_target_group_arn: pulumi.Input[str] | None
     # Public subnets' CIDRs: the load balancers' addresses (NetworkPolicy ingress).
     lb_subnet_cidrs: Sequence[str]
     # Egress: Redis (isolated subnets) and the TURN nodes both live inside the VPC.
     vpc_cidr: str
-    redis_port: int = 6379
-    turn_ports: Sequence[int] = (3478, 5349)
     # Where the pods land (the cluster's signaling node group label and taint).
     node_selector: Mapping[str, str] = field(default_factory=dict)
     # Where nodes pull the image (the stage's pull-through cache); None: config's repository.
@@ -65,6 +63,7 @@ def release_values(args: SignalingArgs) -> dict[str, Any]:
             "targetConnectionsPerPod": cfg.connections_per_pod,
             "connectionsMetricEnabled": cfg.connections_metric,
         },
+        "ports": {"websocket": args.ctx.ports.signaling_http, "metrics": args.ctx.ports.signaling_metrics},
         "terminationGracePeriodSeconds": cfg.termination_grace_seconds,
         "preStopSleepSeconds": cfg.pre_stop_sleep_seconds,
         "existingSecrets": {
@@ -77,11 +76,12 @@ def release_values(args: SignalingArgs) -> dict[str, Any]:
         "networkPolicy": {
             "enabled": True,
             "loadBalancerCidrs": list(args.lb_subnet_cidrs),
-            "redis": {"cidrs": [args.vpc_cidr], "port": args.redis_port},
-            "turn": {"cidrs": [args.vpc_cidr], "ports": list(args.turn_ports)},
+            "redis": {"cidrs": [args.vpc_cidr], "port": args.ctx.ports.redis},
+            "turn": {"cidrs": [args.vpc_cidr], "ports": list(args.ctx.ports.turn_client_ports)},
         },
         "targetGroupBindings": {
-            "alb": {"targetGroupArn": args.alb_target_group_arn or ""},
+            # The ALB's target groups serve the API/admin deployments, not this release.
+            "alb": {"targetGroupArn": ""},
             "nlb": {"targetGroupArn": args.nlb_target_group_arn or ""},
         },
         "monitoring": {
@@ -99,25 +99,22 @@ class Signaling(pulumi.ComponentResource):
     def __init__(self, name: str, args: SignalingArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("voip:signaling:Signaling", name, None, opts)
         cfg = args.config
-        stage = args.stage
-        k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.k8s_provider)
-        labels = {"app.kubernetes.io/part-of": "voip", "stage": stage}
-
-        self.namespace = core.Namespace(
+        stage = args.ctx.stage
+        labels = part_of_labels(stage)
+        self.namespace = stage_namespace(
             f"{stage}-signaling-ns",
-            metadata={
-                "name": cfg.namespace,
-                "labels": {
-                    **labels,
-                    # The chart's pods meet the restricted Pod Security Standard; enforce it.
-                    "pod-security.kubernetes.io/enforce": "restricted",
-                    "pod-security.kubernetes.io/enforce-version": "latest",
-                    # The LB controller injects target-health readiness gates: a rollout waits
-                    # until new pods are healthy in the target groups before old ones stop.
-                    "elbv2.k8s.aws/pod-readiness-gate-inject": "enabled",
-                },
+            name=cfg.namespace,
+            stage=stage,
+            labels={
+                # The chart's pods meet the restricted Pod Security Standard; enforce it.
+                "pod-security.kubernetes.io/enforce": "restricted",
+                "pod-security.kubernetes.io/enforce-version": "latest",
+                # The LB controller injects target-health readiness gates: a rollout waits
+                # until new pods are healthy in the target groups before old ones stop.
+                "elbv2.k8s.aws/pod-readiness-gate-inject": "enabled",
             },
-            opts=k8s_opts,
+            parent=self,
+            provider=args.k8s_provider,
         )
         ns = self.namespace.metadata.name
         secret_opts = pulumi.ResourceOptions(
@@ -127,37 +124,33 @@ class Signaling(pulumi.ComponentResource):
             # Fixed names (the chart refers to them): replace by delete-then-create.
             delete_before_replace=True,
         )
-        self.redis_secret = core.Secret(
-            f"{stage}-signaling-redis",
-            metadata={"name": REDIS_SECRET, "namespace": ns, "labels": labels},
-            type="Opaque",
-            string_data={REDIS_SECRET_KEY: pulumi.Output.secret(args.redis_url)},
-            opts=secret_opts,
-        )
-        self.turn_secret = core.Secret(
-            f"{stage}-signaling-turn",
-            metadata={"name": TURN_SECRET, "namespace": ns, "labels": labels},
-            type="Opaque",
-            string_data={TURN_SECRET_KEY: pulumi.Output.secret(args.turn_shared_secret)},
-            opts=secret_opts,
+        self.redis_secret, self.turn_secret = (
+            core.Secret(
+                f"{stage}-signaling-{label}",
+                metadata={"name": name, "namespace": ns, "labels": labels},
+                type="Opaque",
+                string_data={key: pulumi.Output.secret(value)},
+                opts=secret_opts,
+            )
+            for label, name, key, value in (
+                ("redis", REDIS_SECRET, REDIS_SECRET_KEY, args.redis_url),
+                ("turn", TURN_SECRET, TURN_SECRET_KEY, args.turn_shared_secret),
+            )
         )
 
         self.values = release_values(args)
-        self.release = helm.Release(
+        self.release = helm_release(
             f"{stage}-signaling",
             name=RELEASE_NAME,
             chart=CHART_PATH,
             namespace=ns,
             values=self.values,
-            # All or nothing: a failed upgrade rolls back instead of leaving half a release.
-            atomic=True,
-            cleanup_on_fail=True,
             timeout=cfg.release_timeout_seconds,
             max_history=10,
             create_namespace=False,
-            opts=pulumi.ResourceOptions.merge(
-                k8s_opts, pulumi.ResourceOptions(depends_on=[self.redis_secret, self.turn_secret, *args.depends_on])
-            ),
+            parent=self,
+            provider=args.k8s_provider,
+            depends_on=[self.redis_secret, self.turn_secret, *args.depends_on],
         )
 
         self.register_outputs({"namespace": ns, "releaseName": self.release.name, "releaseStatus": self.release.status})

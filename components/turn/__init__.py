@@ -1,0 +1,1 @@
+"""The TURN tier (docs/turn.md): coturn nodes and their configuration."""
