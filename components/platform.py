@@ -13,7 +13,7 @@ from typing import Any
 
 import pulumi
 
-from components.cluster.apps import Apps, AppsArgs
+from components.cluster.apps import Apps, AppsArgs, DatabaseAccess
 from components.cluster.autoscaler import NodeAutoscaler, NodeAutoscalerArgs
 from components.cluster.cluster import POOL_LABEL, Cluster, ClusterArgs
 from components.cluster.ebs_csi import EbsCsi, EbsCsiArgs
@@ -382,17 +382,20 @@ class Platform(pulumi.ComponentResource):
                 cluster=cluster.access,
                 namespace=cfg.signaling.namespace,
                 namespace_deps=[self.signaling.namespace],
-                database_name=cfg.database.database_name,
-                db_max_connections=max_connections(cfg.database.instance_class, cfg.database.max_connections),
+                delivery=cfg.delivery,
+                database=DatabaseAccess(
+                    address=db.address,
+                    reader_endpoints=db.reader_endpoints,
+                    name=cfg.database.database_name,
+                    username=cfg.database.master_username,
+                    password=db.master_password.result,
+                    identifier=db.instance.identifier,
+                    max_connections=max_connections(cfg.database.instance_class, cfg.database.max_connections),
+                ),
                 alb_target_group_arns=self.edge.lbs.alb_target_group_arns,
                 lb_subnet_cidrs=[str(c) for c in net.plan.public],
                 data_subnet_cidrs=[str(c) for c in net.plan.isolated],
                 vpc_cidr=str(net.plan.vpc),
-                db_address=db.address,
-                db_reader_endpoints=db.reader_endpoints,
-                db_username=cfg.database.master_username,
-                db_password=db.master_password.result,
-                db_instance_identifier=db.instance.identifier,
                 redis_urls=self.data.cache.connection_urls,
                 files_bucket_name=self.files.bucket_name,
                 files_bucket_arn=self.files.bucket_arn,
@@ -400,9 +403,7 @@ class Platform(pulumi.ComponentResource):
                 node_selector=cluster.api_node_selector,
                 tolerations=cluster.api_tolerations,
                 system_node_selector=SYSTEM_NODES,
-                rollouts_chart_version=cfg.delivery.argo_rollouts_chart_version,
-                monitoring=cfg.monitoring.enabled,
-                prometheus_address=f"http://{PROMETHEUS_SERVICE}.{MONITORING_NAMESPACE}.svc:{PROMETHEUS_PORT}",
+                prometheus_address=f"http://{PROMETHEUS_SERVICE}.{MONITORING_NAMESPACE}.svc:{PROMETHEUS_PORT}" if monitoring else None,
                 depends_on=[
                     cluster.lb_controller,
                     cluster.monitoring_crds,

@@ -36,12 +36,7 @@ def local_releases(plan):
 @cache
 def rendered(stack: str) -> dict[str, list[dict]]:
     """Every local chart's release of the stack rendered by real Helm: release name -> objects."""
-    out = {}
-    for rel in local_releases(stack_plan(stack)):
-        props = rel["props"]
-        manifests = h.Chart.load(props["chart"]).render(values=props["values"], name=props["name"], namespace=props["namespace"])
-        out[props["name"]] = [d for text in manifests.values() for d in yaml.safe_load_all(text) if d]
-    return out
+    return rendered_plan(stack_plan(stack))
 
 
 def bindings(plan) -> list[tuple[str, str, dict]]:
@@ -375,3 +370,28 @@ def test_app_config_errors_name_the_key(override, line):
     with pytest.raises(ConfigError) as info:
         load_stack_config("dev", with_overrides(raw, override))
     assert any(x.startswith(line) for x in info.value.lines), info.value.lines
+
+
+def test_without_monitoring_the_app_rolls_out_as_a_deployment_without_argo():
+    # The same variant plan as tests/test_monitoring.py's monitoring-off case.
+    plan = variant(
+        "dev",
+        {
+            "voip-infra:monitoring": {"enabled": False},
+            "voip-infra:signaling": {"connectionsMetric": False},
+            "voip-infra:apps": {"api": {"canary": {"enabled": False}}},
+        },
+    )
+    assert not [r for r in releases(plan) if r["props"]["chart"] == "argo-rollouts"]
+    kinds = {d["kind"] for d in rendered_plan(plan)["co-talk-api"]}
+    assert "Deployment" in kinds and not kinds & {"Rollout", "AnalysisTemplate", "ServiceMonitor"}
+    assert "TargetGroupBinding" in kinds  # still bound to its ALB group
+
+
+def rendered_plan(plan) -> dict[str, list[dict]]:
+    out = {}
+    for rel in local_releases(plan):
+        props = rel["props"]
+        manifests = h.Chart.load(props["chart"]).render(values=props["values"], name=props["name"], namespace=props["namespace"])
+        out[props["name"]] = [d for text in manifests.values() for d in yaml.safe_load_all(text) if d]
+    return out

@@ -303,6 +303,7 @@ def test_deployment_when_the_canary_is_off():
         ({"resources": {"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"cpu": "2", "memory": "1Gi"}}}, "memory"),
         ({"terminationGracePeriodSeconds": 15, "preStopSleepSeconds": 10}, "preStopSleepSeconds"),
         ({"ports": {"http": 8080, "management": 8080}}, "management"),
+        ({"canary": {"prometheusAddress": ""}}, "prometheusAddress"),
     ],
 )
 def test_bad_values_fail_the_render(patch, message):

@@ -22,7 +22,7 @@ from pulumi_kubernetes.helm import v3 as helm
 
 from components.cluster.pod_identity import ClusterAccess, pod_identity_role
 from components.cluster.releases import helm_release, part_of_labels
-from components.config import AppConfig
+from components.config import AppConfig, DeliveryConfig
 from components.context import StageContext
 from components.db_capacity import alarm_threshold
 
@@ -76,27 +76,37 @@ def files_policy(bucket_arn: str, key_arn: str, region: str) -> str:
     )
 
 
+@dataclass(frozen=True)
+class DatabaseAccess:
+    """What the apps need of the data tier's PostgreSQL: where, as whom, and how many
+    connections the writer takes (the capacity check's max_connections)."""
+
+    address: pulumi.Input[str]
+    # host:port of each read replica (none: reads go to the writer).
+    reader_endpoints: Sequence[pulumi.Input[str]]
+    name: str
+    username: str
+    password: pulumi.Input[str]  # secret Output
+    identifier: pulumi.Input[str]
+    max_connections: int | None
+
+
 @dataclass
 class AppsArgs:
     ctx: StageContext
     # apps.* (name -> app).
     config: Mapping[str, AppConfig]
+    # delivery.* (the Argo Rollouts chart).
+    delivery: DeliveryConfig
     cluster: ClusterAccess
     namespace: str
-    # The database tier: its name, and the writer's max_connections the capacity check computed.
-    database_name: str
-    db_max_connections: int | None
+    database: DatabaseAccess
     # ALB host name -> target group ARN (edge).
     alb_target_group_arns: Mapping[str, pulumi.Input[str]]
     lb_subnet_cidrs: Sequence[str]
     data_subnet_cidrs: Sequence[str]
     vpc_cidr: str
-    # Data tier: writer host, reader endpoints (host:port), credentials (secret), Redis URLs (secret).
-    db_address: pulumi.Input[str]
-    db_reader_endpoints: Sequence[pulumi.Input[str]]
-    db_username: str
-    db_password: pulumi.Input[str]
-    db_instance_identifier: pulumi.Input[str]
+    # Redis URL per cache group (secret Outputs).
     redis_urls: Mapping[str, pulumi.Input[str]]
     files_bucket_name: pulumi.Input[str]
     files_bucket_arn: pulumi.Input[str]
@@ -105,9 +115,8 @@ class AppsArgs:
     node_selector: Mapping[str, str]
     tolerations: Sequence[Mapping[str, str]]
     system_node_selector: Mapping[str, str]
-    rollouts_chart_version: str
-    monitoring: bool
-    prometheus_address: str
+    # The monitoring tier's Prometheus (canary analysis, ServiceMonitor); None: no monitoring.
+    prometheus_address: str | None
     # The namespace object (the signaling tier creates it) before the Secrets in it.
     namespace_deps: Sequence[pulumi.Resource] = field(default_factory=tuple)
     depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
@@ -116,8 +125,9 @@ class AppsArgs:
 def release_values(args: AppsArgs, name: str, app: AppConfig) -> dict[str, Any]:
     """The chart values: config and other tiers' outputs, no secret material."""
     ports = args.ctx.ports
-    writer = pulumi.Output.concat(args.db_address, f":{ports.postgres}")
-    readers = list(args.db_reader_endpoints) or [writer]
+    db = args.database
+    writer = pulumi.Output.concat(db.address, f":{ports.postgres}")
+    readers = list(db.reader_endpoints) or [writer]
     res = app.resources
     return {
         "image": {"repository": args.image_repositories[name], "tag": app.image.tag, "digest": app.image.digest or ""},
@@ -135,8 +145,8 @@ def release_values(args: AppsArgs, name: str, app: AppConfig) -> dict[str, Any]:
         "terminationGracePeriodSeconds": app.termination_grace_seconds,
         "preStopSleepSeconds": app.pre_stop_sleep_seconds,
         "config": {
-            "datasourceUrl": pulumi.Output.all(writer).apply(lambda h: jdbc_url(h, args.database_name, reader=False)),
-            "readerDatasourceUrl": pulumi.Output.all(*readers).apply(lambda h: jdbc_url(h, args.database_name, reader=True)),
+            "datasourceUrl": pulumi.Output.all(writer).apply(lambda h: jdbc_url(h, db.name, reader=False)),
+            "readerDatasourceUrl": pulumi.Output.all(*readers).apply(lambda h: jdbc_url(h, db.name, reader=True)),
             "writerPoolSize": app.database.writer_pool_size,
             "readerPoolSize": app.database.reader_pool_size,
             "filesBucket": args.files_bucket_name,
@@ -159,14 +169,15 @@ def release_values(args: AppsArgs, name: str, app: AppConfig) -> dict[str, Any]:
             "steps": list(app.canary.steps),
             "pauseSeconds": app.canary.pause_seconds,
             "maxErrorRatio": app.canary.max_error_percent / 100,
-            "prometheusAddress": args.prometheus_address,
+            "prometheusAddress": args.prometheus_address or "",
         },
-        "monitoring": {"serviceMonitor": {"enabled": args.monitoring}},
+        "monitoring": {"serviceMonitor": {"enabled": args.prometheus_address is not None}},
     }
 
 
 def rollouts_values(args: AppsArgs) -> dict[str, Any]:
     """argo-rollouts chart values: the controller on the system nodes, its CRDs kept on uninstall."""
+    monitored = args.prometheus_address is not None
     return {
         "installCRDs": True,
         "keepCRDs": True,
@@ -175,7 +186,7 @@ def rollouts_values(args: AppsArgs) -> dict[str, Any]:
             "replicas": 2 if args.ctx.protect else 1,
             "nodeSelector": dict(args.system_node_selector),
             "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
-            "metrics": {"enabled": args.monitoring, "serviceMonitor": {"enabled": args.monitoring}},
+            "metrics": {"enabled": monitored, "serviceMonitor": {"enabled": monitored}},
         },
         "dashboard": {"enabled": False},
     }
@@ -195,7 +206,7 @@ class Apps(pulumi.ComponentResource):
             self.rollouts = helm_release(
                 f"{stage}-argo-rollouts",
                 chart="argo-rollouts",
-                version=args.rollouts_chart_version,
+                version=args.delivery.argo_rollouts_chart_version,
                 repo=ROLLOUTS_REPO,
                 namespace=ROLLOUTS_NAMESPACE,
                 create_namespace=True,
@@ -218,8 +229,8 @@ class Apps(pulumi.ComponentResource):
                 metadata={"name": secret_name(app_name), "namespace": args.namespace, "labels": part_of_labels(stage)},
                 type="Opaque",
                 string_data={
-                    "DB_USERNAME": args.db_username,
-                    "DB_PASSWORD": pulumi.Output.secret(args.db_password),
+                    "DB_USERNAME": args.database.username,
+                    "DB_PASSWORD": pulumi.Output.secret(args.database.password),
                     **{redis_key(use): pulumi.Output.secret(url) for use, url in args.redis_urls.items()},
                 },
                 opts=pulumi.ResourceOptions(
@@ -261,7 +272,7 @@ class Apps(pulumi.ComponentResource):
             )
 
         # Every pool at its maximum fits 90 % of max_connections (config check); alarm at 80 %.
-        limit = args.db_max_connections
+        limit = args.database.max_connections
         self.connections_alarm = None
         if limit is not None:
             ident = f"{stage}-postgres"
@@ -274,7 +285,7 @@ class Apps(pulumi.ComponentResource):
                 ),
                 namespace="AWS/RDS",
                 metric_name="DatabaseConnections",
-                dimensions={"DBInstanceIdentifier": args.db_instance_identifier},
+                dimensions={"DBInstanceIdentifier": args.database.identifier},
                 statistic="Maximum",
                 period=300,
                 evaluation_periods=2,

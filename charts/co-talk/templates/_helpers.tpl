@@ -63,6 +63,9 @@ name: {{ include "co-talk.fullname" . }}
 {{- if ne .Values.resources.requests.memory .Values.resources.limits.memory -}}
 {{- fail "resources.requests.memory must equal resources.limits.memory (the heap is a share of the limit; no overcommit)" -}}
 {{- end -}}
+{{- if and .Values.canary.enabled (not .Values.canary.prometheusAddress) -}}
+{{- fail "canary.prometheusAddress: the canary analysis queries Prometheus; set it or turn canary.enabled off" -}}
+{{- end -}}
 {{- if and .Values.networkPolicy.enabled .Values.targetGroupBinding.targetGroupArn (not .Values.networkPolicy.loadBalancerCidrs) -}}
 {{- fail "networkPolicy.loadBalancerCidrs: name the ALB's subnets, or the policy blocks the bound target group" -}}
 {{- end -}}
