@@ -373,15 +373,9 @@ def test_app_config_errors_name_the_key(override, line):
 
 
 def test_without_monitoring_the_app_rolls_out_as_a_deployment_without_argo():
-    # The same variant plan as tests/test_monitoring.py's monitoring-off case.
-    plan = variant(
-        "dev",
-        {
-            "voip-infra:monitoring": {"enabled": False},
-            "voip-infra:signaling": {"connectionsMetric": False},
-            "voip-infra:apps": {"api": {"canary": {"enabled": False}}},
-        },
-    )
+    from tests.test_monitoring import MONITORING_OFF  # the same variant plan
+
+    plan = variant("dev", MONITORING_OFF)
     assert not [r for r in releases(plan) if r["props"]["chart"] == "argo-rollouts"]
     kinds = {d["kind"] for d in rendered_plan(plan)["co-talk-api"]}
     assert "Deployment" in kinds and not kinds & {"Rollout", "AnalysisTemplate", "ServiceMonitor"}
