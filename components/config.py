@@ -783,6 +783,16 @@ class DnsWeights(Model):
         return self
 
 
+class DualRunRedis(Model):
+    """The NAS's Redis, used by the AWS pods while both sides take traffic (docs/migration.md,
+    step 5): pub/sub must be one bus, or users on the two sides never see each other's messages."""
+
+    host: IPv4 | None = None  # on the NAS LAN; default: migration.nasHost
+    port: TcpPort = 6379
+    tls: bool = False  # the VPN already encrypts the path; true if the NAS Redis serves TLS
+    database: int = Field(default=0, ge=0, le=15)
+
+
 class MigrationConfig(Model):
     enabled: bool = True
     nas_lan_cidr: Cidr
@@ -797,11 +807,17 @@ class MigrationConfig(Model):
     nas_health_check_path: UrlPath = "/actuator/health"
     # VPN tunnel logs and DMS task logs.
     log_retention_days: LogRetentionDays = 90
+    # Set during the dual run only: the signaling pods use the NAS Redis over the VPN instead of
+    # ElastiCache (REDIS_URL and the NetworkPolicy follow). Remove it at the data cutover.
+    dual_run_redis: DualRunRedis | None = None
 
     @model_validator(mode="after")
     def _check(self) -> MigrationConfig:
         if self.nas_host not in self.nas_lan_cidr:
             raise ValueError(f"nasHost: {self.nas_host} is outside nasLanCidr {self.nas_lan_cidr}")
+        if self.dual_run_redis is not None and self.dual_run_redis.host is not None:
+            if self.dual_run_redis.host not in self.nas_lan_cidr:
+                raise ValueError(f"dualRunRedis.host: {self.dual_run_redis.host} is outside nasLanCidr {self.nas_lan_cidr}")
         if not self.nas_public_ip.is_global:
             raise ValueError(f"nasPublicIp: {self.nas_public_ip} is not a public address")
         if self.cutover_host in NLB_HOSTS:
@@ -840,6 +856,8 @@ class StackConfig(Model):
     load_test_bypass_token: SecretStr | None = None
     # The NAS PostgreSQL password of migration.dms.sourceUsername (DMS reads the NAS with it).
     dms_source_password: SecretStr | None = None
+    # The NAS Redis's requirepass, while migration.dualRunRedis is set.
+    nas_redis_password: SecretStr | None = None
     # A GitHub token (read:packages) for the ECR pull-through cache of ghcr.io. Unset: the
     # stage's `ecr-pullthroughcache/` secret is created empty and filled once with the AWS CLI.
     ghcr_token: SecretStr | None = None
@@ -864,6 +882,8 @@ class StackConfig(Model):
             problems.append(f"migration.nasLanCidr: {self.migration.nas_lan_cidr} overlaps network.cidr {self.network.cidr}")
         if self.migration is not None and self.migration.enabled:
             problems += self._migration_problems(self.migration)
+        elif self.migration is not None and self.migration.dual_run_redis is not None:
+            problems.append("migration.dualRunRedis: needs migration.enabled: true (the NAS Redis is reached over the bridge's VPN)")
         problems += self._app_problems()
         problems += self._capacity_problems()
         if problems:
@@ -876,6 +896,11 @@ class StackConfig(Model):
             problems.append(
                 "dmsSourcePassword: required while migration.enabled is true (the NAS PostgreSQL password of "
                 f"{migration.dms.source_username}): pulumi config set --secret voip-infra:dmsSourcePassword ..."
+            )
+        if migration.dual_run_redis is not None and self.nas_redis_password is None:
+            problems.append(
+                "nasRedisPassword: required while migration.dualRunRedis is set (the requirepass of the NAS Redis, "
+                "which the VPC now reaches): pulumi config set --secret voip-infra:nasRedisPassword ..."
             )
         host = migration.cutover_host
         if host in {h.name for h in self.edge.alb_hosts}:
@@ -985,6 +1010,14 @@ class StackConfig(Model):
         if self.migration is None or not self.migration.enabled:
             return None
         return f"{self.migration.cutover_host}.{self.edge.domain}"
+
+    @property
+    def dual_run_redis(self) -> DualRunRedis | None:
+        """The NAS Redis the pods use instead of ElastiCache, while the bridge is enabled and set."""
+        if self.migration is None or not self.migration.enabled or self.migration.dual_run_redis is None:
+            return None
+        redis = self.migration.dual_run_redis
+        return redis if redis.host is not None else redis.model_copy(update={"host": self.migration.nas_host})
 
     @property
     def turn_realm(self) -> str:

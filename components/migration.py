@@ -17,12 +17,14 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from urllib.parse import quote
 
 import pulumi
 import pulumi_aws as aws
 
-from components.config import DnsWeights, MigrationConfig
+from components.config import DnsWeights, DualRunRedis, MigrationConfig
 from components.context import StageContext
+from components.data.storage import FILES_KEY_PREFIX
 from components.iam import service_trust
 
 # AWS requires an ASN on a customer gateway even with static routing; 65000 is the
@@ -36,6 +38,12 @@ DH_GROUPS = [14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24]
 # DMS needs these role names exactly (account-wide).
 DMS_VPC_ROLE = "dms-vpc-role"
 DMS_LOGS_ROLE = "dms-cloudwatch-logs-role"
+
+
+def nas_redis_url(redis: DualRunRedis, password: str) -> str:
+    """REDIS_URL of the NAS Redis for the dual run (redis:// over the VPN, rediss:// if it serves TLS)."""
+    scheme = "rediss" if redis.tls else "redis"
+    return f"{scheme}://:{quote(password, safe='')}@{redis.host}:{redis.port}/{redis.database}"
 
 
 def table_mappings(schema: str = "public") -> str:
@@ -259,18 +267,20 @@ class Migration(pulumi.ComponentResource):
         endpoint_sg = args.secrets_endpoint_security_group_id
         if endpoint_sg is None:
             # DMS >= 3.4.7 in a private subnet reaches Secrets Manager only through an endpoint.
+            # Private DNS answers for the whole VPC: every Secrets Manager client (the TURN nodes'
+            # boot script, pods) now resolves to this endpoint, so it admits the VPC, not DMS alone.
             own = aws.ec2.SecurityGroup(
                 f"{stage}-dms-secrets-endpoint-sg",
                 name=f"{stage}-dms-secrets-endpoint",
-                description=f"{stage} Secrets Manager endpoint: HTTPS from the DMS replication instance only",
+                description=f"{stage} Secrets Manager endpoint: HTTPS from inside the VPC",
                 vpc_id=args.vpc_id,
                 ingress=[
                     aws.ec2.SecurityGroupIngressArgs(
                         protocol="tcp",
                         from_port=443,
                         to_port=443,
-                        security_groups=[self.dms_security_group.id],
-                        description="HTTPS from DMS",
+                        cidr_blocks=[args.vpc_cidr],
+                        description="HTTPS from the VPC: private DNS sends every client here",
                     )
                 ],
                 egress=[],
@@ -320,14 +330,27 @@ class Migration(pulumi.ComponentResource):
                     "Version": "2012-10-17",
                     "Statement": [
                         {"Sid": "ListTheBucket", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": a[0], "Condition": source_ip},
-                        {"Sid": "PutObjects", "Effect": "Allow", "Action": "s3:PutObject", "Resource": f"{a[0]}/*", "Condition": source_ip},
+                        # Under the prefix CloudFront serves (`mc mirror ... aws/<bucket>/files`, docs/migration.md).
                         {
-                            # SSE-KMS uploads; Decrypt is needed to complete multipart uploads (large files).
-                            "Sid": "EncryptWithTheDataKey",
+                            "Sid": "PutObjectsUnderFiles",
                             "Effect": "Allow",
-                            "Action": ["kms:GenerateDataKey", "kms:Encrypt", "kms:Decrypt"],
+                            "Action": "s3:PutObject",
+                            "Resource": f"{a[0]}/{FILES_KEY_PREFIX}*",
+                            "Condition": source_ip,
+                        },
+                        {
+                            # SSE-KMS uploads; Decrypt completes multipart uploads (large files). S3 calls
+                            # KMS from its own addresses on the user's behalf: no aws:SourceIp here (it
+                            # would never match), only "through S3, for this bucket" (Bucket Key: the
+                            # context is the bucket ARN; without it, the object ARN).
+                            "Sid": "EncryptWithTheDataKeyThroughS3",
+                            "Effect": "Allow",
+                            "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
                             "Resource": a[1],
-                            "Condition": {**source_ip, "StringEquals": {"kms:ViaService": f"s3.{args.ctx.region}.amazonaws.com"}},
+                            "Condition": {
+                                "StringEquals": {"kms:ViaService": f"s3.{args.ctx.region}.amazonaws.com"},
+                                "StringLike": {"kms:EncryptionContext:aws:s3:arn": [a[0], f"{a[0]}/*"]},
+                            },
                         },
                     ],
                 }
@@ -436,7 +459,7 @@ class Migration(pulumi.ComponentResource):
             from_port=args.ctx.ports.postgres,
             to_port=args.ctx.ports.postgres,
             referenced_security_group_id=target.security_group_id,
-            description="PostgreSQL on the stage's RDS",
+            description="PostgreSQL on the RDS instance of the stage",
             opts=pulumi.ResourceOptions(parent=self.dms_security_group),
         )
 

@@ -32,7 +32,7 @@ from components.edge.dns import Dns, DnsArgs
 from components.edge.edge import Edge, EdgeArgs
 from components.edge.edge_alarms import EdgeAlarms, EdgeAlarmsArgs
 from components.edge.waf import Waf, WafArgs
-from components.migration import Migration, MigrationArgs, MigrationTargetArgs
+from components.migration import Migration, MigrationArgs, MigrationTargetArgs, nas_redis_url
 from components.network import Network, NetworkArgs
 from components.turn.turn import Turn, TurnArgs
 
@@ -191,6 +191,12 @@ class Platform(pulumi.ComponentResource):
                 subnet_ids=[s.id for s in net.private_subnets],
                 # Pods are ip targets of the ALB and the NLB: admit both LBs' security groups.
                 lb_security_group_ids=[lbs.alb_security_group_id, lbs.nlb_security_group_id],
+                # The migration's dual run: pods reach the NAS Redis over the VPN.
+                extra_node_egress=(
+                    [(cfg.dual_run_redis.port, f"{cfg.dual_run_redis.host}/32", "Dual run: the NAS Redis over the VPN")]
+                    if cfg.dual_run_redis is not None
+                    else []
+                ),
             ),
             opts=ctx.regional,
         )
@@ -327,7 +333,7 @@ class Platform(pulumi.ComponentResource):
                 ctx=self.ctx,
                 config=cfg.signaling,
                 k8s_provider=cluster.k8s_provider,
-                redis_url=self.data.cache.connection_urls[cfg.signaling.redis_group],
+                **self._redis_endpoint(cfg),
                 turn_shared_secret=self.turn.shared_secret,
                 turn_uris=self.turn.turn_uris,
                 # Signaling WebSockets enter through the NLB (ws.<domain>).
@@ -414,6 +420,16 @@ class Platform(pulumi.ComponentResource):
             opts=ctx.regional,
         )
 
+    def _redis_endpoint(self, cfg: StackConfig) -> dict[str, Any]:
+        """REDIS_URL of the signaling pods and where the NetworkPolicy lets them reach it: the
+        stage's ElastiCache group, or during the migration's dual run the NAS Redis over the VPN
+        (one pub/sub bus for users on both sides; docs/migration.md step 5)."""
+        nas = cfg.dual_run_redis
+        if nas is None or cfg.nas_redis_password is None:
+            return {"redis_url": self.data.cache.connection_urls[cfg.signaling.redis_group]}
+        url = nas_redis_url(nas, cfg.nas_redis_password.get_secret_value())
+        return {"redis_url": pulumi.Output.secret(url), "redis_egress": ([f"{nas.host}/32"], nas.port)}
+
     # ---------------------------------------------------------------------- outputs
 
     def _outputs(self, cfg: StackConfig) -> dict[str, Any]:
@@ -437,6 +453,8 @@ class Platform(pulumi.ComponentResource):
             "cacheEndpoints": cache.primary_endpoints,
             "cacheReaderEndpoints": cache.reader_endpoints,
             "cacheUrls": pulumi.Output.secret(cache.connection_urls),
+            # ElastiCache's events (failover, replacement): unencrypted, ElastiCache cannot use SSE topics.
+            "cacheEventsTopicArn": cache.events_topic_arn,
             "filesBucketName": self.files.bucket_name,
             "filesBucketArn": self.files.bucket_arn,
             "turnPublicIps": turn.public_ips,

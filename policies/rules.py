@@ -604,6 +604,69 @@ def _log_retention(args: ResourceValidationArgs, report: ReportViolation) -> Non
         report("logs are kept forever (and billed forever): set retention_in_days from the stage config")
 
 
+# KMS grants conditioned on the caller's network origin. A service that uses a key on a principal's
+# behalf (S3 SSE-KMS, EBS, Secrets Manager) calls KMS from the service's own addresses and network,
+# so aws:SourceIp / aws:SourceVpc / aws:SourceVpce never match such a call (KMS developer guide,
+# "Using the IP address condition in policies with AWS KMS permissions"). Scope those by
+# kms:ViaService (+ encryption context); keep source-IP conditions for statements declared
+# direct-call-only with Bool aws:ViaAWSService "false".
+NETWORK_ORIGIN_KEYS = ("aws:sourceip", "aws:sourcevpc", "aws:sourcevpce", "aws:vpcsourceip")
+POLICY_DOCUMENTS = {
+    # resource type -> the properties holding a policy document (JSON text or object)
+    "aws:iam/policy:Policy": ("policy",),
+    "aws:iam/rolePolicy:RolePolicy": ("policy",),
+    "aws:iam/userPolicy:UserPolicy": ("policy",),
+    "aws:iam/groupPolicy:GroupPolicy": ("policy",),
+    "aws:kms/key:Key": ("policy",),
+    "aws:kms/keyPolicy:KeyPolicy": ("policy",),
+}
+
+
+def _documents(resource_type: str, props: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    texts = [_known(props, k) for k in POLICY_DOCUMENTS.get(resource_type, ())]
+    if resource_type == "aws:iam/role:Role":
+        texts += [_map(p).get("policy") for p in _seq(_known(props, "inlinePolicies"))]
+    docs = []
+    for text in texts:
+        try:
+            doc = json.loads(text) if isinstance(text, str) else text
+        except ValueError:
+            continue
+        if isinstance(doc, Mapping):
+            docs.append(doc)
+    return docs
+
+
+def _condition_keys(condition: Mapping[str, Any]) -> dict[str, Any]:
+    """Condition key (lower case) -> value, over every operator."""
+    return {k.lower(): v for op in _map(condition).values() for k, v in _map(op).items()}
+
+
+def _kms_network_origin(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    for doc in _documents(args.resource_type, args.props):
+        statements = doc.get("Statement")
+        for st in [statements] if isinstance(statements, Mapping) else _seq(statements):
+            st = _map(st)
+            actions = [str(a).lower() for a in ([st.get("Action")] if isinstance(st.get("Action"), str) else _seq(st.get("Action")))]
+            if not any(a == "*" or a.startswith("kms:") for a in actions):
+                continue
+            keys = _condition_keys(_map(st.get("Condition")))
+            origin = sorted(k for k in keys if k in NETWORK_ORIGIN_KEYS)
+            direct_only = str(keys.get("aws:viaawsservice", "")).lower() == "false"
+            if not origin or direct_only:
+                continue
+            sid = f"statement {st.get('Sid')!r}" if st.get("Sid") else "a statement"
+            why = (
+                "kms:ViaService and a network-origin key together never match (a call via the service comes from its addresses)"
+                if "kms:viaservice" in keys
+                else "KMS calls services make on the principal's behalf come from the service's network and are refused"
+            )
+            report(
+                f"{sid} grants KMS actions on {', '.join(origin)}: {why}; scope it with kms:ViaService and the encryption "
+                'context instead, or mark it direct-call-only with Bool aws:ViaAWSService "false"'
+            )
+
+
 # ------------------------------------------------------------------ 11. protect where the stage holds data
 
 
@@ -743,6 +806,12 @@ ALL_POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [
     # 9-10. KMS, logs
     _r("kms-key-rotation", "Symmetric KMS keys rotate automatically.", KMS_KEY, _kms_rotation),
     _r("log-group-retention", "CloudWatch log groups have a retention.", LOG_GROUP, _log_retention, ADVISORY),
+    _r(
+        "kms-no-network-origin-condition",
+        "KMS grants are scoped by kms:ViaService, never by aws:SourceIp / aws:SourceVpc(e) (services call KMS from their own network).",
+        (*POLICY_DOCUMENTS, "aws:iam/role:Role"),
+        _kms_network_origin,
+    ),
     # 11. data protection
     _stack_policy(
         "stateful-resources-protected",

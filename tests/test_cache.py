@@ -129,7 +129,8 @@ def test_memory_alarms_on_every_node_go_to_the_topic(plan):
     }
     assert memory == expected
     assert all(a["alarmActions"] == [topic] for a in alarms)
-    assert all(rg["props"]["notificationTopicArn"] == topic for rg in plan.of_type(RG))
+    # ElastiCache's own events go to the unencrypted events topic (it cannot publish to SSE topics).
+    assert all(rg["props"]["notificationTopicArn"] == plan["outputs"]["cacheEventsTopicArn"] for rg in plan.of_type(RG))
 
 
 def test_outputs_expose_endpoints_and_secret_urls(plan):

@@ -172,8 +172,8 @@ def test_dms_security_group_admits_nothing_and_reaches_only_nas_rds_and_secrets(
     assert egress == {("tcp", 5432, 5432, f"{NAS_HOST}/32"), ("tcp", 5432, 5432, rds_sg["name"]), ("tcp", 443, 443, endpoint_sg["name"])}
     # ... and the database admits it on 5432 (beside the nodes)
     assert any(dms_sg["id"] in rule["securityGroups"] and rule["fromPort"] == 5432 for rule in rds_sg["props"]["ingress"])
-    # the Secrets Manager endpoint answers the DMS group only
-    assert [(i["fromPort"], i["securityGroups"]) for i in endpoint_sg["props"]["ingress"]] == [(443, [dms_sg["id"]])]
+    # the Secrets Manager endpoint (private DNS: every client of the VPC lands there) answers the VPC
+    assert [(i["fromPort"], i["cidrBlocks"]) for i in endpoint_sg["props"]["ingress"]] == [(443, [mig["config"]["network"]["cidr"]])]
     assert not endpoint_sg["props"].get("egress")
 
 
@@ -258,11 +258,18 @@ def test_minio_mirror_user_may_only_list_and_put_into_the_file_bucket_from_the_n
     grants = {(s["Action"] if isinstance(s["Action"], str) else tuple(s["Action"]), json.dumps(s["Resource"])) for s in stmts}
     assert grants == {
         ("s3:ListBucket", json.dumps(bucket)),
-        ("s3:PutObject", json.dumps(f"{bucket}/*")),
-        (("kms:GenerateDataKey", "kms:Encrypt", "kms:Decrypt"), json.dumps(mig["outputs"]["dataKeyArn"])),
+        ("s3:PutObject", json.dumps(f"{bucket}/files/*")),  # under the prefix CloudFront serves
+        (("kms:GenerateDataKey", "kms:Decrypt"), json.dumps(mig["outputs"]["dataKeyArn"])),
     }
-    for s in stmts:
-        assert s["Effect"] == "Allow" and s["Condition"]["IpAddress"]["aws:SourceIp"] == [f"{NAS_PUBLIC_IP}/32"]
+    s3 = [s for s in stmts if isinstance(s["Action"], str) and s["Action"].startswith("s3:")]
+    for s in s3:  # the S3 calls come from the NAS
+        assert s["Effect"] == "Allow" and s["Condition"] == {"IpAddress": {"aws:SourceIp": [f"{NAS_PUBLIC_IP}/32"]}}
+    # KMS is called by S3 from S3's addresses: through S3 and for this bucket only, never by source IP.
+    (kms,) = [s for s in stmts if s not in s3]
+    assert kms["Condition"] == {
+        "StringEquals": {"kms:ViaService": "s3.ap-northeast-2.amazonaws.com"},
+        "StringLike": {"kms:EncryptionContext:aws:s3:arn": [bucket, f"{bucket}/*"]},
+    }
     secret = one(mig, "aws:secretsmanager/secret:Secret", "nas-migration-minio-mirror-secret")
     assert secret["protect"] and mig["outputs"]["minioMirrorSecretArn"].startswith(
         secret["props"]["name"].join(["arn:aws:secretsmanager:ap-northeast-2:123456789012:secret:", ""])

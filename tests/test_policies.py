@@ -196,6 +196,29 @@ def _redis_single_az_failover(plan):
     return r["urn"]
 
 
+def _kms_statement(typ, name_suffix, condition, prop="policy"):
+    """Add a KMS statement with `condition` to the policy document of the resource `*name_suffix`."""
+
+    def mutate(plan):
+        r = _find(plan, typ, lambda r: r["name"].endswith(name_suffix))
+        doc = json.loads(r["props"][prop])
+        doc["Statement"].append({"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*", "Condition": condition})
+        r["props"][prop] = json.dumps(doc)
+        return r["urn"]
+
+    return mutate
+
+
+def _mirror_kms_by_source_ip(plan):
+    """Issue 15 item 6 as it was: the mirror user's KMS grant pinned to the NAS IP (S3 calls KMS from S3)."""
+    r = _find(plan, "aws:iam/userPolicy:UserPolicy", lambda r: r["name"].endswith("-minio-mirror-policy"))
+    doc = json.loads(r["props"]["policy"])
+    kms = next(s for s in doc["Statement"] if isinstance(s["Action"], list) and s["Action"][0].startswith("kms:"))
+    kms["Condition"]["IpAddress"] = {"aws:SourceIp": ["211.234.10.50/32"]}
+    r["props"]["policy"] = json.dumps(doc)
+    return r["urn"]
+
+
 MUTATIONS: list[tuple[str, str, str, Callable[[dict[str, Any]], Any]]] = [
     # (policy, level, stack, mutation returning the URN(s) expected to be reported)
     ("rds-storage-encrypted", "mandatory", "production", _set(RDS, "storageEncrypted", False, _primary)),
@@ -281,7 +304,28 @@ MUTATIONS: list[tuple[str, str, str, Callable[[dict[str, Any]], Any]]] = [
     ),
     ("stateful-resources-protected", "mandatory", "production", _unprotect("aws:ec2/eip:Eip", lambda r: "-turn-" in r["name"])),
     ("aws-explicit-provider-tags", "advisory", "production", _provider_without_owner),
+    ("kms-no-network-origin-condition", "mandatory", "nas-migration", _mirror_kms_by_source_ip),
+    (
+        "kms-no-network-origin-condition",
+        "mandatory",
+        "production",
+        _kms_statement("aws:iam/rolePolicy:RolePolicy", "-turn-node-access", {"StringEquals": {"aws:SourceVpce": "vpce-1"}}),
+    ),
+    (
+        "kms-no-network-origin-condition",
+        "mandatory",
+        "dev",
+        _kms_statement("aws:kms/key:Key", "-data-key", {"IpAddress": {"AWS:SourceIp": "203.0.113.0/24"}}),
+    ),
 ]
+
+
+def test_kms_source_ip_is_fine_on_direct_call_only_statements():
+    """The one sound use: a statement declared direct-call-only (aws:ViaAWSService false)."""
+    plan = _json_plan("production")
+    condition = {"IpAddress": {"aws:SourceIp": "203.0.113.0/24"}, "Bool": {"aws:ViaAWSService": "false"}}
+    _kms_statement("aws:iam/rolePolicy:RolePolicy", "-turn-node-access", condition)(plan)
+    assert _new(plan) - _baseline("production") == set()
 
 
 @pytest.mark.parametrize(("policy", "level", "stack", "mutate"), MUTATIONS, ids=[f"{m[0]}-{m[2]}-{i}" for i, m in enumerate(MUTATIONS)])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from components.data.keys import SNS_PUBLISHERS
 from tests.harness import stack_plan
 from tests.test_database import node_security_group_id
 
@@ -67,38 +68,87 @@ def test_signaling_binds_to_the_nlb_and_gets_redis_and_turn_through_secrets(plan
     assert "[secret]" not in json.dumps(values)
 
 
-# Who publishes to the stage's alarm topic, by the resource that makes it publish.
-_PUBLISHERS = {
-    "aws:cloudwatch/metricAlarm:MetricAlarm": ("alarmActions", "cloudwatch.amazonaws.com"),
-    "aws:rds/eventSubscription:EventSubscription": ("snsTopic", "events.rds.amazonaws.com"),
-    "aws:elasticache/replicationGroup:ReplicationGroup": ("notificationTopicArn", "elasticache.amazonaws.com"),
-    "aws:dms/eventSubscription:EventSubscription": ("snsTopicArn", "dms.amazonaws.com"),
-}
+# Properties that name a topic without publishing to it.
+_TOPIC_ITSELF = {("aws:sns/topicPolicy:TopicPolicy", "arn"), ("aws:sns/topicSubscription:TopicSubscription", "topic")}
 
 
-def test_every_service_publishing_to_the_encrypted_alarm_topic_may_use_its_key(plan):
-    """SNS drops a publish whose service cannot generate the topic key's data key: each
-    publisher of the regional alarm topic must be a principal of the data key's policy."""
-    topic_arn = plan["outputs"]["alarmTopicArn"]
-    (topic,) = [t for t in plan.of_type("aws:sns/topic:Topic") if t["name"].endswith("-alarms")]
-    (key,) = [k for k in plan.of_type("aws:kms/key:Key") if topic["props"]["kmsMasterKeyId"].endswith("/" + k["id"])]
-    statements = json.loads(key["props"]["policy"])["Statement"]
-    allowed = {
-        svc
-        for s in statements
-        if s["Effect"] == "Allow" and "kms:GenerateDataKey*" in s["Action"]
-        for svc in (
-            [s["Principal"].get("Service")] if isinstance(s["Principal"].get("Service"), str) else s["Principal"].get("Service", [])
-        )
-    }
-    publishers = set()
-    for typ, (prop, service) in _PUBLISHERS.items():
-        for r in plan.of_type(typ):
-            target = r["props"].get(prop)
-            if target == topic_arn or (isinstance(target, list) and topic_arn in target):
-                publishers.add(service)
-    assert {"cloudwatch.amazonaws.com", "events.rds.amazonaws.com", "elasticache.amazonaws.com"} <= publishers
-    assert publishers <= allowed, sorted(publishers - allowed)
+def _sns_wirings(plan) -> list[tuple[dict, str, dict]]:
+    """(resource, property, topic) for every top-level property that names an SNS topic of the plan."""
+    topics = {t["props"]["name"]: t for t in plan["resources"] if t["type"] == "aws:sns/topic:Topic"}
+    out = []
+    for r in plan["resources"]:
+        for prop, value in r["props"].items():
+            if (r["type"], prop) in _TOPIC_ITSELF:
+                continue
+            for v in value if isinstance(value, list) else [value]:
+                if isinstance(v, str) and v.startswith("arn:aws:sns:") and v.rsplit(":", 1)[1] in topics:
+                    out.append((r, prop, topics[v.rsplit(":", 1)[1]]))
+    return out
+
+
+def _key_services(plan, topic) -> set[str]:
+    """Service principals the topic's KMS key lets generate data keys (what SNS needs of a publisher)."""
+    key_id = topic["props"]["kmsMasterKeyId"].rsplit("/", 1)[1]
+    (key,) = [k for k in plan["resources"] if k["type"] == "aws:kms/key:Key" and k["id"] == key_id]
+    services: set[str] = set()
+    for s in json.loads(key["props"]["policy"])["Statement"]:
+        if s["Effect"] == "Allow" and "kms:GenerateDataKey*" in s["Action"]:
+            svc = s["Principal"].get("Service", [])
+            services |= {svc} if isinstance(svc, str) else set(svc)
+    return services
+
+
+def sns_wiring_problems(plan) -> list[str]:
+    """Every service wired to an SNS topic can publish to it: its type is in SNS_PUBLISHERS, a
+    publisher that cannot use SSE topics targets an unencrypted one, and an encrypted topic's key
+    admits the publishing service."""
+    problems = []
+    for r, prop, topic in _sns_wirings(plan):
+        pub = SNS_PUBLISHERS.get(r["type"])
+        where = f"{r['name']}.{prop} -> {topic['props']['name']}"
+        if pub is None or prop not in pub.props:
+            problems.append(f"{where}: {r['type']}.{prop} is not in components.data.keys.SNS_PUBLISHERS (can it use SSE topics?)")
+        elif topic["props"].get("kmsMasterKeyId") and not pub.sse_topics:
+            problems.append(f"{where}: {pub.service} cannot publish to an SSE-KMS topic")
+        elif topic["props"].get("kmsMasterKeyId") and pub.service not in _key_services(plan, topic):
+            problems.append(f"{where}: the topic key does not admit {pub.service}")
+    return problems
+
+
+def test_every_sns_publisher_can_publish_to_its_topic(plan):
+    wired = {(r["type"], p) for r, p, _ in _sns_wirings(plan)}
+    # The scan sees the wirings that matter on every stage (alarms, RDS and ElastiCache events).
+    assert {
+        ("aws:cloudwatch/metricAlarm:MetricAlarm", "alarmActions"),
+        ("aws:rds/eventSubscription:EventSubscription", "snsTopic"),
+        ("aws:elasticache/replicationGroup:ReplicationGroup", "notificationTopicArn"),
+    } <= wired
+    assert sns_wiring_problems(plan) == []
+    (events,) = [t for t in plan.of_type("aws:sns/topic:Topic") if t["props"]["name"].endswith("-cache-events")]
+    assert "kmsMasterKeyId" not in events["props"]
+    policy = json.loads(next(p for p in plan.of_type("aws:sns/topicPolicy:TopicPolicy") if p["parent"] == events["urn"])["props"]["policy"])
+    (stmt,) = policy["Statement"]
+    assert stmt["Action"] == "SNS:Publish" and list(stmt["Condition"]["StringEquals"]) == ["AWS:SourceOwner"]
+
+
+def test_sns_wiring_invariant_catches_planted_defects():
+    plan = json.loads(json.dumps(stack_plan("production")))
+    alarm_topic = plan["outputs"]["alarmTopicArn"]
+    rg = next(r for r in plan["resources"] if r["type"] == "aws:elasticache/replicationGroup:ReplicationGroup")
+    rg["props"]["notificationTopicArn"] = alarm_topic  # the defect: ElastiCache events into the KMS topic
+    unclassified = {"type": "aws:sfn/stateMachine:StateMachine", "name": "unknown-publisher", "props": {"topicArn": alarm_topic}}
+    plan["resources"].append(unclassified)  # a publisher nobody classified
+    alarm = next(r for r in plan["resources"] if r["type"] == "aws:cloudwatch/metricAlarm:MetricAlarm")
+    key = next(r for r in plan["resources"] if r["type"] == "aws:kms/key:Key" and r["name"].endswith("-data-key"))
+    policy = json.loads(key["props"]["policy"])
+    for s in policy["Statement"]:
+        if isinstance(s["Principal"].get("Service"), list):
+            s["Principal"]["Service"] = [x for x in s["Principal"]["Service"] if x != "cloudwatch.amazonaws.com"]
+    key["props"]["policy"] = json.dumps(policy)
+    problems = sns_wiring_problems(plan)
+    assert any(p.startswith(f"{rg['name']}.notificationTopicArn") and "cannot publish to an SSE-KMS topic" in p for p in problems)
+    assert any(p.startswith("unknown-publisher.topicArn") and "not in components.data.keys.SNS_PUBLISHERS" in p for p in problems)
+    assert any(p.startswith(f"{alarm['name']}.") and "does not admit cloudwatch.amazonaws.com" in p for p in problems)
 
 
 # --------------------------------------------------------------- ports: one source (components/ports.py)

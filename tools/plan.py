@@ -171,12 +171,14 @@ def render_outputs(plan: Plan) -> str:
 
 
 def render_checks(plan: Plan) -> list[str]:
-    """The policy summary (and each violation) and the monthly cost estimate."""
-    from tools import cost, policy
+    """The policy summary (and each violation), the monthly cost estimate, then the AWS quotas the
+    stage needs above the defaults (tools/quotas.py)."""
+    from tools import cost, policy, quotas
 
     mandatory, advisory, violations = policy.summarize(plan)
     lines = [policy.summary_line_from(mandatory, advisory), *(f"  {v}" for v in violations)]
     lines.append(cost.summary_line(cost.estimate(plan)))
+    lines += quotas.render_lines(plan)
     return lines
 
 

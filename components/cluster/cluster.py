@@ -47,6 +47,9 @@ class ClusterArgs:
     config: ClusterConfig
     # The ALB and NLB security groups: admitted to the pods' ports on the node SG.
     lb_security_group_ids: Sequence[pulumi.Input[str]]
+    # Node (and pod) egress beyond the VPC and HTTPS: (port, CIDR, why) over TCP. The migration's
+    # dual run adds the NAS Redis here (inline: the group's rules are all inline).
+    extra_node_egress: Sequence[tuple[int, str, str]] = ()
 
 
 class Cluster(pulumi.ComponentResource):
@@ -340,9 +343,9 @@ class Cluster(pulumi.ComponentResource):
         if lb_sgs:
             ports = args.ctx.ports
             for port, what in (
-                (ports.signaling_http, "WebSocket and the apps' HTTP"),
+                (ports.signaling_http, "WebSocket and app HTTP"),
                 (ports.signaling_metrics, "health checks /ready"),
-                (ports.app_management, "health checks of the apps' Actuator"),
+                (ports.app_management, "health checks of the app Actuator"),
             ):
                 ingress.append(
                     aws.ec2.SecurityGroupIngressArgs(
@@ -369,6 +372,10 @@ class Cluster(pulumi.ComponentResource):
                     cidr_blocks=["0.0.0.0/0"],
                     description="HTTPS to AWS APIs and registries via NAT",
                 ),
+                *[
+                    aws.ec2.SecurityGroupEgressArgs(protocol="tcp", from_port=port, to_port=port, cidr_blocks=[cidr], description=why)
+                    for port, cidr, why in args.extra_node_egress
+                ],
             ],
             tags={"Name": f"{stage}-eks-nodes", f"kubernetes.io/cluster/{self.cluster_name}": "owned"},
             opts=pulumi.ResourceOptions(parent=self),

@@ -39,6 +39,9 @@ class SignalingArgs:
     lb_subnet_cidrs: Sequence[str]
     # Egress: Redis (isolated subnets) and the TURN nodes both live inside the VPC.
     vpc_cidr: str
+    # Where REDIS_URL points when it is not the VPC's ElastiCache (the NAS Redis over the VPN
+    # during the migration's dual run): (CIDRs, port), the only Redis egress the NetworkPolicy allows.
+    redis_egress: tuple[Sequence[str], int] | None = None
     # Where the pods land (the cluster's signaling node group label and taint).
     node_selector: Mapping[str, str] = field(default_factory=dict)
     # Where nodes pull the image (the stage's pull-through cache); None: config's repository.
@@ -51,6 +54,7 @@ class SignalingArgs:
 def release_values(args: SignalingArgs) -> dict[str, Any]:
     """The chart values: config and other components' outputs, no secret material."""
     cfg = args.config
+    redis_cidrs, redis_port = args.redis_egress or ([args.vpc_cidr], args.ctx.ports.redis)
     repository = args.image_repository if args.image_repository is not None else cfg.image.repository
     image: dict[str, Any] = {"repository": repository, "tag": cfg.image.tag, "digest": cfg.image.digest or ""}
     return {
@@ -76,7 +80,7 @@ def release_values(args: SignalingArgs) -> dict[str, Any]:
         "networkPolicy": {
             "enabled": True,
             "loadBalancerCidrs": list(args.lb_subnet_cidrs),
-            "redis": {"cidrs": [args.vpc_cidr], "port": args.ctx.ports.redis},
+            "redis": {"cidrs": list(redis_cidrs), "port": redis_port},
             "turn": {"cidrs": [args.vpc_cidr], "ports": list(args.ctx.ports.turn_client_ports)},
         },
         "targetGroupBindings": {

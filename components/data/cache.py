@@ -4,6 +4,7 @@ token per group, reachable on 6379 only from named security groups."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -44,6 +45,7 @@ class Cache(pulumi.ComponentResource):
         network = data_store_network(REDIS, args.ctx.ports.redis, args, child)
         self.security_group, self.subnet_group = network.security_group, network.subnet_group
 
+        self._events_topic(args)
         self.replication_groups: dict[str, aws.elasticache.ReplicationGroup] = {}
         self.auth_tokens: dict[str, pulumi.Output[str]] = {}
         self.primary_endpoints: dict[str, pulumi.Output[str]] = {}
@@ -56,10 +58,46 @@ class Cache(pulumi.ComponentResource):
         self.register_outputs(
             {
                 "securityGroupId": self.security_group.id,
+                "eventsTopicArn": self.events_topic_arn,
                 "primaryEndpoints": self.primary_endpoints,
                 "connectionUrls": self.connection_urls,
             }
         )
+
+    def _events_topic(self, args: CacheArgs) -> None:
+        """ElastiCache events (failover, node replaced, ...) need an unencrypted topic: ElastiCache
+        cannot publish to an SSE-KMS one. The messages carry event names and node ids only. Its
+        policy must use aws:SourceOwner (ElastiCache cannot publish under the aws:SourceAccount
+        form that new topics get by default)."""
+        stage = args.ctx.stage
+        self.events_topic = aws.sns.Topic(
+            f"{stage}-cache-events",
+            name=f"{stage}-voip-cache-events",
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        aws.sns.TopicPolicy(
+            f"{stage}-cache-events-policy",
+            arn=self.events_topic.arn,
+            policy=pulumi.Output.all(self.events_topic.arn, args.ctx.account_id).apply(
+                lambda a: json.dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Sid": "ElastiCacheOfThisAccountPublishes",
+                                "Effect": "Allow",
+                                "Principal": {"AWS": "*"},
+                                "Action": "SNS:Publish",
+                                "Resource": a[0],
+                                "Condition": {"StringEquals": {"AWS:SourceOwner": a[1]}},
+                            }
+                        ],
+                    }
+                )
+            ),
+            opts=pulumi.ResourceOptions(parent=self.events_topic),
+        )
+        self.events_topic_arn = self.events_topic.arn
 
     def _group(self, group: str, gcfg) -> None:
         args, cfg, stage = self.args, self.args.config, self.args.ctx.stage
@@ -122,7 +160,7 @@ class Cache(pulumi.ComponentResource):
             # Where data matters, deleting a group leaves its last state behind.
             final_snapshot_identifier=f"{rg_id}-final" if args.ctx.protect else None,
             apply_immediately=cfg.apply_immediately,
-            notification_topic_arn=args.ctx.alarm_topic_arn,
+            notification_topic_arn=self.events_topic.arn,
             log_delivery_configurations=[
                 aws.elasticache.ReplicationGroupLogDeliveryConfigurationArgs(
                     destination=slow_log.name,

@@ -13,6 +13,12 @@ from components.buckets import cloudfront_may, deny_everyone, deny_insecure_tran
 from components.config import StorageConfig
 from components.context import StageContext
 
+# Users' files live under this key prefix, and CloudFront serves them at the same path: the
+# `/files/*` behaviour forwards the URL path unchanged (no origin path, no rewrite), so URL path
+# `/files/a/b.png` is key `files/a/b.png`. Whatever writes the bucket (the apps, `mc mirror` of
+# the migration runbook) writes under it.
+FILES_KEY_PREFIX = "files/"
+
 
 @dataclass
 class FileStorageArgs:

@@ -25,6 +25,7 @@ import pulumi_aws as aws
 from components.buckets import cloudfront_may
 from components.config import CDN_ALB_PATHS, EdgeConfig
 from components.context import StageContext
+from components.data.storage import FILES_KEY_PREFIX
 from components.edge.edge_buckets import EdgeBucket, EdgeBucketArgs
 
 # AWS managed policies, by their documented fixed ids (no lookup invoke needed).
@@ -174,7 +175,7 @@ class Cdn(pulumi.ComponentResource):
             )
             behaviors.append(
                 {
-                    "path_pattern": "/files/*",
+                    "path_pattern": f"/{FILES_KEY_PREFIX}*",  # the URL path is the key
                     "target_origin_id": files_origin,
                     "viewer_protocol_policy": "redirect-to-https",
                     "allowed_methods": ["GET", "HEAD", "OPTIONS"],
