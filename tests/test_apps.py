@@ -16,6 +16,7 @@ import yaml
 from components import db_capacity as cap
 from components.cluster.image_cache import cache_prefix
 from components.config_loader import ConfigError, load_stack_config
+from components.data.storage import FILES_KEY_PREFIX
 from tests.harness import stack_plan, stack_raw, variant, with_overrides
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -200,7 +201,10 @@ def test_app_role_reaches_only_the_file_bucket_and_its_key(plan):
     doc = json.loads(policy["props"]["policy"])
     bucket = plan["outputs"]["filesBucketArn"]
     resources = {s["Sid"]: s["Resource"] for s in doc["Statement"]}
-    assert resources == {"ListFiles": bucket, "Files": f"{bucket}/*", "FilesKey": plan["outputs"]["dataKeyArn"]}
+    # Users' files only (the prefix CloudFront serves), not the rest of the bucket.
+    assert resources == {"ListFiles": bucket, "Files": f"{bucket}/{FILES_KEY_PREFIX}*", "FilesKey": plan["outputs"]["dataKeyArn"]}
+    (listing,) = [s for s in doc["Statement"] if s["Sid"] == "ListFiles"]
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": f"{FILES_KEY_PREFIX}*"}}
     actions = {a for s in doc["Statement"] for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
     assert not {a for a in actions if "*" in a or a.startswith(("s3:PutBucket", "s3:DeleteBucket", "kms:Create", "iam:"))}
     key = next(s for s in doc["Statement"] if s["Sid"] == "FilesKey")

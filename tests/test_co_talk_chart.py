@@ -241,6 +241,7 @@ def test_config_by_value_credentials_by_secret_reference(rendered):
     assert hosts == (plan["outputs"]["dbReaderEndpoints"] or [f"{plan['outputs']['dbAddress']}:5432"])
     assert "readOnly=true" in reader and "loadBalanceHosts=true" in reader
     assert env["APP_FILES_BUCKET"]["value"] == plan["outputs"]["filesBucketName"]
+    assert env["APP_FILES_PREFIX"]["value"] == "files/"  # where CloudFront serves users' files from
 
 
 def test_pdb_spread_and_api_nodes(rendered):

@@ -24,6 +24,7 @@ from components.cluster.pod_identity import ClusterAccess, pod_identity_role
 from components.cluster.releases import helm_release, part_of_labels
 from components.config import AppConfig, DeliveryConfig
 from components.context import StageContext
+from components.data.storage import FILES_KEY_PREFIX
 from components.db_capacity import alarm_threshold
 
 CHART_PATH = "./charts/co-talk"
@@ -52,17 +53,24 @@ def jdbc_url(hosts: Sequence[str], database: str, *, reader: bool) -> str:
 
 
 def files_policy(bucket_arn: str, key_arn: str, region: str) -> str:
-    """Read/write objects of the file bucket (no bucket configuration), and the data key only through S3."""
+    """Read/write users' files (the bucket's `files/` keys, which CloudFront serves; no bucket
+    configuration), and the data key only through S3."""
     return json.dumps(
         {
             "Version": "2012-10-17",
             "Statement": [
-                {"Sid": "ListFiles", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket_arn},
+                {
+                    "Sid": "ListFiles",
+                    "Effect": "Allow",
+                    "Action": "s3:ListBucket",
+                    "Resource": bucket_arn,
+                    "Condition": {"StringLike": {"s3:prefix": f"{FILES_KEY_PREFIX}*"}},
+                },
                 {
                     "Sid": "Files",
                     "Effect": "Allow",
                     "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
-                    "Resource": f"{bucket_arn}/*",
+                    "Resource": f"{bucket_arn}/{FILES_KEY_PREFIX}*",
                 },
                 {
                     "Sid": "FilesKey",
@@ -150,6 +158,7 @@ def release_values(args: AppsArgs, name: str, app: AppConfig) -> dict[str, Any]:
             "writerPoolSize": app.database.writer_pool_size,
             "readerPoolSize": app.database.reader_pool_size,
             "filesBucket": args.files_bucket_name,
+            "filesPrefix": FILES_KEY_PREFIX,
             "awsRegion": args.ctx.region,
             "redisUses": sorted(args.redis_urls, key=lambda u: (u != "cache", u)),
         },

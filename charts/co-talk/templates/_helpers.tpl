@@ -171,6 +171,8 @@ spec:
               key: {{ printf "REDIS_%s_URL" (first .Values.config.redisUses | upper | replace "-" "_") }}
         - name: APP_FILES_BUCKET
           value: {{ .Values.config.filesBucket | quote }}
+        - name: APP_FILES_PREFIX
+          value: {{ .Values.config.filesPrefix | quote }}
         - name: AWS_REGION
           value: {{ .Values.config.awsRegion | quote }}
       resources:
