@@ -793,6 +793,17 @@ class DualRunRedis(Model):
     database: int = Field(default=0, ge=0, le=15)
 
 
+class DualRunDatabase(Model):
+    """The NAS PostgreSQL the apps (apps.*) use while both sides take traffic (docs/migration.md,
+    step 5): RDS is DMS's replication target until the cutover and must take no other writes."""
+
+    host: IPv4 | None = None  # on the NAS LAN; default: migration.nasHost
+    port: TcpPort = 5432
+    database: Annotated[str, _pattern(r"[a-z][a-z0-9_]{0,62}", "a lowercase identifier")] = "voip"
+    # The apps' own NAS login (not DMS's reader); its password is the secret nasAppDbPassword.
+    username: Annotated[str, _pattern(r"[a-z][a-z0-9_]{0,62}", "a lowercase identifier")]
+
+
 class MigrationConfig(Model):
     enabled: bool = True
     nas_lan_cidr: Cidr
@@ -810,6 +821,9 @@ class MigrationConfig(Model):
     # Set during the dual run only: the signaling pods use the NAS Redis over the VPN instead of
     # ElastiCache (REDIS_URL and the NetworkPolicy follow). Remove it at the data cutover.
     dual_run_redis: DualRunRedis | None = None
+    # Set during the dual run only: the apps read and write the NAS PostgreSQL over the VPN, and
+    # their Redis uses follow dualRunRedis. Remove both at the data cutover.
+    dual_run_database: DualRunDatabase | None = None
 
     @model_validator(mode="after")
     def _check(self) -> MigrationConfig:
@@ -818,6 +832,14 @@ class MigrationConfig(Model):
         if self.dual_run_redis is not None and self.dual_run_redis.host is not None:
             if self.dual_run_redis.host not in self.nas_lan_cidr:
                 raise ValueError(f"dualRunRedis.host: {self.dual_run_redis.host} is outside nasLanCidr {self.nas_lan_cidr}")
+        if self.dual_run_database is not None and self.dual_run_database.host is not None:
+            if self.dual_run_database.host not in self.nas_lan_cidr:
+                raise ValueError(f"dualRunDatabase.host: {self.dual_run_database.host} is outside nasLanCidr {self.nas_lan_cidr}")
+        if self.dual_run_database is not None and self.dual_run_redis is None:
+            raise ValueError(
+                "dualRunDatabase: set dualRunRedis too: apps on the NAS database with AWS's Redis would miss the "
+                "NAS side's pub/sub and cache invalidations"
+            )
         if not self.nas_public_ip.is_global:
             raise ValueError(f"nasPublicIp: {self.nas_public_ip} is not a public address")
         if self.cutover_host in NLB_HOSTS:
@@ -858,6 +880,8 @@ class StackConfig(Model):
     dms_source_password: SecretStr | None = None
     # The NAS Redis's requirepass, while migration.dualRunRedis is set.
     nas_redis_password: SecretStr | None = None
+    # The NAS PostgreSQL password of migration.dualRunDatabase.username, while that is set.
+    nas_app_db_password: SecretStr | None = None
     # A GitHub token (read:packages) for the ECR pull-through cache of ghcr.io. Unset: the
     # stage's `ecr-pullthroughcache/` secret is created empty and filled once with the AWS CLI.
     ghcr_token: SecretStr | None = None
@@ -884,6 +908,8 @@ class StackConfig(Model):
             problems += self._migration_problems(self.migration)
         elif self.migration is not None and self.migration.dual_run_redis is not None:
             problems.append("migration.dualRunRedis: needs migration.enabled: true (the NAS Redis is reached over the bridge's VPN)")
+        elif self.migration is not None and self.migration.dual_run_database is not None:
+            problems.append("migration.dualRunDatabase: needs migration.enabled: true (the NAS is reached over the bridge's VPN)")
         problems += self._app_problems()
         problems += self._capacity_problems()
         if problems:
@@ -896,6 +922,11 @@ class StackConfig(Model):
             problems.append(
                 "dmsSourcePassword: required while migration.enabled is true (the NAS PostgreSQL password of "
                 f"{migration.dms.source_username}): pulumi config set --secret voip-infra:dmsSourcePassword ..."
+            )
+        if migration.dual_run_database is not None and self.nas_app_db_password is None:
+            problems.append(
+                f"nasAppDbPassword: required while migration.dualRunDatabase is set (the NAS PostgreSQL password of "
+                f"{migration.dual_run_database.username}): pulumi config set --secret voip-infra:nasAppDbPassword ..."
             )
         if migration.dual_run_redis is not None and self.nas_redis_password is None:
             problems.append(
@@ -1018,6 +1049,14 @@ class StackConfig(Model):
             return None
         redis = self.migration.dual_run_redis
         return redis if redis.host is not None else redis.model_copy(update={"host": self.migration.nas_host})
+
+    @property
+    def dual_run_database(self) -> DualRunDatabase | None:
+        """The NAS PostgreSQL the apps use instead of RDS, while the bridge is enabled and set."""
+        if self.migration is None or not self.migration.enabled or self.migration.dual_run_database is None:
+            return None
+        db = self.migration.dual_run_database
+        return db if db.host is not None else db.model_copy(update={"host": self.migration.nas_host})
 
     @property
     def turn_realm(self) -> str:

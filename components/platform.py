@@ -196,6 +196,11 @@ class Platform(pulumi.ComponentResource):
                     [(cfg.dual_run_redis.port, f"{cfg.dual_run_redis.host}/32", "Dual run: the NAS Redis over the VPN")]
                     if cfg.dual_run_redis is not None
                     else []
+                )
+                + (
+                    [(cfg.dual_run_database.port, f"{cfg.dual_run_database.host}/32", "Dual run: the NAS PostgreSQL over the VPN")]
+                    if cfg.dual_run_database is not None
+                    else []
                 ),
             ),
             opts=ctx.regional,
@@ -379,7 +384,7 @@ class Platform(pulumi.ComponentResource):
 
     def _apps(self, cfg: StackConfig, ctx: StageContext) -> Apps:
         """The Spring apps: one co-talk release per app, bound to its ALB host's target group."""
-        cluster, monitoring, db, net = self.cluster.cluster, self.cluster.monitoring, self.data.database, self.network
+        cluster, monitoring, net = self.cluster.cluster, self.cluster.monitoring, self.network
         return Apps(
             f"{cfg.stage}-apps",
             AppsArgs(
@@ -389,20 +394,12 @@ class Platform(pulumi.ComponentResource):
                 namespace=cfg.signaling.namespace,
                 namespace_deps=[self.signaling.namespace],
                 delivery=cfg.delivery,
-                database=DatabaseAccess(
-                    address=db.address,
-                    reader_endpoints=db.reader_endpoints,
-                    name=cfg.database.database_name,
-                    username=cfg.database.master_username,
-                    password=db.master_password.result,
-                    identifier=db.instance.identifier,
-                    max_connections=max_connections(cfg.database.instance_class, cfg.database.max_connections),
-                ),
+                database=self._app_database(cfg),
                 alb_target_group_arns=self.edge.lbs.alb_target_group_arns,
                 lb_subnet_cidrs=[str(c) for c in net.plan.public],
                 data_subnet_cidrs=[str(c) for c in net.plan.isolated],
                 vpc_cidr=str(net.plan.vpc),
-                redis_urls=self.data.cache.connection_urls,
+                **self._app_redis(cfg),
                 files_bucket_name=self.files.bucket_name,
                 files_bucket_arn=self.files.bucket_arn,
                 image_repositories={n: self.image_repository(a.image.repository) for n, a in cfg.apps.items()},
@@ -419,6 +416,46 @@ class Platform(pulumi.ComponentResource):
             ),
             opts=ctx.regional,
         )
+
+    def _app_database(self, cfg: StackConfig) -> DatabaseAccess:
+        """The apps' PostgreSQL: RDS, or during the migration's dual run the NAS PostgreSQL over
+        the VPN (RDS is DMS's replication target until the cutover; docs/migration.md step 5)."""
+        db = self.data.database
+        rds = {
+            "identifier": db.instance.identifier,
+            "max_connections": max_connections(cfg.database.instance_class, cfg.database.max_connections),
+        }
+        nas = cfg.dual_run_database
+        if nas is None or cfg.nas_app_db_password is None:
+            return DatabaseAccess(
+                address=db.address,
+                port=self.ctx.ports.postgres,
+                reader_endpoints=db.reader_endpoints,
+                name=cfg.database.database_name,
+                username=cfg.database.master_username,
+                password=db.master_password.result,
+                **rds,
+            )
+        return DatabaseAccess(
+            address=str(nas.host),
+            port=nas.port,
+            reader_endpoints=[],
+            name=nas.database,
+            username=nas.username,
+            password=pulumi.Output.secret(cfg.nas_app_db_password.get_secret_value()),
+            cidrs=[f"{nas.host}/32"],
+            sslmode="prefer",
+            **rds,
+        )
+
+    def _app_redis(self, cfg: StackConfig) -> dict[str, Any]:
+        """The apps' Redis uses: the stage's groups, or during the dual run the NAS Redis for every
+        use (the NAS runs one Redis; one pub/sub bus for users on both sides)."""
+        urls = self.data.cache.connection_urls
+        nas = self._redis_endpoint(cfg)
+        if "redis_egress" not in nas:
+            return {"redis_urls": urls}
+        return {"redis_urls": dict.fromkeys(urls, nas["redis_url"]), "redis_egress": nas["redis_egress"]}
 
     def _redis_endpoint(self, cfg: StackConfig) -> dict[str, Any]:
         """REDIS_URL of the signaling pods and where the NetworkPolicy lets them reach it: the

@@ -5,6 +5,7 @@ any release's values, the app's role scoped to the file bucket, the database cap
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from functools import cache
@@ -393,3 +394,76 @@ def rendered_plan(plan) -> dict[str, list[dict]]:
         manifests = h.Chart.load(props["chart"]).render(values=props["values"], name=props["name"], namespace=props["namespace"])
         out[props["name"]] = [d for text in manifests.values() for d in yaml.safe_load_all(text) if d]
     return out
+
+
+# ------------------------------------------------------------------ the migration's dual run
+
+NAS_DB = "192.168.10.22"
+
+
+def dual_run_apps_plan():
+    from tests.test_dual_run_redis import DUAL_RUN
+
+    over = {
+        **DUAL_RUN,
+        "voip-infra:migration": {**DUAL_RUN["voip-infra:migration"], "dualRunDatabase": {"host": NAS_DB, "username": "co_talk"}},
+        "voip-infra:nasAppDbPassword": "nas-app-db-secret",
+    }
+    return variant("nas-migration", over, secret_keys=("voip-infra:nasRedisPassword", "voip-infra:nasAppDbPassword"))
+
+
+def test_dual_run_points_the_apps_at_the_nas_database_and_redis_and_opens_only_those():
+    from tests.test_dual_run_redis import NAS_REDIS
+
+    plan = dual_run_apps_plan()
+    (rel,) = [r for r in local_releases(plan) if r["props"]["name"] == "co-talk-api"]
+    values = rel["props"]["values"]
+    # RDS is DMS's replication target until the cutover: the AWS pods write to the NAS, like the NAS pods.
+    assert values["config"]["datasourceUrl"] == f"jdbc:postgresql://{NAS_DB}:5432/voip?sslmode=prefer"
+    assert values["config"]["readerDatasourceUrl"].startswith(f"jdbc:postgresql://{NAS_DB}:5432/voip?sslmode=prefer&")
+    np = values["networkPolicy"]
+    assert np["database"] == {"cidrs": [f"{NAS_DB}/32"], "port": 5432}
+    assert np["redis"] == {"cidrs": [f"{NAS_REDIS}/32"], "port": 6379}
+    (sg,) = [r for r in plan.of_type("aws:ec2/securityGroup:SecurityGroup") if r["name"].endswith("-eks-nodes-sg")]
+    vpc = ipaddress.ip_network(plan["config"]["network"]["cidr"])
+    outside = sorted(
+        (c, e["fromPort"])
+        for e in sg["props"]["egress"]
+        for c in e.get("cidrBlocks", [])
+        if e["fromPort"] != 443 and not ipaddress.ip_network(c).subnet_of(vpc)
+    )
+    assert outside == sorted([(f"{NAS_DB}/32", 5432), (f"{NAS_REDIS}/32", 6379)])
+    (secret,) = [s for s in plan.of_type("kubernetes:core/v1:Secret") if s["props"]["metadata"]["name"] == "co-talk-api-config"]
+    assert secret["props"]["stringData"] == "[secret]"
+    assert "nas-app-db-secret" not in json.dumps(plan["resources"])
+    # The capacity alarm keeps watching RDS (where the pools land after the cutover).
+    (alarm,) = [a for a in plan.of_type(ALARM) if a["props"].get("metricName") == "DatabaseConnections"]
+    (primary,) = [r for r in plan.of_type("aws:rds/instance:Instance") if not r["props"].get("replicateSourceDb")]
+    assert alarm["props"]["dimensions"] == {"DBInstanceIdentifier": primary["props"]["identifier"]}
+
+
+@pytest.mark.parametrize(
+    "migration, secrets, line",
+    [
+        (
+            {"dualRunDatabase": {"username": "co_talk"}, "dualRunRedis": {}},
+            {"voip-infra:nasRedisPassword": "x"},
+            "error: voip-infra:nasAppDbPassword: required",
+        ),
+        (
+            {"dualRunDatabase": {"username": "co_talk"}},
+            {"voip-infra:nasAppDbPassword": "x"},
+            "error: voip-infra:migration.dualRunDatabase: set dualRunRedis too",
+        ),
+        (
+            {"dualRunDatabase": {"username": "co_talk", "host": "10.9.9.9"}, "dualRunRedis": {}},
+            {"voip-infra:nasRedisPassword": "x", "voip-infra:nasAppDbPassword": "x"},
+            "error: voip-infra:migration.dualRunDatabase.host: 10.9.9.9 is outside nasLanCidr",
+        ),
+    ],
+)
+def test_dual_run_database_config_errors(migration, secrets, line):
+    raw, _ = stack_raw("nas-migration")
+    with pytest.raises(ConfigError) as info:
+        load_stack_config("nas-migration", with_overrides(raw, {"voip-infra:migration": migration, **secrets}))
+    assert any(x.startswith(line) for x in info.value.lines), info.value.lines

@@ -36,7 +36,7 @@ SEARCH_SPACE = ipaddress.IPv4Network("10.0.0.0/8")
 
 NS = PROJECT + ":"
 # Secrets only the NAS bridge reads (the clone drops the `migration` section).
-BRIDGE_ONLY_SECRETS = frozenset({NS + "dmsSourcePassword", NS + "nasRedisPassword"})
+BRIDGE_ONLY_SECRETS = frozenset({NS + "dmsSourcePassword", NS + "nasRedisPassword", NS + "nasAppDbPassword"})
 
 
 class CloneError(Exception):

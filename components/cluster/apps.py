@@ -44,9 +44,9 @@ def redis_key(use: str) -> str:
     return f"REDIS_{use.upper().replace('-', '_')}_URL"
 
 
-def jdbc_url(hosts: Sequence[str], database: str, *, reader: bool) -> str:
+def jdbc_url(hosts: Sequence[str], database: str, *, reader: bool, sslmode: str = "require") -> str:
     """pgjdbc URL; the reader spreads connections over the replicas and never writes."""
-    url = f"jdbc:postgresql://{','.join(hosts)}/{database}?sslmode=require"
+    url = f"jdbc:postgresql://{','.join(hosts)}/{database}?sslmode={sslmode}"
     if reader:
         url += "&targetServerType=preferSecondary&loadBalanceHosts=true&readOnly=true"
     return url
@@ -90,13 +90,19 @@ class DatabaseAccess:
     connections the writer takes (the capacity check's max_connections)."""
 
     address: pulumi.Input[str]
+    port: int
     # host:port of each read replica (none: reads go to the writer).
     reader_endpoints: Sequence[pulumi.Input[str]]
     name: str
     username: str
     password: pulumi.Input[str]  # secret Output
+    # The RDS writer the DatabaseConnections alarm watches, and its computed max_connections.
     identifier: pulumi.Input[str]
     max_connections: int | None
+    # Where the NetworkPolicy lets the pods reach it; None: the isolated subnets (RDS).
+    cidrs: Sequence[str] | None = None
+    # RDS forces TLS; the NAS PostgreSQL of the dual run is reached through the IPsec tunnel.
+    sslmode: str = "require"
 
 
 @dataclass
@@ -114,7 +120,8 @@ class AppsArgs:
     lb_subnet_cidrs: Sequence[str]
     data_subnet_cidrs: Sequence[str]
     vpc_cidr: str
-    # Redis URL per cache group (secret Outputs).
+    # Redis URL per use (secret Outputs), and where the NetworkPolicy lets the pods reach them:
+    # (CIDRs, port), or None for the isolated subnets (ElastiCache).
     redis_urls: Mapping[str, pulumi.Input[str]]
     files_bucket_name: pulumi.Input[str]
     files_bucket_arn: pulumi.Input[str]
@@ -125,6 +132,7 @@ class AppsArgs:
     system_node_selector: Mapping[str, str]
     # The monitoring tier's Prometheus (canary analysis, ServiceMonitor); None: no monitoring.
     prometheus_address: str | None
+    redis_egress: tuple[Sequence[str], int] | None = None
     # The namespace object (the signaling tier creates it) before the Secrets in it.
     namespace_deps: Sequence[pulumi.Resource] = field(default_factory=tuple)
     depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
@@ -134,9 +142,10 @@ def release_values(args: AppsArgs, name: str, app: AppConfig) -> dict[str, Any]:
     """The chart values: config and other tiers' outputs, no secret material."""
     ports = args.ctx.ports
     db = args.database
-    writer = pulumi.Output.concat(db.address, f":{ports.postgres}")
+    writer = pulumi.Output.concat(db.address, f":{db.port}")
     readers = list(db.reader_endpoints) or [writer]
     res = app.resources
+    redis_cidrs, redis_port = args.redis_egress or (args.data_subnet_cidrs, ports.redis)
     return {
         "image": {"repository": args.image_repositories[name], "tag": app.image.tag, "digest": app.image.digest or ""},
         "autoscaling": {
@@ -153,8 +162,8 @@ def release_values(args: AppsArgs, name: str, app: AppConfig) -> dict[str, Any]:
         "terminationGracePeriodSeconds": app.termination_grace_seconds,
         "preStopSleepSeconds": app.pre_stop_sleep_seconds,
         "config": {
-            "datasourceUrl": pulumi.Output.all(writer).apply(lambda h: jdbc_url(h, db.name, reader=False)),
-            "readerDatasourceUrl": pulumi.Output.all(*readers).apply(lambda h: jdbc_url(h, db.name, reader=True)),
+            "datasourceUrl": pulumi.Output.all(writer).apply(lambda h: jdbc_url(h, db.name, reader=False, sslmode=db.sslmode)),
+            "readerDatasourceUrl": pulumi.Output.all(*readers).apply(lambda h: jdbc_url(h, db.name, reader=True, sslmode=db.sslmode)),
             "writerPoolSize": app.database.writer_pool_size,
             "readerPoolSize": app.database.reader_pool_size,
             "filesBucket": args.files_bucket_name,
@@ -168,8 +177,8 @@ def release_values(args: AppsArgs, name: str, app: AppConfig) -> dict[str, Any]:
         "networkPolicy": {
             "enabled": True,
             "loadBalancerCidrs": list(args.lb_subnet_cidrs),
-            "database": {"cidrs": list(args.data_subnet_cidrs), "port": ports.postgres},
-            "redis": {"cidrs": list(args.data_subnet_cidrs), "port": ports.redis},
+            "database": {"cidrs": list(db.cidrs or args.data_subnet_cidrs), "port": db.port},
+            "redis": {"cidrs": list(redis_cidrs), "port": redis_port},
             "awsApis": {"exceptCidrs": [args.vpc_cidr]},
         },
         "targetGroupBinding": {"targetGroupArn": args.alb_target_group_arns[app.host]},
