@@ -441,8 +441,11 @@ class DatabaseConfig(Model):
     monitoring_interval_seconds: Literal[0, 1, 5, 10, 15, 30, 60] = 60
     database_name: Annotated[str, _pattern(r"[a-z][a-z0-9_]{0,62}", "a lowercase identifier")] = "voip"
     master_username: Annotated[str, _pattern(r"[a-z][a-z0-9_]{0,15}", "a lowercase identifier of at most 16 chars")] = "voip_admin"
-    # Raise to rotate the master password (a new random password, written to RDS and its secret).
+    # Raise to reset the master password now (a new random password, written to RDS and its secret).
     master_password_version: int = Field(default=1, ge=1)
+    # Secrets Manager rotates the master password (AWS's single-user PostgreSQL rotation Lambda)
+    # every this many days.
+    master_password_rotation_days: int = Field(default=30, ge=1, le=365)
     skip_final_snapshot: bool = False
     # Off: modifications wait for the maintenance window instead of restarting the database now.
     apply_immediately: bool = False
@@ -847,6 +850,56 @@ class MigrationConfig(Model):
         return self
 
 
+class WafException(Model):
+    """An internet-facing HTTP(S)/WebSocket listener kept outside any WAF, on purpose."""
+
+    # The listener's resource name without the stage prefix, e.g. `nlb-signaling`.
+    name: DnsLabel
+    # Why no WAF, and what protects the entry instead (read by reviewers: say it fully).
+    reason: Annotated[str, Field(min_length=40, max_length=600)]
+
+
+class RuleException(Model):
+    """One resource a rule does not apply to on this stage, argued (a reviewer signs it off)."""
+
+    rule: str
+    # The resource's name without the stage prefix, e.g. `ci-runner-logs`.
+    name: Annotated[str, _pattern(r"[a-z0-9][a-z0-9-]{0,62}", "a resource name without the stage prefix (a-z, 0-9, '-')")]
+    reason: Annotated[str, Field(min_length=40, max_length=600)]
+
+
+PolicyLevel = Literal["advisory", "mandatory", "disabled"]
+
+
+class PolicyConfig(Model):
+    """The CrossGuard pack's per-stage settings (policies/rules.py; docs/policies.md)."""
+
+    # Per-rule enforcement override for this stage (beats the rule's stage-kind default).
+    levels: dict[str, PolicyLevel] = {}
+    waf_exceptions: list[WafException] = []
+    # Per-resource exceptions to any rule (the WAF rule's own list above stays the place for it).
+    exceptions: list[RuleException] = []
+
+    @model_validator(mode="after")
+    def _check(self) -> PolicyConfig:
+        from policies.rules import ALL_POLICIES  # the rule names (policies imports nothing from here)
+
+        names = sorted(p.name for p in ALL_POLICIES)
+        unknown = [k for k in self.levels if k not in names]
+        if unknown:
+            raise ValueError(f"levels.{unknown[0]}: not a rule of the pack; allowed: {', '.join(names)}")
+        for i, e in enumerate(self.exceptions):
+            if e.rule not in names:
+                raise ValueError(f"exceptions.{i}.rule: {e.rule!r} is not a rule of the pack; allowed: {', '.join(names)}")
+        seen = [e.name for e in self.waf_exceptions]
+        if len(set(seen)) != len(seen):
+            raise ValueError("wafExceptions: each listener may be listed once")
+        pairs = [(e.rule, e.name) for e in self.exceptions]
+        if len(set(pairs)) != len(pairs):
+            raise ValueError("exceptions: each (rule, name) may be listed once")
+        return self
+
+
 # ---------------------------------------------------------------------- the stack
 
 
@@ -871,6 +924,7 @@ class StackConfig(Model):
     signaling: SignalingConfig = SignalingConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
     migration: MigrationConfig | None = None
+    policy: PolicyConfig = PolicyConfig()
     # The Spring Boot apps (charts/co-talk), one release each: `co-talk-<name>`.
     apps: dict[AppName, AppConfig] = Field(default_factory=lambda: {"api": AppConfig.model_validate({"host": "api"})}, max_length=5)
     delivery: DeliveryConfig = DeliveryConfig()
@@ -901,6 +955,11 @@ class StackConfig(Model):
             problems.append(
                 "signaling.connectionsMetric: needs monitoring.enabled: true (prometheus-adapter serves websocket_connections; "
                 "without it the HPA never scales down); set connectionsMetric: false or enable monitoring"
+            )
+        if self.network.nat_strategy == NatStrategy.NONE and "secretsmanager" not in self.network.interface_endpoints:
+            problems.append(
+                "network.interfaceEndpoints: natStrategy none needs 'secretsmanager' here "
+                "(the database master secret's rotation Lambda runs in the private subnets and calls Secrets Manager)"
             )
         if self.migration is not None and self.migration.nas_lan_cidr.overlaps(self.network.cidr):
             problems.append(f"migration.nasLanCidr: {self.migration.nas_lan_cidr} overlaps network.cidr {self.network.cidr}")

@@ -25,11 +25,12 @@ from components.config import StackConfig
 from components.context import StageContext, build_foundation
 from components.data.cache import Cache, CacheArgs
 from components.data.database import Database, DatabaseArgs
+from components.data.keys import EdgeLogsKey, EdgeLogsKeyArgs
 from components.data.storage import FileStorage, FileStorageArgs
 from components.db_capacity import max_connections
 from components.edge.cdn import Cdn, CdnArgs
 from components.edge.dns import Dns, DnsArgs
-from components.edge.edge import Edge, EdgeArgs
+from components.edge.edge import ACCESS_LOG_PREFIX, Edge, EdgeArgs
 from components.edge.edge_alarms import EdgeAlarms, EdgeAlarmsArgs
 from components.edge.waf import Waf, WafArgs
 from components.migration import Migration, MigrationArgs, MigrationTargetArgs, nas_redis_url
@@ -78,11 +79,16 @@ class Platform(pulumi.ComponentResource):
         self.cfg = cfg
         self.foundation = build_foundation(cfg, self)
         self.ctx = ctx = self.foundation.ctx
-        self.network = Network(f"{cfg.stage}-network", NetworkArgs(ctx=ctx, config=cfg.network), opts=ctx.regional)
+        # The flow-log group under the data key (whose policy admits CloudWatch Logs of the account).
+        self.network = Network(
+            f"{cfg.stage}-network", NetworkArgs(ctx=ctx, config=cfg.network, logs_kms_key_arn=ctx.data_key_arn), opts=ctx.regional
+        )
         self.files = FileStorage(f"{cfg.stage}-files", FileStorageArgs(ctx=ctx, config=cfg.storage), opts=ctx.regional)
         self.edge = self._edge(cfg, ctx)
         # The file bucket's one policy (TLS-only + read by this distribution through OAC).
         self.files.grant_cloudfront_read(self.edge.cdn.distribution_arn)
+        # Its S3 server access logs into the edge's SSE-S3 log bucket.
+        self.files.log_access_to(self.edge.lbs.access_log_bucket_name, ACCESS_LOG_PREFIX)
         self.turn = self._turn(cfg, ctx)
         self.cluster = self._cluster(cfg, ctx)
         # Images in-region: ghcr.io through the stage's ECR pull-through cache.
@@ -100,11 +106,17 @@ class Platform(pulumi.ComponentResource):
 
     def _edge(self, cfg: StackConfig, ctx: StageContext) -> EdgeTier:
         stage, edge, net = cfg.stage, cfg.edge, self.network
-        dns = Dns(f"{stage}-dns", DnsArgs(ctx=ctx, config=edge), opts=ctx.regional)
+        # us-east-1 log groups (WAF, Route 53 queries) need a key of their own region.
+        logs_key = EdgeLogsKey(
+            f"{stage}-edge-logs-key",
+            EdgeLogsKeyArgs(ctx=ctx),
+            opts=ctx.regional,
+        )
+        dns = Dns(f"{stage}-dns", DnsArgs(ctx=ctx, config=edge, query_log_kms_key_arn=logs_key.arn), opts=ctx.regional)
         bypass = None
         if edge.load_test_bypass and cfg.load_test_bypass_token is not None:
             bypass = pulumi.Output.secret(cfg.load_test_bypass_token.get_secret_value())
-        waf = Waf(f"{stage}-waf", WafArgs(ctx=ctx, config=edge, bypass_token=bypass), opts=ctx.regional)
+        waf = Waf(f"{stage}-waf", WafArgs(ctx=ctx, config=edge, bypass_token=bypass, logs_kms_key_arn=logs_key.arn), opts=ctx.regional)
         cutover = [cfg.cutover_name] if cfg.cutover_name else []
         lbs = Edge(
             f"{stage}-edge",
@@ -133,6 +145,7 @@ class Platform(pulumi.ComponentResource):
                 origin_header_name=lbs.origin_header_name,
                 origin_secret_value=lbs.origin_secret_value,
                 files_bucket_regional_domain_name=self.files.bucket_regional_domain_name,
+                access_log_target=(lbs.access_log_bucket_name, ACCESS_LOG_PREFIX),
                 # The migration's cutover name (its weighted records are the migration's).
                 extra_aliases=cutover,
             ),
@@ -305,6 +318,8 @@ class Platform(pulumi.ComponentResource):
                 subnet_ids=isolated,
                 allowed_security_group_ids=db_clients,
                 availability_zones=net.azs,
+                # The master secret's rotation function: private subnets (NAT or the endpoint).
+                rotation_subnet_ids=[s.id for s in net.private_subnets],
             ),
             opts=ctx.regional,
         )

@@ -21,6 +21,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+try:  # imported as the `policies` package; the CLI runs the pack from this directory
+    from policies.secret_scan import decode_user_data, scan_text, scan_value
+except ImportError:  # pragma: no cover
+    from secret_scan import decode_user_data, scan_text, scan_value  # type: ignore[no-redef]
+
 from pulumi_policy import (
     EnforcementLevel,
     PolicyConfigSchema,
@@ -58,6 +63,10 @@ BACKUP_DAYS_SCRATCH_STAGE = 1  # stages declared data-free (protectData false): 
 CONFIG_SCHEMA = PolicyConfigSchema(
     properties={
         "protectData": {"type": "boolean"},
+        "enforcementLevels": {"type": "object"},
+        "wafExceptions": {"type": "array", "items": {"type": "object"}},
+        "exceptions": {"type": "array", "items": {"type": "object"}},
+        "resourceIds": {"type": "object"},
         "secretsRedacted": {"type": "boolean"},
         "publicIngressAllowList": {
             "type": "array",
@@ -152,13 +161,34 @@ def _is_replica(props: Mapping[str, Any]) -> bool:
     return _has(props, "replicateSourceDb") and bool(props.get("replicateSourceDb"))
 
 
+def _exceptions(args: ResourceValidationArgs | StackValidationArgs) -> list[Mapping[str, Any]]:
+    """The stage's argued per-resource exceptions: policy config first, else the stack config the
+    CLI hands the pack (`voip-infra:policy.exceptions`)."""
+    cfg = _config(args)
+    if "exceptions" in cfg:
+        return list(cfg["exceptions"] or [])
+    try:
+        import pulumi
+
+        return list((pulumi.Config(PROJECT).get_object("policy") or {}).get("exceptions") or [])
+    except Exception:  # no stack config available
+        return []
+
+
+def _excepted(rule: str, resource_name: str, exceptions: Iterable[Mapping[str, Any]]) -> bool:
+    return any(
+        e.get("rule") == rule and (resource_name == e.get("name") or resource_name.endswith(f"-{e.get('name')}")) for e in exceptions
+    )
+
+
 def _resource_policy(
     name: str, description: str, types: Sequence[str], level: EnforcementLevel, check: Callable
 ) -> ResourceValidationPolicy:
-    """A ResourceValidationPolicy running `check(args, report)` on resources of `types` only."""
+    """A ResourceValidationPolicy running `check(args, report)` on resources of `types` only
+    (and not on a resource the stage lists in `policy.exceptions` for this rule)."""
 
     def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
-        if args.resource_type in types:
+        if args.resource_type in types and not _excepted(name, args.name, _exceptions(args)):
             check(args, report)
 
     return ResourceValidationPolicy(
@@ -167,7 +197,21 @@ def _resource_policy(
 
 
 def _stack_policy(name: str, description: str, level: EnforcementLevel, check: Callable) -> StackValidationPolicy:
-    return StackValidationPolicy(name=name, description=description, validate=check, enforcement_level=level, config_schema=CONFIG_SCHEMA)
+    """A StackValidationPolicy whose reports on resources the stage lists in `policy.exceptions`
+    for this rule are dropped."""
+
+    def validate(args: StackValidationArgs, report: ReportViolation) -> None:
+        exceptions = [e for e in _exceptions(args) if e.get("rule") == name]
+
+        def filtered(message: str, urn: str | None = None) -> None:
+            if urn is None or not _excepted(name, urn.rsplit("::", 1)[-1], exceptions):
+                report(message, urn)
+
+        check(args, filtered if exceptions else report)
+
+    return StackValidationPolicy(
+        name=name, description=description, validate=validate, enforcement_level=level, config_schema=CONFIG_SCHEMA
+    )
 
 
 def _of(resources: Iterable[PolicyResource], types: Sequence[str] | str) -> list[PolicyResource]:
@@ -739,6 +783,439 @@ def _aws_explicit_provider(args: ResourceValidationArgs, report: ReportViolation
         )
 
 
+# ------------------------------------------------------------------ 13. whole-stack coverage (issue 14)
+
+VPC = "aws:ec2/vpc:Vpc"
+FLOW_LOG = "aws:ec2/flowLog:FlowLog"
+VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
+LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
+BUCKET_LOGGING = ("aws:s3/bucketLogging:BucketLogging", "aws:s3/bucketLoggingV2:BucketLoggingV2")
+QUERY_LOG = "aws:route53/queryLog:QueryLog"
+WEB_ACL = "aws:wafv2/webAcl:WebAcl"
+WEB_ACL_LOGGING = "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration"
+WEB_ACL_ASSOCIATION = "aws:wafv2/webAclAssociation:WebAclAssociation"
+SECRET = "aws:secretsmanager/secret:Secret"
+SECRET_ROTATION = "aws:secretsmanager/secretRotation:SecretRotation"
+SNS_TOPIC = "aws:sns/topic:Topic"
+IAM_POLICY_TYPES = (
+    "aws:iam/policy:Policy",
+    "aws:iam/rolePolicy:RolePolicy",
+    "aws:iam/userPolicy:UserPolicy",
+    "aws:iam/groupPolicy:GroupPolicy",
+)
+HELM_RELEASE = ("kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Chart", "kubernetes:helm.sh/v3:Chart")
+WORKLOADS = (
+    "kubernetes:apps/v1:Deployment",
+    "kubernetes:apps/v1:StatefulSet",
+    "kubernetes:apps/v1:DaemonSet",
+    "kubernetes:core/v1:Pod",
+    "kubernetes:batch/v1:Job",
+    "kubernetes:batch/v1:CronJob",
+    "kubernetes:core/v1:ConfigMap",
+    "aws:ecs/taskDefinition:TaskDefinition",
+)
+# Log groups that record who did what (EKS audit, WAF, VPC flows, VPN tunnels, DNS queries).
+SECURITY_LOG_PREFIXES = ("/aws/eks/", "aws-waf-logs-", "/aws/vpn/", "/aws/route53/", "/aws/vpc/", "/aws/cloudtrail")
+SECURITY_LOG_DAYS = 365
+# Ports an HTTP(S)/WebSocket client would use; TURN's TLS port is not one (no WAF speaks TURN).
+HTTP_PORTS = (80, 443, 8080, 8443)
+# Actions that take a resource ARN: a `*` grant is never needed for them.
+SCOPABLE_ACTIONS = (
+    "eks:describenodegroup",
+    "eks:describecluster",
+    "secretsmanager:getsecretvalue",
+    "secretsmanager:putsecretvalue",
+    "sns:publish",
+    "s3:getobject",
+    "s3:putobject",
+    "s3:deleteobject",
+    "logs:putlogevents",
+    "ssm:getparameter",
+    "ssm:getparameters",
+)
+
+
+def _ref_targets(r: PolicyResource, ids: Mapping[str, str]) -> set[str]:
+    refs = {r.urn}
+    if ids.get(r.urn):
+        refs.add(ids[r.urn])
+    for k in ("arn", "name", "bucket"):
+        v = _known(r.props, k)
+        if v:
+            refs.add(str(v))
+    return refs
+
+
+def _linked(target: PolicyResource, candidates: list[PolicyResource], key: str, ids: Mapping[str, str]) -> list[PolicyResource]:
+    """Candidates whose `key` names `target` (by id, name or ARN), or, while unknown in a
+    preview, depend on it."""
+    refs = _ref_targets(target, ids)
+    out = []
+    for c in candidates:
+        value = _known(c.props, key)
+        # A computed attribute (a zone's zoneId, an ACL's ARN) is not among the target's inputs:
+        # the dependency the reference created says the same.
+        if (value is not None and str(value) in refs) or any(d.urn == target.urn for d in c.dependencies):
+            out.append(c)
+    return out
+
+
+def _vpc_flow_logs(args: StackValidationArgs, report: ReportViolation) -> None:
+    flows = _of(args.resources, FLOW_LOG)
+    for vpc in _of(args.resources, VPC):
+        if not _linked(vpc, flows, "vpcId", _ids(args)):
+            report("the VPC has no flow log: add an aws.ec2.FlowLog (traffic_type ALL) to CloudWatch Logs or S3", vpc.urn)
+
+
+def _waf_exceptions(args: StackValidationArgs) -> list[Mapping[str, Any]]:
+    """The stage's argued WAF exceptions: policy config first, else the stack config the CLI
+    hands the pack (`voip-infra:policy.wafExceptions`)."""
+    cfg = _config(args)
+    if "wafExceptions" in cfg:
+        return list(cfg["wafExceptions"] or [])
+    try:
+        import pulumi
+
+        return list((pulumi.Config(PROJECT).get_object("policy") or {}).get("wafExceptions") or [])
+    except Exception:  # no stack config available
+        return []
+
+
+def _waf_exception(name: str, exceptions: Iterable[Mapping[str, Any]]) -> bool:
+    return any(name == e.get("name") or name.endswith(f"-{e.get('name')}") for e in exceptions)
+
+
+def _internet_entry_behind_waf(args: StackValidationArgs, report: ReportViolation) -> None:
+    """Internet-facing HTTP(S)/WebSocket listeners: an ALB with a regional web ACL, or one that
+    admits only CloudFront (origin-facing prefix list: CloudFront's WAF applies), or the listener is
+    in the argued exception list `wafExceptions` (config `policy.wafExceptions`)."""
+    ids = _ids(args)
+    exceptions = _waf_exceptions(args)
+    internet_facing = {lb.urn for lb in _of(args.resources, LOAD_BALANCER) if not _true(lb.props.get("internal"))}
+    by_ref = {u: lb for lb in _of(args.resources, LOAD_BALANCER) for u in _ref_targets(lb, ids)}
+    associated = {str(_known(a.props, "resourceArn")) for a in _of(args.resources, WEB_ACL_ASSOCIATION)}
+    groups = {u: g for g in _of(args.resources, SECURITY_GROUPS) for u in _ref_targets(g, ids)}
+    distributions = [d for d in _of(args.resources, DISTRIBUTION) if _known(d.props, "webAclId")]
+    for listener in _of(args.resources, LISTENER):
+        lb_ref = str(_known(listener.props, "loadBalancerArn"))
+        lb = by_ref.get(lb_ref) or next((d for d in listener.dependencies if d.resource_type in LOAD_BALANCER), None)
+        if lb is None or lb.urn not in internet_facing:
+            continue
+        port, protocol = _int(listener.props.get("port")), str(listener.props.get("protocol") or "")
+        if port not in HTTP_PORTS and protocol not in ("HTTP", "HTTPS"):
+            continue
+        if _ref_targets(lb, ids) & associated:
+            continue
+        sgs = [groups.get(str(g)) for g in _seq(lb.props.get("securityGroups"))]
+        rules = [rule for g in sgs if g is not None for rule in _ingress_rules(g.resource_type, g.props)]
+        fronted = any(lb.urn in {d.urn for d in dist.dependencies} for dist in distributions)
+        if fronted and rules and all(not rule.cidrs and rule.prefix_lists for rule in rules):
+            continue  # a CloudFront origin admitting only prefix lists: the distribution's web ACL applies
+        if _waf_exception(listener.name, exceptions):
+            continue
+        report(
+            f"internet-facing {protocol or 'TCP'}:{port} entry without a WAF: put it behind CloudFront (+web ACL) or a regional web ACL, "
+            "or list it in policy.wafExceptions with the reason and what protects it instead",
+            listener.urn,
+        )
+
+
+def _log_destinations(args: StackValidationArgs) -> set[str]:
+    """Names of the buckets that receive logs: S3 server access logs, ELB access logs,
+    CloudFront standard logs, VPC flow logs to S3."""
+    out: set[str] = {str(_known(lg.props, "targetBucket")) for lg in _of(args.resources, BUCKET_LOGGING)}
+    out |= {str(_map(_known(lb.props, "accessLogs")).get("bucket")) for lb in _of(args.resources, LOAD_BALANCER)}
+    for dist in _of(args.resources, DISTRIBUTION):
+        out.add(str(_map(_known(dist.props, "loggingConfig")).get("bucket") or "").split(".s3.", 1)[0])
+    for flow in _of(args.resources, FLOW_LOG):
+        dest = str(_known(flow.props, "logDestination") or "")
+        if dest.startswith("arn:aws:s3:::"):
+            out.add(dest.removeprefix("arn:aws:s3:::").split("/", 1)[0])
+    return out - {"", "None"}
+
+
+def _s3_access_logging(args: StackValidationArgs, report: ReportViolation) -> None:
+    """Buckets people read and write (files, web) keep S3 server access logs; log buckets are exempt
+    (they are the destinations: logging them would log the logging)."""
+    ids, targets = _ids(args), _log_destinations(args)
+    loggings = _of(args.resources, BUCKET_LOGGING)
+    for bucket in _of(args.resources, BUCKETS):
+        if _bucket_refs(bucket, ids) & targets:
+            continue
+        if not _attached(bucket, loggings, ids) and not _has(bucket.props, "loggings"):
+            report("no S3 server access logging: add an aws.s3.BucketLogging into the stage's log bucket", bucket.urn)
+
+
+def _s3_noncurrent_expiry(args: StackValidationArgs, report: ReportViolation) -> None:
+    ids = _ids(args)
+    versionings, lifecycles = _of(args.resources, VERSIONING), _of(args.resources, LIFECYCLE)
+    for bucket in _of(args.resources, BUCKETS):
+        enabled = any(_map(v.props.get("versioningConfiguration")).get("status") == "Enabled" for v in _attached(bucket, versionings, ids))
+        if not enabled:
+            continue
+        rules = [_map(r) for lc in _attached(bucket, lifecycles, ids) for r in _seq(lc.props.get("rules"))]
+        if not any(r.get("status") == "Enabled" and _map(r.get("noncurrentVersionExpiration")).get("noncurrentDays") for r in rules):
+            report("versioned, but old versions are kept forever: add a lifecycle rule with noncurrent_version_expiration", bucket.urn)
+
+
+def _s3_log_buckets_versioned(args: StackValidationArgs, report: ReportViolation) -> None:
+    """Log buckets (S3 access-log, ELB, CloudFront and VPC flow-log destinations) are versioned:
+    an overwritten or deleted log object stays recoverable (the evidence of an incident)."""
+    ids, targets = _ids(args), _log_destinations(args)
+    versionings = _of(args.resources, VERSIONING)
+    for bucket in _of(args.resources, BUCKETS):
+        if not _bucket_refs(bucket, ids) & targets:
+            continue
+        if not any(_map(v.props.get("versioningConfiguration")).get("status") == "Enabled" for v in _attached(bucket, versionings, ids)):
+            report("a log bucket without versioning: add an aws.s3.BucketVersioning (Enabled) and expire noncurrent versions", bucket.urn)
+
+
+def _route53_query_logging(args: StackValidationArgs, report: ReportViolation) -> None:
+    logs = _of(args.resources, QUERY_LOG)
+    for zone in _of(args.resources, (ZONE,)):
+        if _seq(zone.props.get("vpcs")):
+            continue  # private zones have Resolver query logging instead
+        if not _linked(zone, logs, "zoneId", _ids(args)):
+            report("the public zone has no query logging: add an aws.route53.QueryLog into a us-east-1 log group", zone.urn)
+
+
+def _waf_logging(args: StackValidationArgs, report: ReportViolation) -> None:
+    logging = _of(args.resources, WEB_ACL_LOGGING)
+    for acl in _of(args.resources, WEB_ACL):
+        if not _linked(acl, logging, "resourceArn", _ids(args)):
+            report("the web ACL does not log: add an aws.wafv2.WebAclLoggingConfiguration (redact authorization and cookies)", acl.urn)
+
+
+def _rds_master_secret_rotation(args: StackValidationArgs, report: ReportViolation) -> None:
+    """A master password the program writes (password_wo) lives in a Secrets Manager secret the
+    clients read: that secret rotates on a schedule (RDS-managed passwords rotate by themselves)."""
+    rotations = _of(args.resources, SECRET_ROTATION)
+    ids = _ids(args)
+    secrets = [s for s in _of(args.resources, SECRET) if "/rds/" in str(_known(s.props, "name") or s.name)]
+    primaries = [
+        r for r in _of(args.resources, RDS_INSTANCE) if not _is_replica(r.props) and not _true(r.props.get("manageMasterUserPassword"))
+    ]
+    if primaries and not secrets:
+        for r in primaries:
+            report("the master password is in no Secrets Manager secret (…/rds/…): store it there and rotate it", r.urn)
+    for secret in secrets:
+        rot = _linked(secret, rotations, "secretId", ids)
+        days = [_int(_map(r.props.get("rotationRules")).get("automaticallyAfterDays")) for r in rot]
+        if not rot or not all(d and d <= 90 for d in days):
+            report(
+                "the database secret does not rotate (at least every 90 days): add an aws.secretsmanager.SecretRotation with AWS's "
+                "single-user rotation function",
+                secret.urn,
+            )
+
+
+# ------------------------------------------------------------------ 14. encryption and least privilege (resources)
+
+
+def _log_group_cmk(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if not (_has(args.props, "kmsKeyId") and args.props.get("kmsKeyId")):
+        report(
+            "the log group is encrypted with an AWS-owned key only: set kms_key_id to a customer key of its region whose policy admits logs"
+        )
+
+
+def _secret_cmk(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if not (_has(args.props, "kmsKeyId") and args.props.get("kmsKeyId")):
+        report(
+            "the secret uses the default aws/secretsmanager key: set kms_key_id to the stage's data key (its readers need kms:Decrypt via Secrets Manager)"
+        )
+
+
+ELASTICACHE_NOTIFIERS = ("aws:elasticache/replicationGroup:ReplicationGroup", "aws:elasticache/cluster:Cluster")
+
+
+def _sns_encrypted(args: StackValidationArgs, report: ReportViolation) -> None:
+    """Topics are SSE-KMS, except a topic ElastiCache notifies: ElastiCache cannot publish to an
+    encrypted topic (its event messages carry event names and node ids only)."""
+    ids = _ids(args)
+    notified = {str(_known(g.props, "notificationTopicArn")) for g in _of(args.resources, ELASTICACHE_NOTIFIERS)}
+    notifier_urns = {g.urn for g in _of(args.resources, ELASTICACHE_NOTIFIERS)}
+    for topic in _of(args.resources, (SNS_TOPIC,)):
+        if _has(topic.props, "kmsMasterKeyId") and topic.props.get("kmsMasterKeyId"):
+            continue
+        name = str(_known(topic.props, "name") or "")
+        by_arn = any(n.endswith(f":{name}") or n in _ref_targets(topic, ids) for n in notified if name)
+        by_dependency = any(
+            topic.urn in {d.urn for d in g.dependencies}
+            for g in args.resources
+            if g.urn in notifier_urns and _known(g.props, "notificationTopicArn") is None
+        )
+        if by_arn or by_dependency:
+            continue
+        report("the topic is not encrypted: set kms_master_key_id to a customer key whose policy admits the publishers", topic.urn)
+
+
+def _security_log_retention(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if not _protect_data(args):
+        return
+    name = str(args.props.get("name") or "")
+    if not (name.startswith(SECURITY_LOG_PREFIXES) or args.name.endswith("vpc-flow-logs")):
+        return
+    days = _int(args.props.get("retentionInDays"))
+    if days is None or days < SECURITY_LOG_DAYS:
+        report(f"the stage holds real users' data: keep this security log {SECURITY_LOG_DAYS} days (is {days}), like production")
+
+
+def _cloudfront_logging(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if not _map(args.props.get("loggingConfig")).get("bucket"):
+        report("no access logs: set logging_config to the stage's CloudFront log bucket")
+
+
+def _lb_access_logs(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    logs = _map(args.props.get("accessLogs"))
+    if not (_true(logs.get("enabled")) and logs.get("bucket")):
+        report("no access logs: set access_logs (bucket, prefix, enabled=True) to the stage's load-balancer log bucket")
+
+
+def _policy_statements(args: ResourceValidationArgs) -> list[Mapping[str, Any]]:
+    doc = args.props.get("policy")
+    if isinstance(doc, str):
+        try:
+            doc = json.loads(doc)
+        except ValueError:
+            return []
+    stmts = _map(doc).get("Statement")
+    return [_map(s) for s in (stmts if isinstance(stmts, list) else [stmts])]
+
+
+def _lower(value: Any) -> list[str]:
+    return [str(v).lower() for v in (value if isinstance(value, list) else [value]) if v is not None]
+
+
+def _iam_no_admin_wildcard(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    for s in _policy_statements(args):
+        if s.get("Effect") != "Allow":
+            continue
+        actions, resources = _lower(s.get("Action")), _lower(s.get("Resource"))
+        if (
+            "*" in actions or any(a.endswith(":*") and a.split(":")[0] in ("iam", "kms", "sts", "s3", "secretsmanager") for a in actions)
+        ) and "*" in resources:
+            report(f"statement {s.get('Sid', '?')} allows {', '.join(actions)} on every resource: name the actions and the ARNs")
+
+
+def _iam_scoped_actions(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    for s in _policy_statements(args):
+        if s.get("Effect") != "Allow" or "*" not in _lower(s.get("Resource")) or _map(s.get("Condition")):
+            continue
+        wide = [a for a in _lower(s.get("Action")) if a in SCOPABLE_ACTIONS]
+        if wide:
+            report(
+                f"statement {s.get('Sid', '?')} grants {', '.join(wide)} on `*`: these take resource ARNs; scope them to this stage's resources"
+            )
+
+
+# ------------------------------------------------------------------ 15. literal secrets (issue 14)
+
+
+def _user_data_secrets(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    from_b64 = args.props.get("userDataBase64") if _has(args.props, "userDataBase64") else None
+    raw = args.props.get("userData") if _has(args.props, "userData") else from_b64
+    if not isinstance(raw, str) or not raw:
+        return
+    findings = scan_text(decode_user_data(raw))
+    if findings:
+        report(
+            f"user data holds a literal credential ({'; '.join(findings)}): fetch it at boot through the instance role "
+            "(Secrets Manager / SSM), never write it into user data"
+        )
+
+
+def _workload_env_secrets(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    props = args.props
+    if args.resource_type == "aws:ecs/taskDefinition:TaskDefinition":
+        raw = props.get("containerDefinitions")
+        try:
+            value: Any = json.loads(raw) if isinstance(raw, str) else raw
+        except ValueError:
+            value = raw
+        envs = [e for c in _seq(value) for e in _seq(_map(c).get("environment"))]
+    elif args.resource_type == "kubernetes:core/v1:ConfigMap":
+        envs = [{"name": k, "value": v} for k, v in _map(props.get("data")).items()]
+    else:
+        envs = []
+
+        def walk(node: Any) -> None:
+            if isinstance(node, Mapping):
+                envs.extend(_seq(node.get("env")))
+                for v in node.values():
+                    walk(v)
+            elif isinstance(node, Sequence) and not isinstance(node, str):
+                for v in node:
+                    walk(v)
+
+        walk(props.get("spec"))
+    findings = scan_value(
+        [{"name": _map(e).get("name"), "value": _map(e).get("value")} for e in envs if isinstance(_map(e).get("value"), str)]
+    )
+    if findings:
+        report(
+            f"container environment holds a literal credential ({'; '.join(findings)}): use valueFrom.secretKeyRef "
+            "(Kubernetes Secret) or the ECS `secrets` field (Secrets Manager / SSM)"
+        )
+
+
+def _helm_values_secrets(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    values = args.props.get("values")
+    findings = scan_value(values)
+
+    def has_marker(node: Any) -> bool:
+        if isinstance(node, Mapping):
+            return any(has_marker(v) for v in node.values())
+        if isinstance(node, Sequence) and not isinstance(node, str):
+            return any(has_marker(v) for v in node)
+        return node == SECRET_MARKER
+
+    if has_marker(values):
+        findings.append("a Pulumi secret passed as a value (stored in the release's history)")
+    if findings:
+        report(
+            f"Helm values hold a credential ({'; '.join(findings)}): create a Kubernetes Secret and pass its name "
+            "(existingSecret / secretKeyRef) instead"
+        )
+
+
+# ------------------------------------------------------------------ levels per stage
+
+# Stages declared data-free (dev, clones: protectData false) run these as advisory: a finding
+# there is worth a look, not a failed preview. Everything else keeps its level on every stage
+# (secrets, exposure, IAM, encryption at rest of data stores). Stack config `policy.levels`
+# overrides any rule for one stage.
+SCRATCH_ADVISORY = frozenset(
+    {
+        "vpc-flow-logs",
+        "s3-access-logging",
+        "s3-noncurrent-expiry",
+        "s3-log-buckets-versioned",
+        "route53-query-logging",
+        "waf-logging",
+        "rds-master-secret-rotation",
+        "log-group-cmk",
+        "secret-cmk",
+        "sns-topic-encrypted",
+        "cloudfront-access-logging",
+        "lb-access-logs",
+    }
+)
+LEVEL_NAMES = {"advisory": ADVISORY, "mandatory": MANDATORY, "disabled": EnforcementLevel.DISABLED}
+
+
+def level_for(
+    policy: ResourceValidationPolicy | StackValidationPolicy, protect_data: bool, overrides: Mapping[str, str] | None = None
+) -> EnforcementLevel:
+    """The level `policy` runs at on a stage: the stage's override, else advisory on data-free
+    stages for the rules in SCRATCH_ADVISORY, else the rule's own level."""
+    if overrides and policy.name in overrides:
+        return LEVEL_NAMES[overrides[policy.name]]
+    if not protect_data and policy.name in SCRATCH_ADVISORY:
+        return ADVISORY
+    return policy.enforcement_level or PACK_ENFORCEMENT_LEVEL
+
+
 # ------------------------------------------------------------------ the pack
 
 
@@ -826,6 +1303,58 @@ ALL_POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [
         validate=_aws_explicit_provider,
         enforcement_level=ADVISORY,
     ),
+    # 13. whole-stack coverage
+    _stack_policy("vpc-flow-logs", "Every VPC has a flow log.", MANDATORY, _vpc_flow_logs),
+    _stack_policy(
+        "internet-entry-behind-waf",
+        "Internet-facing HTTP(S)/WebSocket listeners are behind a WAF (CloudFront-only ALB or regional web ACL) or an argued exception.",
+        MANDATORY,
+        _internet_entry_behind_waf,
+    ),
+    _stack_policy("s3-access-logging", "Buckets other than log destinations keep S3 server access logs.", MANDATORY, _s3_access_logging),
+    _stack_policy("s3-noncurrent-expiry", "Versioned buckets expire noncurrent versions.", MANDATORY, _s3_noncurrent_expiry),
+    _stack_policy("s3-log-buckets-versioned", "Log destination buckets are versioned.", MANDATORY, _s3_log_buckets_versioned),
+    _stack_policy("route53-query-logging", "Public hosted zones log DNS queries.", MANDATORY, _route53_query_logging),
+    _stack_policy("waf-logging", "Every web ACL logs what it blocks or counts.", MANDATORY, _waf_logging),
+    _stack_policy(
+        "rds-master-secret-rotation",
+        "Database credentials live in Secrets Manager and rotate at least every 90 days.",
+        MANDATORY,
+        _rds_master_secret_rotation,
+    ),
+    # 14. encryption, logs, least privilege
+    _r("log-group-cmk", "CloudWatch log groups are encrypted with a customer-managed key.", LOG_GROUP, _log_group_cmk),
+    _r("secret-cmk", "Secrets Manager secrets are encrypted with the stage's customer-managed key.", SECRET, _secret_cmk),
+    _stack_policy(
+        "sns-topic-encrypted",
+        "SNS topics are encrypted with a customer-managed key (ElastiCache-notified topics excepted: AWS cannot).",
+        MANDATORY,
+        _sns_encrypted,
+    ),
+    _r("security-log-retention", "Where the stage holds data, security logs are kept 365 days.", LOG_GROUP, _security_log_retention),
+    _r("cloudfront-access-logging", "CloudFront distributions write access logs.", DISTRIBUTION, _cloudfront_logging),
+    _r("lb-access-logs", "Load balancers write access logs.", LOAD_BALANCER, _lb_access_logs),
+    _r(
+        "iam-no-admin-wildcard",
+        "No IAM statement allows `*` (or iam/kms/sts/s3/secretsmanager:*) on every resource.",
+        IAM_POLICY_TYPES,
+        _iam_no_admin_wildcard,
+    ),
+    _r(
+        "iam-scoped-resource-actions",
+        "Actions that take resource ARNs are never granted on `*` without a condition.",
+        IAM_POLICY_TYPES,
+        _iam_scoped_actions,
+    ),
+    # 15. literal secrets
+    _r(
+        "no-secrets-in-user-data",
+        "No literal credential in instance or launch-template user data.",
+        (INSTANCE, LAUNCH_TEMPLATE),
+        _user_data_secrets,
+    ),
+    _r("no-secrets-in-workload-env", "No literal credential in Kubernetes or ECS container environment.", WORKLOADS, _workload_env_secrets),
+    _r("no-secrets-in-helm-values", "No credential (literal or Pulumi secret) in Helm release values.", HELM_RELEASE, _helm_values_secrets),
 ]
 
-__all__ = ["ALL_POLICIES", "PACK_ENFORCEMENT_LEVEL", "DEFAULT_PUBLIC_INGRESS"]
+__all__ = ["ALL_POLICIES", "PACK_ENFORCEMENT_LEVEL", "DEFAULT_PUBLIC_INGRESS", "SCRATCH_ADVISORY", "level_for"]

@@ -168,6 +168,18 @@ def test_write_actions_only_on_this_clusters_owned_groups(plan):
         assert s["Condition"] == {"StringEquals": {f"aws:ResourceTag/k8s.io/cluster-autoscaler/{name}": "owned"}}
 
 
+def test_describe_nodegroup_only_on_this_clusters_groups(plan):
+    """issue 14: eks:DescribeNodegroup takes a nodegroup ARN; never `*`."""
+    statements = policy_statements(plan, role_of(plan, the_association(plan)))
+    cluster = the_cluster(plan)
+    region = plan["config"]["aws:region"]
+    (stmt,) = [s for s in statements if "eks:DescribeNodegroup" in actions(s)]
+    assert actions(stmt) == {"eks:DescribeNodegroup"}
+    assert stmt["Resource"] == f"arn:aws:eks:{region}:123456789012:nodegroup/{cluster['props']['name']}/*/*"
+    # Every statement granting an eks: action is scoped (mutation: the old `*` fails here).
+    assert all(s["Resource"] != "*" for s in statements if any(a.startswith("eks:") for a in actions(s)))
+
+
 def test_read_actions_and_nothing_else(plan):
     statements = policy_statements(plan, role_of(plan, the_association(plan)))
     granted = {a for s in statements for a in actions(s)}

@@ -217,7 +217,9 @@ def test_database_security_group_admits_5432_only_from_the_node_sg(plan):
     assert sg["type"] == SG
     # The NAS bridge's DMS replication instance is the one other client where it exists.
     dms = [g["id"] for g in plan.of_type(SG) if g["name"].endswith("-dms-sg")]
-    assert_sg_admits_exactly(sg, 5432, [node_security_group_id(plan), *dms])
+    # The master secret's rotation function logs in like a client (its own group).
+    (rotation,) = [g["id"] for g in plan.of_type(SG) if g["name"].endswith("-postgres-rotation-sg")]
+    assert_sg_admits_exactly(sg, 5432, [node_security_group_id(plan), *dms, rotation])
     assert sg["props"]["vpcId"] == vpc_id(plan) and sg["props"].get("egress", []) == [] and "0.0.0.0/0" not in json.dumps(sg["props"])
     assert bool(dms) == (plan["stack"] == "nas-migration")
     assert plan.by_id(node_security_group_id(plan))["name"].endswith("-eks-nodes-sg")
@@ -256,8 +258,9 @@ def _build_db(sources: list[str], cfg: DatabaseConfig):
 
 def test_database_security_group_admits_5432_only_from_named_sources():
     plan, values = _build_db(["sg-eksnodes", "sg-bridge"], _db_config())
-    (sg,) = plan.of_type(SG)
-    assert_sg_admits_exactly(sg, 5432, ["sg-eksnodes", "sg-bridge"])
+    (sg,) = [g for g in plan.of_type(SG) if g["name"] == "unit-postgres-sg"]
+    (rotation,) = [g for g in plan.of_type(SG) if g["name"] == "unit-postgres-rotation-sg"]
+    assert_sg_admits_exactly(sg, 5432, ["sg-eksnodes", "sg-bridge", rotation["id"]])
     assert all(r["props"]["vpcSecurityGroupIds"] == [sg["id"]] for r in plan.of_type(RDS))
     secret_arn, _ = values["secret"]
     assert secret_arn.startswith("arn:aws:secretsmanager:ap-northeast-2:123456789012:secret:voip/unit/rds/master")

@@ -96,14 +96,19 @@ def test_us_east_1_provider_serves_only_the_cloudfront_certificate_and_the_waf(p
         "aws:wafv2/ipSet:IpSet",
         "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration",
         "aws:cloudwatch/logGroup:LogGroup",
+        # The us-east-1 key of those log groups, and Route 53 query logging (its group must be there).
+        "aws:kms/key:Key",
+        "aws:kms/alias:Alias",
+        "aws:cloudwatch/logResourcePolicy:LogResourcePolicy",
+        "aws:route53/queryLog:QueryLog",
     }
     assert {r["type"] for r in users} <= allowed
     # The ones that must be there: one certificate (+ its validation) and the web ACL.
     assert [r["type"] for r in users].count(CERT) == 1
     assert [r["type"] for r in users].count(ACL) == 1
-    # The only log group in us-east-1 is WAF's, and WAF demands the prefix.
-    for lg in (r for r in users if r["type"] == "aws:cloudwatch/logGroup:LogGroup"):
-        assert lg["props"]["name"].startswith("aws-waf-logs-")
+    # The log groups in us-east-1: WAF's (WAF demands the prefix) and the zone's query logs.
+    groups = sorted(r["props"]["name"] for r in users if r["type"] == "aws:cloudwatch/logGroup:LogGroup")
+    assert len(groups) == 2 and groups[0] == f"/aws/route53/{plan['config']['edge']['domain']}" and groups[1].startswith("aws-waf-logs-")
     # The distribution uses the certificate validated through us-east-1, not the regional one.
     (east_validation,) = [r for r in users if r["type"] == CERT_VALIDATION]
     (dist,) = plan.of_type(DIST)

@@ -126,7 +126,7 @@ def test_tunnels_use_modern_crypto_and_log_to_an_encrypted_group(mig, tunnel):
     assert logs["logEnabled"] is True
     group = next(g for g in mig.of_type("aws:cloudwatch/logGroup:LogGroup") if g["name"].endswith("-vpn-logs"))
     assert logs["logGroupArn"].endswith(":log-group:" + group["props"]["name"])
-    assert group["props"]["retentionInDays"] == 90 and group["props"]["kmsKeyId"] == mig["outputs"]["dataKeyArn"]
+    assert group["props"]["retentionInDays"] == 365 and group["props"]["kmsKeyId"] == mig["outputs"]["dataKeyArn"]
 
 
 def test_psks_and_the_device_configuration_stay_secret(mig):

@@ -161,7 +161,9 @@ def test_stack_nat_gateway_counts(stack, strategy, expected):
     ],
 )
 def test_nat_strategy_variants(strategy, azs, nat_count):
-    plan = variant("dev", {"voip-infra:network": {"natStrategy": strategy, "azs": azs}})
+    # Without NAT the database rotation function reaches Secrets Manager through its endpoint.
+    endpoints = {"interfaceEndpoints": ["secretsmanager"]} if strategy == "none" else {}
+    plan = variant("dev", {"voip-infra:network": {"natStrategy": strategy, "azs": azs, **endpoints}})
     assert len(plan.of_type(NAT)) == nat_count
     nat_eips = [e for e in plan.of_type(EIP) if e["name"].startswith("dev-nat-")]
     assert len(nat_eips) == nat_count
@@ -177,10 +179,11 @@ def test_s3_gateway_endpoint_on_every_route_table(plan):
 
 
 def test_interface_endpoints_admit_https_from_the_vpc_only():
-    plan = variant("dev", {"voip-infra:network": {"natStrategy": "none", "interfaceEndpoints": ["ecr.api", "sts"]}})
+    plan = variant("dev", {"voip-infra:network": {"natStrategy": "none", "interfaceEndpoints": ["ecr.api", "secretsmanager", "sts"]}})
     endpoints = [e for e in plan.of_type("aws:ec2/vpcEndpoint:VpcEndpoint") if e["props"]["vpcEndpointType"] == "Interface"]
     assert sorted(e["props"]["serviceName"] for e in endpoints) == [
         "com.amazonaws.ap-northeast-2.ecr.api",
+        "com.amazonaws.ap-northeast-2.secretsmanager",
         "com.amazonaws.ap-northeast-2.sts",
     ]
     private_ids = {s["id"] for s in _subnets(plan, "private")}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import copy
 import json
 import subprocess
 import sys
@@ -12,7 +14,7 @@ from typing import Any
 import pytest
 from pulumi_policy import EnforcementLevel, ResourceValidationPolicy, StackValidationPolicy
 
-from policies.rules import ALL_POLICIES
+from policies.rules import ALL_POLICIES, SCRATCH_ADVISORY
 from tests.conftest import ROOT
 from tests.harness import stack_plan
 from tools import policy as policy_mod
@@ -52,12 +54,13 @@ def test_real_stacks_have_no_mandatory_violation(stack):
 def test_pack_is_well_formed():
     names = [p.name for p in ALL_POLICIES]
     assert len(names) == len(set(names))
-    assert len(names) >= 25
+    assert len(names) >= 45
     for p in ALL_POLICIES:
         assert isinstance(p, (ResourceValidationPolicy, StackValidationPolicy))
         assert p.enforcement_level in (EnforcementLevel.MANDATORY, EnforcementLevel.ADVISORY), p.name
     advisory = {p.name for p in ALL_POLICIES if p.enforcement_level == EnforcementLevel.ADVISORY}
     assert advisory == {"ec2-no-key-pair", "log-group-retention", "aws-explicit-provider-tags"}
+    assert SCRATCH_ADVISORY <= set(names)
 
 
 def test_pack_main_only_constructs_the_pack():
@@ -138,6 +141,16 @@ def _lt_unencrypted(plan):
     lt = _find(plan, "aws:ec2/launchTemplate:LaunchTemplate", lambda r: "nodes" in r["name"])
     lt["props"]["blockDeviceMappings"][0]["ebs"]["encrypted"] = "false"
     return lt["urn"]
+
+
+def _distribution_without_waf(plan):
+    """No web ACL on the distribution: the ALB behind it is then an HTTP(S) entry without a WAF
+    too (internet-entry-behind-waf reports its listeners)."""
+    dist = _find(plan, "aws:cloudfront/distribution:Distribution")
+    dist["props"].pop("webAclId")
+    alb = _find(plan, "aws:lb/loadBalancer:LoadBalancer", lambda r: r["props"]["loadBalancerType"] == "application")
+    listeners = [r["urn"] for r in plan["resources"] if r["type"] == "aws:lb/listener:Listener" and r["parent"] == alb["urn"]]
+    return {dist["urn"]}, {("mandatory", "internet-entry-behind-waf", u) for u in listeners}
 
 
 def _cloudfront_behaviour_http(plan):
@@ -283,7 +296,7 @@ MUTATIONS: list[tuple[str, str, str, Callable[[dict[str, Any]], Any]]] = [
     ("eks-public-endpoint-restricted", "mandatory", "dev", _eks_props(lambda p: p["vpcConfig"].pop("publicAccessCidrs"))),
     ("cloudfront-https-only", "mandatory", "production", _cloudfront_behaviour_http),
     ("cloudfront-min-tls", "mandatory", "production", _cloudfront_old_tls),
-    ("cloudfront-waf", "mandatory", "dev", _set("aws:cloudfront/distribution:Distribution", "webAclId", _DROP)),
+    ("cloudfront-waf", "mandatory", "dev", _distribution_without_waf),
     (
         "alb-drop-invalid-headers",
         "mandatory",
@@ -294,7 +307,12 @@ MUTATIONS: list[tuple[str, str, str, Callable[[dict[str, Any]], Any]]] = [
     ),
     ("lb-http-listener-redirects", "mandatory", "production", _http_listener_forwards),
     ("kms-key-rotation", "mandatory", "production", _set("aws:kms/key:Key", "enableKeyRotation", False)),
-    ("log-group-retention", "advisory", "production", _set("aws:cloudwatch/logGroup:LogGroup", "retentionInDays", _DROP)),
+    (
+        "log-group-retention",
+        "advisory",
+        "production",
+        _set("aws:cloudwatch/logGroup:LogGroup", "retentionInDays", _DROP, lambda r: r["name"].endswith("-turn-logs")),
+    ),
     ("stateful-resources-protected", "mandatory", "production", _unprotect(RDS, _primary)),
     (
         "stateful-resources-protected",
@@ -328,13 +346,343 @@ def test_kms_source_ip_is_fine_on_direct_call_only_statements():
     assert _new(plan) - _baseline("production") == set()
 
 
+# ------------------------------------------------------------------ issue 14: stack coverage, secrets, least privilege
+
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+BUCKET = "aws:s3/bucket:Bucket"
+
+
+def _drop(typ, pred=lambda r: True, report_on=None):
+    """Remove the resources of `typ` matching `pred`; the finding lands on `report_on`'s URN."""
+
+    def mutate(plan):
+        target = _find(plan, *report_on) if report_on else None
+        plan["resources"] = [r for r in plan["resources"] if not (r["type"] == typ and pred(r))]
+        return target["urn"]
+
+    return mutate
+
+
+def _of_bucket(suffix):
+    def pred(r):
+        return r["props"].get("bucket", "").startswith(f"{suffix}-") or r["props"].get("bucket", "").endswith(suffix)
+
+    return pred
+
+
+def _bucket_named(suffix):
+    return (BUCKET, lambda r: r["name"].endswith(suffix))
+
+
+def _flow_log_of_another_vpc(plan):
+    """The flow log still exists (its destination stays a log bucket) but records another VPC."""
+    vpc = _find(plan, "aws:ec2/vpc:Vpc")
+    flow = _find(plan, "aws:ec2/flowLog:FlowLog")
+    flow["props"]["vpcId"] = "vpc-0another"
+    flow["dependsOn"] = [d for d in flow["dependsOn"] if d != vpc["urn"]]
+    return vpc["urn"]
+
+
+def _without_waf_exceptions(plan):
+    plan["config"]["policy"]["wafExceptions"] = []
+    return _find(plan, "aws:lb/listener:Listener", lambda r: r["name"].endswith("-nlb-signaling"))["urn"]
+
+
+def _alb_open_to_the_internet(plan):
+    """The ALB admits the internet directly (CloudFront and its WAF bypassed): both listeners."""
+    sg = _find(plan, SG, lambda r: r["name"].endswith("-alb-sg"))
+    sg["props"]["ingress"].append({"protocol": "tcp", "fromPort": 443, "toPort": 443, "cidrBlocks": ["0.0.0.0/0"]})
+    alb = _find(plan, "aws:lb/loadBalancer:LoadBalancer", lambda r: r["props"]["loadBalancerType"] == "application")
+    return {
+        r["urn"]
+        for r in plan["resources"]
+        if r["type"] == "aws:lb/listener:Listener"
+        and r["props"]["loadBalancerArn"]
+        in (alb["id"], alb["props"].get("arn"), f"arn:aws:elasticloadbalancing:ap-northeast-2:123456789012:loadbalancer/{alb['id']}")
+        or (r["type"] == "aws:lb/listener:Listener" and r["parent"] == alb["urn"])
+    }
+
+
+def _alb_no_longer_behind_cloudfront(plan):
+    """Same CloudFront-only security group, but no web-ACL'd distribution fronts the ALB any more."""
+    dist = _find(plan, "aws:cloudfront/distribution:Distribution")
+    alb = _find(plan, "aws:lb/loadBalancer:LoadBalancer", lambda r: r["props"]["loadBalancerType"] == "application")
+    dist["dependsOn"] = [d for d in dist["dependsOn"] if d != alb["urn"]]
+    return {r["urn"] for r in plan["resources"] if r["type"] == "aws:lb/listener:Listener" and r["parent"] == alb["urn"]}
+
+
+def _web_lifecycle_without_noncurrent(plan):
+    web = _find(plan, BUCKET, lambda r: r["name"].endswith("-web"))
+    lc = _find(
+        plan, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", lambda r: r["props"]["bucket"] == web["props"]["bucket"]
+    )
+    lc["props"]["rules"] = [r for r in lc["props"]["rules"] if "noncurrentVersionExpiration" not in r]
+    return web["urn"]
+
+
+def _no_cloudfront_logs(plan):
+    """Without the distribution's logging the cdn-logs bucket is no log destination any more, so it
+    is also reported for its own missing access logs."""
+    dist = _find(plan, "aws:cloudfront/distribution:Distribution")
+    dist["props"].pop("loggingConfig")
+    cdn_logs = _find(plan, BUCKET, lambda r: r["name"].endswith("-cdn-logs"))
+    return {dist["urn"]}, {("mandatory", "s3-access-logging", cdn_logs["urn"])}
+
+
+def _nlb_without_access_logs(plan):
+    nlb = _find(plan, "aws:lb/loadBalancer:LoadBalancer", lambda r: r["props"]["loadBalancerType"] == "network")
+    nlb["props"]["accessLogs"]["enabled"] = False
+    return nlb["urn"]
+
+
+def _role_policy_statement(name_suffix, statement):
+    def mutate(plan):
+        rp = _find(plan, "aws:iam/rolePolicy:RolePolicy", lambda r: r["name"].endswith(name_suffix))
+        doc = json.loads(rp["props"]["policy"])
+        doc["Statement"].append(statement)
+        rp["props"]["policy"] = json.dumps(doc)
+        return rp["urn"]
+
+    return mutate
+
+
+def _autoscaler_describe_on_star(plan):
+    rp = _find(plan, "aws:iam/rolePolicy:RolePolicy", lambda r: "cluster-autoscaler" in r["name"])
+    doc = json.loads(rp["props"]["policy"])
+    for st in doc["Statement"]:
+        if st.get("Sid") == "DescribeOwnNodeGroups":
+            st["Resource"] = "*"
+    rp["props"]["policy"] = json.dumps(doc)
+    return rp["urn"]
+
+
+def _user_data_with(line):
+    def mutate(plan):
+        lt = _find(plan, "aws:ec2/launchTemplate:LaunchTemplate", lambda r: r["name"].endswith("-turn-lt"))
+        text = base64.b64decode(lt["props"]["userData"]).decode()
+        lt["props"]["userData"] = base64.b64encode((text + "\n" + line + "\n").encode()).decode()
+        return lt["urn"]
+
+    return mutate
+
+
+def _deployment_with_env(env):
+    def mutate(plan):
+        release = _find(plan, "kubernetes:helm.sh/v3:Release", lambda r: r["name"].endswith("-signaling"))
+        urn = release["urn"].rsplit("::", 1)[0].replace("kubernetes:helm.sh/v3:Release", "kubernetes:apps/v1:Deployment") + "::api-sidecar"
+        plan["resources"].append(
+            {
+                **{k: release[k] for k in ("parent", "provider", "protect", "retainOnDelete", "aliases", "dependsOn", "custom")},
+                "urn": urn,
+                "type": "kubernetes:apps/v1:Deployment",
+                "name": "api-sidecar",
+                "id": "voip/api-sidecar",
+                "props": {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "busybox", "env": env}]}}}},
+            }
+        )
+        return urn
+
+    return mutate
+
+
+def _ecs_task_with_env(env):
+    """An ECS task definition (containerDefinitions is JSON text, as the provider takes it)."""
+
+    def mutate(plan):
+        vpc = _find(plan, "aws:ec2/vpc:Vpc")
+        urn = vpc["urn"].rsplit("$", 1)[0] + "$aws:ecs/taskDefinition:TaskDefinition::batch-export"
+        containers = [{"name": "export", "image": "busybox", "environment": env}]
+        plan["resources"].append(
+            {
+                **{k: vpc[k] for k in ("parent", "provider", "protect", "retainOnDelete", "aliases", "dependsOn", "custom")},
+                "urn": urn,
+                "type": "aws:ecs/taskDefinition:TaskDefinition",
+                "name": "batch-export",
+                "id": "batch-export:1",
+                "props": {"family": "batch-export", "containerDefinitions": json.dumps(containers)},
+            }
+        )
+        return urn
+
+    return mutate
+
+
+def _helm_values(patch):
+    def mutate(plan):
+        release = _find(plan, "kubernetes:helm.sh/v3:Release", lambda r: r["name"].endswith("-signaling"))
+        release["props"]["values"].update(patch)
+        return release["urn"]
+
+    return mutate
+
+
+def _yearly_rotation(plan):
+    _find(plan, "aws:secretsmanager/secretRotation:SecretRotation")["props"]["rotationRules"] = {"automaticallyAfterDays": 365}
+    return _find(plan, "aws:secretsmanager/secret:Secret", lambda r: r["props"]["name"].endswith("/rds/master"))["urn"]
+
+
+MUTATIONS += [
+    ("vpc-flow-logs", "mandatory", "production", _flow_log_of_another_vpc),
+    ("vpc-flow-logs", "advisory", "dev", _flow_log_of_another_vpc),
+    ("internet-entry-behind-waf", "mandatory", "production", _without_waf_exceptions),
+    ("internet-entry-behind-waf", "mandatory", "dev", _alb_open_to_the_internet),
+    ("internet-entry-behind-waf", "mandatory", "nas-migration", _alb_no_longer_behind_cloudfront),
+    (
+        "s3-access-logging",
+        "mandatory",
+        "production",
+        _drop("aws:s3/bucketLogging:BucketLogging", lambda r: "-files-" in r["name"], _bucket_named("-files")),
+    ),
+    (
+        "s3-access-logging",
+        "advisory",
+        "dev",
+        _drop("aws:s3/bucketLogging:BucketLogging", lambda r: "-web-" in r["name"], _bucket_named("-web")),
+    ),
+    ("s3-noncurrent-expiry", "mandatory", "nas-migration", _web_lifecycle_without_noncurrent),
+    (
+        "s3-log-buckets-versioned",
+        "mandatory",
+        "production",
+        _drop("aws:s3/bucketVersioning:BucketVersioning", lambda r: "-lb-logs-" in r["name"], _bucket_named("-lb-logs")),
+    ),
+    ("route53-query-logging", "mandatory", "production", _drop("aws:route53/queryLog:QueryLog", report_on=("aws:route53/zone:Zone",))),
+    (
+        "waf-logging",
+        "mandatory",
+        "nas-migration",
+        _drop("aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration", report_on=("aws:wafv2/webAcl:WebAcl",)),
+    ),
+    (
+        "rds-master-secret-rotation",
+        "mandatory",
+        "nas-migration",
+        _drop(
+            "aws:secretsmanager/secretRotation:SecretRotation",
+            report_on=("aws:secretsmanager/secret:Secret", lambda r: r["props"]["name"].endswith("/rds/master")),
+        ),
+    ),
+    (
+        "rds-master-secret-rotation",
+        "advisory",
+        "dev",
+        _yearly_rotation,
+    ),
+    ("log-group-cmk", "mandatory", "production", _set(LOG_GROUP, "kmsKeyId", _DROP, lambda r: r["name"].endswith("-turn-logs"))),
+    ("log-group-cmk", "advisory", "dev", _set(LOG_GROUP, "kmsKeyId", _DROP, lambda r: r["props"]["name"].startswith("aws-waf-logs-"))),
+    (
+        "secret-cmk",
+        "mandatory",
+        "production",
+        _set("aws:secretsmanager/secret:Secret", "kmsKeyId", _DROP, lambda r: r["props"]["name"].endswith("/origin-verify")),
+    ),
+    (
+        "sns-topic-encrypted",
+        "mandatory",
+        "production",
+        _set("aws:sns/topic:Topic", "kmsMasterKeyId", _DROP, lambda r: r["name"].endswith("-alarms-global")),
+    ),
+    (
+        "security-log-retention",
+        "mandatory",
+        "nas-migration",
+        _set(LOG_GROUP, "retentionInDays", 90, lambda r: r["props"]["name"].startswith("aws-waf-logs-")),
+    ),
+    (
+        "security-log-retention",
+        "mandatory",
+        "production",
+        _set(LOG_GROUP, "retentionInDays", 30, lambda r: r["props"]["name"].startswith("/aws/eks/")),
+    ),
+    ("cloudfront-access-logging", "mandatory", "production", _no_cloudfront_logs),
+    ("lb-access-logs", "mandatory", "production", _nlb_without_access_logs),
+    (
+        "iam-no-admin-wildcard",
+        "mandatory",
+        "production",
+        _role_policy_statement("-turn-node-access", {"Sid": "Oops", "Effect": "Allow", "Action": "*", "Resource": "*"}),
+    ),
+    ("iam-scoped-resource-actions", "mandatory", "production", _autoscaler_describe_on_star),
+    (
+        "iam-scoped-resource-actions",
+        "mandatory",
+        "dev",
+        _role_policy_statement(
+            "-turn-node-access", {"Sid": "AnySecret", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": "*"}
+        ),
+    ),
+    ("no-secrets-in-user-data", "mandatory", "production", _user_data_with("export AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE")),
+    ("no-secrets-in-user-data", "mandatory", "dev", _user_data_with("static-auth-secret=9f2c1d7e5a3b8c6d4e2f1a0b9c8d7e6f")),
+    (
+        "no-secrets-in-user-data",
+        "mandatory",
+        "nas-migration",
+        _user_data_with("cat > /etc/tls.key <<'K'\n-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----\nK"),
+    ),
+    ("no-secrets-in-workload-env", "mandatory", "production", _deployment_with_env([{"name": "DB_PASSWORD", "value": "hunter2-literal"}])),
+    (
+        "no-secrets-in-workload-env",
+        "mandatory",
+        "dev",
+        _deployment_with_env(
+            [
+                {"name": "SPRING_DATASOURCE_URL", "value": "jdbc:postgresql://db:5432/voip"},
+                {"name": "JWT_SIGNING_SECRET", "value": "q8Zr2Lx9Vb4Nc7Mw1Kd6Hf3Jg5Ts0Yp"},
+            ]
+        ),
+    ),
+    (
+        "no-secrets-in-workload-env",
+        "mandatory",
+        "nas-migration",
+        _ecs_task_with_env([{"name": "AWS_SECRET_ACCESS_KEY", "value": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}]),
+    ),
+    ("no-secrets-in-helm-values", "mandatory", "production", _helm_values({"redis": {"password": "[secret]"}})),
+    ("no-secrets-in-helm-values", "mandatory", "dev", _helm_values({"aws": {"accessKeyId": "AKIAIOSFODNN7EXAMPLE"}})),
+]
+
+
 @pytest.mark.parametrize(("policy", "level", "stack", "mutate"), MUTATIONS, ids=[f"{m[0]}-{m[2]}-{i}" for i, m in enumerate(MUTATIONS)])
 def test_each_rule_reports_its_mutation(policy, level, stack, mutate):
     plan = _json_plan(stack)
-    expected = mutate(plan)
+    expected, extra = mutate(plan), set()
+    if isinstance(expected, tuple):
+        expected, extra = expected
     expected = expected if isinstance(expected, set) else {expected}
     added = _new(plan) - _baseline(stack)
-    assert added == {(level, policy, urn) for urn in expected}
+    assert added == {(level, policy, urn) for urn in expected} | extra
+
+
+def test_every_rule_has_a_mutation_case():
+    """A rule without a planted violation is a rule nobody has seen fire."""
+    assert {p.name for p in ALL_POLICIES} == {m[0] for m in MUTATIONS}
+
+
+def test_stage_overrides_levels_from_config():
+    """`policy.levels` beats the stage-kind default: dev's advisory flow-log rule made mandatory,
+    and a disabled rule reports nothing."""
+    for level, expected in (("mandatory", "mandatory"), ("disabled", None)):
+        plan = _json_plan("dev")
+        plan["config"]["policy"]["levels"] = {"vpc-flow-logs": level}
+        plan["resources"] = [r for r in plan["resources"] if r["type"] != "aws:ec2/flowLog:FlowLog"]
+        got = [v.level for v in policy_mod.run(plan) if v.policy == "vpc-flow-logs"]
+        assert got == ([expected] if expected else [])
+
+
+def test_policy_config_rejects_unknown_rules_and_short_reasons():
+    from components.config_loader import ConfigError, load_stack_config
+    from tests.harness import stack_raw, with_overrides
+
+    raw, _ = stack_raw("dev")
+    reason = "a reason long enough to be read by a reviewer who signs it off"
+    for policy, expected in (
+        ({"levels": {"vpc-flowlogs": "advisory"}}, "levels.vpc-flowlogs: not a rule of the pack; allowed: "),
+        ({"wafExceptions": [{"name": "nlb-signaling", "reason": "trust me"}]}, "policy.wafExceptions.0.reason"),
+        ({"wafExceptions": [{"name": "nlb-signaling", "reason": reason}] * 2}, "each listener may be listed once"),
+    ):
+        with pytest.raises(ConfigError) as err:
+            load_stack_config("dev", with_overrides(raw, {"voip-infra:policy": policy}))
+        assert expected in str(err.value), str(err.value)
 
 
 def test_unprotected_data_is_fine_where_the_stage_holds_none():
@@ -369,3 +717,52 @@ def test_cli_prints_violations_and_exits_by_level(tmp_path):
     assert ko.returncode == 1, ko.stderr
     assert ko.stdout.splitlines() == [f"mandatory rds-not-publicly-accessible {rds['urn']}: " + ko.stdout.split(": ", 1)[1].strip()]
     assert "publicly_accessible=False" in ko.stdout
+
+
+def test_docs_table_matches_the_pack_names_and_levels():
+    """Regenerate with `python -m policies.doc_table` when a rule or a level changes."""
+    from policies.doc_table import render
+
+    assert render() in (ROOT / "docs" / "policies.md").read_text()
+
+
+def test_a_topic_elasticache_notifies_may_stay_unencrypted():
+    """ElastiCache cannot publish to an SSE-KMS topic: the one unencrypted topic allowed is the one
+    a replication group notifies; the same topic without that use is reported."""
+    for notified in (True, False):
+        plan = _json_plan("production")
+        alarms = _find(plan, "aws:sns/topic:Topic", lambda r: r["name"].endswith("-alarms"))
+        topic = {**copy.deepcopy(alarms), "urn": alarms["urn"] + "-redis-events", "name": "production-redis-events", "id": "redis-events"}
+        topic["props"] = {"name": "production-voip-redis-events"}
+        plan["resources"].append(topic)
+        if notified:
+            _find(plan, REDIS)["props"]["notificationTopicArn"] = "arn:aws:sns:ap-northeast-2:123456789012:production-voip-redis-events"
+        expected = set() if notified else {("mandatory", "sns-topic-encrypted", topic["urn"])}
+        assert _new(plan) - _baseline("production") == expected
+
+
+def test_an_argued_exception_silences_one_rule_on_one_resource():
+    """`policy.exceptions`: the named resource is exempt from that rule only; others still report."""
+    reason = "a reason long enough to be read by a reviewer who signs it off"
+    for stack, rule, mutate, name in (
+        ("production", "log-group-cmk", _set(LOG_GROUP, "kmsKeyId", _DROP, lambda r: r["name"].endswith("-turn-logs")), "turn-logs"),
+        ("production", "vpc-flow-logs", _flow_log_of_another_vpc, "vpc"),
+    ):
+        plan = _json_plan(stack)
+        urn = mutate(plan)
+        stack_exceptions = plan["config"]["policy"]["exceptions"]  # the stack's own, kept
+        plan["config"]["policy"]["exceptions"] = [*stack_exceptions, {"rule": rule, "name": name, "reason": reason}]
+        assert _new(plan) - _baseline(stack) == set()
+        plan["config"]["policy"]["exceptions"] = [*stack_exceptions, {"rule": "secret-cmk", "name": name, "reason": reason}]
+        assert (_new(plan) - _baseline(stack)) == {("mandatory", rule, urn)}
+
+
+def test_exceptions_name_a_rule_of_the_pack():
+    from components.config_loader import ConfigError, load_stack_config
+    from tests.harness import stack_raw, with_overrides
+
+    raw, _ = stack_raw("dev")
+    bad = {"exceptions": [{"rule": "log-group-kms", "name": "turn-logs", "reason": "a reason long enough to be read by a reviewer"}]}
+    with pytest.raises(ConfigError) as err:
+        load_stack_config("dev", with_overrides(raw, {"voip-infra:policy": bad}))
+    assert "exceptions.0.rule: 'log-group-kms' is not a rule of the pack" in str(err.value)

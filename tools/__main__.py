@@ -120,6 +120,19 @@ def _diagram(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tfplan(args: argparse.Namespace) -> int:
+    from tools import tfplan as tfplan_mod
+
+    try:
+        text = tfplan_mod.write(Path(args.plan), Path(args.out) if args.out else None)
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if not args.out:
+        print(text)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _Parser(prog="python -m tools", description="voip-infra operator commands (offline)")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -150,6 +163,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--plan", required=True, metavar="PLAN.json", help="a plan file written by `plan --json`")
     p.add_argument("--format", choices=["mermaid"], default="mermaid", help="output format (default mermaid)")
     p.set_defaults(func=_diagram)
+
+    p = sub.add_parser("tfplan", help="a Terraform-plan JSON translation of a plan file (checkov --framework terraform_plan)")
+    p.add_argument("--plan", required=True, metavar="PLAN.json", help="a plan file written by `plan --json`")
+    p.add_argument("--out", metavar="FILE", help="write here instead of stdout")
+    p.set_defaults(func=_tfplan)
 
     args = parser.parse_args(argv)
     return args.func(args)

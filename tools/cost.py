@@ -420,6 +420,9 @@ ESTIMATORS: dict[str, Estimator] = {
     "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration": _usage("log ingestion"),
     "aws:sns/topic:Topic": _usage("publishes and deliveries"),
     "aws:route53/record:Record": _usage("DNS queries (alias queries to AWS resources free)"),
+    "aws:route53/queryLog:QueryLog": _usage("log ingestion (priced on its log group)"),
+    # The rotation Lambda: a few invocations a month (free tier scale).
+    "aws:serverlessrepository/cloudFormationStack:CloudFormationStack": _usage("Lambda invocations (a few per rotation)"),
     "aws:ecr/pullThroughCacheRule:PullThroughCacheRule": _usage(
         "ECR storage of cached images", "ECR pull-through cache: ~$0.10/GB-month of cached images; in-region pulls free"
     ),

@@ -173,6 +173,12 @@ def _ip_from(rid: str, first: int) -> str:
 
 
 _COMPUTED: dict[str, Any] = {
+    # The Serverless Application Repository stack's outputs (the rotation apps export the function ARN).
+    "aws:serverlessrepository/cloudFormationStack:CloudFormationStack": lambda m, name, rid, inputs: {
+        "outputs": {
+            "RotationLambdaARN": f"arn:aws:lambda:{m.region}:{ACCOUNT_ID}:function:{(inputs.get('parameters') or {}).get('functionName', name)}"
+        },
+    },
     "aws:ec2/vpc:Vpc": lambda m, name, rid, inputs: {
         "defaultSecurityGroupId": f"sg-default-{rid[4:12]}",
         "mainRouteTableId": f"rtb-main-{rid[4:12]}",

@@ -27,7 +27,7 @@ from pulumi_policy import (
 from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
 
 from components.ports import Ports
-from policies.rules import ALL_POLICIES, PACK_ENFORCEMENT_LEVEL
+from policies.rules import ALL_POLICIES, level_for
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,11 @@ class Violation:
 
 def policy_config(plan: dict[str, Any]) -> dict[str, Any]:
     cfg = plan.get("config") or {}
+    policy_cfg = cfg.get("policy") or {}
     return {
+        "enforcementLevels": dict(policy_cfg.get("levels") or {}),
+        "wafExceptions": [dict(e) for e in policy_cfg.get("wafExceptions") or []],
+        "exceptions": [dict(e) for e in policy_cfg.get("exceptions") or []],
         "protectData": bool(cfg.get("protectData", False)),
         "secretsRedacted": True,
         # The stage's own ports (components/ports.py), read from the plan's config.
@@ -79,31 +83,30 @@ def _seen_as(r: dict[str, Any], providers: dict[str, PolicyProviderResource]) ->
     return r["type"], props, r["urn"], r["name"], _opts(r), providers.get(r.get("provider") or "")
 
 
-def _level(policy: Any) -> EnforcementLevel:
-    return policy.enforcement_level or PACK_ENFORCEMENT_LEVEL
-
-
 def run(plan: dict[str, Any]) -> list[Violation]:
     """Every violation of every enabled policy, in pack order then resource order."""
     config = policy_config(plan)
     providers = _providers(plan)
     custom = [r for r in plan["resources"] if r.get("custom", True) and not r["type"].startswith("pulumi:providers:")]
+    # What each resource looks like to a policy, built once (the proxies are read-only, so every
+    # policy may share them; building them per policy was most of the run's time).
+    seen = {r["urn"]: _seen_as(r, providers) for r in custom}
     # Stack view: like the engine, parent and dependencies are resolved to the resource objects.
-    stack = {r["urn"]: PolicyResource(*_seen_as(r, providers), None, [], {}) for r in custom}
+    stack = {r["urn"]: PolicyResource(*seen[r["urn"]], None, [], {}) for r in custom}
     for r in custom:
         pr = stack[r["urn"]]
         pr.parent = stack.get(r.get("parent") or "")
         pr.dependencies = [stack[d] for d in r.get("dependsOn") or [] if d in stack]
     out: list[Violation] = []
     for policy in ALL_POLICIES:
-        level = _level(policy)
+        level = level_for(policy, config["protectData"], config["enforcementLevels"])
         if level == EnforcementLevel.DISABLED:
             continue
         name = level.value if level != EnforcementLevel.REMEDIATE else "mandatory"
 
         if isinstance(policy, ResourceValidationPolicy):
             for r in custom:
-                args = ResourceValidationArgs(*_seen_as(r, providers), dict(config))
+                args = ResourceValidationArgs(*seen[r["urn"]], config)
                 _call(policy, args, lambda m, u=None, _u=r["urn"], _p=policy, _n=name: out.append(Violation(_n, _p.name, _u, m)))
         elif isinstance(policy, StackValidationPolicy):
             stack_urn = (

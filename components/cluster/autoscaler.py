@@ -28,7 +28,7 @@ CLUSTER_AUTOSCALER_NAMESPACE = "kube-system"
 CLUSTER_AUTOSCALER_SERVICE_ACCOUNT = "cluster-autoscaler"
 
 # What the autoscaler reads to build its node templates (instance types, launch templates,
-# managed node group labels/taints when a group is at zero). Describe calls accept no
+# managed node group labels/taints when a group is at zero). These Describe calls accept no
 # resource-level scoping.
 READ_ACTIONS = (
     "autoscaling:Describe*",
@@ -36,8 +36,17 @@ READ_ACTIONS = (
     "ec2:DescribeInstanceTypes",
     "ec2:DescribeLaunchTemplateVersions",
     "ec2:GetInstanceTypesFromInstanceRequirements",
-    "eks:DescribeNodegroup",
 )
+# eks:DescribeNodegroup takes a nodegroup ARN: only this cluster's groups.
+NODEGROUP_READ_ACTIONS = ("eks:DescribeNodegroup",)
+
+
+def nodegroups_arn(cluster_arn: str) -> str:
+    """`arn:aws:eks:R:A:cluster/NAME` -> `arn:aws:eks:R:A:nodegroup/NAME/*/*` (every group of that cluster)."""
+    prefix, name = cluster_arn.split(":cluster/", 1)
+    return f"{prefix}:nodegroup/{name}/*/*"
+
+
 # What it changes: desired capacity, and the one instance it drained on scale-down.
 WRITE_ACTIONS = ("autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup")
 
@@ -77,7 +86,7 @@ class NodeAutoscaler(pulumi.ComponentResource):
             cluster=args.cluster,
             namespace=CLUSTER_AUTOSCALER_NAMESPACE,
             service_account=CLUSTER_AUTOSCALER_SERVICE_ACCOUNT,
-            policy=pulumi.Output.from_input(args.cluster.name).apply(_autoscaler_policy),
+            policy=pulumi.Output.all(args.cluster.name, args.cluster.arn).apply(lambda v: _autoscaler_policy(*v)),
             parent=self,
         )
         self.role, policy, self.pod_identity = identity.role, identity.policy, identity.association
@@ -142,12 +151,18 @@ def release_values(
     }
 
 
-def _autoscaler_policy(cluster_name: str) -> str:
+def _autoscaler_policy(cluster_name: str, cluster_arn: str) -> str:
     return json.dumps(
         {
             "Version": "2012-10-17",
             "Statement": [
                 {"Sid": "Discover", "Effect": "Allow", "Action": list(READ_ACTIONS), "Resource": "*"},
+                {
+                    "Sid": "DescribeOwnNodeGroups",
+                    "Effect": "Allow",
+                    "Action": list(NODEGROUP_READ_ACTIONS),
+                    "Resource": nodegroups_arn(cluster_arn),
+                },
                 {
                     # EKS tags every managed node group's ASG k8s.io/cluster-autoscaler/<cluster>=owned:
                     # another cluster's (or a hand-made) group cannot be resized or emptied.

@@ -14,14 +14,24 @@ password RDS manages in Secrets Manager (a documented limitation for every engin
 Server), and production has replicas. So the program generates it (random, a Pulumi secret),
 hands it to RDS write-only (`password_wo`: never kept in the instance's state) and keeps it in
 one Secrets Manager secret per stage, encrypted with the data key, as the JSON clients and
-AWS DMS read: {engine, host, port, dbname, username, password}. Rotation is explicit: raise
-`database.masterPasswordVersion` and `pulumi up` (a new password, then RDS and the secret).
+AWS DMS read: {engine, host, port, dbname, username, password}.
+
+Rotation: Secrets Manager rotates the secret every `masterPasswordRotationDays` with AWS's
+single-user PostgreSQL rotation function (the Serverless Application Repository app
+SecretsManagerRDSPostgreSQLRotationSingleUser, deployed as a CloudFormation stack): it logs
+in with the current secret, ALTER USERs a new password and stages it as AWSCURRENT. That works
+with a write-only master password: Pulumi never reads the password back (`password_wo` and
+`secret_string_wo` are not in state), so a rotated password is no drift, and every consumer
+already reads the secret (DMS, the apps). `database.masterPasswordVersion` stays the
+break-glass reset: it writes a new random password to RDS and the secret in one `pulumi up`,
+and rotation continues from there. The function runs in the private subnets (it must reach
+the database and the Secrets Manager API: NAT, or the secretsmanager interface endpoint).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pulumi
 import pulumi_aws as aws
@@ -33,6 +43,13 @@ from components.iam import service_trust
 
 # The CA that new RDS certificates chain to (RSA 2048, valid to 2061).
 CA_CERT = "rds-ca-rsa2048-g1"
+# AWS's rotation function for a PostgreSQL secret holding the user's own credentials, from the
+# Serverless Application Repository (the version aws-cdk pins for the aws partition).
+ROTATION_APPLICATION_ID = "arn:aws:serverlessrepo:us-east-1:297356227824:applications/SecretsManagerRDSPostgreSQLRotationSingleUser"
+ROTATION_APPLICATION_VERSION = "1.1.671"
+# Characters RDS refuses in a master password ('/', '"', '@', space) and quotes/backslash the
+# connection strings of clients would have to escape.
+ROTATION_EXCLUDE_CHARACTERS = "/@\"' \\"
 PRIMARY_LOG_EXPORTS = ("postgresql", "upgrade")
 REPLICA_LOG_EXPORTS = ("postgresql",)
 GIB = 1024**3
@@ -47,6 +64,8 @@ class DatabaseArgs(DataStoreArgs):
     over the AZs (the primary's standby is placed by RDS)."""
 
     config: DatabaseConfig
+    # Where the rotation function runs: the private subnets (NAT or the Secrets Manager endpoint).
+    rotation_subnet_ids: Sequence[pulumi.Input[str]] = ()
 
 
 def parameters(cfg: DatabaseConfig) -> list[tuple[str, str, str]]:
@@ -57,6 +76,7 @@ def parameters(cfg: DatabaseConfig) -> list[tuple[str, str, str]]:
         ("log_lock_waits", "1", "immediate"),
         ("log_temp_files", "10240", "immediate"),  # temp files above 10 MiB (work_mem too small)
         ("log_autovacuum_min_duration", "10000", "immediate"),
+        ("log_statement", "ddl", "immediate"),  # every schema change (CREATE/ALTER/DROP), with who ran it
         # Static: takes effect at the next reboot (the capacity check in config.py counts on it).
         *([("max_connections", str(cfg.max_connections), "pending-reboot")] if cfg.max_connections else []),
     ]
@@ -76,8 +96,31 @@ class Database(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         identifier = f"{stage}-postgres"
 
-        network = data_store_network(POSTGRES, args.ctx.ports.postgres, args, child)
+        # The rotation function logs in like any client: its group is one of the named sources.
+        self.rotation_security_group = aws.ec2.SecurityGroup(
+            f"{stage}-postgres-rotation-sg",
+            name=f"{stage}-postgres-rotation",
+            description=f"{stage}-postgres-rotation: the master secret rotation function",
+            vpc_id=args.vpc_id,
+            egress=[
+                {"protocol": "tcp", "from_port": 443, "to_port": 443, "cidr_blocks": ["0.0.0.0/0"], "description": "Secrets Manager API"},
+            ],
+            tags={"Name": f"{stage}-postgres-rotation"},
+            opts=child,
+        )
+        sources = [*args.allowed_security_group_ids, self.rotation_security_group.id]
+        network = data_store_network(POSTGRES, args.ctx.ports.postgres, replace(args, allowed_security_group_ids=sources), child)
         self.security_group, self.subnet_group = network.security_group, network.subnet_group
+        aws.vpc.SecurityGroupEgressRule(
+            f"{stage}-postgres-rotation-to-db",
+            security_group_id=self.rotation_security_group.id,
+            referenced_security_group_id=self.security_group.id,
+            ip_protocol="tcp",
+            from_port=args.ctx.ports.postgres,
+            to_port=args.ctx.ports.postgres,
+            description="PostgreSQL: ALTER USER with the current secret",
+            opts=pulumi.ResourceOptions(parent=self.rotation_security_group),
+        )
         major = cfg.engine_version
         # The resource name carries the major: an upgrade creates the new group first.
         self.parameter_group = aws.rds.ParameterGroup(
@@ -182,6 +225,7 @@ class Database(pulumi.ComponentResource):
 
         self._alarms(stage, cfg, args)
         self.master_secret, self.master_secret_document = self._master_secret(stage, identifier, cfg, args)
+        self.rotation = self._rotation(stage, identifier, cfg, args)
 
         self.address = self.instance.address
         self.port = self.instance.port
@@ -235,6 +279,37 @@ class Database(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         return secret, value
+
+    def _rotation(self, stage: str, identifier: str, cfg: DatabaseConfig, args: DatabaseArgs) -> aws.secretsmanager.SecretRotation:
+        """AWS's single-user rotation function (its own role: read/write this secret, the data
+        key via Secrets Manager, VPC ENIs) and the schedule on the master secret."""
+        function_name = f"{identifier}-master-rotation"
+        app = aws.serverlessrepository.CloudFormationStack(
+            f"{identifier}-rotation-function",
+            name=function_name,
+            application_id=ROTATION_APPLICATION_ID,
+            semantic_version=ROTATION_APPLICATION_VERSION,
+            # The template creates the function's role and its invoke permission for Secrets Manager.
+            capabilities=["CAPABILITY_IAM", "CAPABILITY_RESOURCE_POLICY"],
+            parameters={
+                "functionName": function_name,
+                "endpoint": f"https://secretsmanager.{args.ctx.region}.amazonaws.com",
+                "vpcSubnetIds": pulumi.Output.all(*args.rotation_subnet_ids).apply(lambda ids: ",".join(ids)),
+                "vpcSecurityGroupIds": self.rotation_security_group.id,
+                "kmsKeyArn": args.ctx.data_key_arn,
+                "excludeCharacters": ROTATION_EXCLUDE_CHARACTERS,
+            },
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return aws.secretsmanager.SecretRotation(
+            f"{identifier}-master-rotation",
+            secret_id=self.master_secret.id,
+            rotation_lambda_arn=app.outputs.apply(lambda o: o["RotationLambdaARN"]),
+            rotation_rules={"automatically_after_days": cfg.master_password_rotation_days},
+            # Not at creation: the first rotation follows the schedule, after the instance is up.
+            rotate_immediately=False,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.instance]),
+        )
 
     def _monitoring_role(self, stage: str, args: DatabaseArgs) -> aws.iam.Role:
         role = aws.iam.Role(

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pulumi
 import pulumi_aws as aws
+
+if TYPE_CHECKING:  # context.py builds the DataKey from this module: no runtime import back
+    from components.context import StageContext
 
 
 @dataclass
@@ -81,7 +85,40 @@ def alarm_publishers_statement(account_id: str, services: list[str], sid: str = 
     }
 
 
-def data_key_policy(account_id: str, region: str) -> str:
+def cdn_log_bucket_name(stage: str, account_id: str) -> str:
+    """The CloudFront standard-log bucket (SSE-KMS with the data key; its key statement needs the name)."""
+    return f"{stage}-voip-cdn-logs-{account_id}"
+
+
+def cloudfront_log_delivery_statement(bucket_name: str) -> dict:
+    """CloudFront standard logging writes through the log-delivery service, which must be able
+    to generate data keys for an SSE-KMS bucket (CloudFront developer guide, standard logging:
+    "Allow CloudFront Flow Logs to use the key"); narrowed to that one bucket's S3 context."""
+    return {
+        "Sid": "CloudFrontStandardLogsToTheirBucket",
+        "Effect": "Allow",
+        "Principal": {"Service": "delivery.logs.amazonaws.com"},
+        "Action": "kms:GenerateDataKey*",
+        "Resource": "*",
+        "Condition": {"StringLike": {"kms:EncryptionContext:aws:s3:arn": f"arn:aws:s3:::{bucket_name}*"}},
+    }
+
+
+def edge_logs_key_policy(account_id: str) -> str:
+    """The us-east-1 key: CloudWatch Logs there may use it for the WAF and Route 53 query log groups only."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                account_administers_statement(account_id),
+                logs_statement(account_id, "us-east-1", "aws-waf-logs-*", sid="WafLogsInUsEast1"),
+                logs_statement(account_id, "us-east-1", "/aws/route53/*", sid="Route53QueryLogsInUsEast1"),
+            ],
+        }
+    )
+
+
+def data_key_policy(account_id: str, region: str, stage: str | None = None) -> str:
     """Key policy: the account administers and uses the key through IAM (RDS, ElastiCache,
     S3 and Secrets Manager act on the caller's behalf via grants); CloudWatch Logs may use it
     for this account's log groups; CloudFront may decrypt for this account's distributions
@@ -105,6 +142,7 @@ def data_key_policy(account_id: str, region: str) -> str:
                     "Resource": "*",
                     "Condition": {"ArnLike": {"AWS:SourceArn": f"arn:aws:cloudfront::{account_id}:distribution/*"}},
                 },
+                *([cloudfront_log_delivery_statement(cdn_log_bucket_name(stage, account_id))] if stage else []),
             ],
         }
     )
@@ -123,7 +161,7 @@ class DataKey(pulumi.ComponentResource):
             rotation_period_in_days=365,
             # A deleted key makes every snapshot encrypted with it unreadable: long window where data lives.
             deletion_window_in_days=30 if args.protect else 7,
-            policy=pulumi.Output.from_input(args.account_id).apply(lambda account: data_key_policy(account, args.region)),
+            policy=pulumi.Output.from_input(args.account_id).apply(lambda account: data_key_policy(account, args.region, stage)),
             opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
         )
         self.alias = aws.kms.Alias(
@@ -135,3 +173,36 @@ class DataKey(pulumi.ComponentResource):
         self.arn = self.key.arn
         self.key_id = self.key.key_id
         self.register_outputs({"arn": self.key.arn, "keyId": self.key.key_id, "alias": self.alias.name})
+
+
+@dataclass
+class EdgeLogsKeyArgs:
+    # Built with the context's us-east-1 provider: CloudWatch Logs only takes a key of the log
+    # group's region, and WAF (CLOUDFRONT scope) and Route 53 query logs must live in us-east-1.
+    ctx: StageContext
+
+
+class EdgeLogsKey(pulumi.ComponentResource):
+    """A symmetric key in us-east-1 for the edge's log groups there (WAF, Route 53 queries)."""
+
+    def __init__(self, name: str, args: EdgeLogsKeyArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("voip:edge:EdgeLogsKey", name, None, opts)
+        ctx = args.ctx
+        stage = ctx.stage
+        self.key = aws.kms.Key(
+            f"{stage}-edge-logs-key",
+            description=f"{stage}: us-east-1 edge logs (WAF, Route 53 query logs)",
+            enable_key_rotation=True,
+            rotation_period_in_days=365,
+            deletion_window_in_days=30 if ctx.protect else 7,
+            policy=pulumi.Output.from_input(ctx.account_id).apply(edge_logs_key_policy),
+            opts=pulumi.ResourceOptions(parent=self, provider=ctx.us_east_1, protect=ctx.protect),
+        )
+        aws.kms.Alias(
+            f"{stage}-edge-logs-key-alias",
+            name=f"alias/{stage}-edge-logs",
+            target_key_id=self.key.key_id,
+            opts=pulumi.ResourceOptions(parent=self, provider=ctx.us_east_1),
+        )
+        self.arn = self.key.arn
+        self.register_outputs({"arn": self.key.arn})

@@ -145,6 +145,18 @@ class FileStorage(pulumi.ComponentResource):
         )
         return self._policy
 
+    def log_access_to(self, target_bucket: pulumi.Input[str], prefix: str) -> aws.s3.BucketLogging:
+        """S3 server access logs of the file bucket (who read or changed which file) into
+        `target_bucket` under `prefix`files/ (the edge's SSE-S3 log bucket: access logging
+        cannot deliver to an SSE-KMS bucket). Called once the edge tier exists."""
+        return aws.s3.BucketLogging(
+            f"{self.args.ctx.stage}-files-access-logging",
+            bucket=self.bucket.id,
+            target_bucket=target_bucket,
+            target_prefix=f"{prefix}files/",
+            opts=pulumi.ResourceOptions(parent=self.bucket, protect=False),
+        )
+
     @property
     def policy(self) -> aws.s3.BucketPolicy | None:
         return self._policy

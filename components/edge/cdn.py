@@ -25,7 +25,9 @@ import pulumi_aws as aws
 from components.buckets import cloudfront_may
 from components.config import CDN_ALB_PATHS, EdgeConfig
 from components.context import StageContext
+from components.data.keys import cdn_log_bucket_name
 from components.data.storage import FILES_KEY_PREFIX
+from components.edge.edge import LOG_NONCURRENT_DAYS
 from components.edge.edge_buckets import EdgeBucket, EdgeBucketArgs
 
 # AWS managed policies, by their documented fixed ids (no lookup invoke needed).
@@ -49,6 +51,8 @@ class CdnArgs:
     alb_dns_name: pulumi.Input[str]
     origin_header_name: str
     origin_secret_value: pulumi.Input[str]
+    # S3 server access logs of the web bucket: (target bucket, prefix); None: off.
+    access_log_target: tuple[pulumi.Input[str], str] | None = None
     # The storage tier's file bucket, served at /files/*; None: no such behaviour.
     files_bucket_regional_domain_name: pulumi.Input[str] | None = None
     # More names the distribution answers whose DNS records another component owns (the
@@ -68,13 +72,19 @@ class Cdn(pulumi.ComponentResource):
 
         # CloudFront standard logging (legacy S3 delivery): the bucket must accept ACLs, as
         # CloudFront grants its awslogsdelivery account write access through the bucket ACL
-        # when the distribution is created. Region-local bucket, SSE-S3, expiring.
+        # when the distribution is created. Region-local bucket, SSE-KMS with the data key (whose
+        # policy lets the log-delivery service generate data keys for this bucket), versioned,
+        # expiring.
         self.log_bucket = EdgeBucket(
             f"{stage}-cdn-logs",
             EdgeBucketArgs(
-                bucket_name=account.apply(lambda a: f"{stage}-voip-cdn-logs-{a}"),
+                bucket_name=account.apply(lambda a: cdn_log_bucket_name(stage, a)),
                 object_ownership="BucketOwnerPreferred",
                 expire_days=args.config.log_retention_days,
+                # The data key: its policy lets the log-delivery service generate data keys here.
+                kms_key_arn=args.ctx.data_key_arn,
+                versioned=True,
+                noncurrent_days=LOG_NONCURRENT_DAYS,
                 force_destroy=not args.ctx.protect,
                 protect=args.ctx.protect,
             ),
@@ -87,8 +97,13 @@ class Cdn(pulumi.ComponentResource):
             f"{stage}-web",
             EdgeBucketArgs(
                 bucket_name=account.apply(lambda a: f"{stage}-voip-web-{a}"),
+                # The data key: its policy lets CloudFront (origin access control) decrypt.
+                kms_key_arn=args.ctx.data_key_arn,
                 versioned=True,
                 noncurrent_days=30,
+                access_log_target=(
+                    (args.access_log_target[0], f"{args.access_log_target[1]}web/") if args.access_log_target is not None else None
+                ),
                 force_destroy=not args.ctx.protect,
                 statements=lambda arn, dist_arn: [
                     cloudfront_may("CloudFrontReadsThroughOac", "s3:GetObject", f"{arn}/*", dist_arn),

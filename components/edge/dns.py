@@ -9,6 +9,7 @@ validation) uses it.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import pulumi
@@ -23,6 +24,9 @@ class DnsArgs:
     ctx: StageContext
     # domain, and hostedZoneId: an existing public zone, or None to create one (owned by the stage).
     config: EdgeConfig
+    # The us-east-1 edge-logs key: Route 53 query logging of the public zone into a us-east-1
+    # log group encrypted with it. None: no query logs.
+    query_log_kms_key_arn: pulumi.Input[str] | None = None
 
 
 class Dns(pulumi.ComponentResource):
@@ -54,6 +58,10 @@ class Dns(pulumi.ComponentResource):
             self.zone = None
             self.zone_id = pulumi.Output.from_input(args.config.hosted_zone_id)
             self.name_servers = pulumi.Output.from_input([])
+
+        self.query_log_group: aws.cloudwatch.LogGroup | None = None
+        if args.query_log_kms_key_arn is not None:
+            self._query_logging(stage, args)
 
         names = [args.config.domain, f"*.{args.config.domain}"]
         # The regional one (ALB, NLB) and CloudFront's, which takes certificates from us-east-1 only.
@@ -100,10 +108,55 @@ class Dns(pulumi.ComponentResource):
 
         self.register_outputs(
             {
+                "queryLogGroup": self.query_log_group.name if self.query_log_group is not None else None,
                 "zoneId": self.zone_id,
                 "domain": self.domain,
                 "nameServers": self.name_servers,
                 "regionalCertificateArn": self.regional_certificate_arn,
                 "cloudfrontCertificateArn": self.cloudfront_certificate_arn,
             }
+        )
+
+    def _query_logging(self, stage: str, args: DnsArgs) -> None:
+        """Who asked for which name (resolver edge, type, response code): Route 53 publishes public
+        zone query logs only to a us-east-1 log group, through a CloudWatch Logs resource policy
+        there that admits route53.amazonaws.com (an account has at most 10 such policies per region:
+        one per stage, scoped to this stage's group)."""
+        east = pulumi.ResourceOptions(parent=self, provider=args.ctx.us_east_1)
+        name = f"/aws/route53/{args.config.domain}"
+        self.query_log_group = aws.cloudwatch.LogGroup(
+            f"{stage}-dns-query-logs",
+            name=name,
+            retention_in_days=args.config.log_retention_days,
+            kms_key_id=args.query_log_kms_key_arn,
+            opts=east,
+        )
+        policy = aws.cloudwatch.LogResourcePolicy(
+            f"{stage}-dns-query-logs-policy",
+            policy_name=f"{stage}-route53-query-logs",
+            policy_document=pulumi.Output.all(self.query_log_group.arn, args.ctx.account_id).apply(
+                lambda v: json.dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Sid": "Route53QueryLogs",
+                                "Effect": "Allow",
+                                "Principal": {"Service": "route53.amazonaws.com"},
+                                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                                "Resource": f"{v[0]}:*",
+                                "Condition": {"StringEquals": {"aws:SourceAccount": v[1]}},
+                            }
+                        ],
+                    }
+                )
+            ),
+            opts=east,
+        )
+        aws.route53.QueryLog(
+            f"{stage}-dns-query-log",
+            zone_id=self.zone_id,
+            cloudwatch_log_group_arn=self.query_log_group.arn,
+            # Route 53 checks it may write when the config is created.
+            opts=pulumi.ResourceOptions(parent=self, provider=args.ctx.us_east_1, depends_on=[policy]),
         )

@@ -80,6 +80,13 @@ class EdgeArgs:
         return [str(c) for c in self.config.allow_list] if self.config.restrict_to_allow_list else ["0.0.0.0/0"]
 
 
+# Old versions of log objects (overwritten or expired) are kept this long, then removed.
+LOG_NONCURRENT_DAYS = 30
+# S3 server access logs of the stage's other buckets land in the load-balancer log bucket
+# under this prefix (server access logging only delivers to SSE-S3 buckets of the region).
+ACCESS_LOG_PREFIX = "s3-access/"
+
+
 # ELB names (load balancers, target groups) take at most 32 characters.
 ELB_NAME_MAX = 32
 
@@ -137,6 +144,7 @@ class Edge(pulumi.ComponentResource):
 
         self._origin_secret(stage, args)
         self.log_bucket = self._log_bucket(stage, args)
+        self.access_log_bucket_name = self.log_bucket.name
         self._alb(stage, args, child)
         self._nlb(stage, args, child)
 
@@ -178,6 +186,8 @@ class Edge(pulumi.ComponentResource):
             f"{stage}-origin-secret",
             name=f"voip/{stage}/edge/origin-verify",
             description=f"{stage}: value of the {ORIGIN_HEADER} header CloudFront sends to the ALB",
+            # The data key (not the AWS-managed secretsmanager key).
+            kms_key_id=args.ctx.data_key_arn,
             recovery_window_in_days=30 if args.ctx.protect else 7,
             opts=pulumi.ResourceOptions(parent=self),
         )
@@ -227,6 +237,15 @@ class Edge(pulumi.ComponentResource):
                     "Resource": arn,
                     "Condition": {"StringEquals": {"aws:SourceAccount": account}},
                 },
+                # S3 server access logs of this account's buckets (files, web).
+                {
+                    "Sid": "S3ServerAccessLogs",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "logging.s3.amazonaws.com"},
+                    "Action": "s3:PutObject",
+                    "Resource": f"{arn}/{ACCESS_LOG_PREFIX}*",
+                    "Condition": {"StringEquals": {"aws:SourceAccount": account}},
+                },
             ]
 
         return EdgeBucket(
@@ -234,6 +253,8 @@ class Edge(pulumi.ComponentResource):
             EdgeBucketArgs(
                 bucket_name=pulumi.Output.from_input(args.ctx.account_id).apply(lambda a: f"{stage}-voip-lb-logs-{a}"),
                 expire_days=args.config.log_retention_days,
+                versioned=True,
+                noncurrent_days=LOG_NONCURRENT_DAYS,
                 force_destroy=not args.ctx.protect,
                 protect=args.ctx.protect,
                 statements=statements,

@@ -1,8 +1,11 @@
 """Private S3 buckets of the edge tier (load-balancer logs, CloudFront logs, static web).
 
 One helper so every edge bucket gets the same baseline: all public access blocked,
-SSE-S3 (the only encryption ELB and CloudFront log delivery support), a lifecycle rule,
-and a policy that denies plain-HTTP access; the caller adds its service statements.
+default encryption (SSE-S3, or SSE-KMS with a customer key where the writer supports it:
+ELB access logs and S3 server access logs take SSE-S3 only, CloudFront standard logs take
+SSE-KMS with a key grant), a lifecycle rule, optional versioning with expiry of old
+versions, optional S3 server access logging, and a policy that denies plain-HTTP access;
+the caller adds its service statements.
 """
 
 from __future__ import annotations
@@ -29,6 +32,10 @@ class EdgeBucketArgs:
     expire_days: int | None = None
     versioned: bool = False
     noncurrent_days: int = 30
+    # SSE-KMS with this key (bucket key on); None: SSE-S3.
+    kms_key_arn: pulumi.Input[str] | None = None
+    # S3 server access logs to (target bucket name, key prefix); None: none.
+    access_log_target: tuple[pulumi.Input[str], str] | None = None
     force_destroy: bool = False
     protect: bool = False
     # (bucket ARN, *resolved statement_inputs) -> extra policy statements (service principals).
@@ -52,14 +59,24 @@ class EdgeBucket:
             opts=pulumi.ResourceOptions(parent=parent, protect=args.protect),
         )
         child = pulumi.ResourceOptions(parent=self.bucket)
+        by_default = (
+            {"sse_algorithm": "aws:kms", "kms_master_key_id": args.kms_key_arn}
+            if args.kms_key_arn is not None
+            else {"sse_algorithm": "AES256"}
+        )
         baseline = private_bucket_baseline(
             self.bucket.bucket,
             names=(f"{name}-public-access", f"{name}-ownership", f"{name}-sse"),
-            encryption={"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}, "bucket_key_enabled": True},
+            encryption={"apply_server_side_encryption_by_default": by_default, "bucket_key_enabled": True},
             object_ownership=args.object_ownership,
             opts=child,
         )
         self.public_access_block, self.ownership = baseline.public_access_block, baseline.ownership
+        if args.access_log_target is not None:
+            target, prefix = args.access_log_target
+            aws.s3.BucketLogging(
+                f"{name}-access-logging", bucket=self.bucket.bucket, target_bucket=target, target_prefix=prefix, opts=child
+            )
         if args.versioned:
             aws.s3.BucketVersioning(
                 f"{name}-versioning",

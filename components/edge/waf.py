@@ -67,6 +67,8 @@ class WafArgs:
     config: EdgeConfig
     # The load-test token (a secret Output); None: no bypass rule.
     bypass_token: pulumi.Input[str] | None = None
+    # The us-east-1 edge-logs key: the log group is encrypted with it (None: AWS-owned key).
+    logs_kms_key_arn: pulumi.Input[str] | None = None
 
 
 def _visibility(metric: str) -> dict[str, Any]:
@@ -206,6 +208,7 @@ class Waf(pulumi.ComponentResource):
             f"{stage}-waf-logs",
             name=f"aws-waf-logs-{prefix}-edge",
             retention_in_days=args.config.log_retention_days,
+            kms_key_id=args.logs_kms_key_arn,
             opts=east,
         )
         redacted = [{"single_header": {"name": "authorization"}}, {"single_header": {"name": "cookie"}}]

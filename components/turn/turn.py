@@ -82,6 +82,7 @@ class Turn(pulumi.ComponentResource):
             f"{stage}-turn-shared-secret",
             name=f"voip/{stage}/turn/shared-secret",
             description=f"coturn use-auth-secret of stage {stage}: TURN REST API credentials are HMACs of it",
+            kms_key_id=args.ctx.data_key_arn,
             # Dev can recreate the name at once; stages with users keep a recovery window.
             recovery_window_in_days=30 if args.ctx.protect else 0,
             opts=child,
@@ -100,6 +101,7 @@ class Turn(pulumi.ComponentResource):
             f"{stage}-turn-logs",
             name=f"/voip/{stage}/turn",
             retention_in_days=cfg.log_retention_days,
+            kms_key_id=args.ctx.data_key_arn,
             opts=child,
         )
 
@@ -237,12 +239,20 @@ class Turn(pulumi.ComponentResource):
         policy = aws.iam.RolePolicy(
             f"{stage}-turn-node-access",
             role=role.id,
-            policy=pulumi.Output.all(self.secret.arn, self.log_group.arn).apply(
+            policy=pulumi.Output.all(self.secret.arn, self.log_group.arn, self.args.ctx.data_key_arn, self.args.ctx.region).apply(
                 lambda v: json.dumps(
                     {
                         "Version": "2012-10-17",
                         "Statement": [
                             {"Sid": "ReadTheTurnSecret", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": v[0]},
+                            {
+                                # The secret is under the data key: decrypt through Secrets Manager only.
+                                "Sid": "DecryptTheTurnSecret",
+                                "Effect": "Allow",
+                                "Action": "kms:Decrypt",
+                                "Resource": v[2],
+                                "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{v[3]}.amazonaws.com"}},
+                            },
                             {
                                 "Sid": "ShipCoturnLogs",
                                 "Effect": "Allow",
