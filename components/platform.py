@@ -449,6 +449,8 @@ class Platform(pulumi.ComponentResource):
                 name=cfg.database.database_name,
                 username=cfg.database.master_username,
                 password=db.master_password.result,
+                # Secrets Manager rotates the master password: the apps read the secret, never a copy.
+                secret_arn=db.master_secret_arn,
                 **rds,
             )
         return DatabaseAccess(

@@ -203,7 +203,19 @@ def test_app_role_reaches_only_the_file_bucket_and_its_key(plan):
     bucket = plan["outputs"]["filesBucketArn"]
     resources = {s["Sid"]: s["Resource"] for s in doc["Statement"]}
     # Users' files only (the prefix CloudFront serves), not the rest of the bucket.
-    assert resources == {"ListFiles": bucket, "Files": f"{bucket}/{FILES_KEY_PREFIX}*", "FilesKey": plan["outputs"]["dataKeyArn"]}
+    key = plan["outputs"]["dataKeyArn"]
+    assert resources == {
+        "ListFiles": bucket,
+        "Files": f"{bucket}/{FILES_KEY_PREFIX}*",
+        "FilesKey": key,
+        # The rotated master secret, read at connect time (no copy in Kubernetes), and its key via Secrets Manager.
+        "DatabaseSecret": plan["outputs"]["dbMasterSecretArn"],
+        "DatabaseSecretKey": key,
+    }
+    (sm,) = [s for s in doc["Statement"] if s["Sid"] == "DatabaseSecret"]
+    assert sm["Action"] == "secretsmanager:GetSecretValue"
+    (smk,) = [s for s in doc["Statement"] if s["Sid"] == "DatabaseSecretKey"]
+    assert smk["Condition"] == {"StringEquals": {"kms:ViaService": f"secretsmanager.{plan['config']['aws:region']}.amazonaws.com"}}
     (listing,) = [s for s in doc["Statement"] if s["Sid"] == "ListFiles"]
     assert listing["Condition"] == {"StringLike": {"s3:prefix": f"{FILES_KEY_PREFIX}*"}}
     actions = {a for s in doc["Statement"] for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
@@ -420,6 +432,7 @@ def test_dual_run_points_the_apps_at_the_nas_database_and_redis_and_opens_only_t
     values = rel["props"]["values"]
     # RDS is DMS's replication target until the cutover: the AWS pods write to the NAS, like the NAS pods.
     assert values["config"]["datasourceUrl"] == f"jdbc:postgresql://{NAS_DB}:5432/voip?sslmode=prefer"
+    assert values["config"]["datasourceSecretArn"] == ""  # the NAS login rides in the app's Kubernetes Secret
     assert values["config"]["readerDatasourceUrl"].startswith(f"jdbc:postgresql://{NAS_DB}:5432/voip?sslmode=prefer&")
     np = values["networkPolicy"]
     assert np["database"] == {"cidrs": [f"{NAS_DB}/32"], "port": 5432}

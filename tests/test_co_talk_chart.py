@@ -231,12 +231,19 @@ def test_config_by_value_credentials_by_secret_reference(rendered):
     stack, values, kinds = rendered
     env = {e["name"]: e for e in container(kinds)["env"]}
     secret = values["existingSecret"]["name"]
-    for var in ("SPRING_DATASOURCE_USERNAME", "SPRING_DATASOURCE_PASSWORD", "SPRING_DATA_REDIS_URL", "REDIS_CACHE_URL", "REDIS_PUBSUB_URL"):
+    for var in ("SPRING_DATA_REDIS_URL", "REDIS_CACHE_URL", "REDIS_PUBSUB_URL"):
         assert env[var]["valueFrom"]["secretKeyRef"]["name"] == secret and "value" not in env[var]
     writer = env["SPRING_DATASOURCE_URL"]["value"]
     reader = env["APP_DATASOURCE_READER_URL"]["value"]
     plan = stack_plan(stack)
-    assert writer.startswith(f"jdbc:postgresql://{plan['outputs']['dbAddress']}:5432/") and "sslmode=require" in writer
+    # Secrets Manager rotates the master password: the JDBC wrapper reads the secret at connect
+    # time (and after a failed login); no password in the environment or the Kubernetes Secret.
+    arn = plan["outputs"]["dbMasterSecretArn"]
+    assert "SPRING_DATASOURCE_PASSWORD" not in env and env["APP_DATASOURCE_SECRET_ARN"]["value"] == arn
+    assert env["SPRING_DATASOURCE_DRIVER_CLASS_NAME"]["value"] == "software.amazon.jdbc.Driver"
+    assert writer.startswith(f"jdbc:aws-wrapper:postgresql://{plan['outputs']['dbAddress']}:5432/") and "sslmode=require" in writer
+    for url in (writer, reader):
+        assert f"wrapperPlugins=awsSecretsManager&secretsManagerSecretId={arn}&secretsManagerRegion=ap-northeast-2" in url
     hosts = reader.split("//", 1)[1].split("/", 1)[0].split(",")
     assert hosts == (plan["outputs"]["dbReaderEndpoints"] or [f"{plan['outputs']['dbAddress']}:5432"])
     assert "readOnly=true" in reader and "loadBalanceHosts=true" in reader

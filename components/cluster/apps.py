@@ -44,21 +44,43 @@ def redis_key(use: str) -> str:
     return f"REDIS_{use.upper().replace('-', '_')}_URL"
 
 
-def jdbc_url(hosts: Sequence[str], database: str, *, reader: bool, sslmode: str = "require") -> str:
-    """pgjdbc URL; the reader spreads connections over the replicas and never writes."""
-    url = f"jdbc:postgresql://{','.join(hosts)}/{database}?sslmode={sslmode}"
+def jdbc_url(
+    hosts: Sequence[str], database: str, *, reader: bool, sslmode: str = "require", secret: str | None = None, region: str = ""
+) -> str:
+    """pgjdbc URL; the reader spreads connections over the replicas and never writes. With
+    `secret`, the AWS Advanced JDBC Wrapper logs in with the credentials of that Secrets Manager
+    secret, read at connect time and again after a failed login: a rotated password is picked
+    up without a restart."""
+    scheme = "jdbc:aws-wrapper:postgresql" if secret else "jdbc:postgresql"
+    url = f"{scheme}://{','.join(hosts)}/{database}?sslmode={sslmode}"
+    if secret:
+        url += f"&wrapperPlugins=awsSecretsManager&secretsManagerSecretId={secret}&secretsManagerRegion={region}"
     if reader:
         url += "&targetServerType=preferSecondary&loadBalanceHosts=true&readOnly=true"
     return url
 
 
-def files_policy(bucket_arn: str, key_arn: str, region: str) -> str:
+def app_policy(bucket_arn: str, key_arn: str, region: str, db_secret_arn: str | None = None) -> str:
     """Read/write users' files (the bucket's `files/` keys, which CloudFront serves; no bucket
-    configuration), and the data key only through S3."""
+    configuration), the data key only through S3, and the database secret (read, through
+    Secrets Manager) where the apps log in with it."""
+    secret = []
+    if db_secret_arn:
+        secret = [
+            {"Sid": "DatabaseSecret", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": db_secret_arn},
+            {
+                "Sid": "DatabaseSecretKey",
+                "Effect": "Allow",
+                "Action": "kms:Decrypt",
+                "Resource": key_arn,
+                "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
+            },
+        ]
     return json.dumps(
         {
             "Version": "2012-10-17",
             "Statement": [
+                *secret,
                 {
                     "Sid": "ListFiles",
                     "Effect": "Allow",
@@ -95,7 +117,7 @@ class DatabaseAccess:
     reader_endpoints: Sequence[pulumi.Input[str]]
     name: str
     username: str
-    password: pulumi.Input[str]  # secret Output
+    password: pulumi.Input[str]  # secret Output; unused where `secret_arn` is set
     # The RDS writer the DatabaseConnections alarm watches, and its computed max_connections.
     identifier: pulumi.Input[str]
     max_connections: int | None
@@ -103,6 +125,9 @@ class DatabaseAccess:
     cidrs: Sequence[str] | None = None
     # RDS forces TLS; the NAS PostgreSQL of the dual run is reached through the IPsec tunnel.
     sslmode: str = "require"
+    # The Secrets Manager secret the apps log in with (RDS: the master secret, which Secrets
+    # Manager rotates); None: the username and password go into the app's Kubernetes Secret.
+    secret_arn: pulumi.Input[str] | None = None
 
 
 @dataclass
@@ -162,8 +187,13 @@ def release_values(args: AppsArgs, name: str, app: AppConfig) -> dict[str, Any]:
         "terminationGracePeriodSeconds": app.termination_grace_seconds,
         "preStopSleepSeconds": app.pre_stop_sleep_seconds,
         "config": {
-            "datasourceUrl": pulumi.Output.all(writer).apply(lambda h: jdbc_url(h, db.name, reader=False, sslmode=db.sslmode)),
-            "readerDatasourceUrl": pulumi.Output.all(*readers).apply(lambda h: jdbc_url(h, db.name, reader=True, sslmode=db.sslmode)),
+            "datasourceUrl": pulumi.Output.all(db.secret_arn, writer).apply(
+                lambda a: jdbc_url(a[1:], db.name, reader=False, sslmode=db.sslmode, secret=a[0], region=args.ctx.region)
+            ),
+            "readerDatasourceUrl": pulumi.Output.all(db.secret_arn, *readers).apply(
+                lambda a: jdbc_url(a[1:], db.name, reader=True, sslmode=db.sslmode, secret=a[0], region=args.ctx.region)
+            ),
+            "datasourceSecretArn": db.secret_arn or "",
             "writerPoolSize": app.database.writer_pool_size,
             "readerPoolSize": app.database.reader_pool_size,
             "filesBucket": args.files_bucket_name,
@@ -247,8 +277,12 @@ class Apps(pulumi.ComponentResource):
                 metadata={"name": secret_name(app_name), "namespace": args.namespace, "labels": part_of_labels(stage)},
                 type="Opaque",
                 string_data={
-                    "DB_USERNAME": args.database.username,
-                    "DB_PASSWORD": pulumi.Output.secret(args.database.password),
+                    # Where the apps read the database secret themselves, no copy of it here.
+                    **(
+                        {}
+                        if args.database.secret_arn is not None
+                        else {"DB_USERNAME": args.database.username, "DB_PASSWORD": pulumi.Output.secret(args.database.password)}
+                    ),
                     **{redis_key(use): pulumi.Output.secret(url) for use, url in args.redis_urls.items()},
                 },
                 opts=pulumi.ResourceOptions(
@@ -261,12 +295,14 @@ class Apps(pulumi.ComponentResource):
             )
             self.roles[app_name] = pod_identity_role(
                 f"{stage}-{release}",
-                description=f"{stage} {release}: objects of the file bucket",
+                description=f"{stage} {release}: users' files in the file bucket, the database secret",
                 account_id=ctx.account_id,
                 cluster=args.cluster,
                 namespace=args.namespace,
                 service_account=release,
-                policy=pulumi.Output.all(args.files_bucket_arn, ctx.data_key_arn).apply(lambda a: files_policy(a[0], a[1], ctx.region)),
+                policy=pulumi.Output.all(args.files_bucket_arn, ctx.data_key_arn, args.database.secret_arn).apply(
+                    lambda a: app_policy(a[0], a[1], ctx.region, a[2])
+                ),
                 parent=self,
             )
             self.values[app_name] = release_values(args, app_name, app)

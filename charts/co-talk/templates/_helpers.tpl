@@ -147,6 +147,13 @@ spec:
           value: {{ .Values.config.readerDatasourceUrl | quote }}
         - name: APP_DATASOURCE_READER_HIKARI_MAXIMUM_POOL_SIZE
           value: {{ .Values.config.readerPoolSize | quote }}
+        {{- if .Values.config.datasourceSecretArn }}
+        # The AWS Advanced JDBC Wrapper reads the login from this secret (rotation-safe).
+        - name: SPRING_DATASOURCE_DRIVER_CLASS_NAME
+          value: software.amazon.jdbc.Driver
+        - name: APP_DATASOURCE_SECRET_ARN
+          value: {{ .Values.config.datasourceSecretArn | quote }}
+        {{- else }}
         - name: SPRING_DATASOURCE_USERNAME
           valueFrom:
             secretKeyRef:
@@ -157,6 +164,7 @@ spec:
             secretKeyRef:
               name: {{ .Values.existingSecret.name }}
               key: DB_PASSWORD
+        {{- end }}
         {{- range .Values.config.redisUses }}
         - name: {{ printf "REDIS_%s_URL" (. | upper | replace "-" "_") }}
           valueFrom:
