@@ -162,6 +162,10 @@ class NatStrategy(StrEnum):
     PER_AZ = "per_az"  # one NAT gateway per AZ: no cross-AZ dependency (production)
     SINGLE = "single"  # one NAT gateway for the VPC: cheapest with egress (dev)
     NONE = "none"  # no NAT: private subnets reach AWS only through VPC endpoints
+    # One NAT instance (small Graviton, source/dest check off) in an Auto Scaling group of 1 over the
+    # public subnets; at boot it takes the stage's NAT Elastic IP and points every private default
+    # route at itself (and re-asserts them every minute). ~$9/month against ~$47 for a gateway (dev).
+    INSTANCE = "instance"
 
 
 INTERFACE_ENDPOINT_SERVICES = (
@@ -184,6 +188,8 @@ class NetworkConfig(Model):
     azs: list[AzName] = Field(min_length=2, max_length=4)
     nat_strategy: NatStrategy = NatStrategy.SINGLE
     flow_logs_retention_days: LogRetentionDays = 30
+    # natStrategy instance: the instance type (Graviton; t4g.nano forwards ~0.5 Gbps burst, plenty for dev).
+    nat_instance_type: GravitonInstanceType = "t4g.nano"
     flow_logs_traffic_type: Literal["ALL", "ACCEPT", "REJECT"] = "ALL"
     # Interface endpoints cost ~$7/month per AZ each; off unless asked (needed with nat none).
     interface_endpoints: list[Literal[INTERFACE_ENDPOINT_SERVICES]] = []  # type: ignore[valid-type]
@@ -413,6 +419,11 @@ class ClusterConfig(Model):
             raise ValueError(
                 "signalingNodes.capacityType: SPOT is not allowed while protectData is true: a spot reclaim drops live calls; use ON_DEMAND"
             )
+        if self.system_nodes.capacity_type == "SPOT" and (info.context or {}).get("protect_data"):
+            raise ValueError(
+                "systemNodes.capacityType: SPOT is not allowed while protectData is true: the system pool holds the Prometheus "
+                "volume, CoreDNS and the controllers; a reclaim of two nodes at once takes them down; use ON_DEMAND"
+            )
         if self.api_nodes.capacity_type == "SPOT" and (info.context or {}).get("protect_data"):
             raise ValueError(
                 "apiNodes.capacityType: SPOT is not allowed while protectData is true (a reclaim of several nodes at once "
@@ -449,6 +460,9 @@ class DatabaseConfig(Model):
     skip_final_snapshot: bool = False
     # Off: modifications wait for the maintenance window instead of restarting the database now.
     apply_immediately: bool = False
+    # A burstable writer (db.t*) where the stage holds data runs out of CPU credits under load; allowed
+    # only with this explicit acknowledgement (the CPUCreditBalance alarm then watches it).
+    allow_burstable_writer: bool = False
     # An explicit max_connections in the parameter group (static: applied at the next reboot).
     # None: RDS's default LEAST(DBInstanceClassMemory/9531392, 5000), which the capacity check computes.
     max_connections: int | None = Field(default=None, ge=20, le=262143)
@@ -468,6 +482,11 @@ class DatabaseConfig(Model):
             raise ValueError("performanceInsightsRetentionDays: allowed: 7, a multiple of 31 up to 713, or 731")
         if self.replica_instance_class is not None and self.read_replicas == 0:
             raise ValueError("replicaInstanceClass: set readReplicas above 0, or drop this key")
+        if self.instance_class.startswith("db.t") and protect and not self.allow_burstable_writer:
+            raise ValueError(
+                f"instanceClass: {self.instance_class} is burstable (CPU credits) and the stage holds data; use a db.m7g/db.r7g class, "
+                "or set allowBurstableWriter: true to accept it (the CPUCreditBalance alarm watches it)"
+            )
         if self.monitoring_interval_seconds == 0 and protect:
             raise ValueError("monitoringIntervalSeconds: enhanced monitoring may not be off while protectData is true (1-60)")
         return self
@@ -479,6 +498,9 @@ CACHE_FAMILIES = {
     ("valkey", "7"): "valkey7",
     ("valkey", "8"): "valkey8",
 }
+# The versions ElastiCache offers per engine (docs: "Supported engines and versions", read 2026-11-29;
+# Valkey 9.x exists too but its parameter family is not used here yet).
+CACHE_VERSIONS = {"redis": ("7.0", "7.1"), "valkey": ("7.2", "8.0", "8.1", "8.2")}
 
 MaxmemoryPolicy = Literal[
     "volatile-lru", "allkeys-lru", "volatile-lfu", "allkeys-lfu", "volatile-random", "allkeys-random", "volatile-ttl", "noeviction"
@@ -501,8 +523,10 @@ CacheGroupName = Annotated[
 
 
 class CacheConfig(Model):
-    engine: Literal["redis", "valkey"] = "redis"
-    engine_version: Annotated[str, _pattern(r"[78]\.[0-9]+", "an engine version major.minor such as 7.1 or 8.0")] = "7.1"
+    # Valkey: Redis-7.2-compatible, node price 20 % below Redis OSS. redis -> valkey is an online
+    # in-place upgrade (pulumi-aws updates the group); valkey -> redis forces a replacement.
+    engine: Literal["redis", "valkey"] = "valkey"
+    engine_version: Annotated[str, _pattern(r"[78]\.[0-9]+", "an engine version major.minor such as 7.1 or 8.2")] = "8.2"
     groups: dict[CacheGroupName, CacheGroupConfig] = Field(
         default_factory=lambda: {"cache": CacheGroupConfig(), "pubsub": CacheGroupConfig()}, min_length=1, max_length=6
     )
@@ -515,13 +539,11 @@ class CacheConfig(Model):
 
     @model_validator(mode="after")
     def _check(self) -> CacheConfig:
-        major = self.engine_version.split(".")[0]
-        if (self.engine, major) not in CACHE_FAMILIES:
+        if self.engine_version not in CACHE_VERSIONS[self.engine]:
             raise ValueError(
-                f"engineVersion: {self.engine} {self.engine_version} is not offered by ElastiCache; redis: 7.x, valkey: 7.2 or 8.x"
+                f"engineVersion: {self.engine} {self.engine_version} is not offered by ElastiCache; "
+                f"allowed for {self.engine}: {', '.join(CACHE_VERSIONS[self.engine])}"
             )
-        if self.engine == "valkey" and major == "7" and self.engine_version != "7.2":
-            raise ValueError(f"engineVersion: valkey 7 exists only as 7.2, got {self.engine_version}")
         return self
 
     @property
@@ -756,12 +778,100 @@ class MonitoringConfig(Model):
     ebs_csi_driver_addon_version: AddonVersion = "v1.54.0-eksbuild.1"
 
 
+HhMm = Annotated[str, _pattern(r"([01][0-9]|2[0-3]):[0-5][0-9]", "a time of day hh:mm (24 h)")]
+Weekday = Literal["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"]
+
+
+def _timezone(value: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{value!r} is not an IANA time zone such as Asia/Seoul") from None
+    return value
+
+
+class SleepScheduleConfig(Model):
+    """Dev and clones sleep outside working hours: EventBridge Scheduler stops the database and
+    the TURN nodes, scales every node group (and the NAT instance) to zero, and wakes them in
+    order (database and NAT first, nodes `nodesAfterMinutes` later)."""
+
+    enabled: bool = False
+    timezone: Annotated[str, AfterValidator(_timezone)] = "Asia/Seoul"
+    wake_at: HhMm = "08:00"
+    sleep_at: HhMm = "20:00"
+    days: list[Weekday] = Field(default_factory=lambda: ["MON", "TUE", "WED", "THU", "FRI"], min_length=1, max_length=7)
+    # The database takes ~5-10 minutes to start; nodes whose pods need it come after.
+    nodes_after_minutes: int = Field(default=15, ge=5, le=60)
+
+    @model_validator(mode="after")
+    def _check(self) -> SleepScheduleConfig:
+        if self.wake_at >= self.sleep_at:
+            raise ValueError(f"sleepAt: {self.sleep_at} must be after wakeAt {self.wake_at} (same day)")
+        if self.sleep_at > "23:49":
+            raise ValueError(
+                f"sleepAt: {self.sleep_at} is too late: the database stops 10 minutes after the nodes, before midnight (at most 23:49)"
+            )
+        wake_h, wake_m = map(int, self.wake_at.split(":"))
+        nodes_at = wake_h * 60 + wake_m + self.nodes_after_minutes
+        if f"{nodes_at // 60:02d}:{nodes_at % 60:02d}" >= self.sleep_at:
+            raise ValueError(f"nodesAfterMinutes: the nodes would wake at or after sleepAt {self.sleep_at}")
+        if len(set(self.days)) != len(self.days):
+            raise ValueError("days: each day may appear once")
+        return self
+
+    def awake_hours_per_week(self) -> float:
+        """Hours a week the stage is up (the nodes' hours: they wake `nodesAfterMinutes` later)."""
+        wake_h, wake_m = map(int, self.wake_at.split(":"))
+        sleep_h, sleep_m = map(int, self.sleep_at.split(":"))
+        return len(self.days) * ((sleep_h * 60 + sleep_m) - (wake_h * 60 + wake_m)) / 60
+
+
+AwsRegion = Annotated[str, _pattern(r"[a-z]{2}(-gov)?-[a-z]+-[0-9]", "an AWS region such as ap-northeast-3")]
+
+
+class BackupConfig(Model):
+    """AWS Backup: a vault per stage (the stage's KMS key), a daily plan over the database, the
+    file bucket and any EBS volume the stage declares; optionally a copy to a second region and a
+    vault lock. Default: on where the stage holds data (protectData)."""
+
+    enabled: bool | None = None
+    # Local time of the daily job (in `timezone`): after RDS's backup window (02:00-03:00 KST) and
+    # its Sunday maintenance window (03:30-04:30 KST), so a snapshot never waits on either.
+    daily_at: HhMm = "05:00"
+    timezone: Annotated[str, AfterValidator(_timezone)] = "Asia/Seoul"
+    retention_days: int = Field(default=35, ge=1, le=36500)
+    # A second region (its own vault and KMS key) every recovery point is copied to.
+    copy_region: AwsRegion | None = None
+    copy_retention_days: int = Field(default=35, ge=1, le=36500)
+    # Vault lock in governance mode (admins with backup:DeleteBackupVaultLockConfiguration may still
+    # lift it); `compliance` would make it immutable after the grace period: not used (see docs).
+    vault_lock: bool = False
+    lock_min_retention_days: int = Field(default=7, ge=1, le=36500)
+    lock_max_retention_days: int = Field(default=365, ge=1, le=36500)
+
+    @model_validator(mode="after")
+    def _check(self) -> BackupConfig:
+        if self.vault_lock:
+            for key, days in (("retentionDays", self.retention_days), ("copyRetentionDays", self.copy_retention_days)):
+                if not self.lock_min_retention_days <= days <= self.lock_max_retention_days:
+                    raise ValueError(
+                        f"{key}: {days} days is outside the vault lock's {self.lock_min_retention_days}..{self.lock_max_retention_days}; "
+                        "the locked vault would reject the recovery points"
+                    )
+        return self
+
+
 class DmsConfig(Model):
     instance_class: Annotated[str, _pattern(r"dms\.[a-z0-9]+\." + _SIZE, "a DMS instance class such as dms.t3.medium")] = "dms.t3.medium"
     # Pinned (DMS needs an explicit engine version to be reproducible); minors come with
     # autoMinorVersionUpgrade in the maintenance window.
     engine_version: Annotated[str, _pattern(r"3\.[0-9]+\.[0-9]+", "a DMS engine version such as 3.5.4")] = "3.5.4"
     allocated_storage_gib: int = Field(default=50, ge=5, le=6144)
+    # None: Multi-AZ where the stage holds data. The instance carries changes, not data: after
+    # an AZ loss the task resumes from its checkpoint on a new instance (the NAS stays the source).
+    multi_az: bool | None = None
     source_port: TcpPort = 5432
     source_database: Annotated[str, _pattern(r"[a-z][a-z0-9_]{0,62}", "a lowercase identifier")] = "voip"
     source_username: Annotated[str, _pattern(r"[a-z][a-z0-9_]{0,62}", "a lowercase identifier")] = "dms_reader"
@@ -923,6 +1033,8 @@ class StackConfig(Model):
     turn: TurnConfig = TurnConfig()
     signaling: SignalingConfig = SignalingConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
+    schedule: SleepScheduleConfig = SleepScheduleConfig()
+    backup: BackupConfig = BackupConfig()
     migration: MigrationConfig | None = None
     policy: PolicyConfig = PolicyConfig()
     # The Spring Boot apps (charts/co-talk), one release each: `co-talk-<name>`.
@@ -956,6 +1068,7 @@ class StackConfig(Model):
                 "signaling.connectionsMetric: needs monitoring.enabled: true (prometheus-adapter serves websocket_connections; "
                 "without it the HPA never scales down); set connectionsMetric: false or enable monitoring"
             )
+        problems += self._cost_problems()
         if self.network.nat_strategy == NatStrategy.NONE and "secretsmanager" not in self.network.interface_endpoints:
             problems.append(
                 "network.interfaceEndpoints: natStrategy none needs 'secretsmanager' here "
@@ -974,6 +1087,26 @@ class StackConfig(Model):
         if problems:
             raise _MultiProblem(problems)
         return self
+
+    def _cost_problems(self) -> list[str]:
+        """Savings that would cost data or availability."""
+        problems: list[str] = []
+        if self.schedule.enabled and self.protect_data:
+            problems.append(
+                "schedule.enabled: a sleep schedule stops the database and scales the nodes to zero; not allowed while "
+                "protectData is true (the stage holds real data and users)"
+            )
+        if self.schedule.enabled and self.database.read_replicas:
+            problems.append("schedule.enabled: RDS cannot stop an instance that has read replicas; set database.readReplicas: 0")
+        if self.backup.copy_region is not None and self.backup.copy_region == self.region:
+            problems.append(f"backup.copyRegion: {self.backup.copy_region} is the stage's own region; name a second region")
+        if self.protect_data and self.backup.enabled is False:
+            problems.append("backup.enabled: false is not allowed while protectData is true (the stage holds real data)")
+        return problems
+
+    @property
+    def backup_enabled(self) -> bool:
+        return self.backup.enabled if self.backup.enabled is not None else self.protect_data
 
     def _migration_problems(self, migration: MigrationConfig) -> list[str]:
         problems: list[str] = []

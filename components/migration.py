@@ -571,7 +571,9 @@ class Migration(pulumi.ComponentResource):
             engine_version=dms.engine_version,
             auto_minor_version_upgrade=True,
             allocated_storage=dms.allocated_storage_gib,
-            multi_az=args.ctx.protect,
+            # Default: Multi-AZ where the stage holds data; `dms.multiAz: false` saves the standby
+            # (ModifyReplicationInstance changes it in place).
+            multi_az=args.ctx.protect if dms.multi_az is None else dms.multi_az,
             publicly_accessible=False,
             kms_key_arn=args.ctx.data_key_arn,
             replication_subnet_group_id=self.subnet_group.replication_subnet_group_id,

@@ -12,6 +12,7 @@ import pulumi_aws as aws
 from components.config import NatStrategy, NetworkConfig
 from components.context import StageContext
 from components.iam import service_trust
+from components.nat_instance import NatInstance, NatInstanceArgs
 
 MAX_AZS = 4
 
@@ -144,6 +145,7 @@ class Network(pulumi.ComponentResource):
             NatStrategy.PER_AZ: list(range(len(args.config.azs))),
             NatStrategy.SINGLE: [0],
             NatStrategy.NONE: [],
+            NatStrategy.INSTANCE: [],
         }[args.config.nat_strategy]
         for i in nat_azs:
             suffix = args.config.azs[i][-1]
@@ -182,6 +184,23 @@ class Network(pulumi.ComponentResource):
                     opts=pulumi.ResourceOptions(parent=rt),
                 )
             _associate(subnet, rt)
+
+        # natStrategy instance: the instance routes the private tables to itself (nat_instance.py).
+        self.nat_instance: NatInstance | None = None
+        if args.config.nat_strategy == NatStrategy.INSTANCE:
+            self.nat_instance = NatInstance(
+                f"{stage}-nat-instance",
+                NatInstanceArgs(
+                    ctx=args.ctx,
+                    config=args.config,
+                    vpc_id=self.vpc.id,
+                    public_subnet_ids=[s.id for s in self.public_subnets],
+                    private_route_table_ids=[rt.id for rt in self.private_route_tables],
+                    # The single NAT gateway's address becomes the instance's (same EIP, same URN history).
+                    eip_aliases=[pulumi.Alias(name=f"{stage}-nat-{args.config.azs[0][-1]}-eip", parent=self.vpc)],
+                ),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.igw]),
+            )
 
         # Isolated: local route only. Data stores live here.
         self.isolated_route_table = aws.ec2.RouteTable(
@@ -245,6 +264,7 @@ class Network(pulumi.ComponentResource):
                 "privateSubnetIds": self.private_subnet_ids,
                 "isolatedSubnetIds": self.isolated_subnet_ids,
                 "natGatewayIds": [n.id for n in self.nat_gateways],
+                "natInstanceAsg": self.nat_instance.asg.name if self.nat_instance else None,
             }
         )
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
+import pulumi_aws as aws
 
 from components.cluster.apps import Apps, AppsArgs, DatabaseAccess
 from components.cluster.autoscaler import NodeAutoscaler, NodeAutoscalerArgs
@@ -22,7 +23,8 @@ from components.cluster.monitoring import NAMESPACE as MONITORING_NAMESPACE
 from components.cluster.monitoring import PROMETHEUS_PORT, PROMETHEUS_SERVICE, Monitoring, MonitoringArgs
 from components.cluster.signaling import Signaling, SignalingArgs
 from components.config import StackConfig
-from components.context import StageContext, build_foundation
+from components.context import StageContext, build_foundation, stage_tags
+from components.data.backup import Backup, BackupArgs
 from components.data.cache import Cache, CacheArgs
 from components.data.database import Database, DatabaseArgs
 from components.data.keys import EdgeLogsKey, EdgeLogsKeyArgs
@@ -35,6 +37,7 @@ from components.edge.edge_alarms import EdgeAlarms, EdgeAlarmsArgs
 from components.edge.waf import Waf, WafArgs
 from components.migration import Migration, MigrationArgs, MigrationTargetArgs, nas_redis_url
 from components.network import Network, NetworkArgs
+from components.schedule import ScheduleArgs, SleepingNodeGroup, SleepSchedule
 from components.turn.turn import Turn, TurnArgs
 
 SYSTEM_NODES = {POOL_LABEL: "system"}
@@ -71,6 +74,15 @@ class DataTier:
     cache: Cache
 
 
+@dataclass(frozen=True)
+class ResilienceTier:
+    """AWS Backup of the stateful resources (where `backup` is on) and the sleep schedule
+    (where `schedule` is on): docs/resilience.md, docs/cost.md."""
+
+    backup: Backup | None
+    schedule: SleepSchedule | None
+
+
 class Platform(pulumi.ComponentResource):
     """Everything one stage declares."""
 
@@ -97,6 +109,7 @@ class Platform(pulumi.ComponentResource):
         # names it as a client; DMS itself is added once the database exists.
         self.migration = self._migration(cfg, ctx)
         self.data = self._data(cfg, ctx)
+        self.resilience = self._resilience(cfg, ctx)
         self.signaling = self._signaling(cfg)
         self.apps = self._apps(cfg, ctx)
         self.outputs = self._outputs(cfg)
@@ -345,6 +358,52 @@ class Platform(pulumi.ComponentResource):
         )
         return DataTier(database, cache)
 
+    def _resilience(self, cfg: StackConfig, ctx: StageContext) -> ResilienceTier:
+        stage = cfg.stage
+        backup = None
+        if cfg.backup_enabled:
+            copy_provider = None
+            if cfg.backup.copy_region:
+                # The second region's provider: the copy vault and its key live there.
+                copy_provider = aws.Provider(
+                    f"{stage}-aws-{cfg.backup.copy_region}",
+                    region=cfg.backup.copy_region,
+                    default_tags=aws.ProviderDefaultTagsArgs(tags=stage_tags(cfg)),
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+            backup = Backup(
+                f"{stage}-backup",
+                BackupArgs(
+                    ctx=ctx,
+                    config=cfg.backup,
+                    resources={"database": self.data.database.instance.arn, "files": self.files.bucket_arn},
+                    copy_provider=copy_provider,
+                ),
+                opts=ctx.regional,
+            )
+        schedule = None
+        if cfg.schedule.enabled:
+            nat, cluster = self.network.nat_instance, self.cluster.cluster
+            schedule = SleepSchedule(
+                f"{stage}-schedule",
+                ScheduleArgs(
+                    ctx=ctx,
+                    config=cfg.schedule,
+                    cluster_name=cluster.name,
+                    node_groups=[
+                        SleepingNodeGroup(
+                            ng.node_group_name, ng.scaling_config.min_size, ng.scaling_config.desired_size, ng.scaling_config.max_size
+                        )
+                        for ng in cluster.node_groups
+                    ],
+                    db_instance_identifier=self.data.database.instance.identifier,
+                    turn_instance_ids=self.turn.instance_ids,
+                    nat_asg_name=nat.asg.name if nat is not None else None,
+                ),
+                opts=ctx.regional,
+            )
+        return ResilienceTier(backup, schedule)
+
     def _signaling(self, cfg: StackConfig) -> Signaling:
         cluster, monitoring = self.cluster.cluster, self.cluster.monitoring
         return Signaling(
@@ -510,6 +569,11 @@ class Platform(pulumi.ComponentResource):
             # ElastiCache's events (failover, replacement): unencrypted, ElastiCache cannot use SSE topics.
             "cacheEventsTopicArn": cache.events_topic_arn,
             "filesBucketName": self.files.bucket_name,
+            "backupVaultName": self.resilience.backup.vault.name if self.resilience.backup else None,
+            "backupCopyVaultArn": (
+                self.resilience.backup.copy_vault.arn if self.resilience.backup and self.resilience.backup.copy_vault else None
+            ),
+            "sleepScheduleGroup": self.resilience.schedule.group.name if self.resilience.schedule else None,
             "filesBucketArn": self.files.bucket_arn,
             "turnPublicIps": turn.public_ips,
             "turnIceServers": turn.ice_servers,

@@ -56,6 +56,10 @@ ABOUT: dict[str, tuple[str, str]] = {
     "kms-key-rotation": ("a key in use for years", "`enable_key_rotation=True`"),
     "log-group-retention": ("logs kept (and billed) forever", "`retention_in_days` from the stage config"),
     "stateful-resources-protected": ("`pulumi destroy`/a rename deleting data", "`protect=cfg.protect_data` (aliases on renames)"),
+    "backup-covers-stateful": (
+        "data with no restore point outside its own service (and none in a second region)",
+        "add the resource's ARN to the stage's AWS Backup selection (components/data/backup.py); classify new types in policies/backup_coverage.py",
+    ),
     "aws-explicit-provider-tags": ("untagged, unattributable cost", "create under the stage's provider (default tags)"),
     "vpc-flow-logs": ("no record of network flows in an incident", "an `aws.ec2.FlowLog` (ALL) per VPC"),
     "internet-entry-behind-waf": (

@@ -1216,6 +1216,18 @@ def level_for(
     return policy.enforcement_level or PACK_ENFORCEMENT_LEVEL
 
 
+# ------------------------------------------------------------------ 14. backup coverage (policies/backup_coverage.py)
+
+try:  # run by the Pulumi CLI as a script from this directory
+    import backup_coverage
+except ImportError:  # imported as the `policies` package from the repo root
+    from policies import backup_coverage
+
+
+def _backup_covers_stateful(args: StackValidationArgs, report: ReportViolation) -> None:
+    backup_coverage.check(args, report, _protect_data(args))
+
+
 # ------------------------------------------------------------------ the pack
 
 
@@ -1295,6 +1307,13 @@ ALL_POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [
         "Where the stage holds data, stateful resources are Pulumi-protected.",
         MANDATORY,
         _stateful_protected,
+    ),
+    # 13. backups
+    _stack_policy(
+        "backup-covers-stateful",
+        "Where the stage holds data, every stateful resource is selected by an AWS Backup plan.",
+        MANDATORY,
+        _backup_covers_stateful,
     ),
     # 12. tags
     ResourceValidationPolicy(

@@ -159,3 +159,9 @@ def component_plan(build: Callable[[], Any], stack: str = "unit") -> tuple[Plan,
         for r in regs
     ]
     return Plan({"resources": resources}), values
+
+
+def one(plan: dict[str, Any], typ: str, pred: Any = lambda r: True) -> dict[str, Any]:
+    """The single resource of `typ` matching `pred` (fails when there are none or several)."""
+    (r,) = [r for r in plan["resources"] if r["type"] == typ and pred(r)]
+    return r

@@ -274,7 +274,7 @@ def test_replicas_are_checked_worst_case_on_one_replica():
     bad = with_overrides(raw, {"voip-infra:database": {"replicaInstanceClass": "db.t4g.small"}})
     with pytest.raises(ConfigError) as info:
         load_stack_config("production", bad)
-    assert info.value.lines[0].startswith("error: voip-infra:apps.api.database.readerPoolSize: the reader pools open up to 420")
+    assert info.value.lines[0].startswith("error: voip-infra:apps.api.database.readerPoolSize: the reader pools open up to 210")
 
 
 def test_capacity_holds_on_every_stage(plan):

@@ -63,7 +63,7 @@ def test_failover_and_multi_az_follow_the_replica_count(plan):
 
 def test_production_every_group_is_highly_available_and_protected(plans):
     rgs = plans["production"].of_type(RG)
-    assert len(rgs) >= 3  # cache, pubsub, streams (seed 001)
+    assert len(rgs) >= 1  # one group for every use today; pubsub, streams split out by config (tools/targets/production.yaml)
     for rg in rgs:
         p = rg["props"]
         assert p["transitEncryptionEnabled"] and p["atRestEncryptionEnabled"]
@@ -175,8 +175,12 @@ def test_connection_url_quotes_the_token():
 @pytest.mark.parametrize(
     "override, message",
     [
-        ({"engineVersion": "8.0"}, "error: voip-infra:cache.engineVersion: redis 8.0 is not offered by ElastiCache"),
-        ({"engine": "valkey", "engineVersion": "7.1"}, "error: voip-infra:cache.engineVersion: valkey 7 exists only as 7.2"),
+        ({"engine": "redis", "engineVersion": "8.0"}, "error: voip-infra:cache.engineVersion: redis 8.0 is not offered by ElastiCache"),
+        (
+            {"engine": "valkey", "engineVersion": "7.1"},
+            "error: voip-infra:cache.engineVersion: valkey 7.1 is not offered by ElastiCache; allowed for valkey: 7.2, 8.0, 8.1, 8.2",
+        ),
+        ({"engine": "valkey", "engineVersion": "8.3"}, "error: voip-infra:cache.engineVersion: valkey 8.3 is not offered"),
         ({"groups": {"a-very-long-group-name": {}}}, "error: voip-infra:cache.groups.a-very-long-group-name:"),
     ],
 )

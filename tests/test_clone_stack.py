@@ -55,7 +55,8 @@ def test_clone_dev_to_qa_is_free_valid_and_ephemeral(stacks):
     assert raw["aws:region"] == "ap-northeast-2" and raw["pulumi:disable-default-providers"] == '["*"]'
     assert (cfg.owner, cfg.cost_center) == (dev.owner, dev.cost_center)
     assert cfg.protect_data is False and cfg.ttl_days == 7
-    assert cfg.network.nat_strategy == "single"
+    assert cfg.network.nat_strategy == "instance"
+    assert cfg.schedule == dev.schedule and cfg.schedule.enabled  # clones of dev sleep like dev
     assert cfg.database.multi_az is False and cfg.database.read_replicas == 0 and cfg.database.replica_instance_class is None
     assert cfg.database.skip_final_snapshot is True and cfg.database.backup_retention_days == 1
     assert cfg.storage.force_destroy is True
@@ -101,12 +102,12 @@ def test_clone_of_production_turns_protection_off_and_plans(stacks):
     cfg, raw, secrets = _config(result.path, "loadtest")
     assert cfg.protect_data is False
     assert cfg.database.multi_az is False and cfg.database.read_replicas == 0 and cfg.database.skip_final_snapshot is True
-    assert all(g.replicas == 0 for g in cfg.cache.groups.values()) and "streams" in cfg.cache.groups
-    assert cfg.network.nat_strategy == "single" and len(cfg.network.azs) == 3
+    assert all(g.replicas == 0 for g in cfg.cache.groups.values()) and set(cfg.cache.groups) == {"cache"}
+    assert cfg.network.nat_strategy == "instance" and len(cfg.network.azs) == 3
     assert cfg.edge.domain == "loadtest.voip.example.com" and cfg.edge.nlb_static_ips is False
 
     plan = plan_of("loadtest", raw, secrets)
-    assert len(plan.of_type("aws:ec2/natGateway:NatGateway")) == 1
+    assert len(plan.of_type("aws:autoscaling/group:Group")) == 1 and not plan.of_type("aws:ec2/natGateway:NatGateway")
     assert [r["urn"] for r in plan.resources if r["protect"]] == []
     (db,) = plan.of_type("aws:rds/instance:Instance")
     assert db["props"]["skipFinalSnapshot"] is True and db["props"]["multiAz"] is False

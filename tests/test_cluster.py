@@ -140,7 +140,9 @@ def test_three_managed_node_groups_in_private_subnets_on_graviton(plan):
 def test_capacity_types(plan):
     groups = node_groups(plan)
     cfg = cluster_cfg(plan)
-    assert groups["system"]["props"]["capacityType"] == "ON_DEMAND"
+    assert groups["system"]["props"]["capacityType"] == cfg["systemNodes"]["capacityType"]
+    if plan["config"]["protectData"]:
+        assert groups["system"]["props"]["capacityType"] == "ON_DEMAND"
     assert groups["signaling"]["props"]["capacityType"] == cfg["signalingNodes"]["capacityType"]
     if plan["stack"] == "production":
         assert groups["signaling"]["props"]["capacityType"] == "ON_DEMAND"

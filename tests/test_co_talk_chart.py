@@ -231,7 +231,8 @@ def test_config_by_value_credentials_by_secret_reference(rendered):
     stack, values, kinds = rendered
     env = {e["name"]: e for e in container(kinds)["env"]}
     secret = values["existingSecret"]["name"]
-    for var in ("SPRING_DATA_REDIS_URL", "REDIS_CACHE_URL", "REDIS_PUBSUB_URL"):
+    uses = [f"REDIS_{u.upper()}_URL" for u in values["config"]["redisUses"]]
+    for var in ("SPRING_DATA_REDIS_URL", *uses):
         assert env[var]["valueFrom"]["secretKeyRef"]["name"] == secret and "value" not in env[var]
     writer = env["SPRING_DATASOURCE_URL"]["value"]
     reader = env["APP_DATASOURCE_READER_URL"]["value"]

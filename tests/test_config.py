@@ -42,7 +42,7 @@ BAD_INPUTS = [
     ({"voip-infra:network": {"cidr": "192.168.0.0/16"}}, "voip-infra:network.cidr", "overlaps 192.168.0.0/16"),
     ({"voip-infra:network": {"cidr": "8.8.0.0/16"}}, "voip-infra:network.cidr", "private"),
     ({"voip-infra:network": {"cidr": 1020}}, "voip-infra:network.cidr", "CIDR"),
-    ({"voip-infra:network": {"natStrategy": "many"}}, "voip-infra:network.natStrategy", "'per_az', 'single' or 'none'"),
+    ({"voip-infra:network": {"natStrategy": "many"}}, "voip-infra:network.natStrategy", "'per_az', 'single', 'none' or 'instance'"),
     (
         {"voip-infra:network": {"azs": ["us-east-1a", "ap-northeast-2a"]}},
         "voip-infra:network.azs.0",
@@ -96,7 +96,7 @@ BAD_INPUTS = [
         "sha256",
     ),
     ({"voip-infra:cache": {"groups": {"Bad_Name": {}}}}, "voip-infra:cache.groups.Bad_Name", "at most 16 chars"),
-    ({"voip-infra:signaling": {"redisGroup": "sessions"}}, "voip-infra:signaling.redisGroup", "allowed: cache, pubsub"),
+    ({"voip-infra:signaling": {"redisGroup": "sessions"}}, "voip-infra:signaling.redisGroup", "allowed: cache"),
     ({"voip-infra:cache": {"engine": "memcached"}}, "voip-infra:cache.engine", "'redis' or 'valkey'"),
     ({"voip-infra:protectData": "maybe"}, "voip-infra:protectData", "boolean"),
     ({"voip-infra:owner": None}, "voip-infra:owner", "required"),

@@ -222,10 +222,10 @@ def test_production_lines_that_anchor_the_estimate(plans):
     eks = [ln for ln in report.lines if ln.type == "aws:eks/cluster:Cluster"]
     assert [ln.cents for ln in eks] == [7300]
     primary = report.line("production-postgres")
-    assert "2 × db.r7g.large Multi-AZ" in primary.basis
-    # Every public IPv4 is paid exactly once: 9 EIPs (3 NAT, 3 NLB, 3 TURN) + 3 ALB addresses.
+    assert "2 × db.m7g.large Multi-AZ" in primary.basis
+    # Every public IPv4 is paid exactly once: 8 EIPs (3 NAT, 3 NLB, 2 TURN) + 3 ALB addresses.
     ipv4_lines = sum(ln.basis.count("public IPv4") for ln in report.lines if ln.cents)
-    assert ipv4_lines == 3 + 1 + 1 + 3  # 3 NAT lines, ALB line, NLB line, 3 TURN EIP lines
+    assert ipv4_lines == 3 + 1 + 1 + 2  # 3 NAT lines, ALB line, NLB line, 2 TURN EIP lines
     assert all(ln.cents == 0 for ln in report.lines if ln.type == "aws:ec2/eip:Eip" and "counted on" in ln.basis)
 
 
@@ -247,6 +247,21 @@ def test_cli_prints_the_report_and_ends_with_the_total(tmp_path):
     last = proc.stdout.rstrip("\n").splitlines()[-1]
     assert re.fullmatch(r"total_usd_month: [0-9.]+", last)
     assert float(last.split()[1]) == estimate(json.loads(path.read_text())).total_usd
+    assert "1-yr commit" in proc.stdout
+    assert re.search(r"today, with the sleep schedule: +201\.00", proc.stdout)
+    assert "seed-001 target: same settings as today" in proc.stdout
+
+
+def test_cli_prints_the_seed_001_target_figure_beside_today(tmp_path, capsys):
+    from tools.__main__ import main
+
+    path = tmp_path / "production.json"
+    write_json(stack_plan("production"), path)
+    assert main(["cost", "--plan", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"today, on-demand: +1,567\.18", out)
+    assert re.search(r"seed-001 target, on-demand: +4,398\.25 +\(tools/targets/production\.yaml\)", out)
+    assert out.rstrip().splitlines()[-1] == "total_usd_month: 1567.18"
 
 
 def test_cli_rejects_a_file_that_is_not_a_plan(tmp_path, capsys):
@@ -261,7 +276,171 @@ def test_cli_rejects_a_file_that_is_not_a_plan(tmp_path, capsys):
     assert "cannot read" in capsys.readouterr().err
 
 
-def test_production_total_is_near_the_seed_target(plans):
-    # Seed 001 targets ~$3,400/month including ~$200 of transfer; the fixed part should land within 25 %.
-    total = estimate(plans["production"]).total_usd
-    assert 0.75 * 3200 <= total <= 1.25 * 3400
+# ------------------------------------------------------------------ issue 13: new priced types, hand-computed
+
+
+def test_valkey_nodes_are_20_percent_below_redis_oss():
+    rg = {"nodeType": "cache.m7g.large", "numCacheClusters": 2}
+    valkey = estimate(synthetic(res("aws:elasticache/replicationGroup:ReplicationGroup", "v", {**rg, "engine": "valkey"}))).line("v")
+    redis = estimate(synthetic(res("aws:elasticache/replicationGroup:ReplicationGroup", "r", {**rg, "engine": "redis"}))).line("r")
+    assert redis.cents == 28762  # 2 × 0.197 × 730 = 287.62
+    assert valkey.cents == 23010  # 2 × 0.1576 (0.197 × 0.8) × 730 = 230.096
+    assert "Valkey" in valkey.basis and "Redis OSS" in redis.basis
+
+
+def _nat_asg_plan():
+    lt = res(
+        "aws:ec2/launchTemplate:LaunchTemplate",
+        "nat-lt",
+        {"instanceType": "t4g.nano", "blockDeviceMappings": [{"ebs": {"volumeSize": 8, "volumeType": "gp3"}}]},
+        rid="lt-nat",
+    )
+    asg = res("aws:autoscaling/group:Group", "nat", {"name": "t-nat", "desiredCapacity": 1, "launchTemplate": {"id": "lt-nat"}})
+    return lt, asg
+
+
+def test_nat_instance_asg_is_its_instance_and_root_disk():
+    report = estimate(synthetic(*_nat_asg_plan()))
+    assert report.line("nat").cents == 453  # 0.0052 × 730 + 8 × 0.0912 = 3.796 + 0.7296 = 4.5256
+    assert report.line("nat").basis == "1 × t4g.nano on-demand + 1 × 8 GiB gp3"
+
+
+def _sleeping_plan():
+    ng = res(
+        "aws:eks/nodeGroup:NodeGroup",
+        "ng",
+        {
+            "nodeGroupName": "t-system",
+            "instanceTypes": ["t4g.medium"],
+            "capacityType": "SPOT",
+            "scalingConfig": {"desiredSize": 1},
+            "diskSize": 20,
+        },
+    )
+    db = res(
+        "aws:rds/instance:Instance",
+        "db",
+        {"identifier": "t-postgres", "instanceClass": "db.t4g.micro", "allocatedStorage": 20, "storageType": "gp3"},
+    )
+    turn = res(
+        "aws:ec2/instance:Instance",
+        "turn",
+        {"instanceType": "t4g.micro", "rootBlockDevice": {"volumeSize": 16, "volumeType": "gp3"}},
+        rid="i-turn",
+    )
+    lt, asg = _nat_asg_plan()
+
+    def sched(name, action, payload):
+        return res(
+            "aws:scheduler/schedule:Schedule",
+            name,
+            {"name": name, "target": {"arn": f"arn:aws:scheduler:::aws-sdk:{action}", "input": json.dumps(payload)}},
+        )
+
+    plan = synthetic(
+        ng,
+        db,
+        turn,
+        lt,
+        asg,
+        sched("t-sleep-nodes-1", "eks:updateNodegroupConfig", {"NodegroupName": "t-system", "ScalingConfig": {"DesiredSize": 0}}),
+        sched("t-sleep-database", "rds:stopDBInstance", {"DbInstanceIdentifier": "t-postgres"}),
+        sched("t-sleep-turn", "ec2:stopInstances", {"InstanceIds": ["i-turn"]}),
+        sched("t-sleep-nat", "autoscaling:updateAutoScalingGroup", {"AutoScalingGroupName": "t-nat", "DesiredCapacity": 0}),
+        # a wake schedule names the same resources: it must not count twice
+        sched("t-wake-database", "rds:startDBInstance", {"DbInstanceIdentifier": "t-postgres"}),
+    )
+    plan["config"] = {"schedule": {"enabled": True, "wakeAt": "08:00", "sleepAt": "20:00", "days": ["MON", "TUE", "WED", "THU", "FRI"]}}
+    return plan
+
+
+def test_schedule_discounts_exactly_the_hours_the_targets_sleep():
+    plan = _sleeping_plan()
+    always, asleep = estimate(plan), estimate(plan, scheduled=True)
+    share = 60 / 168  # Mon-Fri 08:00-20:00
+    # node group: instance (spot) and disk both go with the nodes
+    assert always.line("ng").cents == _cents(0.35 * 0.0416 * H + 20 * 0.0912) == 1245
+    assert asleep.line("ng").cents == _cents((0.35 * 0.0416 * H + 20 * 0.0912) * share) == 445
+    # RDS: instance hours sleep, storage stays
+    assert asleep.line("db").cents == _cents(0.025 * H * share + 20 * 0.131) == 914
+    # TURN: instance hours sleep, the volume stays
+    assert asleep.line("turn").cents == _cents(0.0104 * H * share + 16 * 0.0912) == 417
+    # NAT ASG at zero: instance and root disk
+    assert asleep.line("nat").cents == _cents(4.5256 * share) == 162
+    assert "asleep: 35.7% of hours awake" in asleep.line("db").basis
+    assert estimate({**plan, "config": {}}, scheduled=True).total_cents == always.total_cents  # no schedule, no discount
+
+
+def test_commitments_apply_to_on_demand_compute_and_databases_only():
+    plan = synthetic(
+        res("aws:eks/nodeGroup:NodeGroup", "od", {"instanceTypes": ["m7g.large"], "scalingConfig": {"desiredSize": 2}, "diskSize": 40}),
+        res(
+            "aws:eks/nodeGroup:NodeGroup",
+            "spot",
+            {"instanceTypes": ["m7g.large"], "capacityType": "SPOT", "scalingConfig": {"desiredSize": 1}, "diskSize": 40},
+        ),
+        res(
+            "aws:rds/instance:Instance",
+            "db",
+            {"instanceClass": "db.m7g.large", "multiAz": True, "allocatedStorage": 100, "storageType": "gp3"},
+        ),
+        res(
+            "aws:elasticache/replicationGroup:ReplicationGroup",
+            "rg",
+            {"engine": "valkey", "nodeType": "cache.m7g.large", "numCacheClusters": 2},
+        ),
+        res("aws:ec2/natGateway:NatGateway", "nat", {}),
+    )
+    on_demand, committed = estimate(plan), estimate(plan, commit=True)
+    assert committed.line("od").cents == _cents(2 * (0.0998 * H * 0.72 + 40 * 0.0912)) == 11221
+    assert committed.line("spot").cents == on_demand.line("spot").cents  # spot is never committed
+    assert committed.line("db").cents == _cents(2 * (0.201 * H * 0.68 + 100 * 0.131)) == 22575
+    assert committed.line("rg").cents == _cents(2 * 0.1576 * H * 0.70) == 16107
+    assert committed.line("nat").cents == on_demand.line("nat").cents  # no commitment offer
+
+
+# ------------------------------------------------------------------ issue 13: the goals, per stage
+
+# Until the API node group (issue 11) is in main: its budget line, 2 × m7g.large spot + 40 GiB gp3
+# each (seed 001's "spot -> $1,700" lever): 2 × (0.35 × 0.0998 × 730 + 40 × 0.0912) = 58.29.
+API_NODES_RESERVE_CENTS = 5829
+
+
+def _api_reserve(plan) -> int:
+    has_api = any(r["type"] == "aws:eks/nodeGroup:NodeGroup" and "-api-" in r["name"] for r in plan["resources"])
+    return 0 if has_api else API_NODES_RESERVE_CENTS
+
+
+# The stage figures (USD cents a month, on-demand, before traffic) the docs and README state.
+PINNED = {"dev": 24587, "nas-migration": 84976, "production": 156718}
+
+
+def test_stage_figures_are_pinned_and_meet_the_goals(plans):
+    totals = {stack: estimate(p).total_cents for stack, p in plans.items()}
+    assert totals == PINNED
+    assert totals["production"] + _api_reserve(plans["production"]) <= 170000
+    assert totals["nas-migration"] <= 90000
+    assert totals["dev"] <= 25000
+    asleep = estimate(plans["dev"], scheduled=True).total_cents
+    assert asleep == 20100
+    # dev's floor while asleep: EKS, both load balancers, WAF and the Valkey nodes cannot stop
+    # (docs/cost.md: why the $150 goal needs the WebSocket entry decision of issue 14).
+    fixed = sum(
+        ln.cents
+        for ln in estimate(plans["dev"]).lines
+        if ln.type.split(":")[1].split("/")[0] in ("eks", "lb", "wafv2", "elasticache") and "NodeGroup" not in ln.type
+    )
+    assert fixed > 15000
+
+
+def test_seed_001_target_is_configuration_and_priced():
+    from tools.targets import target_plan
+
+    target = target_plan("production")
+    cfg = target["config"]
+    assert cfg["database"]["readReplicas"] == 3 and cfg["database"]["instanceClass"] == "db.r7g.large"
+    assert set(cfg["cache"]["groups"]) == {"cache", "pubsub", "streams"}
+    assert estimate(target).total_cents == 439825
+    # The same program: every URN of today's production is still there at the target (scaling is not a rewrite).
+    today = {r["urn"] for r in stack_plan("production")["resources"]}
+    assert today <= {r["urn"] for r in target["resources"]}

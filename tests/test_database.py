@@ -180,8 +180,9 @@ def test_production_is_multi_az_with_replicas_spread_over_azs(plans):
     assert p["applyImmediately"] is False
     assert p["backupRetentionPeriod"] >= 7
     reps = replicas(plan)
-    assert len(reps) == plan["config"]["database"]["readReplicas"] >= 2
-    assert len({r["props"]["availabilityZone"] for r in reps}) == len(plan["config"]["network"]["azs"])
+    # >= 1 reader today (the goal of issue 13); 3 at the seed-001 target (tools/targets/production.yaml).
+    assert len(reps) == plan["config"]["database"]["readReplicas"] >= 1
+    assert len({r["props"]["availabilityZone"] for r in reps}) == min(len(reps), len(plan["config"]["network"]["azs"]))
     for r in reps:
         rp = r["props"]
         assert rp["replicateSourceDb"] == p["identifier"]
@@ -227,7 +228,8 @@ def test_database_security_group_admits_5432_only_from_the_node_sg(plan):
 
 def _db_config(**over) -> DatabaseConfig:
     return DatabaseConfig.model_validate(
-        {"multiAz": True, "readReplicas": 1, **over}, context={"protect_data": True, "region": "ap-northeast-2"}
+        {"multiAz": True, "readReplicas": 1, "allowBurstableWriter": True, **over},
+        context={"protect_data": True, "region": "ap-northeast-2"},
     )
 
 
@@ -338,7 +340,8 @@ def test_alarms_and_events_go_to_the_stage_topic(plan):
         by_instance.setdefault(a["props"]["dimensions"]["DBInstanceIdentifier"], set()).add(a["props"]["metricName"])
     ids = [r["props"]["identifier"] for r in plan.of_type(RDS)]
     assert set(by_instance) == set(ids)
-    assert by_instance[primary(plan)["props"]["identifier"]] == {"CPUUtilization", "FreeStorageSpace"}
+    burstable = {"CPUCreditBalance"} if primary(plan)["props"]["instanceClass"].startswith("db.t") else set()
+    assert by_instance[primary(plan)["props"]["identifier"]] == {"CPUUtilization", "FreeStorageSpace", *burstable}
     for r in replicas(plan):
         assert "ReplicaLag" in by_instance[r["props"]["identifier"]]
     (events,) = plan.of_type("aws:rds/eventSubscription:EventSubscription")

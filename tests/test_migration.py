@@ -181,7 +181,9 @@ def test_replication_instance_is_private_encrypted_multi_az_and_pinned(mig):
     inst = mig.of_type(INSTANCE)[0]
     p = inst["props"]
     assert p["publiclyAccessible"] is False and p["kmsKeyArn"] == mig["outputs"]["dataKeyArn"]
-    assert p["multiAz"] is True  # nas-migration protects data
+    # nas-migration protects data but runs the bridge Single-AZ on purpose (migration.dms.multiAz: false;
+    # unset, it follows protectData)
+    assert mig["config"]["migration"]["dms"]["multiAz"] is False and p["multiAz"] is False
     assert p["engineVersion"] == "3.5.4" and p["autoMinorVersionUpgrade"] is True
     assert p["replicationInstanceClass"] == "dms.t3.medium"
     group = next(g for g in mig.of_type("aws:dms/replicationSubnetGroup:ReplicationSubnetGroup"))

@@ -36,9 +36,10 @@ def test_plan_file_v1_shape(plan):
 
 def test_every_aws_resource_uses_an_explicit_tagged_provider(plan):
     providers = {r["urn"]: r for r in plan.of_type("pulumi:providers:aws")}
-    assert len(providers) == 2
+    copy_region = plan["config"]["backup"]["copyRegion"]
+    assert len(providers) == 2 + bool(copy_region)
     regions = sorted(p["props"]["region"] for p in providers.values())
-    assert regions == sorted([plan["config"]["aws:region"], "us-east-1"])
+    assert regions == sorted([plan["config"]["aws:region"], "us-east-1", *([copy_region] if copy_region else [])])
     for p in providers.values():
         tags = (
             json.loads(p["props"]["defaultTags"])["tags"]
@@ -135,6 +136,7 @@ PROTECTABLE = {
     "aws:s3/bucketOwnershipControls:BucketOwnershipControls",
     "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
     "aws:s3/bucketPolicy:BucketPolicy",
+    "aws:backup/vault:Vault",  # recovery points
 }
 
 

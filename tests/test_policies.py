@@ -232,6 +232,14 @@ def _mirror_kms_by_source_ip(plan):
     return r["urn"]
 
 
+def _unselect_files(plan):
+    """The backup selection no longer depends on the file bucket (tests/test_backup.py has more)."""
+    files = _find(plan, "aws:s3/bucket:Bucket", lambda r: r["name"].endswith("-files"))
+    selection = _find(plan, "aws:backup/selection:Selection")
+    selection["dependsOn"] = [d for d in selection["dependsOn"] if d != files["urn"]]
+    return files["urn"]
+
+
 MUTATIONS: list[tuple[str, str, str, Callable[[dict[str, Any]], Any]]] = [
     # (policy, level, stack, mutation returning the URN(s) expected to be reported)
     ("rds-storage-encrypted", "mandatory", "production", _set(RDS, "storageEncrypted", False, _primary)),
@@ -314,6 +322,7 @@ MUTATIONS: list[tuple[str, str, str, Callable[[dict[str, Any]], Any]]] = [
         _set("aws:cloudwatch/logGroup:LogGroup", "retentionInDays", _DROP, lambda r: r["name"].endswith("-turn-logs")),
     ),
     ("stateful-resources-protected", "mandatory", "production", _unprotect(RDS, _primary)),
+    ("backup-covers-stateful", "mandatory", "production", _unselect_files),
     (
         "stateful-resources-protected",
         "mandatory",
@@ -736,7 +745,12 @@ def test_a_topic_elasticache_notifies_may_stay_unencrypted():
         topic["props"] = {"name": "production-voip-redis-events"}
         plan["resources"].append(topic)
         if notified:
-            _find(plan, REDIS)["props"]["notificationTopicArn"] = "arn:aws:sns:ap-northeast-2:123456789012:production-voip-redis-events"
+            # A second group notifying the new topic (production runs one group today: the
+            # stage's own events topic must stay notified by it).
+            group = copy.deepcopy(_find(plan, REDIS))
+            group.update(urn=group["urn"] + "-2", name=group["name"] + "-2", id=group["id"] + "-2")
+            group["props"]["notificationTopicArn"] = "arn:aws:sns:ap-northeast-2:123456789012:production-voip-redis-events"
+            plan["resources"].append(group)
         expected = set() if notified else {("mandatory", "sns-topic-encrypted", topic["urn"])}
         assert _new(plan) - _baseline("production") == expected
 

@@ -15,7 +15,7 @@ from tools import quotas
 from tools.plan import render_checks
 
 # What each stage must have raised before its first `pulumi up` (quota code -> needed).
-EXPECTED_RAISES = {"dev": {}, "nas-migration": {}, "production": {"L-0263D0A3": 9}}
+EXPECTED_RAISES = {"dev": {}, "nas-migration": {}, "production": {"L-0263D0A3": 8}}
 
 
 def _by_code(plan) -> dict[str, quotas.Usage]:
@@ -40,13 +40,13 @@ def test_each_stage_needs_only_the_raises_it_lists(plan):
 
 def test_counts_match_the_plan():
     prod = _by_code(stack_plan("production"))
-    assert (prod["L-0263D0A3"].needed, prod["L-0263D0A3"].where) == (9, "3 nat, 3 nlb, 3 turn")
+    assert (prod["L-0263D0A3"].needed, prod["L-0263D0A3"].where) == (8, "3 nat, 3 nlb, 2 turn")
     # the ALB's one rule referencing CloudFront's origin-facing prefix list weighs 55 of 60
     assert (prod["L-0EA8095F"].needed, prod["L-0EA8095F"].where) == (55, "production-alb-sg ingress ipv4")
     # managed groups 25 + 700 + 200 + 200; rate rules 2 + regex (3 + 2 transformations x 10) twice,
     # and 2 + not (1 + 23) for the general one
     assert prod["Web ACL capacity units (WCUs) per web ACL"].needed == 1125 + 25 + 25 + 26
-    assert prod["L-7B6409FD"].needed == 4 and prod["L-5BC124EF"].needed == 3
+    assert prod["L-7B6409FD"].needed == 2 and prod["L-5BC124EF"].needed == 1
     dev = _by_code(stack_plan("dev"))
     assert dev["Web ACL capacity units (WCUs) per web ACL"].needed == 1201 + 1  # + the allow-list IP set reference
     assert dev["L-0263D0A3"].needed == 2
@@ -74,7 +74,7 @@ def test_every_counter_catches_a_planted_overrun():
     hosts = len(stack_plan("production")["config"]["edge"]["albHosts"])
     over = {u.quota.code or u.quota.name: u.needed for u in quotas.to_raise(plan)}
     assert over == {
-        "L-0263D0A3": 9,
+        "L-0263D0A3": 8,
         "L-0EA8095F": 110,
         "L-2AFB9258": 6,
         "Web ACL capacity units (WCUs) per web ACL": 1201 + 170 * 23,
@@ -98,7 +98,7 @@ def test_tools_plan_prints_the_quotas_after_the_existing_lines():
     assert lines[0].startswith("policy: ") and lines[1].startswith("monthly cost")  # the contract's lines, unchanged
     assert lines[2:] == [
         "quotas: 1 of 18 counted quotas need more than the AWS default; before the first `pulumi up`:",
-        "  raise EC2-VPC Elastic IPs (ec2 L-0263D0A3): needs 9, default 5 per region (3 nat, 3 nlb, 3 turn)",
+        "  raise EC2-VPC Elastic IPs (ec2 L-0263D0A3): needs 8, default 5 per region (3 nat, 3 nlb, 2 turn)",
     ]
     assert render_checks(stack_plan("dev"))[2:] == ["quotas: all 18 counted quotas fit the AWS defaults"]
 

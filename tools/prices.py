@@ -10,7 +10,7 @@ estimate is "before traffic" (see docs/cost.md).
 
 from __future__ import annotations
 
-PRICES_AS_OF = "2025-06 (approximate, from memory; not fetched)"
+PRICES_AS_OF = "2026-11-29 (approximate: from the public price pages as remembered, not fetched live; Valkey, t4g.nano, commitments and Backup added 2026-11-29)"
 PRICES_SOURCE = "AWS public on-demand price pages, region Asia Pacific (Seoul) ap-northeast-2, Linux, USD"
 
 HOURS_PER_MONTH = 730
@@ -25,7 +25,8 @@ SPOT_FRACTION = 0.35
 
 # fmt: off
 EC2_HOURLY: dict[str, float] = {
-    # burstable
+    # burstable (t4g.nano: the dev NAT instance)
+    "t4g.nano": 0.0052,
     "t3.micro": 0.0130, "t3.small": 0.0260, "t3.medium": 0.0520, "t3.large": 0.1040, "t3.xlarge": 0.2080,
     "t4g.micro": 0.0104, "t4g.small": 0.0208, "t4g.medium": 0.0416, "t4g.large": 0.0832, "t4g.xlarge": 0.1664,
     # general purpose
@@ -60,13 +61,20 @@ RDS_POSTGRES_HOURLY: dict[str, float] = {
     "db.r6i.large": 0.3080, "db.r6i.xlarge": 0.6160,
 }
 
-# ElastiCache (Redis OSS / Valkey node-based; Valkey is ~20 % cheaper, not modelled) per node-hour.
+# ElastiCache for Redis OSS, node-based, per node-hour. Valkey nodes: ELASTICACHE_VALKEY_HOURLY below.
 ELASTICACHE_HOURLY: dict[str, float] = {
     "cache.t3.micro": 0.0220, "cache.t3.small": 0.0440, "cache.t3.medium": 0.0880,
     "cache.t4g.micro": 0.0200, "cache.t4g.small": 0.0410, "cache.t4g.medium": 0.0820,
     "cache.m6g.large": 0.1900, "cache.m6g.xlarge": 0.3800, "cache.m7g.large": 0.1970, "cache.m7g.xlarge": 0.3940,
     "cache.r6g.large": 0.2590, "cache.r6g.xlarge": 0.5180, "cache.r7g.large": 0.2710, "cache.r7g.xlarge": 0.5420,
 }
+
+# fmt: on
+# ElastiCache for Valkey, node-based: 20 % below Redis OSS for the same node type (the ElastiCache
+# pricing page, "Valkey ... node-based 20% lower"; Serverless -33 %). Per node-hour, Seoul.
+VALKEY_NODE_DISCOUNT = 0.20
+ELASTICACHE_VALKEY_HOURLY: dict[str, float] = {k: round(v * (1 - VALKEY_NODE_DISCOUNT), 5) for k, v in ELASTICACHE_HOURLY.items()}
+# fmt: off
 
 # AWS DMS replication instances, Single-AZ per hour (Multi-AZ = 2x). Seoul figures from memory
 # of aws.amazon.com/dms/pricing (Asia Pacific (Seoul)), roughly 1.2x us-east-1's; T3 classes
@@ -121,3 +129,26 @@ EC2_DETAILED_MONITORING_MONTH = 2.10  # 7 metrics x $0.30 per instance with deta
 # Defaults where a plan does not say (documented in docs/cost.md).
 DEFAULT_ROOT_VOLUME_GIB = 8  # EC2 AMI root volume when neither the instance nor its launch template sets one
 DEFAULT_NODE_DISK_GIB = 20  # EKS managed node group diskSize default
+
+# ------------------------------------------------------------------ commitments (the savings column of `tools cost`)
+
+# 1-year, no upfront. Fraction of the on-demand price paid under the commitment, per family of
+# charge; lines without a commitment offer (NAT, load balancers, IPv4, storage, fees) stay at 1.0.
+# Sources (public pages, read 2026-11-29, figures for Seoul rounded to the percent):
+#   Compute Savings Plans (EC2 incl. EKS nodes, Fargate, Lambda): aws.amazon.com/savingsplans/compute-pricing
+#     1 yr no upfront on Graviton c7g/m7g in Seoul ~ -28 %; seed 001 assumes "-30 %".
+#   RDS reserved instances: aws.amazon.com/rds/postgresql/pricing (Reserved Instances tab), 1 yr no upfront ~ -32 %.
+#   ElastiCache reserved nodes: aws.amazon.com/elasticache/pricing (Reserved Nodes; size-flexible since 2024),
+#     1 yr no upfront ~ -30 %; Valkey reserved nodes keep the 20 % engine discount.
+#   Database Savings Plans (2025-12) also cover RDS/ElastiCache; the RI figures above are the lower bound of the saving.
+COMMITMENT_FRACTION: dict[str, float] = {
+    "compute": 0.72,  # EC2 instances and EKS node groups (on-demand only; spot is never committed)
+    "rds": 0.68,
+    "elasticache": 0.70,
+}
+COMMITMENT_TERM = "1-year no-upfront (Compute Savings Plan for EC2/EKS nodes, reserved RDS instances and ElastiCache nodes)"
+
+# ------------------------------------------------------------------ AWS Backup (notes: usage-based)
+
+BACKUP_WARM_GB_MONTH = 0.06  # RDS snapshot / S3 backup storage in a Backup vault, per GB-month (aws.amazon.com/backup/pricing)
+BACKUP_CROSS_REGION_PER_GB = 0.08  # inter-region transfer of a copy job, per GB (EC2 data transfer between regions)

@@ -373,6 +373,21 @@ class Database(pulumi.ComponentResource):
                 metric_name="FreeStorageSpace", statistic="Minimum", period=300, evaluation_periods=2,
                 threshold=low_storage_bytes, comparison_operator="LessThanThreshold", treat_missing_data="missing",
             )  # fmt: skip
+        burstable = [
+            (res, ident)
+            for res, ident in instances
+            if (cfg.replica_instance_class if res in self.replicas and cfg.replica_instance_class else cfg.instance_class).startswith(
+                "db.t"
+            )
+        ]
+        for res, ident in burstable:
+            # db.t* run in unlimited mode: an empty credit balance means surplus charges and a
+            # sustained load the class was not sized for (allowBurstableWriter's watch).
+            alarm(
+                res, ident, "cpu-credits-low", f"{ident}: CPU credit balance below 20 for 15 minutes (burstable class)",
+                metric_name="CPUCreditBalance", statistic="Minimum", period=300, evaluation_periods=3,
+                threshold=20, comparison_operator="LessThanThreshold", treat_missing_data="missing",
+            )  # fmt: skip
         for res, ident in instances[1:]:
             alarm(
                 res, ident, "replica-lag", f"{ident}: more than 60 s behind the primary for 5 minutes",
