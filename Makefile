@@ -6,6 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 STACK ?= dev
 STACKS := $(patsubst stacks/Pulumi.%.yaml,%,$(wildcard stacks/Pulumi.*.yaml))
+BOOTSTRAP_STACKS := $(patsubst bootstrap/Pulumi.%.yaml,bootstrap.%,$(filter-out bootstrap/Pulumi.yaml,$(wildcard bootstrap/Pulumi.*.yaml)))
 
 .PHONY: plan test lint snapshots bench ostools coturn clean
 
@@ -50,7 +51,7 @@ lint: $(STAMP)
 
 # Rewrite tests/snapshots/<stack>.urns on purpose (refuses to drop a stateful URN that no alias covers).
 snapshots: $(STAMP)
-	$(PY) -m tools.snapshots --write $(STACKS)
+	$(PY) -m tools.snapshots --write $(STACKS) $(BOOTSTRAP_STACKS)
 
 bench: $(STAMP)
 	$(PY) -m tools.bench $(STACKS)

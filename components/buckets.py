@@ -76,3 +76,29 @@ def private_bucket_baseline(
         aws.s3.BucketOwnershipControls(ownership, bucket=bucket, rule={"object_ownership": object_ownership}, opts=opts),
         aws.s3.BucketServerSideEncryptionConfiguration(sse, bucket=bucket, rules=[encryption], opts=guarded),
     )
+
+
+def version_expiry_rules(noncurrent_days: int, abort_multipart_days: int) -> list[aws.s3.BucketLifecycleConfigurationRuleArgs]:
+    """Lifecycle of a versioned bucket: old versions go after `noncurrent_days` (then their
+    delete markers), incomplete multipart uploads after `abort_multipart_days`."""
+    whole_bucket = aws.s3.BucketLifecycleConfigurationRuleFilterArgs()
+    return [
+        aws.s3.BucketLifecycleConfigurationRuleArgs(
+            id="expire-noncurrent-versions",
+            status="Enabled",
+            filter=whole_bucket,
+            noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+                noncurrent_days=noncurrent_days
+            ),
+            # Delete markers left alone after their versions expired.
+            expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(expired_object_delete_marker=True),
+        ),
+        aws.s3.BucketLifecycleConfigurationRuleArgs(
+            id="abort-incomplete-multipart-uploads",
+            status="Enabled",
+            filter=whole_bucket,
+            abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+                days_after_initiation=abort_multipart_days
+            ),
+        ),
+    ]

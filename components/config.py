@@ -94,9 +94,6 @@ DomainName = Annotated[
     str,
     _pattern(r"([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}", "a lowercase domain name such as voip.example.com"),
 ]
-IamRoleArn = Annotated[
-    str, _pattern(r"arn:aws:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]+", "an IAM role ARN (arn:aws:iam::123456789012:role/NAME)")
-]
 UtcWindow = Annotated[str, _pattern(r"([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-3]):[0-5][0-9]", "a UTC window hh:mm-hh:mm")]
 WeeklyWindow = Annotated[
     str,
@@ -277,6 +274,12 @@ class EdgeConfig(Model):
     domain: DomainName
     # An existing public zone for `domain`; none: the stage creates (and owns) the zone.
     hosted_zone_id: Annotated[str, _pattern(r"Z[A-Z0-9]{1,31}", "a Route53 zone id such as Z0123456789ABC")] | None = None
+    # The zone for `domain` already exists in the account (voip-bootstrap's apex zone, for the
+    # stage that serves the apex): looked up by name instead of created.
+    existing_zone: bool = False
+    # The stage creates its zone and writes the NS delegation into this parent domain's zone
+    # (looked up by name in the account), so no stage waits for another (README "First run").
+    delegate_from: DomainName | None = None
     alb_hosts: list[AlbHostRule] = Field(
         default_factory=lambda: [AlbHostRule.model_validate({"name": "api", "paths": ["/*"], "priority": 100, "apex": True})],
         min_length=1,
@@ -300,6 +303,13 @@ class EdgeConfig(Model):
 
     @model_validator(mode="after")
     def _check(self) -> EdgeConfig:
+        if self.existing_zone and self.hosted_zone_id:
+            raise ValueError("existingZone: set either hostedZoneId or existingZone, not both")
+        if self.delegate_from is not None:
+            if self.existing_zone or self.hosted_zone_id:
+                raise ValueError("delegateFrom: only a stage that creates its own zone delegates it (drop hostedZoneId / existingZone)")
+            if not self.domain.endswith("." + self.delegate_from):
+                raise ValueError(f"delegateFrom: {self.delegate_from!r} is not a parent of domain {self.domain!r}")
         if self.restrict_to_allow_list and not self.allow_list:
             raise ValueError("allowList: must name at least one CIDR when restrictToAllowList is true")
         for i, cidr in enumerate(self.allow_list):
@@ -375,11 +385,78 @@ class AutoscalerConfig(Model):
     scale_down_enabled: bool = True
 
 
+# A role of the stage's account by name (with its path, e.g. aws-reserved/sso.amazonaws.com/
+# ap-northeast-2/AWSReservedSSO_Admin_0123abcd) or by full ARN; the program pins the exact ARN.
+IamRoleRef = Annotated[
+    str,
+    _pattern(
+        r"(arn:aws:iam::[0-9]{12}:role/)?[A-Za-z0-9+=,.@_-]+(/[A-Za-z0-9+=,.@_-]+)*",
+        "an IAM role ARN (arn:aws:iam::123456789012:role/NAME) or a role name (with its path) in the stage's account",
+    ),
+]
+
+
+class ClusterAccessConfig(Model):
+    """Who may use the Kubernetes API (EKS access entries; authenticationMode API, no aws-auth)."""
+
+    # People: cluster admin (AmazonEKSClusterAdminPolicy) / read-only without Secrets (AmazonEKSViewPolicy).
+    admins: list[IamRoleRef] = Field(default=[], max_length=20)
+    viewers: list[IamRoleRef] = Field(default=[], max_length=20)
+    # The CI roles of voip-bootstrap (voip-ci/voip-infra-<stage>-deploy and -preview) get entries:
+    # deploy = cluster admin, preview = view. `ciRoles` names whose (default: this stage's own;
+    # clones use `review`, the GitHub environment of review stacks).
+    ci_access: bool = True
+    ci_roles: DnsLabel | None = None
+    # The principal that creates the cluster (its first `pulumi up`): EKS already made it cluster
+    # admin (bootstrapClusterCreatorAdminPermissions), and refuses a second entry for it. `ci`:
+    # the CI deploy role (the workflows bring every stage up). Set once, before the first up.
+    creator: Literal["ci"] | IamRoleRef = "ci"
+
+    @model_validator(mode="after")
+    def _check(self, info: ValidationInfo) -> ClusterAccessConfig:
+        for what, refs in (("admins", self.admins), ("viewers", self.viewers)):
+            if len(set(refs)) != len(refs):
+                raise ValueError(f"{what}: each role may appear once")
+        both = set(self.admins) & set(self.viewers)
+        if both:
+            raise ValueError(f"viewers: {sorted(both)[0]!r} is also an admin; an IAM principal has one access entry")
+        if self.creator != "ci" and self.creator in self.admins:
+            raise ValueError(
+                f"admins: {self.creator!r} is the creator, already cluster admin through EKS's own entry "
+                "(a second entry fails with ResourceInUseException); drop it from admins"
+            )
+        if (info.context or {}).get("protect_data") and not self.admins:
+            raise ValueError(
+                "admins: a stage that holds data (protectData: true) needs at least one person as cluster admin besides "
+                "the creator (break-glass when CI is down); name a role, e.g. admins: [platform-admin]"
+            )
+        return self
+
+
+class CiRunnerConfig(Model):
+    """A CodeBuild-hosted GitHub Actions runner in the stage's private subnets (components/cluster/ci_runner.py)."""
+
+    enabled: bool = True
+    # owner/name of this repository on GitHub (the runner's webhook and checkouts).
+    repository: Annotated[
+        str, _pattern(r"[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}", "a GitHub repository owner/name, e.g. example-org/voip-infra")
+    ] = "example-org/voip-infra"
+    # CodeBuild's Ubuntu image (Python 3.11, what actions/setup-python expects) and size.
+    image: Annotated[
+        str, _pattern(r"aws/codebuild/standard:[0-9]+\.[0-9]+", "a CodeBuild standard image such as aws/codebuild/standard:7.0")
+    ] = "aws/codebuild/standard:7.0"
+    compute_type: Literal["BUILD_GENERAL1_SMALL", "BUILD_GENERAL1_MEDIUM", "BUILD_GENERAL1_LARGE"] = "BUILD_GENERAL1_MEDIUM"
+    # A first `pulumi up` of production takes ~45 min (tools plan: first_up_minutes); CodeBuild allows 5-2160.
+    timeout_minutes: int = Field(default=120, ge=5, le=2160)
+    log_retention_days: LogRetentionDays = 30
+
+
 class ClusterConfig(Model):
     version: Annotated[str, _pattern(r"1\.(2[89]|3[0-9])", "a Kubernetes minor version such as 1.33")] = "1.33"
     # Empty list: private endpoint only.
     public_access_cidrs: list[Cidr] = []
-    admin_role_arns: list[IamRoleArn] = []
+    access: ClusterAccessConfig = ClusterAccessConfig()
+    ci_runner: CiRunnerConfig = CiRunnerConfig()
     system_nodes: NodeGroupConfig = NodeGroupConfig.model_validate(
         {"instanceTypes": ["t4g.medium"], "minSize": 1, "desiredSize": 2, "maxSize": 3}
     )
@@ -432,6 +509,23 @@ class ClusterConfig(Model):
         return self
 
 
+class RestoreFrom(Model):
+    """A clone's database starts from a snapshot of another stage's (`clone-stack --snapshot`)."""
+
+    stage: DnsLabel
+    # `latest`: the newest snapshot (automated or manual) of <stage>-postgres when `up` runs; or a
+    # snapshot identifier (rds:<db>-<date> for automated ones, or a manual snapshot's name).
+    snapshot: Annotated[
+        str,
+        _pattern(
+            r"latest|(rds:)?[a-zA-Z][a-zA-Z0-9-]{0,254}",
+            "'latest' or an RDS snapshot identifier such as rds:production-postgres-2026-11-28-17-05",
+        ),
+    ] = "latest"
+    # The source's PostgreSQL major, recorded by clone-stack: a restore keeps the snapshot's major.
+    engine_version: Annotated[str, _pattern(r"1[6-8]", "a PostgreSQL major version such as 16")]
+
+
 class DatabaseConfig(Model):
     # The MAJOR version only: AWS applies minor versions itself (autoMinorVersionUpgrade), and a
     # prefix never drifts from the running minor. A major upgrade is an explicit config change.
@@ -460,6 +554,10 @@ class DatabaseConfig(Model):
     skip_final_snapshot: bool = False
     # Off: modifications wait for the maintenance window instead of restarting the database now.
     apply_immediately: bool = False
+    # This stage's snapshots may seed clones (`clone-stack --snapshot`): real data leaves the stage
+    # for a disposable one, so it is a decision per source stage (off unless set).
+    snapshots_for_clones: bool = False
+    restore_from: RestoreFrom | None = None
     # A burstable writer (db.t*) where the stage holds data runs out of CPU credits under load; allowed
     # only with this explicit acknowledgement (the CPUCreditBalance alarm then watches it).
     allow_burstable_writer: bool = False
@@ -480,6 +578,14 @@ class DatabaseConfig(Model):
         pi = self.performance_insights_retention_days
         if pi != 7 and not (pi % 31 == 0 and 31 <= pi <= 713) and pi != 731:
             raise ValueError("performanceInsightsRetentionDays: allowed: 7, a multiple of 31 up to 713, or 731")
+        if self.restore_from is not None:
+            if self.restore_from.engine_version != self.engine_version:
+                raise ValueError(
+                    f"engineVersion: a restore keeps the snapshot's PostgreSQL major ({self.restore_from.engine_version}); "
+                    f"set engineVersion: '{self.restore_from.engine_version}' and upgrade after the restore"
+                )
+            if protect:
+                raise ValueError("restoreFrom: only a disposable clone (protectData: false) restores another stage's snapshot")
         if self.replica_instance_class is not None and self.read_replicas == 0:
             raise ValueError("replicaInstanceClass: set readReplicas above 0, or drop this key")
         if self.instance_class.startswith("db.t") and protect and not self.allow_burstable_writer:
@@ -1068,6 +1174,11 @@ class StackConfig(Model):
                 "signaling.connectionsMetric: needs monitoring.enabled: true (prometheus-adapter serves websocket_connections; "
                 "without it the HPA never scales down); set connectionsMetric: false or enable monitoring"
             )
+        if self.cluster.ci_runner.enabled and self.network.nat_strategy == NatStrategy.NONE:
+            problems.append(
+                "cluster.ciRunner.enabled: the runner in the private subnets needs egress to GitHub; "
+                "with network.natStrategy none turn it off (ciRunner.enabled: false) or pick single/per_az"
+            )
         problems += self._cost_problems()
         if self.network.nat_strategy == NatStrategy.NONE and "secretsmanager" not in self.network.interface_endpoints:
             problems.append(
@@ -1113,7 +1224,7 @@ class StackConfig(Model):
         if self.dms_source_password is None:
             problems.append(
                 "dmsSourcePassword: required while migration.enabled is true (the NAS PostgreSQL password of "
-                f"{migration.dms.source_username}): pulumi config set --secret voip-infra:dmsSourcePassword ..."
+                f"{migration.dms.source_username}); set it once: pulumi config set --secret voip-infra:dmsSourcePassword --stack {self.stage}"
             )
         if migration.dual_run_database is not None and self.nas_app_db_password is None:
             problems.append(

@@ -26,12 +26,13 @@ class ConfigError(Exception):
 # ---------------------------------------------------------------------- loading
 
 
-def raw_stack_config() -> dict[str, Any]:
-    """Every key of the project namespace plus `aws:region`, as the engine passes them to the
-    program (values are strings; objects arrive JSON-encoded)."""
+def raw_stack_config(project: str = PROJECT) -> dict[str, Any]:
+    """Every key of the project namespace (voip-infra, or bootstrap's voip-bootstrap) plus
+    `aws:region`, as the engine passes them to the program (values are strings; objects arrive
+    JSON-encoded)."""
     merged: dict[str, Any] = dict(runtime_config.get_config_env())
     merged.update(runtime_config.CONFIG.get())
-    return {k: v for k, v in merged.items() if k.startswith(PROJECT + ":") or k == REGION_KEY}
+    return {k: v for k, v in merged.items() if k.startswith(project + ":") or k == REGION_KEY}
 
 
 SECRET_KEYS = {"loadTestBypassToken", "dmsSourcePassword", "nasRedisPassword", "nasAppDbPassword", "ghcrToken"}
@@ -48,14 +49,15 @@ def _decode(value: Any) -> Any:
         return value
 
 
-def load_stack_config(stack: str, raw: dict[str, Any]) -> StackConfig:
-    """Validate the raw `key -> value` config of `stack`; raise ConfigError listing every problem."""
+def read_namespace(
+    raw: dict[str, Any], project: str, allowed: list[str], undecoded: frozenset[str] | set[str] = frozenset()
+) -> tuple[dict[str, Any], list[str]]:
+    """The `<project>:<key>` values (decoded, but the `undecoded` ones) and `aws:region` of a raw
+    config, and an `unknown key` line per key not in `allowed`. Other namespaces (aws:*,
+    pulumi:*) belong to providers and the engine."""
+    data: dict[str, Any] = {}
     lines: list[str] = []
-    if not STAGE_NAME.fullmatch(stack):
-        lines.append(f"error: stack: {stack!r} must be 2-20 chars of a-z, 0-9 and '-', starting with a letter (it prefixes resource names)")
-    data: dict[str, Any] = {"stage": stack}
-    prefix = PROJECT + ":"
-    allowed = sorted(_top_level_keys())
+    prefix = project + ":"
     for key, value in raw.items():
         if key == REGION_KEY:
             data[REGION_KEY] = value
@@ -64,8 +66,18 @@ def load_stack_config(stack: str, raw: dict[str, Any]) -> StackConfig:
             if name not in allowed:
                 lines.append(f"error: {key}: unknown key; allowed keys: {', '.join(allowed)}")
                 continue
-            data[name] = value if name in SECRET_KEYS else _decode(value)
-        # Other namespaces (aws:*, pulumi:*) belong to providers and the engine.
+            data[name] = value if name in undecoded else _decode(value)
+    return data, lines
+
+
+def load_stack_config(stack: str, raw: dict[str, Any]) -> StackConfig:
+    """Validate the raw `key -> value` config of `stack`; raise ConfigError listing every problem."""
+    lines: list[str] = []
+    if not STAGE_NAME.fullmatch(stack):
+        lines.append(f"error: stack: {stack!r} must be 2-20 chars of a-z, 0-9 and '-', starting with a letter (it prefixes resource names)")
+    values, unknown = read_namespace(raw, PROJECT, sorted(_top_level_keys()), SECRET_KEYS)
+    data: dict[str, Any] = {"stage": stack, **values}
+    lines += unknown
     if lines:
         raise ConfigError(lines)
     try:

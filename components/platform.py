@@ -16,6 +16,7 @@ import pulumi_aws as aws
 
 from components.cluster.apps import Apps, AppsArgs, DatabaseAccess
 from components.cluster.autoscaler import NodeAutoscaler, NodeAutoscalerArgs
+from components.cluster.ci_runner import CiRunner, CiRunnerArgs
 from components.cluster.cluster import POOL_LABEL, Cluster, ClusterArgs
 from components.cluster.ebs_csi import EbsCsi, EbsCsiArgs
 from components.cluster.image_cache import ImageCache, ImageCacheArgs, cached_repository
@@ -102,6 +103,7 @@ class Platform(pulumi.ComponentResource):
         # Its S3 server access logs into the edge's SSE-S3 log bucket.
         self.files.log_access_to(self.edge.lbs.access_log_bucket_name, ACCESS_LOG_PREFIX)
         self.turn = self._turn(cfg, ctx)
+        self.ci_runner = self._ci_runner(cfg, ctx)
         self.cluster = self._cluster(cfg, ctx)
         # Images in-region: ghcr.io through the stage's ECR pull-through cache.
         self.image_cache = self._image_cache(cfg, ctx)
@@ -205,6 +207,22 @@ class Platform(pulumi.ComponentResource):
             opts=ctx.regional,
         )
 
+    def _ci_runner(self, cfg: StackConfig, ctx: StageContext) -> CiRunner | None:
+        """CI's way to the private API: a runner inside the VPC. It depends on the network only,
+        so a first run can create it alone (`tools runner-targets`) before the jobs move onto it."""
+        if not cfg.cluster.ci_runner.enabled:
+            return None
+        return CiRunner(
+            f"{cfg.stage}-ci-runner",
+            CiRunnerArgs(
+                ctx=ctx,
+                config=cfg.cluster.ci_runner,
+                vpc_id=self.network.vpc_id,
+                private_subnet_ids=[s.id for s in self.network.private_subnets],
+            ),
+            opts=ctx.regional,
+        )
+
     def _cluster(self, cfg: StackConfig, ctx: StageContext) -> ClusterTier:
         stage, net, lbs = cfg.stage, self.network, self.edge.lbs
         cluster = Cluster(
@@ -231,6 +249,18 @@ class Platform(pulumi.ComponentResource):
             ),
             opts=ctx.regional,
         )
+        if self.ci_runner is not None:
+            # The runner's jobs reach the API server's private endpoint (it admits the cluster SG's members only).
+            aws.vpc.SecurityGroupIngressRule(
+                f"{stage}-eks-api-from-ci-runner",
+                security_group_id=cluster.cluster_security_group_id,
+                referenced_security_group_id=self.ci_runner.security_group_id,
+                ip_protocol="tcp",
+                from_port=443,
+                to_port=443,
+                description="Kubernetes API from the CI runner",
+                opts=pulumi.ResourceOptions(parent=cluster, protect=False),
+            )
         agent = cluster.addons["eks-pod-identity-agent"]
         # The Cluster Autoscaler moves the node groups' desired size (cluster.py leaves it to
         # it: ignore_changes on scalingConfig.desiredSize).
@@ -405,7 +435,7 @@ class Platform(pulumi.ComponentResource):
         return ResilienceTier(backup, schedule)
 
     def _signaling(self, cfg: StackConfig) -> Signaling:
-        cluster, monitoring = self.cluster.cluster, self.cluster.monitoring
+        cluster = self.cluster.cluster
         return Signaling(
             f"{cfg.stage}-signaling",
             SignalingArgs(
@@ -422,14 +452,11 @@ class Platform(pulumi.ComponentResource):
                 node_selector=cluster.signaling_node_selector,
                 tolerations=cluster.signaling_tolerations,
                 image_repository=self.image_repository(cfg.signaling.image.repository),
-                # The adapter must serve websocket_connections before the HPA asks for it; the
-                # image comes through the pull-through cache.
-                depends_on=[
-                    cluster.lb_controller,
-                    cluster.monitoring_crds,
-                    *([monitoring.adapter] if monitoring else []),
-                    *self.image_cache_deps,
-                ],
+                # The TargetGroupBinding webhook and the ServiceMonitor/PrometheusRule CRDs must exist.
+                # Not the adapter: an HPA whose metric is not served yet keeps the replica count and
+                # retries (the install does not wait on it), so it starts serving once the adapter
+                # is up; waiting put ~2 minutes on a first `up`'s critical path (tools plan).
+                depends_on=[cluster.lb_controller, cluster.monitoring_crds, *self.image_cache_deps],
             ),
             # Kubernetes only: no AWS provider to inherit.
             opts=pulumi.ResourceOptions(parent=self),
@@ -484,7 +511,6 @@ class Platform(pulumi.ComponentResource):
                 depends_on=[
                     cluster.lb_controller,
                     cluster.monitoring_crds,
-                    *([monitoring.stack] if monitoring else []),
                     *self.image_cache_deps,
                 ],
             ),
@@ -609,6 +635,7 @@ class Platform(pulumi.ComponentResource):
             "webAclArn": edge.waf.web_acl_arn,
             # us-east-1 topic of the CloudFront/WAF alarms; nothing subscribes to it (nor to alarmTopicArn).
             "globalAlarmTopicArn": edge.alarms.global_alarm_topic_arn if edge.alarms else None,
+            "ciRunnerProject": self.ci_runner.project.name if self.ci_runner else None,
         }
         if self.migration:
             mig = self.migration

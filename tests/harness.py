@@ -15,7 +15,7 @@ from components.config_loader import load_stack_config
 from tools import plan as plan_mod
 from tools.mocks import run_mocked, run_program
 from tools.plan import to_plan
-from tools.stackfile import load_stack_file, stack_path
+from tools.stackfile import load_stack_file, stack_path, with_offline_secrets
 
 STACKS = ("dev", "nas-migration", "production")
 
@@ -44,7 +44,9 @@ class Plan(plan_mod.Plan):
 
 
 def stack_raw(stack: str) -> tuple[dict[str, str], list[str]]:
-    return load_stack_file(stack_path(stack))
+    """A stage's raw config as the offline tools see it (unset required secrets stood in)."""
+    raw, secrets, _ = with_offline_secrets(stack, *load_stack_file(stack_path(stack)))
+    return raw, secrets
 
 
 def with_overrides(raw: dict[str, str], overrides: dict[str, Any]) -> dict[str, str]:
@@ -106,6 +108,15 @@ def variant(stack: str, overrides: dict[str, Any], secret_keys: tuple[str, ...] 
     """The plan of `stack` with `overrides` merged into its config (cached per argument).
     `secret_keys` names override keys to treat as secrets (`pulumi config set --secret`)."""
     return _variant(stack, json.dumps(overrides, sort_keys=True), tuple(secret_keys))
+
+
+@cache
+def bootstrap_plan(overrides_json: str = "{}") -> Plan:
+    """The plan of bootstrap/Pulumi.main.yaml (the per-account project), with overrides."""
+    from tools import bootstrap
+
+    raw, secrets = load_stack_file(bootstrap.bootstrap_stack_path("main"))
+    return Plan(bootstrap.plan_of("main", with_overrides(raw, json.loads(overrides_json)), secrets))
 
 
 # ------------------------------------------------------------------ one component alone

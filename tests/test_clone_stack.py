@@ -80,6 +80,7 @@ def test_clone_of_nas_migration_drops_the_bridge_and_still_avoids_its_lan(stacks
         nas.read_text()
         .replace("nasLanCidr: 192.168.10.0/24", "nasLanCidr: 10.50.8.0/24")
         .replace("nasHost: 192.168.10.20", "nasHost: 10.50.8.20")
+        + "  voip-infra:dmsSourcePassword:\n    secure: v1:AAAA\n"  # set, as before the stage's first up
     )
     result = clone_stack("nas-migration", "mig-rehearsal", stacks, ttl_days=30)
 
@@ -209,7 +210,9 @@ def test_secrets_of_the_template_are_not_copied(stacks):
 
     result = clone_stack("dev", "qa", stacks)
     doc = yaml.safe_load(result.path.read_text())
-    assert set(doc) == {"config"}  # no encryptionsalt: `pulumi stack init` makes the clone's own
+    # No encryptionsalt/encryptedkey: `pulumi stack init` makes the clone's own, under the review key.
+    assert set(doc) == {"config", "secretsprovider"}
+    assert doc["secretsprovider"] == "awskms://alias/voip-infra-review-secrets?region=ap-northeast-2"
     assert f"{NS}loadTestBypassToken" not in doc["config"]
     cfg, _, _ = _config(result.path, "qa")
     assert cfg.edge.load_test_bypass is False

@@ -79,7 +79,8 @@ def test_endpoint_private_and_public_restricted(plan):
     assert cidrs == cluster_cfg(plan)["publicAccessCidrs"]
     assert vpc["endpointPublicAccess"] is bool(cidrs)
     if plan["stack"] == "production":
-        assert cidrs and all(not c.endswith("/0") for c in cidrs)
+        # Private-only: people over the VPN, CI on the runner inside the VPC.
+        assert vpc["endpointPublicAccess"] is False and not cidrs
 
 
 def test_empty_public_cidrs_means_private_endpoint_only():
@@ -110,15 +111,92 @@ def test_stateful_parts_protected_where_data_lives(plan):
     assert key["protect"] is protect
 
 
-def test_admin_access_entries_from_config():
+ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+VIEW_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy"
+
+
+def access_grants(plan) -> dict[str, str]:
+    """principal ARN -> the access policy of its entry (one entry, one cluster-scoped policy each)."""
+    entries = plan.of_type("aws:eks/accessEntry:AccessEntry")
+    assocs = plan.of_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
+    assert len(entries) == len(assocs) == len({e["props"]["principalArn"] for e in entries})
+    for a in assocs:
+        assert a["props"]["accessScope"] == {"type": "cluster"} and not a["protect"]
+        assert plan.by_urn(a["parent"])["props"]["principalArn"] == a["props"]["principalArn"]
+    return {a["props"]["principalArn"]: a["props"]["policyArn"] for a in assocs}
+
+
+def test_access_entries_for_people_and_ci_pinned_by_arn(plan):
+    stage = plan["stack"]
+    acct = "arn:aws:iam::123456789012:role"
+    assert access_grants(plan) == {
+        f"{acct}/voip-people/voip-platform-admin": ADMIN_POLICY,
+        f"{acct}/voip-people/voip-platform-viewer": VIEW_POLICY,
+        # The deploy role creates the cluster (creator: ci): EKS's own entry makes it admin.
+        f"{acct}/voip-ci/voip-infra-{stage}-preview": VIEW_POLICY,
+    }
+    assert the_cluster(plan)["props"]["accessConfig"] == {"authenticationMode": "API", "bootstrapClusterCreatorAdminPermissions": True}
+    # The Kubernetes half waits for the entries (whoever runs `up` may depend on one).
+    (k8s,) = plan.of_type("pulumi:providers:kubernetes")
+    assocs = {a["urn"] for a in plan.of_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")}
+    assert assocs <= set(k8s["dependsOn"])
+
+
+def test_ci_roles_are_the_ones_bootstrap_creates():
+    from tests.harness import bootstrap_plan, stack_plan
+
+    roles = {r["props"]["name"]: r for r in bootstrap_plan().of_type("aws:iam/role:Role")}
+    arns = bootstrap_plan()["outputs"]
+    for stage in ("dev", "nas-migration", "production"):
+        granted = access_grants(stack_plan(stage))
+        assert arns["previewRoleArns"][stage] in granted
+        assert set(arns["peopleRoleArns"].values()) <= set(granted)
+    assert "voip-infra-review-deploy" in roles
+
+
+def test_access_when_a_person_created_the_cluster_and_ci_of_another_stage():
     arn = "arn:aws:iam::123456789012:role/platform-admin"
-    plan = variant("dev", {"voip-infra:cluster": {"adminRoleArns": [arn]}})
-    (entry,) = plan.of_type("aws:eks/accessEntry:AccessEntry")
-    assert entry["props"]["principalArn"] == arn and entry["props"]["type"] == "STANDARD"
-    (assoc,) = plan.of_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
-    assert assoc["props"]["principalArn"] == arn
-    assert assoc["props"]["policyArn"].endswith("/AmazonEKSClusterAdminPolicy")
-    assert assoc["props"]["accessScope"]["type"] == "cluster"
+    plan = variant(
+        "dev",
+        {
+            "voip-infra:cluster": {
+                "access": {"admins": [arn], "viewers": [], "creator": "sso/AWSReservedSSO_Admin_1a2b", "ciRoles": "review"}
+            }
+        },
+    )
+    assert access_grants(plan) == {
+        arn: ADMIN_POLICY,
+        "arn:aws:iam::123456789012:role/voip-ci/voip-infra-review-deploy": ADMIN_POLICY,
+        "arn:aws:iam::123456789012:role/voip-ci/voip-infra-review-preview": VIEW_POLICY,
+    }
+
+
+@pytest.mark.parametrize(
+    "stack, access, message",
+    [
+        (
+            "production",
+            {"admins": []},
+            "error: voip-infra:cluster.access.admins: a stage that holds data (protectData: true) needs at least one person as cluster admin",
+        ),
+        ("dev", {"creator": "ops/admin", "admins": ["ops/admin"]}, "error: voip-infra:cluster.access.admins: 'ops/admin' is the creator"),
+        (
+            "dev",
+            {"viewers": ["voip-people/voip-platform-admin"]},
+            "error: voip-infra:cluster.access.viewers: 'voip-people/voip-platform-admin' is also an admin",
+        ),
+        (
+            "dev",
+            {"admins": ["arn:aws:iam::12345:role/x"]},
+            "error: voip-infra:cluster.access.admins.0: 'arn:aws:iam::12345:role/x' is not an IAM role ARN",
+        ),
+    ],
+)
+def test_access_config_errors(stack, access, message):
+    raw, _ = stack_raw(stack)
+    with pytest.raises(ConfigError) as info:
+        load_stack_config(stack, with_overrides(raw, {"voip-infra:cluster": {"access": access}}))
+    assert any(line.startswith(message) for line in info.value.lines), info.value.lines
 
 
 # ------------------------------------------------------------------ nodes

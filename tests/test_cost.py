@@ -259,9 +259,9 @@ def test_cli_prints_the_seed_001_target_figure_beside_today(tmp_path, capsys):
     write_json(stack_plan("production"), path)
     assert main(["cost", "--plan", str(path)]) == 0
     out = capsys.readouterr().out
-    assert re.search(r"today, on-demand: +1,567\.18", out)
-    assert re.search(r"seed-001 target, on-demand: +4,398\.25 +\(tools/targets/production\.yaml\)", out)
-    assert out.rstrip().splitlines()[-1] == "total_usd_month: 1567.18"
+    assert re.search(r"today, on-demand: +1,566\.68", out)
+    assert re.search(r"seed-001 target, on-demand: +4,397\.75 +\(tools/targets/production\.yaml\)", out)
+    assert out.rstrip().splitlines()[-1] == "total_usd_month: 1566.68"
 
 
 def test_cli_rejects_a_file_that_is_not_a_plan(tmp_path, capsys):
@@ -412,7 +412,7 @@ def _api_reserve(plan) -> int:
 
 
 # The stage figures (USD cents a month, on-demand, before traffic) the docs and README state.
-PINNED = {"dev": 24587, "nas-migration": 84976, "production": 156718}
+PINNED = {"dev": 24587, "nas-migration": 84976, "production": 156668}
 
 
 def test_stage_figures_are_pinned_and_meet_the_goals(plans):
@@ -440,7 +440,7 @@ def test_seed_001_target_is_configuration_and_priced():
     cfg = target["config"]
     assert cfg["database"]["readReplicas"] == 3 and cfg["database"]["instanceClass"] == "db.r7g.large"
     assert set(cfg["cache"]["groups"]) == {"cache", "pubsub", "streams"}
-    assert estimate(target).total_cents == 439825
+    assert estimate(target).total_cents == 439775
     # The same program: every URN of today's production is still there at the target (scaling is not a rewrite).
     today = {r["urn"] for r in stack_plan("production")["resources"]}
     assert today <= {r["urn"] for r in target["resources"]}

@@ -161,9 +161,11 @@ def test_stack_nat_gateway_counts(stack, strategy, expected):
     ],
 )
 def test_nat_strategy_variants(strategy, azs, nat_count):
-    # Without NAT the database rotation function reaches Secrets Manager through its endpoint.
+    # Without NAT the in-VPC CI runner has no way to GitHub (a config error): off here; the
+    # database rotation function reaches Secrets Manager through its endpoint.
+    runner = {"voip-infra:cluster": {"ciRunner": {"enabled": strategy != "none"}}}
     endpoints = {"interfaceEndpoints": ["secretsmanager"]} if strategy == "none" else {}
-    plan = variant("dev", {"voip-infra:network": {"natStrategy": strategy, "azs": azs, **endpoints}})
+    plan = variant("dev", {"voip-infra:network": {"natStrategy": strategy, "azs": azs, **endpoints}, **runner})
     assert len(plan.of_type(NAT)) == nat_count
     nat_eips = [e for e in plan.of_type(EIP) if e["name"].startswith("dev-nat-")]
     assert len(nat_eips) == nat_count
@@ -179,7 +181,13 @@ def test_s3_gateway_endpoint_on_every_route_table(plan):
 
 
 def test_interface_endpoints_admit_https_from_the_vpc_only():
-    plan = variant("dev", {"voip-infra:network": {"natStrategy": "none", "interfaceEndpoints": ["ecr.api", "secretsmanager", "sts"]}})
+    plan = variant(
+        "dev",
+        {
+            "voip-infra:network": {"natStrategy": "none", "interfaceEndpoints": ["ecr.api", "secretsmanager", "sts"]},
+            "voip-infra:cluster": {"ciRunner": {"enabled": False}},
+        },
+    )
     endpoints = [e for e in plan.of_type("aws:ec2/vpcEndpoint:VpcEndpoint") if e["props"]["vpcEndpointType"] == "Interface"]
     assert sorted(e["props"]["serviceName"] for e in endpoints) == [
         "com.amazonaws.ap-northeast-2.ecr.api",

@@ -152,6 +152,8 @@ def test_protect_sits_on_stateful_resources_only_and_only_where_data_matters(pla
         "aws:kms/key:Key",
         "aws:route53/zone:Zone",
     ):
+        if typ == "aws:route53/zone:Zone" and not plan.of_type(typ):
+            continue  # production serves voip-bootstrap's apex zone (protected there)
         assert any(r["type"] == typ for r in protected), typ
 
 

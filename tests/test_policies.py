@@ -299,7 +299,7 @@ MUTATIONS: list[tuple[str, str, str, Callable[[dict[str, Any]], Any]]] = [
         "eks-public-endpoint-restricted",
         "mandatory",
         "production",
-        _eks_props(lambda p: p["vpcConfig"].update(publicAccessCidrs=["0.0.0.0/0"])),
+        _eks_props(lambda p: p["vpcConfig"].update(endpointPublicAccess=True, publicAccessCidrs=["0.0.0.0/0"])),
     ),
     ("eks-public-endpoint-restricted", "mandatory", "dev", _eks_props(lambda p: p["vpcConfig"].pop("publicAccessCidrs"))),
     ("cloudfront-https-only", "mandatory", "production", _cloudfront_behaviour_http),
@@ -555,7 +555,8 @@ MUTATIONS += [
         "production",
         _drop("aws:s3/bucketVersioning:BucketVersioning", lambda r: "-lb-logs-" in r["name"], _bucket_named("-lb-logs")),
     ),
-    ("route53-query-logging", "mandatory", "production", _drop("aws:route53/queryLog:QueryLog", report_on=("aws:route53/zone:Zone",))),
+    # nas-migration: production serves voip-bootstrap's apex zone, which is not in its plan.
+    ("route53-query-logging", "mandatory", "nas-migration", _drop("aws:route53/queryLog:QueryLog", report_on=("aws:route53/zone:Zone",))),
     (
         "waf-logging",
         "mandatory",

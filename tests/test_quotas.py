@@ -96,16 +96,18 @@ def test_an_unpriced_waf_statement_is_an_error_not_zero():
 def test_tools_plan_prints_the_quotas_after_the_existing_lines():
     lines = render_checks(stack_plan("production"))
     assert lines[0].startswith("policy: ") and lines[1].startswith("monthly cost")  # the contract's lines, unchanged
-    assert lines[2:] == [
+    assert lines[2:4] == [
         "quotas: 1 of 18 counted quotas need more than the AWS default; before the first `pulumi up`:",
         "  raise EC2-VPC Elastic IPs (ec2 L-0263D0A3): needs 8, default 5 per region (3 nat, 3 nlb, 2 turn)",
     ]
-    assert render_checks(stack_plan("dev"))[2:] == ["quotas: all 18 counted quotas fit the AWS defaults"]
+    assert lines[4].startswith("first_up_minutes: ")  # then the time of a first `up` (tools/critical_path.py)
+    dev = render_checks(stack_plan("dev"))
+    assert dev[2] == "quotas: all 18 counted quotas fit the AWS defaults" and dev[3].startswith("first_up_minutes: ")
 
 
 def test_readme_first_run_lists_every_quota_to_raise():
     readme = (ROOT / "README.md").read_text()
-    first_run = readme[readme.index("## Running it for real") : readme.index("## CI")]
+    first_run = readme[readme.index("## From an empty AWS account to a running dev stage") : readme.index("## CI")]
     for stack in STACKS:
         for u in quotas.to_raise(stack_plan(stack)):
             row = next((line for line in first_run.splitlines() if u.quota.code in line and stack in line), None)

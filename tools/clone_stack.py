@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import json
+import re
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -29,12 +30,21 @@ from components.config_loader import STAGE_NAME, ConfigError, load_stack_config
 from tools.stackfile import StackFileError, has_secure, load_stack_file
 
 DEFAULT_TTL_DAYS = 7
+SNAPSHOT = re.compile(r"latest|(rds:)?[a-zA-Z][a-zA-Z0-9-]{0,254}")
 MIN_TTL_DAYS, MAX_TTL_DAYS = 1, 90  # the range `ttlDays` accepts in components/config.py
 # Clones take blocks from here upwards; the hand-made stages live below (10.20, 10.30, 10.40).
 SEARCH_START = ipaddress.IPv4Network("10.50.0.0/16")
 SEARCH_SPACE = ipaddress.IPv4Network("10.0.0.0/8")
 
 NS = PROJECT + ":"
+# The clone's CI roles and secrets key: voip-bootstrap's `review` stage (GitHub environment `review`).
+REVIEW_ROLES = "review"
+
+
+def clone_secrets_provider(region: str) -> str:
+    return f"awskms://alias/voip-infra-{REVIEW_ROLES}-secrets?region={region}"
+
+
 # Secrets only the NAS bridge reads (the clone drops the `migration` section).
 BRIDGE_ONLY_SECRETS = frozenset({NS + "dmsSourcePassword", NS + "nasRedisPassword", NS + "nasAppDbPassword"})
 
@@ -148,6 +158,7 @@ def clone_config(
     cidr: ipaddress.IPv4Network,
     ttl_days: int,
     template_path: Path,
+    snapshot: str | None = None,
 ) -> tuple[dict[str, Any], str, str, list[str]]:
     """The clone's `config` mapping, its domain, the parent domain and notes for the user."""
     notes: list[str] = []
@@ -169,7 +180,7 @@ def clone_config(
         else:
             out_other[key] = value  # aws:region, pulumi:disable-default-providers, other providers' keys
 
-    sections = {name: dict(_section(config, name)) for name in ("network", "edge", "database", "cache", "storage", "turn")}
+    sections = {name: dict(_section(config, name)) for name in ("network", "edge", "cluster", "database", "cache", "storage", "turn")}
 
     network = sections["network"]
     network["cidr"] = str(cidr)
@@ -183,8 +194,11 @@ def clone_config(
         raise CloneError([f"error: {template_path}: {NS}edge.domain: the template has no domain to derive the clone's from"])
     domain = f"{stage}.{template_domain}"
     edge["domain"] = domain
-    # The clone creates its own zone for its subdomain (delegated from the template's zone).
+    # The clone creates its own zone for its subdomain and delegates it from the template's zone
+    # itself (edge.delegateFrom): nothing to do by hand, and the NS record goes with `destroy`.
     edge.pop("hostedZoneId", None)
+    edge.pop("existingZone", None)
+    edge["delegateFrom"] = template_domain
     if not edge.get("allowList"):
         raise CloneError(
             [
@@ -204,7 +218,30 @@ def clone_config(
             f"`pulumi config set --secret {NS}loadTestBypassToken ... --stack {stage}` and set edge.loadTestBypass: true"
         )
 
+    # CI reaches it as a review stack: the `review` roles of voip-bootstrap, which also create it.
+    cluster = sections["cluster"]
+    cluster["access"] = {**dict(cluster.get("access") or {}), "ciRoles": REVIEW_ROLES, "creator": "ci"}
+
     database = sections["database"]
+    if snapshot is not None:
+        if not database.get("snapshotsForClones"):
+            raise CloneError(
+                [
+                    f"error: --snapshot: {template} does not share its snapshots with clones "
+                    f"({template_path.name}: {NS}database.snapshotsForClones is not true). Real data leaving a stage is a decision "
+                    f"for that stage: set snapshotsForClones: true there (and merge it) first, or clone without --snapshot"
+                ]
+            )
+        database["restoreFrom"] = {"stage": template, "snapshot": snapshot, "engineVersion": str(database.get("engineVersion", "16"))}
+        notes.extend(
+            [
+                f"database: restored from {template}'s snapshot ({snapshot}) with its data, master user and KMS key "
+                f"({template}'s data key, which RDS keeps on a restore); the master password is re-set (write-only) to the clone's own",
+                "not copied: Redis (the cache groups start empty: sessions, pub/sub and streams state), the file bucket's objects, "
+                "secrets, TURN credentials, Prometheus history",
+            ]
+        )
+    database.pop("snapshotsForClones", None)  # a clone's data is a copy: it never seeds further clones
     database["multiAz"] = False
     database["readReplicas"] = 0
     database.pop("replicaInstanceClass", None)
@@ -269,12 +306,13 @@ def _header(template: str, stage: str, ttl_days: int, today: datetime.date, cidr
             f"# Ephemeral: ttlDays {ttl_days} (tag ttl-days on every resource; due for tear-down on {expires.isoformat()}),",
             "# nothing protected, one NAT gateway, single-AZ database without replicas, edge open to the allow-list only.",
             f"# network.cidr {cidr}: the lowest block from {SEARCH_START} free of every stack, NAS LAN and reserved range.",
-            f"# edge.domain {domain}: a zone of its own; delegate it from {parent} (NS records) while `pulumi up` waits for the certificates.",
-            "# Bring up:",
-            f"#   pulumi stack init {stage} && pulumi up --stack {stage}",
+            f"# edge.domain {domain}: a zone of its own, delegated from {parent}'s zone by the stack itself (edge.delegateFrom).",
+            "# Bring up (secrets under voip-bootstrap's review key; CI: review-stack.yml does all of this):",
+            f'#   pulumi stack init {stage} --secrets-provider "{clone_secrets_provider("ap-northeast-2")}"',
+            f"#   pulumi up --stack {stage}",
             "# Tear down:",
             f"#   pulumi destroy --stack {stage}",
-            f"#   pulumi stack rm {stage}   # then delete this file (stacks/Pulumi.{stage}.yaml) and the NS delegation in {parent}",
+            f"#   pulumi stack rm {stage}   # then delete this file (stacks/Pulumi.{stage}.yaml)",
             "",
         ]
     )
@@ -286,6 +324,7 @@ def clone_stack(
     stacks_dir: Path,
     ttl_days: int = DEFAULT_TTL_DAYS,
     *,
+    snapshot: str | None = None,
     today: datetime.date | None = None,
     search_start: ipaddress.IPv4Network = SEARCH_START,
     search_space: ipaddress.IPv4Network = SEARCH_SPACE,
@@ -312,13 +351,25 @@ def clone_stack(
             ]
         )
 
-    config, domain, parent, notes = clone_config(template, doc["config"], stage, cidr, ttl_days, template_path)
-    extra = sorted(str(k) for k in doc if k != "config")
+    if snapshot is not None and not SNAPSHOT.fullmatch(snapshot):
+        raise CloneError(
+            [
+                f"error: --snapshot: {snapshot!r} is not 'latest' nor an RDS snapshot identifier (e.g. rds:{template}-postgres-2026-11-28-17-05)"
+            ]
+        )
+    config, domain, parent, notes = clone_config(template, doc["config"], stage, cidr, ttl_days, template_path, snapshot)
+    extra = sorted(str(k) for k in doc if k not in ("config", "secretsprovider"))
     if extra:
-        # encryptionsalt / secretsprovider / encryptedkey belong to the template stack; `pulumi stack init` makes the clone's.
+        # encryptionsalt / encryptedkey belong to the template stack; `pulumi stack init` makes the clone's.
         notes.append(f"not copied: {', '.join(extra)} (per-stack secrets settings; `pulumi stack init {stage}` creates its own)")
     today = today or datetime.date.today()
-    body = _dump({"config": {k: _Block(v) if isinstance(v, dict) else v for k, v in config.items()}})
+    region = str(config.get("aws:region", "ap-northeast-2"))
+    body = _dump(
+        {
+            "secretsprovider": clone_secrets_provider(region),
+            "config": {k: _Block(v) if isinstance(v, dict) else v for k, v in config.items()},
+        }
+    )
     text = _header(template, stage, ttl_days, today, cidr, domain, parent) + body
 
     # Validate the exact bytes that will be written, read back the way `tools plan` reads them.
@@ -346,10 +397,10 @@ def render(result: CloneResult) -> str:
     lines = [
         f"wrote {result.path} (from {result.template})",
         f"  network.cidr: {result.cidr}",
-        f"  edge.domain:  {result.domain} (own zone: delegate it from {result.parent_domain})",
+        f"  edge.domain:  {result.domain} (own zone, delegated from {result.parent_domain} by the stack)",
         f"  ttlDays:      {result.ttl_days} (tear down by {result.expires.isoformat()})",
         *(f"  note: {n}" for n in result.notes),
-        f"bring up:  pulumi stack init {s} && pulumi up --stack {s}",
+        f'bring up:  pulumi stack init {s} --secrets-provider "{clone_secrets_provider("ap-northeast-2")}" && pulumi up --stack {s}',
         f"tear down: pulumi destroy --stack {s} && pulumi stack rm {s} && rm {result.path}",
     ]
     return "\n".join(lines)

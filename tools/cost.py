@@ -476,7 +476,51 @@ def _cloudfront(r: Resource, ctx: _Ctx) -> Estimate:
     return 0.0, f"{NOT_PRICED}: traffic and requests only", False
 
 
+def _volume(what: str) -> float:
+    return P.BASELINE_VOLUMES[what]
+
+
+def _guardduty_feature(r: Resource, ctx: _Ctx) -> Estimate:
+    props = r["props"]
+    if props.get("status") != "ENABLED":
+        return 0.0, "disabled", False
+    ctx.note("GuardDuty, Security Hub, AWS Config: priced at a small account's volumes (tools/prices.py BASELINE_VOLUMES)")
+    per = {
+        "S3_DATA_EVENTS": ("S3 data events (millions)", P.GUARDDUTY_S3_EVENTS_PER_MILLION),
+        "EKS_AUDIT_LOGS": ("EKS audit events (millions)", P.GUARDDUTY_EKS_AUDIT_PER_MILLION),
+        "RUNTIME_MONITORING": ("EKS node vCPUs monitored", P.GUARDDUTY_RUNTIME_VCPU_MONTH),
+    }.get(str(props.get("name")))
+    if per is None:
+        raise _Unpriced(f"GuardDuty feature {props.get('name')} has no price")
+    what, price = per
+    return _volume(what) * price, f"{_volume(what):g} {what} × ${price:g}"
+
+
+def _guardduty_detector(r: Resource, ctx: _Ctx) -> Estimate:
+    events, logs = _volume("management events (millions)"), _volume("VPC flow + DNS logs analysed (GB)")
+    usd = events * P.GUARDDUTY_MGMT_EVENTS_PER_MILLION + logs * P.GUARDDUTY_FLOW_DNS_PER_GB
+    return (
+        usd,
+        f"{events:g}M management events × ${P.GUARDDUTY_MGMT_EVENTS_PER_MILLION:g} + {logs:g} GB flow/DNS logs × ${P.GUARDDUTY_FLOW_DNS_PER_GB:g}",
+    )
+
+
 ESTIMATORS: dict[str, Estimator] = {
+    "aws:guardduty/detector:Detector": _guardduty_detector,
+    "aws:guardduty/detectorFeature:DetectorFeature": _guardduty_feature,
+    "aws:securityhub/standardsSubscription:StandardsSubscription": lambda r, ctx: (
+        _volume("Security Hub checks") * P.SECURITY_HUB_PER_CHECK,
+        f"{_volume('Security Hub checks'):g} checks × ${P.SECURITY_HUB_PER_CHECK:g}",
+    ),
+    "aws:cfg/recorder:Recorder": lambda r, ctx: (
+        _volume("AWS Config items") * P.CONFIG_PER_ITEM,
+        f"{_volume('AWS Config items'):g} configuration items × ${P.CONFIG_PER_ITEM:g}",
+    ),
+    "aws:codebuild/project:Project": _usage(
+        "build minutes of CI jobs", "CodeBuild runner: ~$0.01 per build-minute (general1.medium), only while a CI job runs"
+    ),
+    "aws:cloudtrail/trail:Trail": _fixed(0.0, "first copy of management events free (log storage is S3 usage)"),
+    "aws:accessanalyzer/analyzer:Analyzer": _fixed(0.0, "external-access analyzer free"),
     "aws:eks/cluster:Cluster": _eks_cluster,
     "aws:eks/nodeGroup:NodeGroup": _node_group,
     "aws:ec2/instance:Instance": _ec2_instance,
@@ -565,6 +609,12 @@ _FREE_PREFIXES = (
     "aws:dms/replicationSubnetGroup",
     "aws:dms/replicationTask",  # runs on the (billed) replication instance
     "aws:dms/eventSubscription",
+    "aws:cfg/deliveryChannel",  # account baseline wiring (voip-bootstrap)
+    "aws:cfg/recorderStatus",
+    "aws:securityhub/account",  # checks are billed on the standard's subscription
+    "aws:codeconnections/",
+    "aws:codebuild/sourceCredential",
+    "aws:codebuild/webhook",
     "aws:scheduler/",  # EventBridge Scheduler: 14 million invocations a month free; a sleeping stage uses ~500
     "aws:backup/plan",
     "aws:backup/selection",

@@ -458,12 +458,21 @@ class _Builder:
                         )
 
     def dns(self) -> None:
-        for zone in self.of(T_ZONE):
+        zones = [(zone, str(zone["props"].get("name", zone["name"])), zone["name"], [zone]) for zone in self.of(T_ZONE)]
+        if not zones:
+            # The stage uses a zone it does not own (voip-bootstrap's apex zone, looked up by name):
+            # drawn in the Dns tier, anchored on the records the tier writes there.
+            mine = [r for r in self.of(T_RECORD) if "voip:edge:Dns" in r["urn"].split("::")[2]]
+            domain = str(self.plan.get("config", {}).get("edge", {}).get("domain", ""))
+            if mine and domain:
+                zones = [(None, domain, f"zone {domain}", mine[:1])]
+        for zone, zone_name, key, members in zones:
             records = [
                 r for r in self.of(T_RECORD) if r["props"].get("zoneId") and self.refs.resolve(r["props"]["zoneId"], T_ZONE) in (zone, None)
             ]
-            self.add_node(zone["name"], f"Route 53 zone {zone['props'].get('name', zone['name'])}<br/>{len(records)} records", [zone])
-            suffix = "." + str(zone["props"].get("name", "")).strip(".")
+            label = f"Route 53 zone {zone_name}" + ("" if zone else " (existing)")
+            nid = self.add_node(key, f"{label}<br/>{len(records)} records", members)
+            suffix = "." + zone_name.strip(".")
             for rec in records:
                 name = str(rec["props"].get("name", "")).rstrip(".")
                 short = name[: -len(suffix)] if name.endswith(suffix) else "apex" if name == suffix[1:] else name
@@ -472,7 +481,7 @@ class _Builder:
                     if target is None and str(alias.get("name", "")).endswith(".cloudfront.net"):
                         # CloudFront domains are random: the distribution is the one serving this name.
                         target = next((d for d in self.of(T_DIST) if name in (d["props"].get("aliases") or [])), None)
-                    self.add_edge(self.node(zone), self.node(target), short, dotted=True, traffic=False)
+                    self.add_edge(nid, self.node(target), short, dotted=True, traffic=False)
 
     # --- edges
 

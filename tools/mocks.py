@@ -207,7 +207,7 @@ _COMPUTED: dict[str, Any] = {
         "arn": f"arn:aws:logs:{m.region}:{ACCOUNT_ID}:log-group:{inputs.get('name', rid)}",
     },
     "aws:iam/role:Role": lambda m, name, rid, inputs: {
-        "arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{inputs.get('name', rid)}",
+        "arn": f"arn:aws:iam::{ACCOUNT_ID}:role{inputs.get('path', '/')}{inputs.get('name', rid)}",
         "name": inputs.get("name", rid),
     },
     "aws:kms/key:Key": lambda m, name, rid, inputs: {
@@ -388,6 +388,26 @@ _INVOKES: dict[str, Any] = {
         }.get(a.get("name"), "mock-origin-request-policy"),
         "name": a.get("name"),
     },
+    "aws:rds/getSnapshot:getSnapshot": lambda m, a: {
+        "dbSnapshotArn": f"arn:aws:rds:{m.region}:{ACCOUNT_ID}:snapshot:"
+        + (a.get("dbSnapshotIdentifier") or f"rds:{a.get('dbInstanceIdentifier')}-2026-11-28-17-05"),
+        "id": a.get("dbSnapshotIdentifier") or f"rds:{a.get('dbInstanceIdentifier')}-2026-11-28-17-05",
+        "allocatedStorage": 100,
+        "engine": "postgres",
+        "engineVersion": "16.8",
+        "encrypted": True,
+        # The source stage's data key: the one the snapshot is encrypted with.
+        "kmsKeyId": f"arn:aws:kms:{m.region}:{ACCOUNT_ID}:key/source-{str(a.get('dbInstanceIdentifier') or a.get('dbSnapshotIdentifier'))[:24]}",
+        "status": "available",
+    },
+    "aws:route53/getZone:getZone": lambda m, a: {
+        "zoneId": f"Z{hashlib.sha1(str(a.get('name')).encode()).hexdigest()[:12].upper()}",
+        "name": a.get("name"),
+        "nameServers": ["ns-11.awsdns-11.org", "ns-12.awsdns-12.co.uk", "ns-13.awsdns-13.com", "ns-14.awsdns-14.net"],
+        "privateZone": False,
+        "arn": f"arn:aws:route53:::hostedzone/Z{hashlib.sha1(str(a.get('name')).encode()).hexdigest()[:12].upper()}",
+        "id": a.get("name"),
+    },
     "aws:eks/getAddonVersion:getAddonVersion": lambda m, a: {
         "version": "v1.0.0-eksbuild.1",
         "addonName": a.get("addonName"),
@@ -463,6 +483,7 @@ class ProgramRun:
     registrations: list[Registration]
     outputs: dict[str, Any] = field(default_factory=dict)
     secret_outputs: set[str] = field(default_factory=set)
+    project: str = PROJECT
 
 
 def run_mocked(
@@ -471,6 +492,7 @@ def run_mocked(
     build: Callable[[], dict[str, Any] | None],
     raw_config: dict[str, str] | None = None,
     secret_keys: list[str] | None = None,
+    project: str = PROJECT,
 ) -> tuple[list[Registration], dict[str, tuple[Any, bool]]]:
     """The one mock runner: run `build()` as a Pulumi program for `stack` under the mocks
     (engine config `raw_config`: strings, objects JSON-encoded); return every registration, in
@@ -478,7 +500,7 @@ def run_mocked(
     mocks = Mocks(stack, region)
     monitor = RecordingMonitor(mocks)
     pulumi_settings.ROOT.set(None)  # a fresh root Stack for this run
-    pulumi_mocks.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    pulumi_mocks.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
     set_all_config(dict(raw_config or {}), list(secret_keys or []))
     returned: dict[str, Any] = {}
 
@@ -499,26 +521,29 @@ def run_program(
     raw_config: dict[str, str],
     secret_keys: list[str] | None = None,
     program_file: Path = ROOT / "__main__.py",
+    project: str = PROJECT,
 ) -> ProgramRun:
     """Run the program (`__main__.py`) for `stack` with `raw_config` (engine format:
     strings, objects JSON-encoded) under mocks; return every registration and the
-    stack outputs."""
+    stack outputs. Another project (bootstrap/) passes its own `program_file` and
+    `project`: its directory is the working directory and on sys.path, as under Pulumi."""
+    program_dir = program_file.parent
 
     def program() -> dict[str, Any]:
         cwd = os.getcwd()
-        sys.path.insert(0, str(ROOT))
-        os.chdir(ROOT)  # the program resolves paths (e.g. charts/) like under `pulumi up`
+        sys.path.insert(0, str(program_dir))
+        os.chdir(program_dir)  # the program resolves paths (e.g. charts/) like under `pulumi up`
         try:
             runpy.run_path(str(program_file), run_name="__main__")
         finally:
             os.chdir(cwd)
-            sys.path.remove(str(ROOT))
+            sys.path.remove(str(program_dir))
         return dict(getattr(pulumi_settings.get_root_resource(), "outputs", {}))
 
-    regs, values = run_mocked(stack, raw_config.get("aws:region", "ap-northeast-2"), program, raw_config, secret_keys)
+    regs, values = run_mocked(stack, raw_config.get("aws:region", "ap-northeast-2"), program, raw_config, secret_keys, project)
     outputs = {name: value for name, (value, _) in values.items()}
     secret = {name for name, (_, is_secret) in values.items() if is_secret}
-    return ProgramRun(stack=stack, registrations=regs, outputs=outputs, secret_outputs=secret)
+    return ProgramRun(stack=stack, registrations=regs, outputs=outputs, secret_outputs=secret, project=project)
 
 
 def exit_process(code: int) -> None:

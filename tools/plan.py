@@ -7,10 +7,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from components.config import PROJECT, StackConfig
+from components.config import StackConfig
 from components.config_loader import ConfigError, load_stack_config
 from tools.mocks import SECRET, ProgramRun, run_program
-from tools.stackfile import load_stack_file, stack_path
+from tools.stackfile import load_stack_file, set_secret_command, stack_path, with_offline_secrets
 
 PLAN_VERSION = 1
 
@@ -50,9 +50,21 @@ class Plan(dict):
 
 
 def load_config(stack: str, config_file: Path | None = None) -> tuple[StackConfig, dict[str, str], list[str]]:
-    """Read and validate a stack file; raises StackFileError or ConfigError."""
+    """Read and validate a stack file; raises StackFileError or ConfigError. A required secret
+    that is not set yet is stood in offline (see `offline_notes`)."""
     raw, secret_keys = load_stack_file(config_file or stack_path(stack))
+    raw, secret_keys, _ = with_offline_secrets(stack, raw, secret_keys)
     return load_stack_config(stack, raw), raw, secret_keys
+
+
+def offline_notes(stack: str, config_file: Path | None = None) -> list[str]:
+    """What the offline plan stood in for, with the command that sets it for real."""
+    raw, secret_keys = load_stack_file(config_file or stack_path(stack))
+    _, _, unset = with_offline_secrets(stack, raw, secret_keys)
+    return [
+        f"note: {key} is not set: planned offline with a placeholder; pulumi preview/up stop until `{set_secret_command(stack, key)}`"
+        for key in unset
+    ]
 
 
 def build_plan(stack: str, config_file: Path | None = None) -> Plan:
@@ -102,7 +114,7 @@ def to_plan(cfg: StackConfig, run: ProgramRun) -> Plan:
     plan = Plan(
         {
             "version": PLAN_VERSION,
-            "project": PROJECT,
+            "project": run.project,
             "stack": run.stack,
             "config": cfg.redacted(),
             "resources": resources,
@@ -179,6 +191,10 @@ def render_checks(plan: Plan) -> list[str]:
     lines = [policy.summary_line_from(mandatory, advisory), *(f"  {v}" for v in violations)]
     lines.append(cost.summary_line(cost.estimate(plan)))
     lines += quotas.render_lines(plan)
+    # The time of a first `pulumi up` and the chain that makes it (CONTRACTS.md).
+    from tools import critical_path
+
+    lines += critical_path.render(critical_path.critical_path(plan))
     return lines
 
 

@@ -130,6 +130,29 @@ EC2_DETAILED_MONITORING_MONTH = 2.10  # 7 metrics x $0.30 per instance with deta
 DEFAULT_ROOT_VOLUME_GIB = 8  # EC2 AMI root volume when neither the instance nor its launch template sets one
 DEFAULT_NODE_DISK_GIB = 20  # EKS managed node group diskSize default
 
+# ------------------------------------------------------------------ account baseline (voip-bootstrap)
+# Usage-based services, priced at the volumes of a small account (BASELINE_VOLUMES; measure yours
+# in the services' usage pages and scale). List prices from aws.amazon.com/guardduty/pricing,
+# /security-hub/pricing, /config/pricing and /cloudtrail/pricing (first tier, us-east-1 figures;
+# Seoul is within ~10 %). IAM Access Analyzer's external-access analyzer is free; the first copy
+# of management events of a CloudTrail trail is free (S3 storage of the logs is usage).
+GUARDDUTY_MGMT_EVENTS_PER_MILLION = 4.00
+GUARDDUTY_FLOW_DNS_PER_GB = 1.00
+GUARDDUTY_S3_EVENTS_PER_MILLION = 0.80
+GUARDDUTY_EKS_AUDIT_PER_MILLION = 1.60
+GUARDDUTY_RUNTIME_VCPU_MONTH = 1.50  # EKS runtime monitoring, first 500 vCPUs
+SECURITY_HUB_PER_CHECK = 0.0010  # first 100,000 checks a month
+CONFIG_PER_ITEM = 0.003  # continuous recording, per configuration item
+BASELINE_VOLUMES = {
+    "management events (millions)": 2,
+    "VPC flow + DNS logs analysed (GB)": 20,
+    "S3 data events (millions)": 5,
+    "EKS audit events (millions)": 2,
+    "EKS node vCPUs monitored": 16,
+    "Security Hub checks": 20_000,
+    "AWS Config items": 3_000,
+}
+
 # ------------------------------------------------------------------ commitments (the savings column of `tools cost`)
 
 # 1-year, no upfront. Fraction of the on-demand price paid under the commitment, per family of

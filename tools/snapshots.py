@@ -72,6 +72,19 @@ def write_snapshot(stack: str, plan: Plan, allow_delete: set[str]) -> list[str]:
     return []
 
 
+BOOTSTRAP_PREFIX = "bootstrap."
+
+
+def plan_for(stack: str) -> Plan:
+    """`dev` -> the stage's plan; `bootstrap.main` -> bootstrap/'s stack `main` (its snapshot
+    guards the state bucket and the keys every stage depends on)."""
+    if stack.startswith(BOOTSTRAP_PREFIX):
+        from tools import bootstrap
+
+        return bootstrap.build_plan(stack.removeprefix(BOOTSTRAP_PREFIX))
+    return build_plan(stack)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.snapshots")
     parser.add_argument("stacks", nargs="+")
@@ -80,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     status = 0
     for stack in args.stacks:
-        plan = build_plan(stack)
+        plan = plan_for(stack)
         if args.write:
             blocked = write_snapshot(stack, plan, set(args.allow_delete))
             for urn in blocked:

@@ -168,26 +168,10 @@ class Cluster(pulumi.ComponentResource):
         self.arn = self.cluster.arn
         self.cluster_security_group_id = self.cluster.vpc_config.cluster_security_group_id
         self.oidc_issuer = self.cluster.identities.apply(lambda ids: ids[0].oidcs[0].issuer if ids and ids[0].oidcs else None)
-        cluster_child = pulumi.ResourceOptions(parent=self.cluster)
 
-        # Stage admins (config): cluster-admin through access entries, nothing in aws-auth.
-        for arn in cfg.admin_role_arns:
-            slug = re.sub(r"[^a-z0-9-]", "-", arn.rsplit("/", 1)[-1].lower())[:40]
-            entry = aws.eks.AccessEntry(
-                f"{stage}-eks-admin-{slug}",
-                cluster_name=self.cluster.name,
-                principal_arn=arn,
-                type="STANDARD",
-                opts=cluster_child,
-            )
-            aws.eks.AccessPolicyAssociation(
-                f"{stage}-eks-admin-{slug}-policy",
-                cluster_name=self.cluster.name,
-                principal_arn=arn,
-                policy_arn="arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy",
-                access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
-                opts=pulumi.ResourceOptions(parent=entry),
-            )
+        # People and CI through access entries (authenticationMode API, nothing in aws-auth).
+        # Not protected (the cluster's protect would pass down): entries change with the team.
+        access_grants = self._access_entries(stage, cfg, args.ctx.account_id, pulumi.ResourceOptions(parent=self.cluster, protect=False))
 
         # ------------------------------------------------------------- node networking
         self.node_security_group = self._node_security_group(stage, args)
@@ -248,7 +232,8 @@ class Cluster(pulumi.ComponentResource):
             kubeconfig=self.kubeconfig,
             # Fail loudly rather than diffing against an unreachable cluster.
             delete_unreachable=False,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cluster]),
+            # Whoever runs `up` (the CI deploy role unless it created the cluster) needs its entry first.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cluster, *access_grants]),
         )
 
         # ------------------------------------------------------------- LB controller
@@ -330,6 +315,36 @@ class Cluster(pulumi.ComponentResource):
         )
 
     # ------------------------------------------------------------------ helpers
+
+    def _access_entries(
+        self, stage: str, cfg: ClusterConfig, account_id: pulumi.Input[str], opts: pulumi.ResourceOptions
+    ) -> list[aws.eks.AccessPolicyAssociation]:
+        """One entry per principal, pinned by its exact ARN, with one cluster-scoped access policy."""
+        access = cfg.access
+        grants: list[tuple[str, str, str]] = [(f"admin-{_slug(r)}", r, ADMIN_POLICY) for r in access.admins]
+        grants += [(f"viewer-{_slug(r)}", r, VIEW_POLICY) for r in access.viewers]
+        if access.ci_access:
+            ci = access.ci_roles or stage
+            if access.creator != "ci":  # else EKS made the deploy role admin when it created the cluster
+                grants.append(("ci-deploy", ci_role_name(ci, "deploy"), ADMIN_POLICY))
+            grants.append(("ci-preview", ci_role_name(ci, "preview"), VIEW_POLICY))
+        out = []
+        for suffix, ref, policy in grants:
+            arn = pulumi.Output.from_input(account_id).apply(lambda acct, ref=ref: role_arn(ref, acct))
+            entry = aws.eks.AccessEntry(
+                f"{stage}-eks-{suffix}", cluster_name=self.cluster.name, principal_arn=arn, type="STANDARD", opts=opts
+            )
+            out.append(
+                aws.eks.AccessPolicyAssociation(
+                    f"{stage}-eks-{suffix}-policy",
+                    cluster_name=self.cluster.name,
+                    principal_arn=entry.principal_arn,
+                    policy_arn=policy,
+                    access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
+                    opts=pulumi.ResourceOptions(parent=entry, protect=False),
+                )
+            )
+        return out
 
     def _node_security_group(self, stage: str, args: ClusterArgs) -> aws.ec2.SecurityGroup:
         """The SG of every node (and so of every pod ENI: VPC CNI secondary IPs share it).
@@ -455,6 +470,26 @@ class Cluster(pulumi.ComponentResource):
 
 
 # ---------------------------------------------------------------------- documents
+
+
+ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+# Read-only on every namespace, Secrets excluded.
+VIEW_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy"
+# voip-bootstrap's CI roles (bootstrap/account/github.py): path and names.
+CI_ROLE_PATH = "voip-ci"
+
+
+def ci_role_name(stage: str, kind: str) -> str:
+    return f"{CI_ROLE_PATH}/voip-infra-{stage}-{kind}"
+
+
+def role_arn(ref: str, account_id: str) -> str:
+    """A config role reference (ARN, or name with path in the stage's account) as its exact ARN."""
+    return ref if ref.startswith("arn:") else f"arn:aws:iam::{account_id}:role/{ref}"
+
+
+def _slug(ref: str) -> str:
+    return re.sub(r"[^a-z0-9-]", "-", ref.rsplit("/", 1)[-1].lower())[:40]
 
 
 def _key_policy(account_id: str, region: str, log_group_name: str) -> str:

@@ -83,7 +83,7 @@ class ImageCache(pulumi.ComponentResource):
             f"{stage}-ghcr-credentials",
             name=f"{SECRET_PREFIX}{stage}-ghcr",
             description=f"{stage}: GitHub user + read:packages token the ECR pull-through cache uses for ghcr.io",
-            recovery_window_in_days=7,
+            recovery_window_in_days=30 if ctx.protect else 0,  # the stage convention: 30 days where data lives, else none
             # The AWS-managed key on purpose: ECR reads the secret through its service-linked role
             # (AWSServiceRoleForECRPullThroughCache), whose policy grants secretsmanager:GetSecretValue
             # on ecr-pullthroughcache/* and no kms:Decrypt on a customer key.

@@ -147,12 +147,14 @@ class Database(pulumi.ComponentResource):
             keepers={"version": str(cfg.master_password_version)},
             opts=child,
         )
+        origin = self._origin(cfg, child)
         common = dict(
             instance_class=cfg.instance_class,
             storage_type="gp3",
             max_allocated_storage=cfg.max_allocated_storage_gib,  # storage autoscaling ceiling
             storage_encrypted=True,
-            kms_key_id=args.ctx.data_key_arn,
+            # A restored instance keeps its snapshot's key (RDS cannot re-key on restore).
+            kms_key_id=origin.pop("kms_key_id", args.ctx.data_key_arn),
             port=self.args.ctx.ports.postgres,
             db_subnet_group_name=self.subnet_group.name,
             vpc_security_group_ids=[self.security_group.id],
@@ -176,10 +178,9 @@ class Database(pulumi.ComponentResource):
             engine="postgres",
             engine_version=major,
             allow_major_version_upgrade=True,
-            allocated_storage=cfg.allocated_storage_gib,
-            db_name=cfg.database_name,
-            username=cfg.master_username,
+            **origin,
             # Write-only: sent to RDS, never stored in the instance's state (module docstring).
+            # After a restore RDS applies it with a modify: the clone never uses the source's password.
             password_wo=self.master_password.result,
             password_wo_version=cfg.master_password_version,
             multi_az=cfg.multi_az,
@@ -243,6 +244,26 @@ class Database(pulumi.ComponentResource):
                 "securityGroupId": self.security_group_id,
             }
         )
+
+    @staticmethod
+    def _origin(cfg: DatabaseConfig, opts: pulumi.ResourceOptions) -> dict:
+        """A new, empty database; or (restoreFrom) another stage's snapshot: then the snapshot
+        brings the database name, master user, storage size floor and KMS key with it."""
+        if cfg.restore_from is None:
+            return {"allocated_storage": cfg.allocated_storage_gib, "db_name": cfg.database_name, "username": cfg.master_username}
+        source = cfg.restore_from
+        lookup = (
+            {"db_instance_identifier": f"{source.stage}-postgres", "most_recent": True}
+            if source.snapshot == "latest"
+            else {"db_snapshot_identifier": source.snapshot}
+        )
+        snapshot = aws.rds.get_snapshot_output(**lookup, opts=pulumi.InvokeOutputOptions(parent=opts.parent))
+        return {
+            "snapshot_identifier": snapshot.db_snapshot_arn,
+            # Never smaller than the snapshot (RDS refuses).
+            "allocated_storage": snapshot.allocated_storage.apply(lambda gib: max(int(gib), cfg.allocated_storage_gib)),
+            "kms_key_id": snapshot.kms_key_id,
+        }
 
     def _master_secret(
         self, stage: str, identifier: str, cfg: DatabaseConfig, args: DatabaseArgs

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.buckets import cloudfront_may, deny_everyone, deny_insecure_transport, private_bucket_baseline
+from components.buckets import cloudfront_may, deny_everyone, deny_insecure_transport, private_bucket_baseline, version_expiry_rules
 from components.config import StorageConfig
 from components.context import StageContext
 
@@ -93,26 +93,7 @@ class FileStorage(pulumi.ComponentResource):
         self.lifecycle = aws.s3.BucketLifecycleConfiguration(
             f"{stage}-files-lifecycle",
             bucket=self.bucket.id,
-            rules=[
-                aws.s3.BucketLifecycleConfigurationRuleArgs(
-                    id="expire-noncurrent-versions",
-                    status="Enabled",
-                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(),  # the whole bucket
-                    noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
-                        noncurrent_days=cfg.noncurrent_version_expiration_days,
-                    ),
-                    # Delete markers left alone after their versions expired.
-                    expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(expired_object_delete_marker=True),
-                ),
-                aws.s3.BucketLifecycleConfigurationRuleArgs(
-                    id="abort-incomplete-multipart-uploads",
-                    status="Enabled",
-                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(),
-                    abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
-                        days_after_initiation=cfg.abort_incomplete_multipart_days,
-                    ),
-                ),
-            ],
+            rules=version_expiry_rules(cfg.noncurrent_version_expiration_days, cfg.abort_incomplete_multipart_days),
             # The lifecycle rules act on versions: versioning must exist first.
             opts=pulumi.ResourceOptions(parent=self.bucket, protect=False, depends_on=[self.versioning]),
         )

@@ -43,7 +43,7 @@ class Dns(pulumi.ComponentResource):
         self.domain = args.config.domain
         child = pulumi.ResourceOptions(parent=self)
 
-        if args.config.hosted_zone_id is None:
+        if args.config.hosted_zone_id is None and not args.config.existing_zone:
             self.zone: aws.route53.Zone | None = aws.route53.Zone(
                 f"{stage}-zone",
                 name=args.config.domain,
@@ -54,10 +54,33 @@ class Dns(pulumi.ComponentResource):
             )
             self.zone_id: pulumi.Output[str] = self.zone.zone_id
             self.name_servers: pulumi.Output[list[str]] = self.zone.name_servers
+        elif args.config.existing_zone:
+            # voip-bootstrap's apex zone: it exists before any stage (production serves it).
+            self.zone = None
+            found = aws.route53.get_zone_output(name=args.config.domain, private_zone=False, opts=pulumi.InvokeOutputOptions(parent=self))
+            self.zone_id = found.zone_id
+            self.name_servers = found.name_servers
         else:
             self.zone = None
             self.zone_id = pulumi.Output.from_input(args.config.hosted_zone_id)
             self.name_servers = pulumi.Output.from_input([])
+
+        # The stage delegates its own zone: no hand-made NS record, no order between stages
+        # (the parent exists before any stage: voip-bootstrap's apex zone, or the template's zone).
+        self.delegation: aws.route53.Record | None = None
+        if args.config.delegate_from is not None and self.zone is not None:
+            parent = aws.route53.get_zone_output(
+                name=args.config.delegate_from, private_zone=False, opts=pulumi.InvokeOutputOptions(parent=self)
+            )
+            self.delegation = aws.route53.Record(
+                f"{stage}-delegation",
+                zone_id=parent.zone_id,
+                name=args.config.domain,
+                type="NS",
+                ttl=3600,
+                records=self.zone.name_servers,
+                opts=pulumi.ResourceOptions(parent=self.zone, protect=False),
+            )
 
         self.query_log_group: aws.cloudwatch.LogGroup | None = None
         if args.query_log_kms_key_arn is not None:
@@ -92,18 +115,20 @@ class Dns(pulumi.ComponentResource):
             opts=child,
         )
         fqdns = [self.validation_record.fqdn]
+        # ACM can only see the validation record once the zone is delegated.
+        delegated = [self.delegation] if self.delegation is not None else []
         # The validations resolve once ACM has issued: listeners and the distribution wait for them.
         self.regional_certificate_arn = aws.acm.CertificateValidation(
             f"{stage}-wildcard-validated",
             certificate_arn=regional.arn,
             validation_record_fqdns=fqdns,
-            opts=pulumi.ResourceOptions(parent=regional),
+            opts=pulumi.ResourceOptions(parent=regional, depends_on=delegated),
         ).certificate_arn
         self.cloudfront_certificate_arn = aws.acm.CertificateValidation(
             f"{stage}-cloudfront-validated",
             certificate_arn=cloudfront.arn,
             validation_record_fqdns=fqdns,
-            opts=pulumi.ResourceOptions(parent=cloudfront, provider=args.ctx.us_east_1),
+            opts=pulumi.ResourceOptions(parent=cloudfront, provider=args.ctx.us_east_1, depends_on=delegated),
         ).certificate_arn
 
         self.register_outputs(

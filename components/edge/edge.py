@@ -188,7 +188,9 @@ class Edge(pulumi.ComponentResource):
             description=f"{stage}: value of the {ORIGIN_HEADER} header CloudFront sends to the ALB",
             # The data key (not the AWS-managed secretsmanager key).
             kms_key_id=args.ctx.data_key_arn,
-            recovery_window_in_days=30 if args.ctx.protect else 7,
+            # Unprotected stages (dev, clones) delete it at once: a clone re-created under the same
+            # name within the window would otherwise fail on the name still being taken.
+            recovery_window_in_days=30 if args.ctx.protect else 0,
             opts=pulumi.ResourceOptions(parent=self),
         )
         aws.secretsmanager.SecretVersion(

@@ -1,0 +1,1 @@
+"""The bootstrap project's components (one concern per module)."""

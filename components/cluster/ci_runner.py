@@ -1,0 +1,184 @@
+"""CI inside the stage's VPC: an AWS CodeBuild project that serves as a GitHub Actions runner
+(webhook on WORKFLOW_JOB_QUEUED). The preview/up jobs of this stage run there, so they reach
+the cluster's private API endpoint without it being open to the internet.
+
+The runner has no AWS permission of its own beyond its logs and VPC interfaces: the jobs assume
+the stage's preview/deploy role through GitHub OIDC, exactly as on GitHub-hosted runners. The
+CodeBuild-GitHub connection is account-wide and made once by voip-bootstrap (the one manual
+step: approve it in the console)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.config import CiRunnerConfig
+from components.context import StageContext
+
+
+def runner_project_name(stage: str) -> str:
+    """The CodeBuild project; workflows run on `codebuild-<this>-<run_id>-<run_attempt>`."""
+    return f"{stage}-voip-ci-runner"
+
+
+@dataclass
+class CiRunnerArgs:
+    ctx: StageContext
+    config: CiRunnerConfig
+    vpc_id: pulumi.Input[str]
+    private_subnet_ids: Sequence[pulumi.Input[str]]
+
+
+class CiRunner(pulumi.ComponentResource):
+    """Attributes: `project` (aws.codebuild.Project), `security_group_id` (admit it where the jobs go)."""
+
+    def __init__(self, name: str, args: CiRunnerArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("voip:ci:CiRunner", name, None, opts)
+        stage, cfg, region, account_id = args.ctx.stage, args.config, args.ctx.region, args.ctx.account_id
+        child = pulumi.ResourceOptions(parent=self)
+        project_name = runner_project_name(stage)
+
+        self.security_group = aws.ec2.SecurityGroup(
+            f"{stage}-ci-runner",
+            vpc_id=args.vpc_id,
+            description=f"{project_name}: GitHub Actions jobs (no inbound; out to GitHub, AWS APIs, the cluster API)",
+            egress=[
+                aws.ec2.SecurityGroupEgressArgs(
+                    protocol="tcp", from_port=443, to_port=443, cidr_blocks=["0.0.0.0/0"], description="HTTPS out"
+                )
+            ],
+            tags={"Name": f"{stage}-ci-runner"},
+            opts=child,
+        )
+        self.security_group_id = self.security_group.id
+        self.log_group = aws.cloudwatch.LogGroup(
+            f"{stage}-ci-runner-logs",
+            name=f"/aws/codebuild/{project_name}",
+            retention_in_days=cfg.log_retention_days,
+            kms_key_id=args.ctx.data_key_arn,  # the stage's key (its policy admits this account's log groups)
+            opts=child,
+        )
+        self.role = aws.iam.Role(
+            f"{stage}-ci-runner",
+            description=f"{project_name}: logs and VPC interfaces only (jobs assume their own roles through OIDC)",
+            assume_role_policy=pulumi.Output.from_input(account_id).apply(
+                lambda acct: json.dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Principal": {"Service": "codebuild.amazonaws.com"},
+                                "Action": "sts:AssumeRole",
+                                "Condition": {
+                                    "StringEquals": {
+                                        "aws:SourceAccount": acct,
+                                        "aws:SourceArn": f"arn:aws:codebuild:{region}:{acct}:project/{project_name}",
+                                    }
+                                },
+                            }
+                        ],
+                    }
+                )
+            ),
+            opts=child,
+        )
+        policy = aws.iam.RolePolicy(
+            f"{stage}-ci-runner",
+            role=self.role.id,
+            policy=pulumi.Output.all(account_id, self.log_group.arn, args.vpc_id, self.security_group.id, *args.private_subnet_ids).apply(
+                lambda a: _runner_policy(a[0], region, a[1], a[2], a[3], list(a[4:]))
+            ),
+            opts=pulumi.ResourceOptions(parent=self.role),
+        )
+        self.project = aws.codebuild.Project(
+            f"{stage}-ci-runner",
+            name=project_name,
+            description=f"GitHub Actions runner of voip-infra {stage} inside its VPC",
+            service_role=self.role.arn,
+            build_timeout=cfg.timeout_minutes,
+            source=aws.codebuild.ProjectSourceArgs(type="GITHUB", location=f"https://github.com/{cfg.repository}.git"),
+            artifacts=aws.codebuild.ProjectArtifactsArgs(type="NO_ARTIFACTS"),
+            environment=aws.codebuild.ProjectEnvironmentArgs(
+                type="LINUX_CONTAINER", image=cfg.image, compute_type=cfg.compute_type, image_pull_credentials_type="CODEBUILD"
+            ),
+            vpc_config=aws.codebuild.ProjectVpcConfigArgs(
+                vpc_id=args.vpc_id, subnets=list(args.private_subnet_ids), security_group_ids=[self.security_group.id]
+            ),
+            logs_config=aws.codebuild.ProjectLogsConfigArgs(
+                cloudwatch_logs=aws.codebuild.ProjectLogsConfigCloudwatchLogsArgs(status="ENABLED", group_name=self.log_group.name)
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
+        )
+        # One build per queued workflow job that asks for this project's label.
+        aws.codebuild.Webhook(
+            f"{stage}-ci-runner",
+            project_name=self.project.name,
+            build_type="BUILD",
+            filter_groups=[
+                aws.codebuild.WebhookFilterGroupArgs(
+                    filters=[aws.codebuild.WebhookFilterGroupFilterArgs(type="EVENT", pattern="WORKFLOW_JOB_QUEUED")]
+                )
+            ],
+            opts=pulumi.ResourceOptions(parent=self.project),
+        )
+        self.register_outputs({"projectName": self.project.name, "securityGroupId": self.security_group.id})
+
+
+def _runner_policy(account_id: str, region: str, log_group_arn: str, vpc_id: str, security_group_id: str, subnet_ids: list[str]) -> str:
+    subnets = [f"arn:aws:ec2:{region}:{account_id}:subnet/{s}" for s in subnet_ids]
+    security_group_arn = f"arn:aws:ec2:{region}:{account_id}:security-group/{security_group_id}"
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "Logs",
+                    "Effect": "Allow",
+                    "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                    "Resource": f"{log_group_arn}:*",
+                },
+                {
+                    # What CodeBuild needs to place the build in the VPC (AWS CodeBuild user guide, VPC):
+                    # reads anywhere (they take no resource), writes only in the stage's VPC.
+                    "Sid": "VpcDescribe",
+                    "Effect": "Allow",
+                    "Action": [
+                        "ec2:DescribeDhcpOptions",
+                        "ec2:DescribeNetworkInterfaces",
+                        "ec2:DescribeSubnets",
+                        "ec2:DescribeSecurityGroups",
+                        "ec2:DescribeVpcs",
+                    ],
+                    "Resource": "*",
+                },
+                {
+                    "Sid": "VpcInterfacesCreate",
+                    "Effect": "Allow",
+                    "Action": "ec2:CreateNetworkInterface",
+                    "Resource": [f"arn:aws:ec2:{region}:{account_id}:network-interface/*", *subnets, security_group_arn],
+                },
+                {
+                    "Sid": "VpcInterfacesDelete",
+                    "Effect": "Allow",
+                    "Action": "ec2:DeleteNetworkInterface",
+                    "Resource": f"arn:aws:ec2:{region}:{account_id}:network-interface/*",
+                    "Condition": {"ArnEquals": {"ec2:Vpc": f"arn:aws:ec2:{region}:{account_id}:vpc/{vpc_id}"}},
+                },
+                {
+                    "Sid": "VpcInterfacesInTheStageSubnets",
+                    "Effect": "Allow",
+                    "Action": "ec2:CreateNetworkInterfacePermission",
+                    "Resource": f"arn:aws:ec2:{region}:{account_id}:network-interface/*",
+                    "Condition": {
+                        "StringEquals": {"ec2:AuthorizedService": "codebuild.amazonaws.com"},
+                        "ArnEquals": {"ec2:Subnet": subnets},
+                    },
+                },
+            ],
+        }
+    )
