@@ -26,6 +26,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from components.db_capacity import ADMIN_RESERVE, DMS_RESERVE, USABLE_FRACTION, max_connections, usable
+from components.support_calendars import dms_engine_problem, eks_version_problem
 
 PROJECT = "voip-infra"
 REGION_KEY = "aws:region"
@@ -61,7 +62,22 @@ def _ipv4(value: Any) -> ipaddress.IPv4Address:
         raise ValueError(f"{value!r} is not an IPv4 address such as 203.0.113.10") from None
 
 
+def _any_cidr(value: Any) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    if isinstance(value, (ipaddress.IPv4Network, ipaddress.IPv6Network)):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("must be an IPv4 or IPv6 CIDR string such as 203.0.113.0/24 or 2001:db8:1234::/48")
+    try:
+        return ipaddress.ip_network(value, strict=True)
+    except ValueError as exc:
+        raise ValueError(
+            f"{value!r} is not a valid IPv4 or IPv6 CIDR ({exc}); write the network address, e.g. 2001:db8:1234::/48"
+        ) from None
+
+
 Cidr = Annotated[ipaddress.IPv4Network, BeforeValidator(_cidr), PlainSerializer(str, return_type=str)]
+# Either address family (viewer allow-lists: CloudFront serves IPv4 and IPv6 clients).
+AnyCidr = Annotated[ipaddress.IPv4Network | ipaddress.IPv6Network, BeforeValidator(_any_cidr), PlainSerializer(str, return_type=str)]
 IPv4 = Annotated[ipaddress.IPv4Address, BeforeValidator(_ipv4), PlainSerializer(str, return_type=str)]
 
 
@@ -184,10 +200,18 @@ class NetworkConfig(Model):
     cidr: Cidr
     azs: list[AzName] = Field(min_length=2, max_length=4)
     nat_strategy: NatStrategy = NatStrategy.SINGLE
+    # VPC flow logs (issue 15 item 9), encrypted with the stage's data key either way. Days
+    # kept: the log group's retention, or the bucket's expiration rule.
     flow_logs_retention_days: LogRetentionDays = 30
     # natStrategy instance: the instance type (Graviton; t4g.nano forwards ~0.5 Gbps burst, plenty for dev).
     nat_instance_type: GravitonInstanceType = "t4g.nano"
     flow_logs_traffic_type: Literal["ALL", "ACCEPT", "REJECT"] = "ALL"
+    # s3: half the delivery price of CloudWatch Logs and cheaper storage (query with Athena);
+    # cloud-watch-logs: Logs Insights at hand, for stages debugged interactively.
+    flow_logs_destination: Literal["cloud-watch-logs", "s3"] = "s3"
+    # Seconds a flow is aggregated into one record: 600 writes up to 10x fewer records for the
+    # long-lived UDP flows of TURN relays and WebSockets than 60 (tools/prices.py has the figures).
+    flow_logs_aggregation_seconds: Literal[60, 600] = 600
     # Interface endpoints cost ~$7/month per AZ each; off unless asked (needed with nat none).
     interface_endpoints: list[Literal[INTERFACE_ENDPOINT_SERVICES]] = []  # type: ignore[valid-type]
 
@@ -286,9 +310,10 @@ class EdgeConfig(Model):
         max_length=20,
     )
     # Dev and clones: only these source ranges get through the WAF (default action block).
-    # At most 25: with restrictToAllowList the NLB's security group holds 2 rules per
-    # range (443 and 5349), within the default quota of 60 inbound rules per group.
-    allow_list: list[Cidr] = Field(default=[], max_length=25)
+    # IPv4 and IPv6 ranges: one WAF IP set per family (CloudFront serves both). At most 25:
+    # with restrictToAllowList the NLB's security group holds 2 rules per IPv4 range (443 and
+    # 5349; the NLB is IPv4-only), within the default quota of 60 inbound rules per group.
+    allow_list: list[AnyCidr] = Field(default=[], max_length=25)
     restrict_to_allow_list: bool = False
     load_test_bypass: bool = False
     rate_limits: RateLimits = RateLimits()
@@ -300,6 +325,20 @@ class EdgeConfig(Model):
     content_security_policy: Annotated[str, Field(min_length=1, max_length=1783)] = DEFAULT_CSP
     log_retention_days: LogRetentionDays = 90
     alarms: EdgeAlarmsConfig = EdgeAlarmsConfig()
+
+    @property
+    def allow_list_v4(self) -> list[str]:
+        return [str(c) for c in self.allow_list if c.version == 4]
+
+    @property
+    def allow_list_v6(self) -> list[str]:
+        return [str(c) for c in self.allow_list if c.version == 6]
+
+    @property
+    def cdn_ipv6(self) -> bool:
+        """CloudFront answers IPv6 (AAAA records) unless the edge is restricted to an allow-list
+        without IPv6 ranges: those viewers would be blocked; off, they fall back to IPv4."""
+        return not self.restrict_to_allow_list or bool(self.allow_list_v6)
 
     @model_validator(mode="after")
     def _check(self) -> EdgeConfig:
@@ -314,7 +353,9 @@ class EdgeConfig(Model):
             raise ValueError("allowList: must name at least one CIDR when restrictToAllowList is true")
         for i, cidr in enumerate(self.allow_list):
             if cidr.prefixlen == 0:
-                raise ValueError(f"allowList.{i}: 0.0.0.0/0 allows everyone; name your office/VPN ranges")
+                raise ValueError(f"allowList.{i}: {cidr} allows everyone; name your office/VPN ranges")
+        if self.restrict_to_allow_list and not self.allow_list_v4:
+            raise ValueError("allowList: name at least one IPv4 range (every viewer can reach CloudFront over IPv4)")
         names = [h.name for h in self.alb_hosts]
         if len(set(names)) != len(names):
             raise ValueError("albHosts: host names must be unique")
@@ -354,22 +395,32 @@ class NodeGroupConfig(Model):
 
 
 class AddonVersions(Model):
-    vpc_cni: AddonVersion = "v1.20.4-eksbuild.1"
-    coredns: AddonVersion = "v1.12.4-eksbuild.1"
-    kube_proxy: AddonVersion = "v1.33.5-eksbuild.2"
-    eks_pod_identity_agent: AddonVersion = "v1.3.9-eksbuild.3"
+    """EKS add-on builds for the cluster's Kubernetes minor (issue 15 item 3: 1.36). Builds EKS
+    resolved on a 1.36 cluster in September 2026 (a public EKS template's compatibility matrix,
+    `aws eks describe-addon-versions --kubernetes-version 1.36`); kube-proxy's minor must be the
+    cluster's (checked below)."""
+
+    vpc_cni: AddonVersion = "v1.22.4-eksbuild.3"
+    coredns: AddonVersion = "v1.14.3-eksbuild.16"
+    kube_proxy: AddonVersion = "v1.36.0-eksbuild.21"
+    eks_pod_identity_agent: AddonVersion = "v1.3.10-eksbuild.3"
 
 
 # Cluster Autoscaler chart (https://kubernetes.github.io/autoscaler) -> the autoscaler's
-# minor version it runs (the chart's appVersion), from the repository's index.yaml
-# (gh-pages branch of kubernetes/autoscaler). The autoscaler supports only the Kubernetes
-# minor it was built for; versions not listed here are accepted unchecked.
+# minor version it runs (the chart's appVersion), from the history of
+# cluster-autoscaler/charts/cluster-autoscaler/Chart.yaml in kubernetes/autoscaler (charts/
+# before October 2025). The autoscaler supports only the Kubernetes minor it was built for.
 CLUSTER_AUTOSCALER_CHART_MINORS = {
     **dict.fromkeys(("9.46.0", "9.46.1", "9.46.2", "9.46.3", "9.46.4", "9.46.5", "9.46.6"), "1.32"),
     **dict.fromkeys(("9.47.0", "9.48.0", "9.49.0", "9.50.0", "9.50.1", "9.51.0"), "1.33"),
     **dict.fromkeys(("9.52.0", "9.52.1", "9.53.0"), "1.34"),
-    **dict.fromkeys(("9.54.0", "9.54.1", "9.55.0", "9.55.1", "9.56.0"), "1.35"),
+    **dict.fromkeys(("9.54.0", "9.54.1", "9.55.0", "9.55.1", "9.56.0", "9.57.0", "9.58.0", "9.59.0"), "1.35"),
 }
+
+
+def _minor(version: str) -> str:
+    """'v1.36.1' / '1.36.0' / 'v1.36.0-eksbuild.21' -> '1.36'."""
+    return ".".join(version.lstrip("v").split(".")[:2])
 
 
 class AutoscalerConfig(Model):
@@ -377,12 +428,23 @@ class AutoscalerConfig(Model):
     desired size between its minSize and maxSize (the node groups' config stays the ceiling)."""
 
     enabled: bool = True
-    # cluster-autoscaler chart; 9.51.0 is the last chart of app version 1.33.0 (the cluster's minor).
-    chart_version: ChartVersion = "9.51.0"
+    # cluster-autoscaler chart. 9.59.0 (2026-07) is the newest published chart; it ships app
+    # 1.35.0, so imageTag runs the 1.36 release on it (RBAC and flags unchanged from 1.35).
+    chart_version: ChartVersion = "9.59.0"
+    # registry.k8s.io/autoscaling/cluster-autoscaler tag (release cluster-autoscaler-1.36.1);
+    # None: the chart's appVersion. Its minor must be the cluster's.
+    image_tag: Annotated[str, _pattern(r"v[0-9]+\.[0-9]+\.[0-9]+", "a Cluster Autoscaler release tag such as v1.36.1")] | None = "v1.36.1"
     # How long a node must be unneeded before it is removed (--scale-down-unneeded-time).
     scale_down_unneeded_minutes: int = Field(default=10, ge=1, le=120)
     # Off: scale up only (e.g. while load testing, to keep the capacity that was reached).
     scale_down_enabled: bool = True
+
+    @property
+    def app_minor(self) -> str | None:
+        """The Kubernetes minor the autoscaler that runs was built for (None: unknown chart)."""
+        if self.image_tag:
+            return _minor(self.image_tag)
+        return CLUSTER_AUTOSCALER_CHART_MINORS.get(self.chart_version)
 
 
 # A role of the stage's account by name (with its path, e.g. aws-reserved/sso.amazonaws.com/
@@ -452,7 +514,8 @@ class CiRunnerConfig(Model):
 
 
 class ClusterConfig(Model):
-    version: Annotated[str, _pattern(r"1\.(2[89]|3[0-9])", "a Kubernetes minor version such as 1.33")] = "1.33"
+    # In EKS standard support on components/support_calendars.CALENDARS_CHECKED (1.36: until 2027-08-02).
+    version: Annotated[str, _pattern(r"1\.(2[89]|3[0-9])", "a Kubernetes minor version such as 1.36")] = "1.36"
     # Empty list: private endpoint only.
     public_access_cidrs: list[Cidr] = []
     access: ClusterAccessConfig = ClusterAccessConfig()
@@ -480,14 +543,23 @@ class ClusterConfig(Model):
 
     @model_validator(mode="after")
     def _check(self, info: ValidationInfo) -> ClusterConfig:
-        chart = self.autoscaler.chart_version
-        minor = CLUSTER_AUTOSCALER_CHART_MINORS.get(chart)
-        if self.autoscaler.enabled and minor is not None and minor != self.version:
+        if problem := eks_version_problem(self.version):
+            raise ValueError(f"version: {problem}")
+        auto = self.autoscaler
+        minor = auto.app_minor
+        if auto.enabled and minor is not None and minor != self.version:
+            where = "imageTag" if auto.image_tag else "chartVersion"
+            what = f"image {auto.image_tag}" if auto.image_tag else f"chart {auto.chart_version}"
             fits = sorted(v for v, m in CLUSTER_AUTOSCALER_CHART_MINORS.items() if m == self.version)
-            hint = f"e.g. {fits[-1]}" if fits else "see the chart repository's index.yaml"
+            hint = f"e.g. chart {fits[-1]}" if fits else f"or imageTag v{self.version}.x on the newest chart"
             raise ValueError(
-                f"autoscaler.chartVersion: chart {chart} runs Cluster Autoscaler {minor}, the cluster runs {self.version}; "
-                f"pick a chart whose app version is {self.version}.x ({hint})"
+                f"autoscaler.{where}: {what} runs Cluster Autoscaler {minor}, the cluster runs {self.version}; "
+                f"the autoscaler must match the cluster's minor ({hint})"
+            )
+        if _minor(self.addons.kube_proxy) != self.version:
+            raise ValueError(
+                f"addons.kubeProxy: {self.addons.kube_proxy} is kube-proxy {_minor(self.addons.kube_proxy)}, the cluster runs "
+                f"{self.version}; EKS offers kube-proxy builds of the cluster's own minor (v{self.version}.x-eksbuild.N)"
             )
         for i, cidr in enumerate(self.public_access_cidrs):
             if cidr.prefixlen == 0:
@@ -704,7 +776,9 @@ class TurnConfig(Model):
     tls_port: UnprivilegedPort = 5349
     relay_ports: PortRange = PortRange.model_validate({"min": 49152, "max": 65535})
     metrics_port: UnprivilegedPort = 9641
-    max_bps: int = Field(default=1_000_000, ge=8_000)
+    # Bandwidth one TURN session may use, per direction, in BITS per second (seed 000:
+    # 1 Mbps per user). Rendered as coturn's max-bps, which counts BYTES per second.
+    max_bits_per_second: int = Field(default=1_000_000, ge=64_000, le=1_000_000_000)
     total_quota: int = Field(default=1000, ge=1)
     user_quota: int = Field(default=10, ge=1)
     log_retention_days: LogRetentionDays = 30
@@ -713,6 +787,11 @@ class TurnConfig(Model):
 
     @model_validator(mode="after")
     def _check(self) -> TurnConfig:
+        if self.max_bits_per_second % 8:
+            raise ValueError(
+                f"maxBitsPerSecond: {self.max_bits_per_second} is not a whole number of bytes per second "
+                "(coturn's max-bps counts bytes); give a multiple of 8, e.g. 1000000 for 1 Mbps"
+            )
         fixed = {self.listening_port, self.tls_port, self.metrics_port}
         if len(fixed) != 3:
             raise ValueError("listeningPort, tlsPort and metricsPort must differ")
@@ -881,7 +960,7 @@ class MonitoringConfig(Model):
     # prometheus-adapter from the same repository.
     prometheus_adapter_chart_version: ChartVersion = "5.3.0"
     # The EBS CSI driver add-on: EKS installs none, and without it no PVC binds.
-    ebs_csi_driver_addon_version: AddonVersion = "v1.54.0-eksbuild.1"
+    ebs_csi_driver_addon_version: AddonVersion = "v1.63.1-eksbuild.1"
 
 
 HhMm = Annotated[str, _pattern(r"([01][0-9]|2[0-3]):[0-5][0-9]", "a time of day hh:mm (24 h)")]
@@ -971,9 +1050,11 @@ class BackupConfig(Model):
 
 class DmsConfig(Model):
     instance_class: Annotated[str, _pattern(r"dms\.[a-z0-9]+\." + _SIZE, "a DMS instance class such as dms.t3.medium")] = "dms.t3.medium"
-    # Pinned (DMS needs an explicit engine version to be reproducible); minors come with
-    # autoMinorVersionUpgrade in the maintenance window.
-    engine_version: Annotated[str, _pattern(r"3\.[0-9]+\.[0-9]+", "a DMS engine version such as 3.5.4")] = "3.5.4"
+    # Pinned to a version DMS still creates (components/support_calendars.py: 3.6.1 until
+    # 2027-04-30); automatic version upgrades move it in the maintenance window before its end of
+    # life, and the program ignores that drift instead of trying to downgrade.
+    engine_version: Annotated[str, _pattern(r"3\.[0-9]+\.[0-9]+", "a DMS engine version such as 3.6.1")] = "3.6.1"
+
     allocated_storage_gib: int = Field(default=50, ge=5, le=6144)
     # None: Multi-AZ where the stage holds data. The instance carries changes, not data: after
     # an AZ loss the task resumes from its checkpoint on a new instance (the NAS stays the source).
@@ -987,6 +1068,12 @@ class DmsConfig(Model):
     # The NAS password goes into Secrets Manager write-only (never in Pulumi state), so Pulumi
     # cannot see it change: raise this after `pulumi config set --secret voip-infra:dmsSourcePassword`.
     source_secret_version: int = Field(default=1, ge=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> DmsConfig:
+        if problem := dms_engine_problem(self.engine_version):
+            raise ValueError(f"engineVersion: {problem}")
+        return self
 
 
 class DnsWeights(Model):

@@ -77,10 +77,17 @@ def build_foundation(cfg: StackConfig, parent: pulumi.Resource) -> Foundation:
     regional = pulumi.ResourceOptions(parent=parent, providers={"aws": regional_aws, "random": rnd})
     account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=regional_aws)).account_id
 
-    # One customer-managed key for data at rest, logs and the alarm topic.
+    # One customer-managed key for data at rest, logs (VPC flow logs too) and the alarm topic.
     data_key = DataKey(
         f"{stage}-data-key",
-        DataKeyArgs(stage=stage, region=cfg.region, account_id=account_id, protect=cfg.protect_data),
+        DataKeyArgs(
+            stage=stage,
+            region=cfg.region,
+            account_id=account_id,
+            protect=cfg.protect_data,
+            # VPC flow logs delivered to S3 write SSE-KMS objects through log delivery.
+            log_delivery=cfg.network.flow_logs_destination == "s3",
+        ),
         opts=regional,
     )
     # One topic for every alarm of the stage. Encrypted with the data key: CloudWatch and RDS

@@ -568,8 +568,13 @@ class Migration(pulumi.ComponentResource):
             instance_id,
             replication_instance_id=instance_id,
             replication_instance_class=dms.instance_class,
+            # The version DMS creates today (config checks it against the DMS calendar). With
+            # automatic upgrades on, DMS moves deprecated engines itself in the maintenance
+            # window (it does not tell minor from major then): engineVersion drift after such
+            # an upgrade is ignored below, never "fixed" back (DMS cannot downgrade).
             engine_version=dms.engine_version,
             auto_minor_version_upgrade=True,
+            allow_major_version_upgrade=True,
             allocated_storage=dms.allocated_storage_gib,
             # Default: Multi-AZ where the stage holds data; `dms.multiAz: false` saves the standby
             # (ModifyReplicationInstance changes it in place).
@@ -580,7 +585,7 @@ class Migration(pulumi.ComponentResource):
             vpc_security_group_ids=[self.dms_security_group.id],
             tags={"Name": instance_id},
             # Not data (it only carries changes): no protect, replaceable.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[*service_deps, task_logs]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*service_deps, task_logs], ignore_changes=["engineVersion"]),
         )
 
         endpoint_opts = pulumi.ResourceOptions(parent=self, depends_on=[access_policy])

@@ -11,6 +11,7 @@ import pulumi_aws as aws
 
 from components.config import NatStrategy, NetworkConfig
 from components.context import StageContext
+from components.edge.edge_buckets import EdgeBucket, EdgeBucketArgs
 from components.iam import service_trust
 from components.nat_instance import NatInstance, NatInstanceArgs
 
@@ -47,10 +48,10 @@ class SubnetPlan:
 
 @dataclass
 class NetworkArgs:
+    # ctx.data_key_arn encrypts the flow logs either way: its policy admits CloudWatch Logs for
+    # this account's groups, and log delivery where the destination is S3.
     ctx: StageContext
     config: NetworkConfig
-    # A KMS key (ARN) that encrypts the flow-log group; its policy must admit CloudWatch Logs.
-    logs_kms_key_arn: pulumi.Input[str] | None = None
 
 
 def _associate(subnet: aws.ec2.Subnet, table: aws.ec2.RouteTable) -> aws.ec2.RouteTableAssociation:
@@ -269,14 +270,60 @@ class Network(pulumi.ComponentResource):
         )
 
     def _flow_logs(self, stage: str, args: NetworkArgs) -> None:
+        """VPC flow logs to CloudWatch Logs or S3, encrypted with the data key either way."""
+        cfg = args.config
+        if cfg.flow_logs_destination == "s3":
+            destination, role_arn, deps = self._flow_log_bucket(stage, args), None, []
+        else:
+            destination, write = self._flow_log_group(stage, args)
+            role_arn, deps = self.flow_log_role.arn, [write]
+        self.flow_log = aws.ec2.FlowLog(
+            f"{stage}-vpc-flow-log",
+            vpc_id=self.vpc.id,
+            traffic_type=cfg.flow_logs_traffic_type,
+            log_destination_type=cfg.flow_logs_destination,
+            log_destination=destination,
+            iam_role_arn=role_arn,
+            max_aggregation_interval=cfg.flow_logs_aggregation_seconds,
+            tags={"Name": f"{stage}-vpc-flow-log"},
+            # The destination must accept writes before the first delivery (nothing else orders them).
+            opts=pulumi.ResourceOptions(parent=self.vpc, depends_on=deps),
+        )
+
+    def _flow_log_bucket(self, stage: str, args: NetworkArgs) -> pulumi.Output[str]:
+        """SSE-KMS bucket with the log-delivery policy of the VPC user guide (flow logs to S3)."""
+        ctx = args.ctx
+        self.flow_log_bucket = EdgeBucket(
+            f"{stage}-vpc-flow-logs",
+            EdgeBucketArgs(
+                bucket_name=pulumi.Output.from_input(ctx.account_id).apply(lambda a: f"{stage}-voip-flow-logs-{a}"),
+                expire_days=args.config.flow_logs_retention_days,
+                # Versioned like every log bucket (a delete or overwrite stays recoverable a week);
+                # expired records leave noncurrent versions that go 7 days later.
+                versioned=True,
+                noncurrent_days=7,
+                kms_key_arn=ctx.data_key_arn,
+                protect=ctx.protect,
+                # Logs, not user data: a stage that holds no data can be destroyed with them.
+                force_destroy=not ctx.protect,
+                statements=lambda arn, account: _flow_log_delivery_statements(arn, account, ctx.region),
+                statement_inputs=[ctx.account_id],
+            ),
+            parent=self.vpc,
+        )
+        self.flow_log_destination_arn = self.flow_log_bucket.arn
+        return self.flow_log_bucket.arn
+
+    def _flow_log_group(self, stage: str, args: NetworkArgs) -> tuple[pulumi.Output[str], aws.iam.RolePolicy]:
         opts = pulumi.ResourceOptions(parent=self.vpc)
         self.flow_log_group = aws.cloudwatch.LogGroup(
             f"{stage}-vpc-flow-logs",
             name=f"/voip/{stage}/vpc-flow-logs",
             retention_in_days=args.config.flow_logs_retention_days,
-            kms_key_id=args.logs_kms_key_arn,
-            opts=opts,
+            kms_key_id=args.ctx.data_key_arn,
+            opts=pulumi.ResourceOptions(parent=self.vpc, protect=args.ctx.protect),
         )
+        self.flow_log_destination_arn = self.flow_log_group.arn
         role = aws.iam.Role(
             f"{stage}-vpc-flow-logs-role",
             description="VPC flow logs delivery to CloudWatch Logs",
@@ -308,15 +355,29 @@ class Network(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=role),
         )
-        aws.ec2.FlowLog(
-            f"{stage}-vpc-flow-log",
-            vpc_id=self.vpc.id,
-            traffic_type=args.config.flow_logs_traffic_type,
-            log_destination_type="cloud-watch-logs",
-            log_destination=self.flow_log_group.arn,
-            iam_role_arn=role.arn,
-            max_aggregation_interval=60,
-            tags={"Name": f"{stage}-vpc-flow-log"},
-            # The role must be able to write before the first delivery (nothing else orders them).
-            opts=pulumi.ResourceOptions(parent=self.vpc, depends_on=[write]),
-        )
+        self.flow_log_role = role
+        return self.flow_log_group.arn, write
+
+
+def _flow_log_delivery_statements(bucket_arn: str, account_id: str, region: str) -> list[dict]:
+    """Bucket policy for flow-log delivery (VPC user guide, "Amazon S3 bucket permissions for
+    flow logs"): log delivery of this account writes under AWSLogs/<account>/ and checks the ACL."""
+    source = {"StringEquals": {"aws:SourceAccount": account_id}, "ArnLike": {"aws:SourceArn": f"arn:aws:logs:{region}:{account_id}:*"}}
+    return [
+        {
+            "Sid": "AWSLogDeliveryWrite",
+            "Effect": "Allow",
+            "Principal": {"Service": "delivery.logs.amazonaws.com"},
+            "Action": "s3:PutObject",
+            "Resource": f"{bucket_arn}/AWSLogs/{account_id}/*",
+            "Condition": {**source, "StringEquals": {**source["StringEquals"], "s3:x-amz-acl": "bucket-owner-full-control"}},
+        },
+        {
+            "Sid": "AWSLogDeliveryAclCheck",
+            "Effect": "Allow",
+            "Principal": {"Service": "delivery.logs.amazonaws.com"},
+            "Action": ["s3:GetBucketAcl", "s3:ListBucket"],
+            "Resource": bucket_arn,
+            "Condition": source,
+        },
+    ]

@@ -93,9 +93,7 @@ class Platform(pulumi.ComponentResource):
         self.foundation = build_foundation(cfg, self)
         self.ctx = ctx = self.foundation.ctx
         # The flow-log group under the data key (whose policy admits CloudWatch Logs of the account).
-        self.network = Network(
-            f"{cfg.stage}-network", NetworkArgs(ctx=ctx, config=cfg.network, logs_kms_key_arn=ctx.data_key_arn), opts=ctx.regional
-        )
+        self.network = Network(f"{cfg.stage}-network", NetworkArgs(ctx=ctx, config=cfg.network), opts=ctx.regional)
         self.files = FileStorage(f"{cfg.stage}-files", FileStorageArgs(ctx=ctx, config=cfg.storage), opts=ctx.regional)
         self.edge = self._edge(cfg, ctx)
         # The file bucket's one policy (TLS-only + read by this distribution through OAC).

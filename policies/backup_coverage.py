@@ -70,6 +70,7 @@ BUCKET_EXEMPTIONS = {
     "-web": "the web app's build output, published again by CI",
     "-cdn-logs": "access logs (kept by lifecycle, not restored)",
     "-lb-logs": "access logs (kept by lifecycle, not restored)",
+    "-vpc-flow-logs": "VPC flow logs (kept by lifecycle, not restored)",
 }
 
 SELECTION = "aws:backup/selection:Selection"

@@ -10,6 +10,7 @@ import pytest
 from components.config import CLUSTER_AUTOSCALER_CHART_MINORS
 from components.config_loader import ConfigError, load_stack_config
 from tests.harness import stack_raw, variant, with_overrides
+from tests.test_support_calendars import autoscaler_minor
 
 CLUSTER = "aws:eks/cluster:Cluster"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
@@ -72,8 +73,9 @@ def test_chart_pinned_from_config_and_matching_the_cluster_minor(plan):
     assert props["repositoryOpts"]["repo"] == "https://kubernetes.github.io/autoscaler"
     assert props["chart"] == "cluster-autoscaler"
     assert props["version"] == autoscaler_cfg(plan)["chartVersion"]
-    # The autoscaler supports only the Kubernetes minor it was built for.
-    assert CLUSTER_AUTOSCALER_CHART_MINORS[props["version"]] == the_cluster(plan)["props"]["version"]
+    # The autoscaler supports only the Kubernetes minor it was built for: the image the values
+    # pin (the newest chart still ships 1.35.0), else the chart's appVersion.
+    assert autoscaler_minor(props) == the_cluster(plan)["props"]["version"]
     assert props["namespace"] == "kube-system"
     assert props["atomic"] is True
 
@@ -236,7 +238,8 @@ def test_config_defaults():
     raw, _ = stack_raw("nas-migration")
     auto = load_stack_config("nas-migration", raw).cluster.autoscaler
     assert (auto.enabled, auto.scale_down_unneeded_minutes, auto.scale_down_enabled) == (True, 10, True)
-    assert CLUSTER_AUTOSCALER_CHART_MINORS[auto.chart_version] == "1.33"
+    assert (auto.chart_version, auto.image_tag, auto.app_minor) == ("9.59.0", "v1.36.1", "1.36")
+    assert CLUSTER_AUTOSCALER_CHART_MINORS[auto.chart_version] == "1.35"  # the newest chart ships 1.35.0
 
 
 @pytest.mark.parametrize(
@@ -246,7 +249,8 @@ def test_config_defaults():
         ({"scaleDownUnneededMinutes": 121}, "voip-infra:cluster.autoscaler.scaleDownUnneededMinutes", "less than or equal to 120"),
         ({"chartVersion": "latest"}, "voip-infra:cluster.autoscaler.chartVersion", "chart version"),
         ({"maxNodes": 5}, "voip-infra:cluster.autoscaler.maxNodes", "allowed keys"),
-        ({"chartVersion": "9.53.0"}, "voip-infra:cluster.autoscaler.chartVersion", "runs Cluster Autoscaler 1.34, the cluster runs 1.33"),
+        ({"imageTag": "v1.35.2"}, "voip-infra:cluster.autoscaler.imageTag", "runs Cluster Autoscaler 1.35, the cluster runs 1.36"),
+        ({"imageTag": "latest"}, "voip-infra:cluster.autoscaler.imageTag", "release tag"),
     ],
 )
 def test_bad_autoscaler_config_names_its_key(autoscaler, path, words):
@@ -260,3 +264,16 @@ def test_a_mismatched_chart_is_fine_while_disabled():
         "dev", with_overrides(raw, {"voip-infra:cluster": {"autoscaler": {"enabled": False, "chartVersion": "9.53.0"}}})
     )
     assert cfg.cluster.autoscaler.enabled is False
+
+
+def test_without_an_image_tag_the_charts_app_version_must_match():
+    raw, _ = stack_raw("dev")
+    cluster = json.loads(raw["voip-infra:cluster"])
+    cluster["autoscaler"] = {"chartVersion": "9.53.0", "imageTag": None}  # explicit null: the chart's appVersion runs
+    with pytest.raises(ConfigError) as info:
+        load_stack_config("dev", {**raw, "voip-infra:cluster": json.dumps(cluster)})
+    assert any(
+        line.startswith("error: voip-infra:cluster.autoscaler.chartVersion:")
+        and "runs Cluster Autoscaler 1.34, the cluster runs 1.36" in line
+        for line in info.value.lines
+    ), info.value.lines

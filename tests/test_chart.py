@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from components.config import ClusterConfig
 from tests.harness import STACKS, stack_plan
 
 h = pytest.importorskip("helm_python")
@@ -21,7 +22,8 @@ kubernetes_validate = pytest.importorskip("kubernetes_validate")
 
 ROOT = Path(__file__).resolve().parent.parent
 CHART = ROOT / "charts" / "signaling"
-K8S_VERSION = "1.31"
+# The schemas of the Kubernetes minor the clusters run (cluster.version default).
+K8S_VERSION = ClusterConfig.model_fields["version"].default
 CRD_KINDS = {"ServiceMonitor", "PrometheusRule", "TargetGroupBinding"}
 TG_ARN = "arn:aws:elasticloadbalancing:ap-northeast-2:123456789012:targetgroup/{}/73e2d6bc24d8a067"
 

@@ -15,6 +15,7 @@ import yaml
 from components.config import RESERVED_RANGES
 from components.config_loader import load_stack_config
 from tests.harness import plan_of
+from tests.test_edge import address_family_violations
 from tools.__main__ import main
 from tools.clone_stack import CloneError, clone_stack, free_cidr, used_ranges
 from tools.stackfile import STACKS, load_stack_file
@@ -105,6 +106,7 @@ def test_clone_of_production_turns_protection_off_and_plans(stacks):
     assert cfg.database.multi_az is False and cfg.database.read_replicas == 0 and cfg.database.skip_final_snapshot is True
     assert all(g.replicas == 0 for g in cfg.cache.groups.values()) and set(cfg.cache.groups) == {"cache"}
     assert cfg.network.nat_strategy == "instance" and len(cfg.network.azs) == 3
+    assert cfg.network.flow_logs_destination == "s3" and cfg.network.flow_logs_retention_days == 14
     assert cfg.edge.domain == "loadtest.voip.example.com" and cfg.edge.nlb_static_ips is False
 
     plan = plan_of("loadtest", raw, secrets)
@@ -116,6 +118,16 @@ def test_clone_of_production_turns_protection_off_and_plans(stacks):
     vpc = plan.by_id(plan.of_type("aws:ec2/subnet:Subnet")[0]["props"]["vpcId"])
     assert vpc["props"]["cidrBlock"] == str(result.cidr)
     assert all(not lb["props"].get("enableDeletionProtection") for lb in plan.of_type("aws:lb/loadBalancer:LoadBalancer"))
+    # Restricted to production's IPv4-only allow-list: CloudFront serves IPv4 only, no AAAA
+    # record, so no viewer arrives over a family the WAF cannot allow (issue 15 item 8).
+    (dist,) = plan.of_type("aws:cloudfront/distribution:Distribution")
+    assert dist["props"]["isIpv6Enabled"] is False
+    assert not [r for r in plan.of_type("aws:route53/record:Record") if r["props"]["type"] == "AAAA"]
+    assert [s["props"]["ipAddressVersion"] for s in plan.of_type("aws:wafv2/ipSet:IpSet")] == ["IPV4"]
+    # Flow logs to S3 like production, kept 14 days, and the bucket empties on `pulumi destroy`.
+    (flow_bucket,) = [b for b in plan.of_type("aws:s3/bucket:Bucket") if b["name"] == "loadtest-vpc-flow-logs"]
+    assert flow_bucket["props"]["forceDestroy"] is True
+    assert address_family_violations(plan.resources) == []
 
 
 def test_second_clone_gets_the_next_free_block(stacks):

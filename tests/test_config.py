@@ -79,6 +79,12 @@ BAD_INPUTS = [
     ),
     ({"voip-infra:cluster": {"publicAccessCidrs": ["0.0.0.0/0"]}}, "voip-infra:cluster.publicAccessCidrs.0", "opens the API server"),
     ({"voip-infra:cluster": {"version": "2.0"}}, "voip-infra:cluster.version", "Kubernetes minor version"),
+    ({"voip-infra:network": {"flowLogsAggregationSeconds": 300}}, "voip-infra:network.flowLogsAggregationSeconds", "60 or 600"),
+    ({"voip-infra:network": {"flowLogsDestination": "kinesis"}}, "voip-infra:network.flowLogsDestination", "'cloud-watch-logs' or 's3'"),
+    ({"voip-infra:cluster": {"version": "1.33"}}, "voip-infra:cluster.version", "left EKS standard support on 2026-07-29"),
+    ({"voip-infra:cluster": {"addons": {"kubeProxy": "v1.35.2-eksbuild.1"}}}, "voip-infra:cluster.addons.kubeProxy", "cluster runs 1.36"),
+    ({"voip-infra:turn": {"maxBitsPerSecond": 1_000_001}}, "voip-infra:turn.maxBitsPerSecond", "multiple of 8"),
+    ({"voip-infra:turn": {"maxBps": 1_000_000}}, "voip-infra:turn.maxBps", "maxBitsPerSecond"),
     ({"voip-infra:turn": {"relayPorts": {"min": 60000, "max": 50000}}}, "voip-infra:turn.relayPorts.min", "min <= max"),
     ({"voip-infra:turn": {"relayPorts": {"min": 80, "max": 50000}}}, "voip-infra:turn.relayPorts.min", "greater than or equal to 1024"),
     ({"voip-infra:turn": {"relayPorts": {"min": 3000, "max": 4000}}}, "voip-infra:turn.relayPorts", "contains port 3478"),
@@ -88,6 +94,9 @@ BAD_INPUTS = [
     ({"voip-infra:edge": {"priceClass": "PriceClass_100"}}, "voip-infra:edge.priceClass", "PriceClass_200"),
     ({"voip-infra:edge": {"allowList": [f"198.51.100.{i}/32" for i in range(26)]}}, "voip-infra:edge.allowList", "at most 25"),
     ({"voip-infra:edge": {"restrictToAllowList": True, "allowList": []}}, "voip-infra:edge.allowList", "at least one CIDR"),
+    ({"voip-infra:edge": {"allowList": ["::/0"]}}, "voip-infra:edge.allowList.0", "::/0 allows everyone"),
+    ({"voip-infra:edge": {"allowList": ["2001:db8::1/48"]}}, "voip-infra:edge.allowList.0", "IPv4 or IPv6 CIDR"),
+    ({"voip-infra:edge": {"restrictToAllowList": True, "allowList": ["2001:db8::/32"]}}, "voip-infra:edge.allowList", "IPv4 range"),
     ({"voip-infra:edge": {"loadTestBypass": True}}, "voip-infra:edge.loadTestBypass", "voip-infra:loadTestBypassToken"),
     ({"voip-infra:signaling": {"replicas": {"min": 30, "max": 20}}}, "voip-infra:signaling.replicas.min", "min <= max"),
     (
@@ -110,6 +119,18 @@ BAD_INPUTS = [
         {"voip-infra:migration": {"nasLanCidr": "192.168.10.0/24", "nasPublicIp": "192.168.1.1", "nasHost": "192.168.10.9"}},
         "voip-infra:migration.nasPublicIp",
         "not a public address",
+    ),
+    (
+        {
+            "voip-infra:migration": {
+                "nasLanCidr": "192.168.10.0/24",
+                "nasPublicIp": "211.234.10.50",
+                "nasHost": "192.168.10.9",
+                "dms": {"engineVersion": "3.5.4"},
+            }
+        },
+        "voip-infra:migration.dms.engineVersion",
+        "stopped creating 3.5.4 instances",
     ),
 ]
 

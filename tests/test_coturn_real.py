@@ -290,7 +290,7 @@ def test_test_config_is_the_node_config_but_for_test_knobs():
     differing = {line for line in node_lines ^ test_lines if not line.startswith(knobs)}
     assert not differing, f"the test config drifts from the node config: {sorted(differing)}"
     for must in ("use-auth-secret", "fingerprint", "no-cli", "no-multicast-peers", "no-tlsv1", "no-tlsv1_1",
-                 "max-bps=1000000", "total-quota=1000", "denied-peer-ip=10.40.0.0-10.40.255.255",
+                 "max-bps=125000", "total-quota=1000", "denied-peer-ip=10.40.0.0-10.40.255.255",
                  "denied-peer-ip=169.254.0.0-169.254.255.255"):  # fmt: skip
         assert must in test_lines
 
@@ -413,3 +413,40 @@ def test_server_log_shows_no_config_errors(node_like):
     text = node_like.log.read_text()
     bad = [line for line in text.splitlines() if "Bad configuration format" in line or "CONFIG ERROR" in line]
     assert not bad, f"turnserver rejected lines of the rendered config: {bad}"
+
+
+def test_a_relay_is_throttled_near_one_megabit(loopback):
+    """max-bps in coturn's unit (bytes/s): the node's rendered limit, 1 Mbps = 125000 B/s.
+    A client pushes ~1.5 MB/s (at least 0.5 MB/s on a busy machine) of Send indications for 2 s; what reaches the peer stays near
+    125 kB/s. coturn accounts per second and lets one extra second of buffer through, so
+    the bound is (2 + 1) s worth. With the seed's `max-bps=1000000` the same sender would
+    get ~1 MB/s (8 Mbps) through: more than 5 times this bound."""
+    assert "max-bps=125000" in loopback.conf_text.splitlines()
+    client = TurnClient(loopback.port, *rest_credentials(SECRET, "carol", 600))
+    peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+        peer.bind((LOOP, 0))
+        peer.setblocking(False)
+        assert client.allocate().error is None
+        assert client.create_permission(LOOP).error is None
+        sent = received = 0
+        start = time.monotonic()
+        while time.monotonic() - start < 2.0:
+            client.send(peer.getsockname(), b"x" * 1000)
+            sent += 1000
+            time.sleep(0.0004)
+            try:
+                while True:
+                    received += len(peer.recv(4096))
+            except BlockingIOError:
+                pass
+        seconds = time.monotonic() - start
+    finally:
+        peer.close()
+        client.close()
+    limit = 125_000
+    assert sent / seconds > 4 * limit, f"the sender must outpace the limit ({sent / seconds:.0f} B/s)"
+    assert received > 0.8 * limit, f"the relay must carry traffic ({received} B)"
+    assert received <= limit * (seconds + 1) * 1.1, f"{received} B in {seconds:.1f} s: not throttled to 1 Mbps"
+    assert received * 8 / seconds < 2 * 1_000_000, "well under the 8 Mbps the seed's value allowed"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 
@@ -278,7 +279,8 @@ def test_nlb_security_group_admits_clients_per_stage(plan):
     sg = plan.by_id(the_nlb(plan)["props"]["securityGroups"][0])
     ingress = sg["props"]["ingress"]
     assert {(r["fromPort"], r["toPort"]) for r in ingress} == {(443, 443), (5349, 5349)}
-    expected = cfg["allowList"] if cfg["restrictToAllowList"] else ["0.0.0.0/0"]
+    # The NLB is IPv4-only: the IPv4 ranges of the allow-list.
+    expected = [c for c in cfg["allowList"] if ":" not in c] if cfg["restrictToAllowList"] else ["0.0.0.0/0"]
     assert all(r["cidrBlocks"] == expected for r in ingress)
     vpc_cidr = plan["config"]["network"]["cidr"]
     assert {e["fromPort"] for e in sg["props"]["egress"]} == {8080, 9090, 3478}
@@ -427,6 +429,67 @@ def test_rate_rules_reproduce_the_seed_nginx_limits(plan):
     assert not matches("rate-general", "/api/auth/login") and not matches("rate-general", "/ws")
 
 
+def _ip_set_arns(statement: dict) -> list[str]:
+    """The IP sets an allow rule's statement references (directly or under an or_statement)."""
+    if "ipSetReferenceStatement" in statement:
+        return [statement["ipSetReferenceStatement"]["arn"]]
+    return [arn for sub in (statement.get("orStatement") or {}).get("statements", []) for arn in _ip_set_arns(sub)]
+
+
+def address_family_violations(resources: list[dict]) -> list[str]:
+    """Issue 15 item 8: where the edge is restricted (web ACL default block), every address
+    family CloudFront serves (IPv4 always, IPv6 when isIpv6Enabled) is covered by an IP set an
+    allow rule references; and a name has an AAAA record only where its distribution serves IPv6."""
+    acls = {r["id"]: r for r in resources if r["type"] == "aws:wafv2/webAcl:WebAcl"}
+    ip_sets = {r["id"]: r for r in resources if r["type"] == "aws:wafv2/ipSet:IpSet"}
+    out = []
+    for dist in (r for r in resources if r["type"] == DIST):
+        props = dist["props"]
+        served = {"IPV4", "IPV6"} if props.get("isIpv6Enabled") else {"IPV4"}
+        acl = acls[props["webAclId"].rsplit("/", 1)[-1]]["props"]
+        if acl["defaultAction"] == {"block": {}}:
+            arns = [arn for rule in acl["rules"] if rule.get("action") == {"allow": {}} for arn in _ip_set_arns(rule["statement"])]
+            covered = {ip_sets[arn.rsplit("/", 1)[-1]]["props"]["ipAddressVersion"] for arn in arns}
+            out += [
+                f"{dist['name']} serves {family} viewers but no allow-list IP set covers {family}" for family in sorted(served - covered)
+            ]
+        if "IPV6" not in served:
+            aliases = set(props["aliases"])
+            out += [
+                f"AAAA record {r['props']['name']} points at {dist['name']}, which has IPv6 off"
+                for r in resources
+                if r["type"] == "aws:route53/record:Record" and r["props"].get("type") == "AAAA" and r["props"]["name"] in aliases
+            ]
+    return out
+
+
+def test_every_address_family_the_edge_serves_is_allow_listed(plan):
+    assert address_family_violations(plan.resources) == []
+    (dist,) = plan.of_type(DIST)
+    cfg = edge_cfg(plan)
+    # dev is restricted and dual-stack: its office has an IPv6 range; the others are open.
+    assert dist["props"]["isIpv6Enabled"] is True
+    assert any(":" in c for c in cfg["allowList"]) == (plan["stack"] == "dev")
+
+
+def test_the_address_family_invariant_catches_an_ipv4_only_allow_list(plans):
+    """The defect of the seed: dev restricted to IPv4 ranges while CloudFront serves IPv6."""
+    planted = copy.deepcopy(plans["dev"].resources)
+    planted = [r for r in planted if not (r["type"] == "aws:wafv2/ipSet:IpSet" and r["props"]["ipAddressVersion"] == "IPV6")]
+    for acl in (r for r in planted if r["type"] == "aws:wafv2/webAcl:WebAcl"):
+        for rule in acl["props"]["rules"]:
+            if rule["name"] == "allow-list":
+                rule["statement"] = rule["statement"]["orStatement"]["statements"][0]
+    assert address_family_violations(planted) == ["dev-cdn serves IPV6 viewers but no allow-list IP set covers IPV6"]
+    # The other way out: IPv6 off, but AAAA records left behind.
+    for dist in (r for r in planted if r["type"] == DIST):
+        dist["props"]["isIpv6Enabled"] = False
+    assert sorted(v.split(" points")[0] for v in address_family_violations(planted)) == [
+        "AAAA record api.dev.voip.example.com",
+        "AAAA record dev.voip.example.com",
+    ]
+
+
 def test_allow_list_and_default_action_per_stage(plan):
     cfg = edge_cfg(plan)
     acl = the_acl(plan)["props"]
@@ -434,12 +497,15 @@ def test_allow_list_and_default_action_per_stage(plan):
     ip_sets = plan.of_type("aws:wafv2/ipSet:IpSet")
     if cfg["restrictToAllowList"]:
         assert acl["defaultAction"] == {"block": {}}
-        (ip_set,) = ip_sets
-        assert ip_set["props"]["scope"] == "CLOUDFRONT" and ip_set["props"]["addresses"] == cfg["allowList"]
-        assert ip_set["provider"] == east_provider(plan)["urn"]
+        by_family = {s["props"]["ipAddressVersion"]: s for s in ip_sets}
+        assert set(by_family) == {"IPV4", "IPV6"} and len(ip_sets) == 2
+        assert by_family["IPV4"]["props"]["addresses"] == [c for c in cfg["allowList"] if ":" not in c]
+        assert by_family["IPV6"]["props"]["addresses"] == [c for c in cfg["allowList"] if ":" in c]
+        for ip_set in ip_sets:
+            assert ip_set["props"]["scope"] == "CLOUDFRONT" and ip_set["provider"] == east_provider(plan)["urn"]
         allow = rules["allow-list"]
         assert allow["action"] == {"allow": {}}
-        assert allow["statement"]["ipSetReferenceStatement"]["arn"].endswith(f"/{ip_set['id']}")
+        assert [a.rsplit("/", 1)[-1] for a in _ip_set_arns(allow["statement"])] == [by_family[f]["id"] for f in ("IPV4", "IPV6")]
         # Last: allow-listed sources still go through the managed groups and the rate limits.
         assert allow["priority"] == max(r["priority"] for r in rules.values())
     else:

@@ -184,7 +184,7 @@ def test_replication_instance_is_private_encrypted_multi_az_and_pinned(mig):
     # nas-migration protects data but runs the bridge Single-AZ on purpose (migration.dms.multiAz: false;
     # unset, it follows protectData)
     assert mig["config"]["migration"]["dms"]["multiAz"] is False and p["multiAz"] is False
-    assert p["engineVersion"] == "3.5.4" and p["autoMinorVersionUpgrade"] is True
+    assert p["engineVersion"] == "3.6.1" and p["autoMinorVersionUpgrade"] is True
     assert p["replicationInstanceClass"] == "dms.t3.medium"
     group = next(g for g in mig.of_type("aws:dms/replicationSubnetGroup:ReplicationSubnetGroup"))
     assert group["props"]["replicationSubnetGroupId"] == p["replicationSubnetGroupId"]

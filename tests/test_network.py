@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import copy
+import fnmatch
 import ipaddress
+import json
 
 import pytest
 
@@ -203,21 +206,175 @@ def test_interface_endpoints_admit_https_from_the_vpc_only():
         assert (rule["fromPort"], rule["toPort"], rule["protocol"], rule["cidrBlocks"]) == (443, 443, "tcp", ["10.20.0.0/16"])
 
 
-def test_flow_logs_to_cloudwatch_with_retention_and_scoped_role(plan):
-    (flow,) = plan.of_type("aws:ec2/flowLog:FlowLog")
+FLOW_LOG = "aws:ec2/flowLog:FlowLog"
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+KMS_KEY = "aws:kms/key:Key"
+
+
+def _statements(policy: str) -> list[dict]:
+    return json.loads(policy)["Statement"]
+
+
+def _services(statement: dict) -> set[str]:
+    principal = statement.get("Principal")
+    principal = principal.get("Service") or [] if isinstance(principal, dict) else []
+    return {principal} if isinstance(principal, str) else set(principal)
+
+
+def _admits_delivery_to(statement: dict, object_arn: str) -> bool:
+    """Log delivery may use the key for objects of this bucket (a statement scoped to another
+    bucket's S3 encryption context, like CloudFront's log bucket, does not count)."""
+    if "delivery.logs.amazonaws.com" not in _services(statement):
+        return False
+    scoped = [p for test in (statement.get("Condition") or {}).values() for k, p in test.items() if k == "kms:EncryptionContext:aws:s3:arn"]
+    return all(fnmatch.fnmatchcase(object_arn, p) for p in scoped)
+
+
+def flow_log_violations(resources: list[dict], region: str = "ap-northeast-2") -> list[str]:
+    """Issue 15 item 9: every VPC flow log has a 60 or 600 s aggregation interval and an
+    encrypted destination whose customer-managed key admits the writer: CloudWatch Logs with an
+    encryption-context condition covering the group, or log delivery for an SSE-KMS bucket that
+    also grants log delivery its writes and expires objects."""
+    keys = {r["id"]: r for r in resources if r["type"] == KMS_KEY}
+    out = []
+
+    def key_statements(arn: str | None, what: str) -> list[dict]:
+        key = keys.get(str(arn).rsplit("/", 1)[-1]) if arn else None
+        if key is None:
+            out.append(f"{what}: not encrypted with a customer-managed key of the stage")
+            return []
+        return _statements(key["props"]["policy"])
+
+    for flow in (r for r in resources if r["type"] == FLOW_LOG):
+        props, name = flow["props"], flow["name"]
+        if props.get("maxAggregationInterval") not in (60, 600):
+            out.append(f"{name}: maxAggregationInterval {props.get('maxAggregationInterval')} is not 60 or 600")
+        dest = props["logDestination"]
+        if props["logDestinationType"] == "cloud-watch-logs":
+            (group,) = [g for g in resources if g["type"] == LOG_GROUP and dest.endswith(f":log-group:{g['props']['name']}")]
+            admits = [
+                st
+                for st in key_statements(group["props"].get("kmsKeyId"), f"log group {group['props']['name']}")
+                if f"logs.{region}.amazonaws.com" in _services(st)
+                for test, cond in (st.get("Condition") or {}).items()
+                if test in ("ArnEquals", "ArnLike") and fnmatch.fnmatchcase(dest, cond.get("kms:EncryptionContext:aws:logs:arn", "\0"))
+            ]
+            if group["props"].get("kmsKeyId") and not admits:
+                out.append(
+                    f"log group {group['props']['name']}: its key does not admit CloudWatch Logs for this group's encryption context"
+                )
+        else:
+            bucket = dest.split(":::", 1)[1].split("/", 1)[0]
+            of_bucket = [r for r in resources if r["type"].startswith("aws:s3/") and r["props"].get("bucket") == bucket]
+            sse = [
+                rule["applyServerSideEncryptionByDefault"]
+                for r in of_bucket
+                if r["type"].startswith("aws:s3/bucketServerSideEncryptionConfiguration")
+                for rule in r["props"]["rules"]
+            ]
+            kms = [d for d in sse if d["sseAlgorithm"] == "aws:kms"]
+            statements = key_statements(kms[0].get("kmsMasterKeyId") if kms else None, f"bucket {bucket}")
+            if kms and not any(_admits_delivery_to(st, f"arn:aws:s3:::{bucket}/AWSLogs/x") for st in statements):
+                out.append(f"bucket {bucket}: its key does not admit log delivery (delivery.logs.amazonaws.com)")
+            policies = [_statements(r["props"]["policy"]) for r in of_bucket if r["type"] == "aws:s3/bucketPolicy:BucketPolicy"]
+            if not any("delivery.logs.amazonaws.com" in _services(st) and st["Action"] == "s3:PutObject" for p in policies for st in p):
+                out.append(f"bucket {bucket}: no bucket policy lets log delivery write")
+            expiry = [
+                rule["expiration"]["days"]
+                for r in of_bucket
+                if r["type"].startswith("aws:s3/bucketLifecycleConfiguration")
+                for rule in r["props"]["rules"]
+                if rule.get("expiration")
+            ]
+            if not expiry:
+                out.append(f"bucket {bucket}: flow logs never expire")
+    return out
+
+
+def test_flow_logs_are_encrypted_and_configured_on_every_stage(plan):
+    net = plan["config"]["network"]
+    (flow,) = plan.of_type(FLOW_LOG)
     assert flow["props"]["vpcId"] == _vpc(plan)["id"]
-    assert flow["props"]["trafficType"] == "ALL"
-    (group,) = [g for g in plan.of_type("aws:cloudwatch/logGroup:LogGroup") if g["name"].endswith("vpc-flow-logs")]
-    assert group["props"]["retentionInDays"] == plan["config"]["network"]["flowLogsRetentionDays"]
-    assert flow["props"]["logDestination"].endswith(f"log-group:{group['props']['name']}")
-    role = next(r for r in plan.of_type("aws:iam/role:Role") if r["name"].endswith("vpc-flow-logs-role"))
-    assert "vpc-flow-logs.amazonaws.com" in role["props"]["assumeRolePolicy"]
-    assert "aws:SourceAccount" in role["props"]["assumeRolePolicy"]
-    (policy,) = [p for p in plan.of_type("aws:iam/rolePolicy:RolePolicy") if p["props"]["role"] == role["id"]]
-    assert '"Resource": "*"' not in policy["props"]["policy"]
-    # Nothing in the flow log's inputs references the inline policy: without the explicit
-    # dependency AWS may create the flow log before its role can write (delivery errors).
-    assert policy["urn"] in flow["dependsOn"]
+    assert flow["props"]["trafficType"] == net["flowLogsTrafficType"]
+    assert flow["props"]["maxAggregationInterval"] == net["flowLogsAggregationSeconds"] == 600
+    assert flow["props"]["logDestinationType"] == net["flowLogsDestination"]
+    assert flow_log_violations(plan.resources) == []
+    # The data key encrypts it either way.
+    data_key = next(k for k in plan.of_type(KMS_KEY) if k["name"].endswith("-data-key"))
+    if net["flowLogsDestination"] == "cloud-watch-logs":
+        (group,) = [g for g in plan.of_type(LOG_GROUP) if g["name"].endswith("vpc-flow-logs")]
+        assert group["props"]["retentionInDays"] == net["flowLogsRetentionDays"]
+        assert group["props"]["kmsKeyId"].endswith(f"/{data_key['id']}")
+        role = next(r for r in plan.of_type("aws:iam/role:Role") if r["name"].endswith("vpc-flow-logs-role"))
+        assert "vpc-flow-logs.amazonaws.com" in role["props"]["assumeRolePolicy"]
+        assert "aws:SourceAccount" in role["props"]["assumeRolePolicy"]
+        (policy,) = [p for p in plan.of_type("aws:iam/rolePolicy:RolePolicy") if p["props"]["role"] == role["id"]]
+        assert '"Resource": "*"' not in policy["props"]["policy"]
+        # Nothing in the flow log's inputs references the inline policy: without the explicit
+        # dependency AWS may create the flow log before its role can write (delivery errors).
+        assert policy["urn"] in flow["dependsOn"]
+    else:
+        assert "iamRoleArn" not in flow["props"]  # S3 delivery needs no role
+        assert not [g for g in plan.of_type(LOG_GROUP) if g["name"].endswith("vpc-flow-logs")]
+        (sse,) = [r for r in plan.resources if r["name"] == f"{plan['stack']}-vpc-flow-logs-sse"]
+        assert sse["props"]["rules"][0]["applyServerSideEncryptionByDefault"]["kmsMasterKeyId"].endswith(f"/{data_key['id']}")
+        (lifecycle,) = [r for r in plan.resources if r["name"] == f"{plan['stack']}-vpc-flow-logs-lifecycle"]
+        assert {"days": net["flowLogsRetentionDays"]} in [rule.get("expiration") for rule in lifecycle["props"]["rules"]]
+    # Only where the key is asked to: log delivery of this account for an S3 destination.
+    sids = {st.get("Sid") for st in _statements(data_key["props"]["policy"])}
+    assert ("LogDeliveryOfThisAccount" in sids) == (net["flowLogsDestination"] == "s3")
+
+
+def test_stages_choose_the_destination_by_volume(plans):
+    assert {s: p["config"]["network"]["flowLogsDestination"] for s, p in plans.items()} == {
+        "dev": "cloud-watch-logs",
+        "nas-migration": "cloud-watch-logs",
+        "production": "s3",
+    }
+
+
+def test_the_flow_log_invariant_catches_planted_defects(plans):
+    # The seed's CloudWatch group without a key, at 60 s.
+    dev = copy.deepcopy(plans["dev"].resources)
+    for r in dev:
+        if r["type"] == LOG_GROUP and r["name"] == "dev-vpc-flow-logs":
+            r["props"].pop("kmsKeyId")
+        if r["type"] == FLOW_LOG:
+            r["props"]["maxAggregationInterval"] = 300
+    assert flow_log_violations(dev) == [
+        "dev-vpc-flow-log: maxAggregationInterval 300 is not 60 or 600",
+        "log group /voip/dev/vpc-flow-logs: not encrypted with a customer-managed key of the stage",
+    ]
+    # A key that admits CloudWatch Logs only for another group's encryption context.
+    dev = copy.deepcopy(plans["dev"].resources)
+    for r in dev:
+        if r["type"] == KMS_KEY and r["name"] == "dev-data-key":
+            r["props"]["policy"] = r["props"]["policy"].replace("log-group:*", "log-group:/aws/other")
+    assert flow_log_violations(dev) == [
+        "log group /voip/dev/vpc-flow-logs: its key does not admit CloudWatch Logs for this group's encryption context"
+    ]
+    # S3: SSE-S3 instead of the data key, no delivery grants, no expiry.
+    prod = copy.deepcopy(plans["production"].resources)
+    bucket = "production-voip-flow-logs-123456789012"
+    for r in prod:
+        if r["name"] == "production-vpc-flow-logs-sse":
+            r["props"]["rules"][0]["applyServerSideEncryptionByDefault"] = {"sseAlgorithm": "AES256"}
+        if r["name"] == "production-vpc-flow-logs-policy":
+            r["props"]["policy"] = json.dumps({"Statement": _statements(r["props"]["policy"])[:1]})
+        if r["name"] == "production-vpc-flow-logs-lifecycle":
+            r["props"]["rules"] = [rule for rule in r["props"]["rules"] if not rule.get("expiration")]
+    assert flow_log_violations(prod) == [
+        f"bucket {bucket}: not encrypted with a customer-managed key of the stage",
+        f"bucket {bucket}: no bucket policy lets log delivery write",
+        f"bucket {bucket}: flow logs never expire",
+    ]
+    prod = copy.deepcopy(plans["production"].resources)
+    for r in prod:
+        if r["type"] == KMS_KEY and r["name"] == "production-data-key":
+            r["props"]["policy"] = json.dumps(
+                {"Statement": [st for st in _statements(r["props"]["policy"]) if st.get("Sid") != "LogDeliveryOfThisAccount"]}
+            )
+    assert flow_log_violations(prod) == [f"bucket {bucket}: its key does not admit log delivery (delivery.logs.amazonaws.com)"]
 
 
 def test_default_security_group_is_stripped(plan):

@@ -134,6 +134,33 @@ def test_user_data_holds_no_secret_and_fetches_it(plan):
     assert all(secret not in json.dumps(r["props"]) for r in plan.resources)
 
 
+# ------------------------------------------------------------------ max-bps unit (issue 15 item 13)
+
+
+def max_bps_violations(conf_text: str, bits_per_second: int) -> list[str]:
+    """coturn's `max-bps` counts BYTES per second per session: the rendered value times 8
+    must be the configured limit in bits per second (seed 000: 1 Mbps per session)."""
+    values = [int(line.split("=", 1)[1]) for line in conf_text.splitlines() if line.startswith("max-bps=")]
+    if len(values) != 1:
+        return [f"expected one max-bps line, found {len(values)}"]
+    if values[0] * 8 != bits_per_second:
+        return [f"max-bps={values[0]} lets a session use {values[0] * 8} bit/s, the config says {bits_per_second} bit/s"]
+    return []
+
+
+def test_max_bps_is_bytes_of_the_configured_bits_on_every_stage(plan):
+    cfg = turn_cfg(plan)
+    assert cfg["maxBitsPerSecond"] == 1_000_000, "seed 000: 1 Mbps per session"
+    text = user_data(plan)
+    assert max_bps_violations(text, cfg["maxBitsPerSecond"]) == []
+    assert "max-bps=125000" in text.splitlines()
+    # The planted defect: the seed's `max-bps=1000000 # 1Mbps per user` (8 Mbps in coturn's unit).
+    planted = text.replace("max-bps=125000", "max-bps=1000000")
+    assert max_bps_violations(planted, cfg["maxBitsPerSecond"]) == [
+        "max-bps=1000000 lets a session use 8000000 bit/s, the config says 1000000 bit/s"
+    ]
+
+
 def test_turnserver_conf_in_user_data(plan):
     text = user_data(plan)
     cfg = turn_cfg(plan)
@@ -152,7 +179,7 @@ def test_turnserver_conf_in_user_data(plan):
         "no-multicast-peers",
         "no-tlsv1",
         "no-tlsv1_1",
-        f"max-bps={cfg['maxBps']}",
+        f"max-bps={cfg['maxBitsPerSecond'] // 8}",
         f"total-quota={cfg['totalQuota']}",
         f"user-quota={cfg['userQuota']}",
         f"denied-peer-ip={coturn_range(vpc)}",

@@ -187,6 +187,8 @@ def clone_config(
     # The cheapest egress (a NAT instance, ~$8 against $47 a month); the sleep schedule, if the
     # template has one, is inherited as is.
     network["natStrategy"] = "instance"
+    # Ephemeral: two weeks of flow logs at most (whatever the destination).
+    network["flowLogsRetentionDays"] = min(int(network.get("flowLogsRetentionDays", 30)), 14)
 
     edge = sections["edge"]
     template_domain = edge.get("domain")

@@ -82,6 +82,7 @@ class _Ctx:
         self.commit = commit
         self.awake: dict[str, float] = sleeping_resources(plan) if scheduled else {}
         self.resources: list[Resource] = list(plan.get("resources", []))
+        self.stack = str(plan.get("stack", ""))
         self.by_id = {r["id"]: r for r in self.resources if r.get("id")}
         self.notes: dict[str, None] = {}  # ordered set
         # Elastic IPs whose public IPv4 charge is carried by the line of what uses them (NAT, NLB).
@@ -94,6 +95,20 @@ class _Ctx:
                 for m in props.get("subnetMappings") or []:
                     if m.get("allocationId"):
                         self.eip_consumer[m["allocationId"]] = r["name"]
+
+    def flow_log_retention_days(self, destination_type: str, destination: str) -> int | None:
+        """Days a flow log's destination keeps records: the log group's retention, or the
+        bucket's expiration rule (None: kept forever)."""
+        for r in self.resources:
+            props = r.get("props") or {}
+            if destination_type == "cloud-watch-logs" and r["type"] == "aws:cloudwatch/logGroup:LogGroup":
+                if destination.endswith(f":log-group:{props.get('name')}"):
+                    return props.get("retentionInDays") or None
+            if destination_type == "s3" and r["type"].startswith("aws:s3/bucketLifecycleConfiguration"):
+                if destination.split(":::", 1)[-1].split("/", 1)[0] == props.get("bucket"):
+                    days = [(rule.get("expiration") or {}).get("days") for rule in props.get("rules") or []]
+                    return next((d for d in days if d), None)
+        return None
 
     def note(self, text: str) -> None:
         self.notes[text] = None
@@ -376,6 +391,29 @@ def _dms_instance(r: Resource, ctx: _Ctx) -> Estimate:
     return usd, basis
 
 
+def _flow_log(r: Resource, ctx: _Ctx) -> Estimate:
+    """Delivery + steady-state storage of the stage's ASSUMED flow volume (tools/prices.py)."""
+    props = r["props"]
+    kind = props.get("logDestinationType") or "cloud-watch-logs"
+    interval = int(props.get("maxAggregationInterval") or 600)
+    traffic = props.get("trafficType") or "ALL"
+    gb = P.flow_log_gb_per_month(ctx.stack, interval, traffic)
+    days = ctx.flow_log_retention_days(kind, props.get("logDestination") or "")
+    months = (days or 365) / (365 / 12)  # kept forever: count a year
+    if kind == "s3":
+        per_gb, where, store = P.FLOW_LOGS_S3_PER_GB, "S3", P.S3_STANDARD_GB_MONTH
+    else:
+        per_gb, where, store = P.FLOW_LOGS_CWL_PER_GB, "CloudWatch Logs", P.CLOUDWATCH_LOGS_STORED_GB_MONTH
+    stored = gb * P.FLOW_LOG_COMPRESSION * months * store
+    assumed = "" if ctx.stack in P.FLOW_LOG_VOLUME else " (clone: dev-sized assumption)"
+    ctx.note("VPC flow logs: priced on an assumed flow volume per stage (tools/prices.py FLOW_LOG_VOLUME), not measured traffic")
+    return (
+        gb * per_gb + stored,
+        f"~{gb:.1f} GB/month assumed{assumed} ({traffic}, {interval} s) to {where} × ${per_gb}/GB"
+        f" + {days or 'no'} days kept ~${stored:.2f}",
+    )
+
+
 def _autoscaling_group(r: Resource, ctx: _Ctx) -> Estimate:
     """An EC2 Auto Scaling group (the NAT instance): desiredCapacity × its template's type and root disk."""
     props = r["props"]
@@ -552,7 +590,7 @@ ESTIMATORS: dict[str, Estimator] = {
     "aws:s3/bucket:Bucket": _usage("storage and requests", "S3: storage, requests and replication are usage-based"),
     "aws:s3/bucketV2:BucketV2": _usage("storage and requests", "S3: storage, requests and replication are usage-based"),
     "aws:cloudwatch/logGroup:LogGroup": _usage("log ingestion and storage", "CloudWatch Logs: ~$0.76/GB ingested, ~$0.03/GB-month stored"),
-    "aws:ec2/flowLog:FlowLog": _usage("log ingestion (priced on its log group)"),
+    "aws:ec2/flowLog:FlowLog": _flow_log,
     "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration": _usage("log ingestion"),
     "aws:sns/topic:Topic": _usage("publishes and deliveries"),
     "aws:route53/record:Record": _usage("DNS queries (alias queries to AWS resources free)"),

@@ -299,7 +299,9 @@ class _Builder:
             for v in _find_key(r["props"], k)
             if isinstance(v, dict)
         ]
-        skip = {b["urn"] for b in (self.refs.resolve(ref, T_BUCKET) for ref in log_refs) if b}
+        # VPC flow logs delivered to S3 (logDestination is the bucket ARN).
+        log_refs += [f["props"].get("logDestination") for f in self.of("aws:ec2/flowLog:FlowLog")]
+        skip = {b["urn"] for b in (self.refs.resolve(ref, T_BUCKET) for ref in log_refs if ref) if b}
         for d in self.of(T_DIST):
             aliases = d["props"].get("aliases") or []
             label = "CloudFront" + (f"<br/>{_short_list(aliases)}" if aliases else "")

@@ -175,3 +175,46 @@ COMMITMENT_TERM = "1-year no-upfront (Compute Savings Plan for EC2/EKS nodes, re
 
 BACKUP_WARM_GB_MONTH = 0.06  # RDS snapshot / S3 backup storage in a Backup vault, per GB-month (aws.amazon.com/backup/pricing)
 BACKUP_CROSS_REGION_PER_GB = 0.08  # inter-region transfer of a copy job, per GB (EC2 data transfer between regions)
+
+# ------------------------------------------------------------------ VPC flow logs (issue 15 item 9)
+
+# Flow logs are CloudWatch "vended logs", billed on the volume delivered. Seoul, first 10 TB/month
+# (aws.amazon.com/cloudwatch/pricing, "Vended Logs", Asia Pacific (Seoul); the same figures as
+# Tokyo, ~1.5x us-east-1's $0.50 / $0.25): delivery to CloudWatch Logs $0.76/GB, to S3 $0.38/GB.
+# Storage: CloudWatch Logs ~$0.033/GB-month of archived (gzip-compressed) data; S3 Standard
+# $0.025/GB-month (objects are delivered gzip-compressed).
+FLOW_LOGS_CWL_PER_GB = 0.76
+FLOW_LOGS_S3_PER_GB = 0.38
+CLOUDWATCH_LOGS_STORED_GB_MONTH = 0.033
+S3_STANDARD_GB_MONTH = 0.025
+
+# ASSUMED flow volume per stage (no traffic data yet; revisit with a month of real flow logs).
+# A flow log record (default format v2, 14 fields as text) is ~130 bytes; stored compressed to
+# ~15 %. Each flow (5-tuple, per ENI and direction) writes one record per aggregation interval
+# while it lasts, a short flow at least one. So per month:
+#   records = long_flows x (seconds per month / interval) + new_flows_per_second x seconds per month
+# long_flows: average concurrent long-lived flows. production: ~5,000 WebSockets (seed 001's
+# peak of 10k, averaged over the day), each seen on the NLB's and a node's ENI in both
+# directions (x4) = 20,000; ~1,500 relayed TURN sessions (seed 000: 10 % of users) x 4 (client
+# and peer legs, both directions) = 6,000; pods to Redis/RDS pools, nodes to the control plane,
+# scrapes ~4,000 -> 30,000. new_flows_per_second: API requests, STUN checks, health checks.
+# Traffic to the VPC resolver (DNS) is not logged by flow logs.
+FLOW_LOG_RECORD_BYTES = 130
+FLOW_LOG_COMPRESSION = 0.15
+SECONDS_PER_MONTH = HOURS_PER_MONTH * 3600
+FLOW_LOG_VOLUME: dict[str, tuple[int, float]] = {
+    # stage: (long_flows, new_flows_per_second)
+    "production": (30_000, 150.0),
+    "nas-migration": (2_000, 20.0),
+    "dev": (300, 5.0),
+}
+FLOW_LOG_VOLUME_DEFAULT = FLOW_LOG_VOLUME["dev"]  # clones (qa, feature stages); a load test is bigger
+# Share of the records each traffic type keeps (REJECT: scans and misconfigurations only).
+FLOW_LOG_TRAFFIC_SHARE = {"ALL": 1.0, "ACCEPT": 0.95, "REJECT": 0.05}
+
+
+def flow_log_gb_per_month(stage: str, interval_seconds: int, traffic_type: str = "ALL") -> float:
+    """Assumed flow-log volume (GB delivered per month) of a stage at an aggregation interval."""
+    long_flows, new_per_second = FLOW_LOG_VOLUME.get(stage, FLOW_LOG_VOLUME_DEFAULT)
+    records = long_flows * SECONDS_PER_MONTH / interval_seconds + new_per_second * SECONDS_PER_MONTH
+    return records * FLOW_LOG_TRAFFIC_SHARE.get(traffic_type, 1.0) * FLOW_LOG_RECORD_BYTES / 1e9

@@ -120,7 +120,11 @@ def release_values(
     max_graceful_termination_seconds: int = 600,
 ) -> dict:
     """The chart values (chart defaults for everything not named here)."""
+    image = {"image": {"tag": cfg.image_tag}} if cfg.image_tag else {}
     return {
+        # The autoscaler release matching the cluster's minor (config checks it) when the
+        # newest chart still ships an older app version.
+        **image,
         "cloudProvider": "aws",
         # Pods cannot reach IMDS (launch templates: hop limit 1): the region is given.
         "awsRegion": region,

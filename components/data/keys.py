@@ -20,6 +20,8 @@ class DataKeyArgs:
     region: str
     account_id: pulumi.Input[str]
     protect: bool
+    # CloudWatch log delivery (VPC flow logs to S3) writes SSE-KMS objects with this key.
+    log_delivery: bool = False
 
 
 LOGS_KEY_ACTIONS = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
@@ -118,7 +120,24 @@ def edge_logs_key_policy(account_id: str) -> str:
     )
 
 
-def data_key_policy(account_id: str, region: str, stage: str | None = None) -> str:
+def log_delivery_statement(account_id: str, region: str, sid: str = "LogDeliveryOfThisAccount") -> dict:
+    """CloudWatch log delivery (vended logs: VPC flow logs to S3) may encrypt with the key for
+    deliveries of this account in this region (the key policy of the CloudWatch Logs user guide,
+    "Logs sent to Amazon S3", Amazon S3 bucket server-side encryption)."""
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Principal": {"Service": "delivery.logs.amazonaws.com"},
+        "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"],
+        "Resource": "*",
+        "Condition": {
+            "StringEquals": {"aws:SourceAccount": account_id},
+            "ArnLike": {"aws:SourceArn": f"arn:aws:logs:{region}:{account_id}:*"},
+        },
+    }
+
+
+def data_key_policy(account_id: str, region: str, stage: str | None = None, log_delivery: bool = False) -> str:
     """Key policy: the account administers and uses the key through IAM (RDS, ElastiCache,
     S3 and Secrets Manager act on the caller's behalf via grants); CloudWatch Logs may use it
     for this account's log groups; CloudFront may decrypt for this account's distributions
@@ -134,6 +153,7 @@ def data_key_policy(account_id: str, region: str, stage: str | None = None) -> s
                 # events and DMS event subscriptions publish to it (ElastiCache cannot: its
                 # events have a topic of their own, components/data/cache.py).
                 alarm_publishers_statement(account_id, ALARM_TOPIC_PUBLISHERS),
+                *([log_delivery_statement(account_id, region)] if log_delivery else []),
                 {
                     "Sid": "CloudFrontOacOfThisAccount",
                     "Effect": "Allow",
@@ -161,7 +181,9 @@ class DataKey(pulumi.ComponentResource):
             rotation_period_in_days=365,
             # A deleted key makes every snapshot encrypted with it unreadable: long window where data lives.
             deletion_window_in_days=30 if args.protect else 7,
-            policy=pulumi.Output.from_input(args.account_id).apply(lambda account: data_key_policy(account, args.region, stage)),
+            policy=pulumi.Output.from_input(args.account_id).apply(
+                lambda account: data_key_policy(account, args.region, stage, args.log_delivery)
+            ),
             opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
         )
         self.alias = aws.kms.Alias(

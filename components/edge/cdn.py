@@ -210,7 +210,8 @@ class Cdn(pulumi.ComponentResource):
             enabled=True,
             comment=f"{stage}: voip edge",
             aliases=[*self.aliases, *args.extra_aliases],
-            is_ipv6_enabled=True,
+            # Off where a restricted allow-list has no IPv6 range (EdgeConfig.cdn_ipv6).
+            is_ipv6_enabled=args.config.cdn_ipv6,
             http_version="http2and3",
             price_class=args.config.price_class,  # 200 or All: PriceClass_100 does not serve Korea from Asian edges
             web_acl_id=args.web_acl_arn,
@@ -243,10 +244,10 @@ class Cdn(pulumi.ComponentResource):
         )
         self.web_bucket.attach_policy(self.distribution.arn)
 
-        # Public names: A and AAAA aliases to the distribution.
+        # Public names: A (and AAAA where IPv6 is on) aliases to the distribution.
         for host in self.aliases:
             label = "apex" if host == args.config.domain else host.split(".", 1)[0]
-            for rtype in ("A", "AAAA"):
+            for rtype in ("A", "AAAA") if args.config.cdn_ipv6 else ("A",):
                 aws.route53.Record(
                     f"{stage}-{label}-{rtype.lower()}",
                     zone_id=args.zone_id,

@@ -76,8 +76,9 @@ class EdgeArgs:
     @property
     def nlb_ingress_cidrs(self) -> list[str]:
         """Who may open connections to the NLB (signaling and TURNS): stages behind an
-        allow-list keep the NLB to the same ranges. The ALB is CloudFront-only."""
-        return [str(c) for c in self.config.allow_list] if self.config.restrict_to_allow_list else ["0.0.0.0/0"]
+        allow-list keep the NLB to the same ranges (its IPv4 ones: the NLB is IPv4-only). The
+        ALB is CloudFront-only."""
+        return self.config.allow_list_v4 if self.config.restrict_to_allow_list else ["0.0.0.0/0"]
 
 
 # Old versions of log objects (overwritten or expired) are kept this long, then removed.

@@ -1,10 +1,10 @@
-"""Private S3 buckets of the edge tier (load-balancer logs, CloudFront logs, static web).
+"""Private S3 log/web buckets (load-balancer logs, CloudFront logs, static web, VPC flow logs).
 
-One helper so every edge bucket gets the same baseline: all public access blocked,
+One helper so every such bucket gets the same baseline: all public access blocked,
 default encryption (SSE-S3, or SSE-KMS with a customer key where the writer supports it:
-ELB access logs and S3 server access logs take SSE-S3 only, CloudFront standard logs take
-SSE-KMS with a key grant), a lifecycle rule, optional versioning with expiry of old
-versions, optional S3 server access logging, and a policy that denies plain-HTTP access;
+ELB access logs and S3 server access logs take SSE-S3 only, CloudFront standard logs and VPC
+flow logs take SSE-KMS with a key grant), a lifecycle rule, optional versioning with expiry of
+old versions, optional S3 server access logging, and a policy that denies plain-HTTP access;
 the caller adds its service statements.
 """
 

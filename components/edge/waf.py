@@ -7,7 +7,8 @@ Rule order (lower priority number runs first; allow and block end the evaluation
         inspected) but before the rate limits and the allow-list (seed 001's "K6 bypass")
   10-12 rate limits per client IP reproducing seed 001's nginx zones: auth, WebSocket,
         general (everything else)
-  20    allow-list (dev and clones): source ranges that pass; default action block
+  20    allow-list (dev and clones): source ranges that pass, one IP set per address family
+        (CloudFront serves IPv4 and IPv6 viewers); default action block
 """
 
 from __future__ import annotations
@@ -168,26 +169,36 @@ class Waf(pulumi.ComponentResource):
                 }
             )
 
-        self.ip_set: aws.wafv2.IpSet | None = None
+        # One IP set per address family (a WAF IP set holds one family): IPv4 always, IPv6 when
+        # the list names IPv6 ranges; one allow rule references both. Where it names none the
+        # CDN has IPv6 off (EdgeConfig.cdn_ipv6), so no viewer arrives over an uncovered family.
+        self.ip_sets: dict[str, aws.wafv2.IpSet] = {}
         if args.config.restrict_to_allow_list:
-            self.ip_set = aws.wafv2.IpSet(
-                f"{stage}-waf-allow-list",
-                name=f"{prefix}-allow-list",
-                description=f"{stage}: source ranges allowed through the edge",
-                scope="CLOUDFRONT",
-                ip_address_version="IPV4",
-                addresses=[str(c) for c in args.config.allow_list],
-                opts=east,
-            )
+            families = {"IPV4": args.config.allow_list_v4}
+            if args.config.allow_list_v6:
+                families["IPV6"] = args.config.allow_list_v6
+            for family, addresses in families.items():
+                suffix = "" if family == "IPV4" else "-v6"  # the IPv4 set keeps its URN
+                self.ip_sets[family] = aws.wafv2.IpSet(
+                    f"{stage}-waf-allow-list{suffix}",
+                    name=f"{prefix}-allow-list{suffix}",
+                    description=f"{stage}: {family} source ranges allowed through the edge",
+                    scope="CLOUDFRONT",
+                    ip_address_version=family,
+                    addresses=addresses,
+                    opts=east,
+                )
+            refs = [{"ip_set_reference_statement": {"arn": ip_set.arn}} for ip_set in self.ip_sets.values()]
             rules.append(
                 {
                     "name": "allow-list",
                     "priority": 20,
                     "action": {"allow": {}},
-                    "statement": {"ip_set_reference_statement": {"arn": self.ip_set.arn}},
+                    "statement": refs[0] if len(refs) == 1 else {"or_statement": {"statements": refs}},
                     "visibility_config": _visibility(f"{prefix}-allow-list"),
                 }
             )
+        self.ip_set = self.ip_sets.get("IPV4")
 
         self.web_acl = aws.wafv2.WebAcl(
             f"{stage}-web-acl",

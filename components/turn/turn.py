@@ -118,7 +118,7 @@ class Turn(pulumi.ComponentResource):
             tls_listening_port=args.ctx.ports.turn_tls,
             min_port=args.ctx.ports.turn_relay_min,
             max_port=args.ctx.ports.turn_relay_max,
-            max_bps=cfg.max_bps,
+            max_bits_per_second=cfg.max_bits_per_second,
             total_quota=cfg.total_quota,
             user_quota=cfg.user_quota,
             denied_peers=denied_peer_ranges(args.vpc_cidr),

@@ -70,6 +70,11 @@ def coturn_range(cidr: str) -> str:
     return f"{net.network_address}-{net.broadcast_address}"
 
 
+def max_bps_bytes(bits_per_second: int) -> int:
+    """coturn's `max-bps` value (bytes per second) for a limit in bits per second."""
+    return bits_per_second // 8
+
+
 @dataclass(frozen=True)
 class TurnServerConf:
     """Inputs of `turnserver.conf`. Defaults are seed 000's settings for a node."""
@@ -86,7 +91,10 @@ class TurnServerConf:
     relay_ips: Sequence[str] = ()
     # "PUBLIC/PRIVATE" as coturn announces it behind EC2's 1:1 NAT; None: not behind NAT.
     external_ip: str | None = f"{PUBLIC_IP_PLACEHOLDER}/{PRIVATE_IP_PLACEHOLDER}"
-    max_bps: int = 1_000_000
+    # Per session and per direction, in bits per second (seed 000: 1 Mbps). coturn's own
+    # `max-bps` is BYTES per second ("max bytes-per-second bandwidth a TURN session is allowed
+    # to handle"): the renderer divides by 8, the one place the unit changes.
+    max_bits_per_second: int = 1_000_000
     total_quota: int = 1000
     user_quota: int = 10
     # CIDRs relayed peers must not be in (see denied_peer_ranges).
@@ -152,8 +160,8 @@ def render_turnserver_conf(conf: TurnServerConf) -> str:
         "fingerprint",
     )
     section(
-        "Quotas (seed 000: 1 Mbps per session)",
-        f"max-bps={conf.max_bps}",
+        f"Quotas (max-bps is bytes/s: {conf.max_bits_per_second} bit/s per session and direction)",
+        f"max-bps={max_bps_bytes(conf.max_bits_per_second)}",
         f"total-quota={conf.total_quota}",
         f"user-quota={conf.user_quota}",
     )
