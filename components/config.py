@@ -25,6 +25,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from components.db_capacity import ADMIN_RESERVE, DMS_RESERVE, USABLE_FRACTION, max_connections, usable
 from components.support_calendars import dms_engine_problem, eks_version_problem
 
 PROJECT = "voip-infra"
@@ -250,9 +251,11 @@ class AlbHostRule(Model):
     name: DnsLabel
     paths: list[UrlPath] = Field(default_factory=lambda: ["/*"], min_length=1, max_length=3)
     port: TcpPort = 8080
-    health_check_path: UrlPath = "/ready"
-    # None: the traffic port. Pods that serve health on a separate port (9090) name it here.
-    health_check_port: TcpPort | None = None
+    # The Spring apps' readiness group on their management port (charts/co-talk); the config
+    # refuses a host whose health check differs from what its app's chart serves.
+    health_check_path: UrlPath = "/actuator/health/readiness"
+    # None: the traffic port. Pods that serve health on a separate port name it here.
+    health_check_port: TcpPort | None = 8081
     priority: int = Field(ge=1, le=50000)
     # This host also answers the apex domain's ALB paths (/api/*, /ws* of the web app).
     apex: bool = False
@@ -523,6 +526,10 @@ class ClusterConfig(Model):
     signaling_nodes: NodeGroupConfig = NodeGroupConfig.model_validate(
         {"instanceTypes": ["c7g.large"], "minSize": 1, "desiredSize": 2, "maxSize": 6}
     )
+    # The Spring apps' pool (apps.*), tainted for them. Stateless pods: SPOT where data is not protected.
+    api_nodes: NodeGroupConfig = NodeGroupConfig.model_validate(
+        {"instanceTypes": ["c7g.large"], "minSize": 1, "desiredSize": 2, "maxSize": 4}
+    )
     addons: AddonVersions = AddonVersions()
     # aws-load-balancer-controller chart from https://aws.github.io/eks-charts.
     lb_controller_chart_version: ChartVersion = "1.14.0"
@@ -565,6 +572,11 @@ class ClusterConfig(Model):
             raise ValueError(
                 "systemNodes.capacityType: SPOT is not allowed while protectData is true: the system pool holds the Prometheus "
                 "volume, CoreDNS and the controllers; a reclaim of two nodes at once takes them down; use ON_DEMAND"
+            )
+        if self.api_nodes.capacity_type == "SPOT" and (info.context or {}).get("protect_data"):
+            raise ValueError(
+                "apiNodes.capacityType: SPOT is not allowed while protectData is true (a reclaim of several nodes at once "
+                "can take the API below its PodDisruptionBudget); use ON_DEMAND"
             )
         return self
 
@@ -621,6 +633,9 @@ class DatabaseConfig(Model):
     # A burstable writer (db.t*) where the stage holds data runs out of CPU credits under load; allowed
     # only with this explicit acknowledgement (the CPUCreditBalance alarm then watches it).
     allow_burstable_writer: bool = False
+    # An explicit max_connections in the parameter group (static: applied at the next reboot).
+    # None: RDS's default LEAST(DBInstanceClassMemory/9531392, 5000), which the capacity check computes.
+    max_connections: int | None = Field(default=None, ge=20, le=262143)
     # Statements slower than this are logged (log_min_duration_statement).
     slow_query_ms: int = Field(default=1000, ge=50, le=600_000)
     log_retention_days: LogRetentionDays = 30
@@ -825,6 +840,95 @@ class SignalingConfig(Model):
         if self.image.digest is None and (info.context or {}).get("protect_data"):
             raise ValueError("image.digest: required while protectData is true (stages holding real data run an immutable image)")
         return self
+
+
+# The Spring apps' chart (charts/co-talk): ports and the readiness path it serves. The ALB
+# host of each app must health-check exactly this (edge.albHosts[].healthCheckPath/Port).
+APP_HTTP_PORT = 8080
+APP_MANAGEMENT_PORT = 8081
+APP_READINESS_PATH = "/actuator/health/readiness"
+
+
+class AppPools(Model):
+    """HikariCP pools of one pod (seed 001: up to 50 connections per instance)."""
+
+    writer_pool_size: int = Field(default=50, ge=1, le=500)
+    # Reads routed to the replicas; on a stage without replicas this pool opens on the writer too.
+    reader_pool_size: int = Field(default=50, ge=0, le=500)
+
+
+class CanaryConfig(Model):
+    """Argo Rollouts canary of the app: the weights it steps through, each held `pauseSeconds`
+    and then judged by the 5xx ratio of the canary pods; above `maxErrorPercent` it aborts."""
+
+    enabled: bool = True
+    steps: list[Annotated[int, Field(ge=1, le=99)]] = Field(default_factory=lambda: [5, 25, 50], min_length=1, max_length=10)
+    pause_seconds: int = Field(default=60, ge=30, le=3600)
+    max_error_percent: float = Field(default=5, gt=0, lt=100)
+
+    @model_validator(mode="after")
+    def _check(self) -> CanaryConfig:
+        if self.steps != sorted(set(self.steps)):
+            raise ValueError(f"steps: {self.steps} must rise strictly (e.g. [5, 25, 50]); 100 is implied at the end")
+        return self
+
+
+class AppResources(Model):
+    cpu_request_millicores: int = Field(default=500, ge=100, le=16000)
+    cpu_limit_millicores: int = Field(default=2000, ge=100, le=16000)
+    # Request = limit: the JVM heap is a fixed share of it, and memory is never overcommitted.
+    memory_mib: int = Field(default=1024, ge=512, le=65536)
+    # -XX:MaxRAMPercentage: the heap's share of the container limit (the rest: metaspace, threads, buffers).
+    heap_percent: int = Field(default=75, ge=25, le=85)
+
+    @model_validator(mode="after")
+    def _check(self) -> AppResources:
+        if self.cpu_limit_millicores < self.cpu_request_millicores:
+            raise ValueError("cpuLimitMillicores: must be >= cpuRequestMillicores")
+        return self
+
+
+class AppConfig(Model):
+    """One release of charts/co-talk (`co-talk-<name>`), bound to the ALB host `host`."""
+
+    host: DnsLabel
+    image: ImageConfig = ImageConfig.model_validate({"repository": "ghcr.io/voip-infra/co-talk"})
+    replicas: ReplicaBounds = ReplicaBounds()
+    target_cpu_percent: int = Field(default=70, ge=10, le=100)
+    resources: AppResources = AppResources()
+    database: AppPools = AppPools()
+    canary: CanaryConfig = CanaryConfig()
+    # Seed 001: 30 s graceful shutdown, after the preStop pause while the ALB deregisters the pod.
+    termination_grace_seconds: int = Field(default=45, ge=15, le=600)
+    pre_stop_sleep_seconds: int = Field(default=10, ge=0, le=120)
+    release_timeout_seconds: int = Field(default=900, ge=120, le=3600)
+
+    @model_validator(mode="after")
+    def _check(self, info: ValidationInfo) -> AppConfig:
+        if self.termination_grace_seconds - self.pre_stop_sleep_seconds < 10:
+            raise ValueError(
+                f"terminationGraceSeconds: {self.termination_grace_seconds} leaves under 10 s after the "
+                f"{self.pre_stop_sleep_seconds} s preStop pause for Spring's graceful shutdown"
+            )
+        if self.image.digest is None and (info.context or {}).get("protect_data"):
+            raise ValueError("image.digest: required while protectData is true (stages holding real data run an immutable image)")
+        return self
+
+
+AppName = Annotated[str, _pattern(r"[a-z]([a-z0-9-]{0,14}[a-z0-9])?", "a lowercase name of at most 16 chars (a-z, 0-9, '-'), e.g. api")]
+GhcrUser = Annotated[str, _pattern(r"[A-Za-z0-9](-?[A-Za-z0-9]){0,38}", "a GitHub user name")]
+
+
+class DeliveryConfig(Model):
+    """How images and releases reach the cluster."""
+
+    # argo-rollouts chart (https://argoproj.github.io/argo-helm): 2.41.0 ships Argo Rollouts v1.9.0.
+    argo_rollouts_chart_version: ChartVersion = "2.41.0"
+    # Pull ghcr.io images through an ECR pull-through cache of this stage (in-region, survives
+    # GHCR outages and rate limits for what has been pulled once).
+    ghcr_cache: bool = True
+    # The GitHub user of the read:packages token in voip-infra:ghcrToken.
+    ghcr_username: GhcrUser = "voip-infra-bot"
 
 
 # Prometheus' retention: a number and a unit (its own duration syntax), e.g. 15d, 12h, 4w.
@@ -1073,6 +1177,17 @@ class DualRunRedis(Model):
     database: int = Field(default=0, ge=0, le=15)
 
 
+class DualRunDatabase(Model):
+    """The NAS PostgreSQL the apps (apps.*) use while both sides take traffic (docs/migration.md,
+    step 5): RDS is DMS's replication target until the cutover and must take no other writes."""
+
+    host: IPv4 | None = None  # on the NAS LAN; default: migration.nasHost
+    port: TcpPort = 5432
+    database: Annotated[str, _pattern(r"[a-z][a-z0-9_]{0,62}", "a lowercase identifier")] = "voip"
+    # The apps' own NAS login (not DMS's reader); its password is the secret nasAppDbPassword.
+    username: Annotated[str, _pattern(r"[a-z][a-z0-9_]{0,62}", "a lowercase identifier")]
+
+
 class MigrationConfig(Model):
     enabled: bool = True
     nas_lan_cidr: Cidr
@@ -1090,6 +1205,9 @@ class MigrationConfig(Model):
     # Set during the dual run only: the signaling pods use the NAS Redis over the VPN instead of
     # ElastiCache (REDIS_URL and the NetworkPolicy follow). Remove it at the data cutover.
     dual_run_redis: DualRunRedis | None = None
+    # Set during the dual run only: the apps read and write the NAS PostgreSQL over the VPN, and
+    # their Redis uses follow dualRunRedis. Remove both at the data cutover.
+    dual_run_database: DualRunDatabase | None = None
 
     @model_validator(mode="after")
     def _check(self) -> MigrationConfig:
@@ -1098,6 +1216,14 @@ class MigrationConfig(Model):
         if self.dual_run_redis is not None and self.dual_run_redis.host is not None:
             if self.dual_run_redis.host not in self.nas_lan_cidr:
                 raise ValueError(f"dualRunRedis.host: {self.dual_run_redis.host} is outside nasLanCidr {self.nas_lan_cidr}")
+        if self.dual_run_database is not None and self.dual_run_database.host is not None:
+            if self.dual_run_database.host not in self.nas_lan_cidr:
+                raise ValueError(f"dualRunDatabase.host: {self.dual_run_database.host} is outside nasLanCidr {self.nas_lan_cidr}")
+        if self.dual_run_database is not None and self.dual_run_redis is None:
+            raise ValueError(
+                "dualRunDatabase: set dualRunRedis too: apps on the NAS database with AWS's Redis would miss the "
+                "NAS side's pub/sub and cache invalidations"
+            )
         if not self.nas_public_ip.is_global:
             raise ValueError(f"nasPublicIp: {self.nas_public_ip} is not a public address")
         if self.cutover_host in NLB_HOSTS:
@@ -1183,12 +1309,20 @@ class StackConfig(Model):
     backup: BackupConfig = BackupConfig()
     migration: MigrationConfig | None = None
     policy: PolicyConfig = PolicyConfig()
+    # The Spring Boot apps (charts/co-talk), one release each: `co-talk-<name>`.
+    apps: dict[AppName, AppConfig] = Field(default_factory=lambda: {"api": AppConfig.model_validate({"host": "api"})}, max_length=5)
+    delivery: DeliveryConfig = DeliveryConfig()
     # Secret keys (`pulumi config set --secret`).
     load_test_bypass_token: SecretStr | None = None
     # The NAS PostgreSQL password of migration.dms.sourceUsername (DMS reads the NAS with it).
     dms_source_password: SecretStr | None = None
     # The NAS Redis's requirepass, while migration.dualRunRedis is set.
     nas_redis_password: SecretStr | None = None
+    # The NAS PostgreSQL password of migration.dualRunDatabase.username, while that is set.
+    nas_app_db_password: SecretStr | None = None
+    # A GitHub token (read:packages) for the ECR pull-through cache of ghcr.io. Unset: the
+    # stage's `ecr-pullthroughcache/` secret is created empty and filled once with the AWS CLI.
+    ghcr_token: SecretStr | None = None
 
     @model_validator(mode="after")
     def _check(self) -> StackConfig:
@@ -1228,6 +1362,10 @@ class StackConfig(Model):
             problems += self._migration_problems(self.migration)
         elif self.migration is not None and self.migration.dual_run_redis is not None:
             problems.append("migration.dualRunRedis: needs migration.enabled: true (the NAS Redis is reached over the bridge's VPN)")
+        elif self.migration is not None and self.migration.dual_run_database is not None:
+            problems.append("migration.dualRunDatabase: needs migration.enabled: true (the NAS is reached over the bridge's VPN)")
+        problems += self._app_problems()
+        problems += self._capacity_problems()
         if problems:
             raise _MultiProblem(problems)
         return self
@@ -1259,6 +1397,11 @@ class StackConfig(Model):
                 "dmsSourcePassword: required while migration.enabled is true (the NAS PostgreSQL password of "
                 f"{migration.dms.source_username}); set it once: pulumi config set --secret voip-infra:dmsSourcePassword --stack {self.stage}"
             )
+        if migration.dual_run_database is not None and self.nas_app_db_password is None:
+            problems.append(
+                f"nasAppDbPassword: required while migration.dualRunDatabase is set (the NAS PostgreSQL password of "
+                f"{migration.dual_run_database.username}): pulumi config set --secret voip-infra:nasAppDbPassword ..."
+            )
         if migration.dual_run_redis is not None and self.nas_redis_password is None:
             problems.append(
                 "nasRedisPassword: required while migration.dualRunRedis is set (the requirepass of the NAS Redis, "
@@ -1277,6 +1420,95 @@ class StackConfig(Model):
                 )
         return problems
 
+    def _app_problems(self) -> list[str]:
+        """Each ALB host is served by exactly one app whose chart answers its health check.
+        CloudFront sends only /api/* and /ws* of every host to the ALB: a host without an app
+        behind it would be an empty target group (503) beside a web app on its other paths."""
+        problems: list[str] = []
+        hosts = {h.name: (i, h) for i, h in enumerate(self.edge.alb_hosts)}
+        served: dict[str, str] = {}
+        for name, app in self.apps.items():
+            if app.host not in hosts:
+                problems.append(f"apps.{name}.host: {app.host!r} is not an ALB host; allowed: {', '.join(hosts)} (edge.albHosts)")
+            elif app.host in served:
+                problems.append(f"apps.{name}.host: {app.host!r} is already served by apps.{served[app.host]}; one app per host")
+            else:
+                served[app.host] = name
+            if app.canary.enabled and not self.monitoring.enabled:
+                problems.append(
+                    f"apps.{name}.canary.enabled: the canary analysis queries Prometheus; needs monitoring.enabled: true "
+                    "(or set canary.enabled: false for plain rolling updates)"
+                )
+        for host, (i, rule) in hosts.items():
+            if host not in served:
+                problems.append(
+                    f"edge.albHosts.{i}.name: {host!r} has no app behind it (apps: {', '.join(self.apps) or 'none'}); "
+                    f"CloudFront would serve the web app on {host}.{self.edge.domain} and the ALB answer 503: "
+                    f"drop the host or add apps.<name> with host: {host}"
+                )
+                continue
+            expected = (APP_HTTP_PORT, APP_READINESS_PATH, APP_MANAGEMENT_PORT)
+            if (rule.port, rule.health_check_path, rule.health_check_port) != expected:
+                problems.append(
+                    f"edge.albHosts.{i}.healthCheckPath: apps.{served[host]} (charts/co-talk) serves traffic on {APP_HTTP_PORT} and "
+                    f"readiness on {APP_READINESS_PATH} port {APP_MANAGEMENT_PORT}; the host has port {rule.port}, "
+                    f"{rule.health_check_path} port {rule.health_check_port}"
+                )
+        return problems
+
+    def connection_demand(self) -> tuple[int, int, list[str]]:
+        """(writer, worst-case replica) connections of every pool at full scale, and the terms."""
+        replicas = self.database.read_replicas
+        writer, reader, terms = ADMIN_RESERVE, 0, [f"admin reserve {ADMIN_RESERVE}"]
+        for name, app in self.apps.items():
+            # maxSurge 1: a rollout runs at most one pod above the HPA's maximum.
+            pods = app.replicas.max + 1
+            pools = app.database.writer_pool_size + (0 if replicas else app.database.reader_pool_size)
+            writer += pods * pools
+            reader += pods * app.database.reader_pool_size
+            where = "" if replicas else " + reader, no replicas"
+            terms.append(f"apps.{name}: (replicas.max {app.replicas.max} + 1 surge) x {pools} (writerPoolSize{where})")
+        if self.migration is not None and self.migration.enabled:
+            writer += DMS_RESERVE
+            terms.append(f"DMS {DMS_RESERVE}")
+        return writer, reader, terms
+
+    def _capacity_problems(self) -> list[str]:
+        """The pools of every app at maxReplicas fit the database's max_connections with a margin."""
+        if not self.apps:
+            return []
+        db = self.database
+        biggest = max(self.apps, key=lambda n: self.apps[n].replicas.max * self.apps[n].database.writer_pool_size)
+        writer_max = max_connections(db.instance_class, db.max_connections)
+        if writer_max is None:
+            return [
+                f"database.instanceClass: the memory of {db.instance_class} is not in the capacity table "
+                "(components/db_capacity.py); set database.maxConnections to the value its parameter group gives"
+            ]
+        writer, reader, terms = self.connection_demand()
+        problems = []
+        fix = (
+            f"lower apps.{biggest}.replicas.max or apps.{biggest}.database.writerPoolSize/readerPoolSize, "
+            "or raise database.instanceClass (or database.maxConnections)"
+        )
+        source = "database.maxConnections" if db.max_connections else f"{db.instance_class}: LEAST(DBInstanceClassMemory/9531392, 5000)"
+        if writer > usable(writer_max):
+            problems.append(
+                f"apps.{biggest}.replicas.max: the writer needs {writer} connections ({' + '.join(terms)}) but max_connections is "
+                f"{writer_max} ({source}), of which {int(USABLE_FRACTION * 100)}% = {usable(writer_max)} may be pooled; {fix}"
+            )
+        if db.read_replicas:
+            replica_class = db.replica_instance_class or db.instance_class
+            # A replica inherits the instance's parameter group: an explicit value applies to it too.
+            replica_max = max_connections(replica_class, db.max_connections)
+            if replica_max is not None and reader > usable(replica_max):
+                problems.append(
+                    f"apps.{biggest}.database.readerPoolSize: the reader pools open up to {reader} connections, all of which "
+                    f"may land on one replica ({replica_class}: max_connections {replica_max}, {usable(replica_max)} poolable); "
+                    "lower the reader pools or raise database.replicaInstanceClass"
+                )
+        return problems
+
     @property
     def cutover_name(self) -> str | None:
         """`<cutoverHost>.<edge.domain>` while the bridge is enabled, else None."""
@@ -1291,6 +1523,14 @@ class StackConfig(Model):
             return None
         redis = self.migration.dual_run_redis
         return redis if redis.host is not None else redis.model_copy(update={"host": self.migration.nas_host})
+
+    @property
+    def dual_run_database(self) -> DualRunDatabase | None:
+        """The NAS PostgreSQL the apps use instead of RDS, while the bridge is enabled and set."""
+        if self.migration is None or not self.migration.enabled or self.migration.dual_run_database is None:
+            return None
+        db = self.migration.dual_run_database
+        return db if db.host is not None else db.model_copy(update={"host": self.migration.nas_host})
 
     @property
     def turn_realm(self) -> str:

@@ -35,7 +35,7 @@ def raw_stack_config(project: str = PROJECT) -> dict[str, Any]:
     return {k: v for k, v in merged.items() if k.startswith(project + ":") or k == REGION_KEY}
 
 
-SECRET_KEYS = {"loadTestBypassToken", "dmsSourcePassword", "nasRedisPassword"}
+SECRET_KEYS = {"loadTestBypassToken", "dmsSourcePassword", "nasRedisPassword", "nasAppDbPassword", "ghcrToken"}
 STAGE_NAME = re.compile(r"[a-z][a-z0-9-]{0,18}[a-z0-9]")
 
 

@@ -18,11 +18,14 @@ from components.alerting.nat_alarms import NatAlarms, NatAlarmsArgs
 from components.alerting.notifications import Notifications, NotificationsArgs, TopicRef
 from components.alerting.ws_canary import WsCanary, WsCanaryArgs
 from components.cluster.alert_rules import app_rule_groups, turn_rule_groups
+from components.cluster.apps import Apps, AppsArgs, DatabaseAccess
 from components.cluster.autoscaler import NodeAutoscaler, NodeAutoscalerArgs
 from components.cluster.ci_runner import CiRunner, CiRunnerArgs
 from components.cluster.cluster import POOL_LABEL, Cluster, ClusterArgs
 from components.cluster.ebs_csi import EbsCsi, EbsCsiArgs
-from components.cluster.monitoring import Monitoring, MonitoringArgs
+from components.cluster.image_cache import ImageCache, ImageCacheArgs, cached_repository
+from components.cluster.monitoring import NAMESPACE as MONITORING_NAMESPACE
+from components.cluster.monitoring import PROMETHEUS_PORT, PROMETHEUS_SERVICE, Monitoring, MonitoringArgs
 from components.cluster.signaling import Signaling, SignalingArgs
 from components.cluster.telemetry import Telemetry, TelemetryArgs, grafana_datasources, pods_log_group_arn
 from components.config import StackConfig
@@ -32,6 +35,7 @@ from components.data.cache import Cache, CacheArgs
 from components.data.database import Database, DatabaseArgs
 from components.data.keys import EdgeLogsKey, EdgeLogsKeyArgs
 from components.data.storage import FileStorage, FileStorageArgs
+from components.db_capacity import max_connections
 from components.edge.cdn import Cdn, CdnArgs
 from components.edge.dns import Dns, DnsArgs
 from components.edge.edge import ACCESS_LOG_PREFIX, Edge, EdgeArgs
@@ -115,12 +119,15 @@ class Platform(pulumi.ComponentResource):
         self.turn = self._turn(cfg, ctx)
         self.ci_runner = self._ci_runner(cfg, ctx)
         self.cluster = self._cluster(cfg, ctx)
+        # Images in-region: ghcr.io through the stage's ECR pull-through cache.
+        self.image_cache = self._image_cache(cfg, ctx)
         # The NAS bridge (nas-migration): its DMS security group must exist before the database
         # names it as a client; DMS itself is added once the database exists.
         self.migration = self._migration(cfg, ctx)
         self.data = self._data(cfg, ctx)
         self.resilience = self._resilience(cfg, ctx)
         self.signaling = self._signaling(cfg)
+        self.apps = self._apps(cfg, ctx)
         # Every tier has made its alarm topics: subscribe the stage's recipients to all of them.
         self.alerting.notifications.subscribe(self._other_alarm_topics())
         self.outputs = self._outputs(cfg)
@@ -248,6 +255,11 @@ class Platform(pulumi.ComponentResource):
                 extra_node_egress=(
                     [(cfg.dual_run_redis.port, f"{cfg.dual_run_redis.host}/32", "Dual run: the NAS Redis over the VPN")]
                     if cfg.dual_run_redis is not None
+                    else []
+                )
+                + (
+                    [(cfg.dual_run_database.port, f"{cfg.dual_run_database.host}/32", "Dual run: the NAS PostgreSQL over the VPN")]
+                    if cfg.dual_run_database is not None
                     else []
                 ),
             ),
@@ -524,15 +536,113 @@ class Platform(pulumi.ComponentResource):
                 vpc_cidr=str(self.network.plan.vpc),
                 node_selector=cluster.signaling_node_selector,
                 tolerations=cluster.signaling_tolerations,
+                image_repository=self.image_repository(cfg.signaling.image.repository),
                 # The TargetGroupBinding webhook and the ServiceMonitor/PrometheusRule CRDs must exist.
                 # Not the adapter: an HPA whose metric is not served yet keeps the replica count and
                 # retries (the install does not wait on it), so it starts serving once the adapter
                 # is up; waiting put ~2 minutes on a first `up`'s critical path (tools plan).
-                depends_on=[cluster.lb_controller, cluster.monitoring_crds],
+                depends_on=[cluster.lb_controller, cluster.monitoring_crds, *self.image_cache_deps],
             ),
             # Kubernetes only: no AWS provider to inherit.
             opts=pulumi.ResourceOptions(parent=self),
         )
+
+    def _image_cache(self, cfg: StackConfig, ctx: StageContext) -> ImageCache | None:
+        self.image_cache_deps: list[pulumi.Resource] = []
+        if not cfg.delivery.ghcr_cache:
+            return None
+        token = pulumi.Output.secret(cfg.ghcr_token.get_secret_value()) if cfg.ghcr_token is not None else None
+        cache = ImageCache(
+            f"{cfg.stage}-image-cache",
+            ImageCacheArgs(ctx=ctx, config=cfg.delivery, ghcr_token=token, node_role_name=self.cluster.cluster.node_role.name),
+            opts=ctx.regional,
+        )
+        # Releases pull through the rule, with the node role allowed to create the cached repositories.
+        self.image_cache_deps = [cache.rule, cache.node_policy]
+        return cache
+
+    def image_repository(self, repository: str) -> pulumi.Input[str]:
+        """Where pods pull `repository` from: the stage's pull-through cache for ghcr.io."""
+        if self.image_cache is None:
+            return repository
+        stage, region = self.ctx.stage, self.ctx.region
+        return pulumi.Output.from_input(self.ctx.account_id).apply(lambda acct: cached_repository(repository, acct, region, stage))
+
+    def _apps(self, cfg: StackConfig, ctx: StageContext) -> Apps:
+        """The Spring apps: one co-talk release per app, bound to its ALB host's target group."""
+        cluster, monitoring, net = self.cluster.cluster, self.cluster.monitoring, self.network
+        return Apps(
+            f"{cfg.stage}-apps",
+            AppsArgs(
+                ctx=ctx,
+                config=cfg.apps,
+                cluster=cluster.access,
+                namespace=cfg.signaling.namespace,
+                namespace_deps=[self.signaling.namespace],
+                delivery=cfg.delivery,
+                database=self._app_database(cfg),
+                alb_target_group_arns=self.edge.lbs.alb_target_group_arns,
+                lb_subnet_cidrs=[str(c) for c in net.plan.public],
+                data_subnet_cidrs=[str(c) for c in net.plan.isolated],
+                vpc_cidr=str(net.plan.vpc),
+                **self._app_redis(cfg),
+                files_bucket_name=self.files.bucket_name,
+                files_bucket_arn=self.files.bucket_arn,
+                image_repositories={n: self.image_repository(a.image.repository) for n, a in cfg.apps.items()},
+                node_selector=cluster.api_node_selector,
+                tolerations=cluster.api_tolerations,
+                system_node_selector=SYSTEM_NODES,
+                prometheus_address=f"http://{PROMETHEUS_SERVICE}.{MONITORING_NAMESPACE}.svc:{PROMETHEUS_PORT}" if monitoring else None,
+                depends_on=[
+                    cluster.lb_controller,
+                    cluster.monitoring_crds,
+                    *self.image_cache_deps,
+                ],
+            ),
+            opts=ctx.regional,
+        )
+
+    def _app_database(self, cfg: StackConfig) -> DatabaseAccess:
+        """The apps' PostgreSQL: RDS, or during the migration's dual run the NAS PostgreSQL over
+        the VPN (RDS is DMS's replication target until the cutover; docs/migration.md step 5)."""
+        db = self.data.database
+        rds = {
+            "identifier": db.instance.identifier,
+            "max_connections": max_connections(cfg.database.instance_class, cfg.database.max_connections),
+        }
+        nas = cfg.dual_run_database
+        if nas is None or cfg.nas_app_db_password is None:
+            return DatabaseAccess(
+                address=db.address,
+                port=self.ctx.ports.postgres,
+                reader_endpoints=db.reader_endpoints,
+                name=cfg.database.database_name,
+                username=cfg.database.master_username,
+                password=db.master_password.result,
+                # Secrets Manager rotates the master password: the apps read the secret, never a copy.
+                secret_arn=db.master_secret_arn,
+                **rds,
+            )
+        return DatabaseAccess(
+            address=str(nas.host),
+            port=nas.port,
+            reader_endpoints=[],
+            name=nas.database,
+            username=nas.username,
+            password=pulumi.Output.secret(cfg.nas_app_db_password.get_secret_value()),
+            cidrs=[f"{nas.host}/32"],
+            sslmode="prefer",
+            **rds,
+        )
+
+    def _app_redis(self, cfg: StackConfig) -> dict[str, Any]:
+        """The apps' Redis uses: the stage's groups, or during the dual run the NAS Redis for every
+        use (the NAS runs one Redis; one pub/sub bus for users on both sides)."""
+        urls = self.data.cache.connection_urls
+        nas = self._redis_endpoint(cfg)
+        if "redis_egress" not in nas:
+            return {"redis_urls": urls}
+        return {"redis_urls": dict.fromkeys(urls, nas["redis_url"]), "redis_egress": nas["redis_egress"]}
 
     def _redis_endpoint(self, cfg: StackConfig) -> dict[str, Any]:
         """REDIS_URL of the signaling pods and where the NetworkPolicy lets them reach it: the
@@ -589,6 +699,9 @@ class Platform(pulumi.ComponentResource):
             "clusterEndpoint": cluster.endpoint,
             "nodeSecurityGroupId": cluster.node_security_group_id,
             "signalingNamespace": cfg.signaling.namespace,
+            "appReleases": {n: r.name for n, r in self.apps.releases.items()},
+            "appRoleArns": {n: r.role.arn for n, r in self.apps.roles.items()},
+            "ghcrCacheCredentialSecretArn": self.image_cache.credential_secret_arn if self.image_cache else None,
             "monitoringNamespace": monitoring.namespace if monitoring else None,
             "grafanaAdminSecretName": monitoring.grafana_admin_secret_name if monitoring else None,
             # edge

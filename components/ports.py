@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from components.config import TurnConfig
+from components.config import APP_HTTP_PORT, APP_MANAGEMENT_PORT, TurnConfig
 
 HTTPS = 443
 
@@ -37,6 +37,9 @@ class Ports:
     signaling_metrics: int = 9090
     # The OpenTelemetry collector's Zipkin receiver (the apps' Brave reporter posts spans there).
     zipkin: int = 9411
+    # The Spring apps (charts/co-talk): traffic, and Actuator (ALB health checks, metrics).
+    app_http: int = APP_HTTP_PORT
+    app_management: int = APP_MANAGEMENT_PORT
     # The data stores (ElastiCache Redis/Valkey, RDS PostgreSQL).
     redis: int = 6379
     postgres: int = 5432

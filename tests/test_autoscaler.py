@@ -196,7 +196,7 @@ def test_read_actions_and_nothing_else(plan):
 def test_desired_size_stays_ignored_on_every_node_group(plan):
     # The autoscaler owns desired size; `pulumi up` must not set it back to the config value.
     groups = plan.of_type(NODE_GROUP)
-    assert len(groups) == 2
+    assert len(groups) == 3
     cluster_cfg = plan["config"]["cluster"]
     for ng in groups:
         assert "scalingConfig.desiredSize" in plan.ignore_changes.get(ng["urn"], []), ng["name"]
@@ -206,11 +206,12 @@ def test_desired_size_stays_ignored_on_every_node_group(plan):
 
 
 # Shared with tests/test_monitoring.py (Alertmanager -> SNS off) and tests/test_observability.py
-# (logs and traces off): one variant plan for these switches, and with all off the LB controller's
-# is the only pod identity association left.
+# (logs and traces off): one variant plan for these switches, and with both off the LB controller's and the apps' are the only pod identity associations left.
 BOTH_OFF = {
     "voip-infra:cluster": {"autoscaler": {"enabled": False}},
     "voip-infra:monitoring": {"alertsToSns": False, "logs": {"enabled": False}, "traces": {"enabled": False}},
+    # Also tests/test_apps.py's GHCR token (written into the pull-through cache's secret).
+    "voip-infra:ghcrToken": "ghp_exampletoken",
 }
 
 
@@ -218,7 +219,7 @@ def test_disabled_builds_no_autoscaler():
     plan = variant("dev", BOTH_OFF)
     assert not plan.of_type(COMPONENT)
     assert not [r for r in plan.of_type(RELEASE) if r["props"]["chart"] == "cluster-autoscaler"]
-    assert [a["props"]["serviceAccount"] for a in plan.of_type(ASSOCIATION)] == ["aws-load-balancer-controller"]
+    assert sorted(a["props"]["serviceAccount"] for a in plan.of_type(ASSOCIATION)) == ["aws-load-balancer-controller", "co-talk-api"]
     assert not [r for r in plan.of_type("aws:iam/role:Role") if "autoscaler" in r["name"]]
 
 

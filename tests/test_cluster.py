@@ -202,9 +202,9 @@ def test_access_config_errors(stack, access, message):
 # ------------------------------------------------------------------ nodes
 
 
-def test_two_managed_node_groups_in_private_subnets_on_graviton(plan):
+def test_three_managed_node_groups_in_private_subnets_on_graviton(plan):
     groups = node_groups(plan)
-    assert set(groups) == {"system", "signaling"}
+    assert set(groups) == {"system", "signaling", "api"}
     for ng in groups.values():
         props = ng["props"]
         assert props["amiType"] == "AL2023_ARM_64_STANDARD"
@@ -274,7 +274,7 @@ def test_node_security_group_admits_no_cidr(plan):
     assert sg["props"]["vpcId"] == plan["outputs"]["vpcId"]
     for rule in sg["props"].get("ingress") or []:
         assert not rule.get("cidrBlocks"), rule  # only the LB security groups, by SG id
-        assert {rule["fromPort"], rule["toPort"]} <= {8080, 9090}
+        assert {rule["fromPort"], rule["toPort"]} <= {8080, 8081, 9090}  # traffic, /ready, Actuator
     for rule in sg["props"].get("egress") or []:
         if "0.0.0.0/0" in (rule.get("cidrBlocks") or []):
             assert (rule["protocol"], rule["fromPort"], rule["toPort"]) == ("tcp", 443, 443)

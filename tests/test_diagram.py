@@ -149,7 +149,13 @@ def test_load_balancers_reach_the_nodes_through_target_groups(plan):
     workers = node_for(d, _one(plan, T.T_SG, lambda r: r["name"].endswith("eks-nodes-sg")))
     alb = node_for(d, _one(plan, T.T_LB, lambda r: r["props"]["loadBalancerType"] == "application"))
     api_tg = node_for(d, _one(plan, T.T_TG, lambda r: r["name"].endswith("api-tg")))
-    assert has_edge(d, alb, api_tg) and has_edge(d, api_tg, workers)
+    # The ALB's api group reaches the co-talk-api pods (its TargetGroupBinding), not bare nodes.
+    api = node_for(d, _one(plan, "kubernetes:helm.sh/v3:Release", lambda r: r["props"]["name"] == "co-talk-api"))
+    assert has_edge(d, alb, api_tg) and has_edge(d, api_tg, api)
+    # ... and CloudFront's /api/* leads there: viewer -> CloudFront -> ALB -> api group -> pods.
+    cdn = node_for(d, _one(plan, T.T_DIST))
+    (edge,) = [e for e in d.edges if e.src == cdn and e.dst == alb]
+    assert "/api/*" in " ".join(edge.labels)
     assert not has_edge(d, alb, workers)  # implied by the path, not drawn twice
 
 

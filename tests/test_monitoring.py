@@ -342,7 +342,7 @@ def test_ebs_csi_driver_addon_with_least_privilege_pod_identity(plan):
 
 def test_connections_metric_requires_monitoring():
     raw, _ = stack_raw("dev")
-    bad = with_overrides(raw, {"voip-infra:monitoring": {"enabled": False}})
+    bad = with_overrides(raw, {"voip-infra:monitoring": {"enabled": False}, "voip-infra:apps": {"api": {"canary": {"enabled": False}}}})
     with pytest.raises(ConfigError) as info:
         load_stack_config("dev", bad)
     (line,) = info.value.lines
@@ -368,8 +368,17 @@ def test_monitoring_config_errors(override, key, word):
     assert line.startswith(f"error: {key}: ") and word in line, line
 
 
+# Shared with tests/test_apps.py (one variant plan): no monitoring stack, so no connections
+# metric for signaling and no canary analysis for the app (it rolls out as a Deployment).
+MONITORING_OFF = {
+    "voip-infra:monitoring": {"enabled": False},
+    "voip-infra:signaling": {"connectionsMetric": False},
+    "voip-infra:apps": {"api": {"canary": {"enabled": False}}},
+}
+
+
 def test_monitoring_off_builds_no_stack_and_signaling_scales_on_cpu_only():
-    plan = variant("dev", {"voip-infra:monitoring": {"enabled": False}, "voip-infra:signaling": {"connectionsMetric": False}})
+    plan = variant("dev", MONITORING_OFF)
     charts = {r["props"]["chart"] for r in plan.of_type(RELEASE)}
     assert not charts & {"kube-prometheus-stack", "prometheus-adapter"}
     assert not [r for r in plan["resources"] if r["type"] == "voip:monitoring:Monitoring"]

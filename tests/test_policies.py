@@ -765,9 +765,10 @@ def test_an_argued_exception_silences_one_rule_on_one_resource():
     ):
         plan = _json_plan(stack)
         urn = mutate(plan)
-        plan["config"]["policy"]["exceptions"] = [{"rule": rule, "name": name, "reason": reason}]
+        stack_exceptions = plan["config"]["policy"]["exceptions"]  # the stack's own, kept
+        plan["config"]["policy"]["exceptions"] = [*stack_exceptions, {"rule": rule, "name": name, "reason": reason}]
         assert _new(plan) - _baseline(stack) == set()
-        plan["config"]["policy"]["exceptions"] = [{"rule": "secret-cmk", "name": name, "reason": reason}]
+        plan["config"]["policy"]["exceptions"] = [*stack_exceptions, {"rule": "secret-cmk", "name": name, "reason": reason}]
         assert (_new(plan) - _baseline(stack)) == {("mandatory", rule, urn)}
 
 

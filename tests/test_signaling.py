@@ -60,7 +60,7 @@ def test_values_hold_no_secret(plan):
         assert needle not in text
     # Only the Secrets' names and keys.
     ns = plan["config"]["signaling"]["namespace"]
-    names = {s["props"]["metadata"]["name"] for s in plan.of_type(SECRET) if s["props"]["metadata"]["namespace"] == ns}
+    names = {s["props"]["metadata"]["name"] for s in of_signaling(plan, SECRET) if s["props"]["metadata"]["namespace"] == ns}
     assert {v["name"] for v in values["existingSecrets"].values()} == names
 
 

@@ -55,7 +55,9 @@ def test_signaling_binds_to_the_nlb_and_gets_redis_and_turn_through_secrets(plan
     assert values["targetGroupBindings"]["nlb"]["targetGroupArn"] == plan["outputs"]["nlbSignalingTargetGroupArn"]
     ns = plan["config"]["signaling"]["namespace"]
     secrets = {
-        s["props"]["metadata"]["name"]: s for s in plan.of_type("kubernetes:core/v1:Secret") if s["props"]["metadata"]["namespace"] == ns
+        s["props"]["metadata"]["name"]: s
+        for s in plan.of_type("kubernetes:core/v1:Secret")
+        if s["props"]["metadata"]["namespace"] == ns and "voip:signaling:Signaling" in s["urn"]
     }
     assert set(secrets) == {"signaling-redis", "signaling-turn"}
     for secret in secrets.values():

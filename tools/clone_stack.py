@@ -46,7 +46,7 @@ def clone_secrets_provider(region: str) -> str:
 
 
 # Secrets only the NAS bridge reads (the clone drops the `migration` section).
-BRIDGE_ONLY_SECRETS = frozenset({NS + "dmsSourcePassword", NS + "nasRedisPassword"})
+BRIDGE_ONLY_SECRETS = frozenset({NS + "dmsSourcePassword", NS + "nasRedisPassword", NS + "nasAppDbPassword"})
 
 
 class CloneError(Exception):

@@ -633,6 +633,9 @@ ESTIMATORS: dict[str, Estimator] = {
     "aws:route53/queryLog:QueryLog": _usage("log ingestion (priced on its log group)"),
     # The rotation Lambda: a few invocations a month (free tier scale).
     "aws:serverlessrepository/cloudFormationStack:CloudFormationStack": _usage("Lambda invocations (a few per rotation)"),
+    "aws:ecr/pullThroughCacheRule:PullThroughCacheRule": _usage(
+        "ECR storage of cached images", "ECR pull-through cache: ~$0.10/GB-month of cached images; in-region pulls free"
+    ),
     "kubernetes:helm.sh/v3:Release": _helm_release,
 }
 
@@ -651,6 +654,7 @@ _FREE_PREFIXES = (
     "aws:ec2/launchTemplate",
     "aws:ec2/mainRouteTableAssociation",
     "aws:kms/alias",
+    "aws:ecr/repositoryCreationTemplate",
     "aws:lb/listener",
     "aws:lb/targetGroup",
     "aws:eks/addon",

@@ -212,9 +212,13 @@ class Cluster(pulumi.ComponentResource):
         self.signaling_node_selector = {POOL_LABEL: "signaling"}
         self.signaling_tolerations = [{"key": SIGNALING_TAINT_KEY, "operator": "Equal", "value": "signaling", "effect": "NoSchedule"}]
         node_deps = [*node_policies, *self.addons.values()]
+        # The Spring apps' pool, tainted for them (SPOT allowed where data is not protected).
+        self.api_node_selector = {POOL_LABEL: "api"}
+        self.api_tolerations = [{"key": SIGNALING_TAINT_KEY, "operator": "Equal", "value": "api", "effect": "NoSchedule"}]
         self.system_nodes = self._node_group(stage, "system", cfg.system_nodes, args, node_deps, taint=False)
         self.signaling_nodes = self._node_group(stage, "signaling", cfg.signaling_nodes, args, node_deps, taint=True)
-        self.node_groups = [self.system_nodes, self.signaling_nodes]
+        self.api_nodes = self._node_group(stage, "api", cfg.api_nodes, args, node_deps, taint=True)
+        self.node_groups = [self.system_nodes, self.signaling_nodes, self.api_nodes]
 
         # CoreDNS needs nodes to schedule on; creating it earlier leaves it DEGRADED.
         self.addons["coredns"] = self._addon(stage, "coredns", versions.coredns, None, self.node_groups)
@@ -352,7 +356,12 @@ class Cluster(pulumi.ComponentResource):
         ingress = []
         lb_sgs = list(args.lb_security_group_ids)
         if lb_sgs:
-            for port, what in ((args.ctx.ports.signaling_http, "WebSocket"), (args.ctx.ports.signaling_metrics, "health checks /ready")):
+            ports = args.ctx.ports
+            for port, what in (
+                (ports.signaling_http, "WebSocket and app HTTP"),
+                (ports.signaling_metrics, "health checks /ready"),
+                (ports.app_management, "health checks of the app Actuator"),
+            ):
                 ingress.append(
                     aws.ec2.SecurityGroupIngressArgs(
                         protocol="tcp", from_port=port, to_port=port, security_groups=lb_sgs, description=f"{what} from the ALB/NLB"
@@ -449,7 +458,7 @@ class Cluster(pulumi.ComponentResource):
             update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
             launch_template=aws.eks.NodeGroupLaunchTemplateArgs(id=lt.id, version=lt.latest_version.apply(str)),
             labels={POOL_LABEL: kind},
-            taints=[aws.eks.NodeGroupTaintArgs(key=SIGNALING_TAINT_KEY, value="signaling", effect="NO_SCHEDULE")] if taint else None,
+            taints=[aws.eks.NodeGroupTaintArgs(key=SIGNALING_TAINT_KEY, value=kind, effect="NO_SCHEDULE")] if taint else None,
             tags={"Name": f"{name}-nodes"},
             opts=pulumi.ResourceOptions(
                 parent=lt,

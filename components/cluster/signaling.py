@@ -44,6 +44,8 @@ class SignalingArgs:
     redis_egress: tuple[Sequence[str], int] | None = None
     # Where the pods land (the cluster's signaling node group label and taint).
     node_selector: Mapping[str, str] = field(default_factory=dict)
+    # Where nodes pull the image (the stage's pull-through cache); None: config's repository.
+    image_repository: pulumi.Input[str] | None = None
     tolerations: Sequence[Mapping[str, str]] = ()
     # The LB controller release (TargetGroupBinding CRDs) and the monitoring CRDs.
     depends_on: Sequence[pulumi.Resource] = ()
@@ -53,7 +55,8 @@ def release_values(args: SignalingArgs) -> dict[str, Any]:
     """The chart values: config and other components' outputs, no secret material."""
     cfg = args.config
     redis_cidrs, redis_port = args.redis_egress or ([args.vpc_cidr], args.ctx.ports.redis)
-    image: dict[str, Any] = {"repository": cfg.image.repository, "tag": cfg.image.tag, "digest": cfg.image.digest or ""}
+    repository = args.image_repository if args.image_repository is not None else cfg.image.repository
+    image: dict[str, Any] = {"repository": repository, "tag": cfg.image.tag, "digest": cfg.image.digest or ""}
     return {
         "image": image,
         "autoscaling": {

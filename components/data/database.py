@@ -69,7 +69,7 @@ class DatabaseArgs(DataStoreArgs):
 
 
 def parameters(cfg: DatabaseConfig) -> list[tuple[str, str, str]]:
-    """(name, value, apply method) of the parameter group; all dynamic, so 'immediate'."""
+    """(name, value, apply method) of the parameter group; dynamic ones 'immediate'."""
     return [
         ("rds.force_ssl", "1", "immediate"),  # TLS for every connection
         ("log_min_duration_statement", str(cfg.slow_query_ms), "immediate"),  # slow-query log
@@ -77,6 +77,8 @@ def parameters(cfg: DatabaseConfig) -> list[tuple[str, str, str]]:
         ("log_temp_files", "10240", "immediate"),  # temp files above 10 MiB (work_mem too small)
         ("log_autovacuum_min_duration", "10000", "immediate"),
         ("log_statement", "ddl", "immediate"),  # every schema change (CREATE/ALTER/DROP), with who ran it
+        # Static: takes effect at the next reboot (the capacity check in config.py counts on it).
+        *([("max_connections", str(cfg.max_connections), "pending-reboot")] if cfg.max_connections else []),
     ]
 
 
