@@ -593,6 +593,7 @@ class Platform(pulumi.ComponentResource):
                 tolerations=cluster.api_tolerations,
                 system_node_selector=SYSTEM_NODES,
                 prometheus_address=f"http://{PROMETHEUS_SERVICE}.{MONITORING_NAMESPACE}.svc:{PROMETHEUS_PORT}" if monitoring else None,
+                zipkin_endpoint=self.cluster.telemetry.zipkin_endpoint if self.cluster.telemetry else None,
                 depends_on=[
                     cluster.lb_controller,
                     cluster.monitoring_crds,

@@ -270,7 +270,8 @@ def test_network_policy_reaches_only_its_data_stores_dns_and_aws(rendered):
     for rule in spec["ingress"]:
         assert rule["from"]
     egress = {(p["port"], p["protocol"]): r["to"] for r in spec["egress"] for p in r["ports"]}
-    assert set(egress) == {(53, "UDP"), (53, "TCP"), (5432, "TCP"), (6379, "TCP"), (80, "TCP"), (443, "TCP")}
+    # 9411: spans to the OpenTelemetry collector in the monitoring namespace (tests/test_observability.py).
+    assert set(egress) == {(53, "UDP"), (53, "TCP"), (5432, "TCP"), (6379, "TCP"), (80, "TCP"), (443, "TCP"), (9411, "TCP")}
     isolated = {t["ipBlock"]["cidr"] for t in egress[(5432, "TCP")]}
     assert isolated == set(values["networkPolicy"]["database"]["cidrs"]) and all(c.endswith("/22") for c in isolated)
     assert egress[(80, "TCP")] == [{"ipBlock": {"cidr": "169.254.170.23/32"}}]  # the Pod Identity agent only

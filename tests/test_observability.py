@@ -501,3 +501,25 @@ def test_notification_and_observability_config_errors(stack, overrides, expected
 def test_the_apps_alert_rules_follow_the_custom_metrics_contract_in_the_docs():
     doc = (Path(__file__).resolve().parent.parent / "docs" / "monitoring.md").read_text()
     assert "management.zipkin.tracing.endpoint" in doc and "percentiles-histogram" in doc
+
+
+def test_the_apps_report_spans_to_the_collector_and_may_reach_it():
+    """The co-talk release (rendered by real Helm): Brave's Zipkin reporter points at the
+    telemetry tier's collector, and the app's NetworkPolicy lets exactly that port out to the
+    monitoring namespace."""
+    from tests.test_apps import rendered
+
+    plan = stack_plan("production")
+    objs = rendered("production")["co-talk-api"]
+    (workload,) = [o for o in objs if o["kind"] in ("Rollout", "Deployment")]
+    (container,) = workload["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["MANAGEMENT_ZIPKIN_TRACING_ENDPOINT"] == plan["outputs"]["zipkinEndpoint"]
+    assert env["MANAGEMENT_TRACING_SAMPLING_PROBABILITY"] == "1.0"  # the collector samples
+    (policy,) = [o for o in objs if o["kind"] == "NetworkPolicy"]
+    to_monitoring = [
+        r
+        for r in policy["spec"]["egress"]
+        if any(t.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name") == "monitoring" for t in r["to"])
+    ]
+    assert [p["port"] for r in to_monitoring for p in r["ports"]] == [9411]

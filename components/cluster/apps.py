@@ -157,6 +157,8 @@ class AppsArgs:
     system_node_selector: Mapping[str, str]
     # The monitoring tier's Prometheus (canary analysis, ServiceMonitor); None: no monitoring.
     prometheus_address: str | None
+    # The telemetry tier's Zipkin endpoint (the OpenTelemetry collector); None: no tracing.
+    zipkin_endpoint: str | None = None
     redis_egress: tuple[Sequence[str], int] | None = None
     # The namespace object (the signaling tier creates it) before the Secrets in it.
     namespace_deps: Sequence[pulumi.Resource] = field(default_factory=tuple)
@@ -220,6 +222,12 @@ def release_values(args: AppsArgs, name: str, app: AppConfig) -> dict[str, Any]:
             "prometheusAddress": args.prometheus_address or "",
         },
         "monitoring": {"serviceMonitor": {"enabled": args.prometheus_address is not None}},
+        # Brave's Zipkin reporter -> the collector (it samples; the app reports every span).
+        "tracing": {
+            "zipkinEndpoint": args.zipkin_endpoint or "",
+            "collectorNamespace": "monitoring",
+            "collectorPort": ports.zipkin,
+        },
     }
 
 

@@ -139,6 +139,15 @@ spec:
           value: "true"
         - name: MANAGEMENT_METRICS_TAGS_APPLICATION
           value: {{ .Release.Name | quote }}
+        {{- if .Values.tracing.zipkinEndpoint }}
+        - name: MANAGEMENT_ZIPKIN_TRACING_ENDPOINT
+          value: {{ .Values.tracing.zipkinEndpoint | quote }}
+        - name: MANAGEMENT_TRACING_SAMPLING_PROBABILITY
+          value: "1.0"
+        {{- else }}
+        - name: MANAGEMENT_TRACING_ENABLED
+          value: "false"
+        {{- end }}
         - name: SPRING_DATASOURCE_URL
           value: {{ .Values.config.datasourceUrl | quote }}
         - name: SPRING_DATASOURCE_HIKARI_MAXIMUM_POOL_SIZE
