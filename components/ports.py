@@ -40,8 +40,6 @@ class Ports:
     # The Spring apps (charts/co-talk): traffic, and Actuator (ALB health checks, metrics).
     app_http: int = APP_HTTP_PORT
     app_management: int = APP_MANAGEMENT_PORT
-    # The OpenTelemetry collector's Zipkin receiver (the apps' Brave reporter posts spans there).
-    zipkin: int = 9411
     # The data stores (ElastiCache Redis/Valkey, RDS PostgreSQL).
     redis: int = 6379
     postgres: int = 5432
