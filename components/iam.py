@@ -10,8 +10,13 @@ import pulumi
 POD_IDENTITY_PRINCIPAL = "pods.eks.amazonaws.com"
 
 
+def policy_document(statements: list) -> str:
+    """An IAM policy document (identity, trust, key, bucket or topic policy), version 2012-10-17."""
+    return json.dumps({"Version": "2012-10-17", "Statement": statements})
+
+
 def _document(statement: dict) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+    return policy_document([statement])
 
 
 def service_trust(

@@ -25,7 +25,7 @@ import pulumi_aws as aws
 from components.config import DnsWeights, DualRunRedis, MigrationConfig
 from components.context import StageContext
 from components.data.storage import FILES_KEY_PREFIX
-from components.iam import service_trust
+from components.iam import policy_document, service_trust
 
 # AWS requires an ASN on a customer gateway even with static routing; 65000 is the
 # documented placeholder for devices that do not speak BGP.
@@ -325,35 +325,32 @@ class Migration(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         policy = pulumi.Output.all(args.files_bucket_arn, args.ctx.data_key_arn).apply(
-            lambda a: json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {"Sid": "ListTheBucket", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": a[0], "Condition": source_ip},
-                        # Under the prefix CloudFront serves (`mc mirror ... aws/<bucket>/files`, docs/migration.md).
-                        {
-                            "Sid": "PutObjectsUnderFiles",
-                            "Effect": "Allow",
-                            "Action": "s3:PutObject",
-                            "Resource": f"{a[0]}/{FILES_KEY_PREFIX}*",
-                            "Condition": source_ip,
+            lambda a: policy_document(
+                [
+                    {"Sid": "ListTheBucket", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": a[0], "Condition": source_ip},
+                    # Under the prefix CloudFront serves (`mc mirror ... aws/<bucket>/files`, docs/migration.md).
+                    {
+                        "Sid": "PutObjectsUnderFiles",
+                        "Effect": "Allow",
+                        "Action": "s3:PutObject",
+                        "Resource": f"{a[0]}/{FILES_KEY_PREFIX}*",
+                        "Condition": source_ip,
+                    },
+                    {
+                        # SSE-KMS uploads; Decrypt completes multipart uploads (large files). S3 calls
+                        # KMS from its own addresses on the user's behalf: no aws:SourceIp here (it
+                        # would never match), only "through S3, for this bucket" (Bucket Key: the
+                        # context is the bucket ARN; without it, the object ARN).
+                        "Sid": "EncryptWithTheDataKeyThroughS3",
+                        "Effect": "Allow",
+                        "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+                        "Resource": a[1],
+                        "Condition": {
+                            "StringEquals": {"kms:ViaService": f"s3.{args.ctx.region}.amazonaws.com"},
+                            "StringLike": {"kms:EncryptionContext:aws:s3:arn": [a[0], f"{a[0]}/*"]},
                         },
-                        {
-                            # SSE-KMS uploads; Decrypt completes multipart uploads (large files). S3 calls
-                            # KMS from its own addresses on the user's behalf: no aws:SourceIp here (it
-                            # would never match), only "through S3, for this bucket" (Bucket Key: the
-                            # context is the bucket ARN; without it, the object ARN).
-                            "Sid": "EncryptWithTheDataKeyThroughS3",
-                            "Effect": "Allow",
-                            "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
-                            "Resource": a[1],
-                            "Condition": {
-                                "StringEquals": {"kms:ViaService": f"s3.{args.ctx.region}.amazonaws.com"},
-                                "StringLike": {"kms:EncryptionContext:aws:s3:arn": [a[0], f"{a[0]}/*"]},
-                            },
-                        },
-                    ],
-                }
+                    },
+                ]
             )
         )
         aws.iam.UserPolicy(
@@ -524,25 +521,22 @@ class Migration(pulumi.ComponentResource):
             name="read-endpoint-secrets",
             role=self.access_role.name,
             policy=pulumi.Output.all(self.source_secret.arn, target.master_secret_arn, args.ctx.data_key_arn).apply(
-                lambda a: json.dumps(
-                    {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Sid": "ReadEndpointSecrets",
-                                "Effect": "Allow",
-                                "Action": "secretsmanager:GetSecretValue",
-                                "Resource": [a[0], a[1]],
-                            },
-                            {
-                                "Sid": "DecryptThem",
-                                "Effect": "Allow",
-                                "Action": "kms:Decrypt",
-                                "Resource": a[2],
-                                "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{args.ctx.region}.amazonaws.com"}},
-                            },
-                        ],
-                    }
+                lambda a: policy_document(
+                    [
+                        {
+                            "Sid": "ReadEndpointSecrets",
+                            "Effect": "Allow",
+                            "Action": "secretsmanager:GetSecretValue",
+                            "Resource": [a[0], a[1]],
+                        },
+                        {
+                            "Sid": "DecryptThem",
+                            "Effect": "Allow",
+                            "Action": "kms:Decrypt",
+                            "Resource": a[2],
+                            "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{args.ctx.region}.amazonaws.com"}},
+                        },
+                    ]
                 )
             ),
             opts=pulumi.ResourceOptions(parent=self.access_role),

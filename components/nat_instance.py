@@ -15,7 +15,6 @@ on this EIP, ModifyInstanceAttribute and AssociateAddress on instances tagged as
 from __future__ import annotations
 
 import base64
-import json
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ import pulumi_aws as aws
 
 from components.config import NetworkConfig
 from components.context import StageContext
-from components.iam import service_trust
+from components.iam import policy_document, service_trust
 
 AL2023_ARM64_AMI = "resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64"
 SSM_CORE_POLICY_ARN = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
@@ -118,33 +117,30 @@ systemctl enable --now voip-nat-routes.timer
 def role_policy(region: str, account_id: str, stage: str, allocation_id: str, route_table_ids: Sequence[str]) -> str:
     """Exactly what the boot script and the timer call, on exactly these resources."""
     arn = f"arn:aws:ec2:{region}:{account_id}"
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "PrivateDefaultRoutes",
-                    "Effect": "Allow",
-                    "Action": ["ec2:ReplaceRoute", "ec2:CreateRoute"],
-                    "Resource": [f"{arn}:route-table/{rt}" for rt in route_table_ids],
-                },
-                {
-                    "Sid": "EgressAddress",
-                    "Effect": "Allow",
-                    "Action": "ec2:AssociateAddress",
-                    "Resource": f"{arn}:elastic-ip/{allocation_id}",
-                },
-                {
-                    "Sid": "ThisStagesNatInstance",
-                    "Effect": "Allow",
-                    "Action": ["ec2:AssociateAddress", "ec2:ModifyInstanceAttribute"],
-                    "Resource": f"{arn}:instance/*",
-                    "Condition": {"StringEquals": {f"aws:ResourceTag/{NAT_TAG}": stage}},
-                },
-                # AssociateAddress also authorizes the instance's primary network interface.
-                {"Sid": "ItsInterface", "Effect": "Allow", "Action": "ec2:AssociateAddress", "Resource": f"{arn}:network-interface/*"},
-            ],
-        }
+    return policy_document(
+        [
+            {
+                "Sid": "PrivateDefaultRoutes",
+                "Effect": "Allow",
+                "Action": ["ec2:ReplaceRoute", "ec2:CreateRoute"],
+                "Resource": [f"{arn}:route-table/{rt}" for rt in route_table_ids],
+            },
+            {
+                "Sid": "EgressAddress",
+                "Effect": "Allow",
+                "Action": "ec2:AssociateAddress",
+                "Resource": f"{arn}:elastic-ip/{allocation_id}",
+            },
+            {
+                "Sid": "ThisStagesNatInstance",
+                "Effect": "Allow",
+                "Action": ["ec2:AssociateAddress", "ec2:ModifyInstanceAttribute"],
+                "Resource": f"{arn}:instance/*",
+                "Condition": {"StringEquals": {f"aws:ResourceTag/{NAT_TAG}": stage}},
+            },
+            # AssociateAddress also authorizes the instance's primary network interface.
+            {"Sid": "ItsInterface", "Effect": "Allow", "Action": "ec2:AssociateAddress", "Resource": f"{arn}:network-interface/*"},
+        ]
     )
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import json
 from dataclasses import dataclass
 
 import pulumi
@@ -12,7 +11,7 @@ import pulumi_aws as aws
 from components.config import NatStrategy, NetworkConfig
 from components.context import StageContext
 from components.edge.edge_buckets import EdgeBucket, EdgeBucketArgs
-from components.iam import service_trust
+from components.iam import policy_document, service_trust
 from components.nat_instance import NatInstance, NatInstanceArgs
 
 MAX_AZS = 4
@@ -337,22 +336,19 @@ class Network(pulumi.ComponentResource):
             f"{stage}-vpc-flow-logs-write",
             role=role.id,
             policy=self.flow_log_group.arn.apply(
-                lambda arn: json.dumps(
-                    {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Effect": "Allow",
-                                "Action": [
-                                    "logs:CreateLogStream",
-                                    "logs:PutLogEvents",
-                                    "logs:DescribeLogGroups",
-                                    "logs:DescribeLogStreams",
-                                ],
-                                "Resource": [arn, f"{arn}:*"],
-                            }
-                        ],
-                    }
+                lambda arn: policy_document(
+                    [
+                        {
+                            "Effect": "Allow",
+                            "Action": [
+                                "logs:CreateLogStream",
+                                "logs:PutLogEvents",
+                                "logs:DescribeLogGroups",
+                                "logs:DescribeLogStreams",
+                            ],
+                            "Resource": [arn, f"{arn}:*"],
+                        }
+                    ]
                 )
             ),
             opts=pulumi.ResourceOptions(parent=role),

@@ -20,6 +20,7 @@ import pulumi_aws as aws
 
 from components.config import SleepScheduleConfig
 from components.context import StageContext
+from components.iam import policy_document
 
 STOP_DELAY_MINUTES = 10  # the database stops after the nodes that use it
 SDK = "arn:aws:scheduler:::aws-sdk"
@@ -88,7 +89,7 @@ def role_policy(
                 "Resource": f"arn:aws:autoscaling:{region}:{account}:autoScalingGroup:*:autoScalingGroupName/{asg}",
             }
         )
-    return json.dumps({"Version": "2012-10-17", "Statement": statements})
+    return policy_document(statements)
 
 
 class SleepSchedule(pulumi.ComponentResource):
@@ -104,21 +105,18 @@ class SleepSchedule(pulumi.ComponentResource):
             f"{stage}-sleep-scheduler",
             description=f"EventBridge Scheduler: put {stage} to sleep and wake it",
             assume_role_policy=pulumi.Output.all(account_id, self.group.name).apply(
-                lambda v: json.dumps(
-                    {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Effect": "Allow",
-                                "Principal": {"Service": "scheduler.amazonaws.com"},
-                                "Action": "sts:AssumeRole",
-                                "Condition": {
-                                    "StringEquals": {"aws:SourceAccount": v[0]},
-                                    "ArnLike": {"aws:SourceArn": f"arn:aws:scheduler:{region}:{v[0]}:schedule/{v[1]}/*"},
-                                },
-                            }
-                        ],
-                    }
+                lambda v: policy_document(
+                    [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "scheduler.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                            "Condition": {
+                                "StringEquals": {"aws:SourceAccount": v[0]},
+                                "ArnLike": {"aws:SourceArn": f"arn:aws:scheduler:{region}:{v[0]}:schedule/{v[1]}/*"},
+                            },
+                        }
+                    ]
                 )
             ),
             opts=child,

@@ -5,7 +5,6 @@ Security Best Practices standard (its controls are AWS Config rules: Config reco
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import pulumi
@@ -15,6 +14,7 @@ from account.buckets import account_bucket
 from account.config import BaselineConfig
 from components.buckets import deny_insecure_transport
 from components.data.keys import account_administers_statement
+from components.iam import policy_document
 
 TRAIL_NAME = "voip-account-trail"
 FSBP = "standards/aws-foundational-security-best-practices/v/1.0.0"
@@ -26,33 +26,30 @@ def audit_bucket_name(account_id: str, region: str) -> str:
 
 def audit_key_policy(account_id: str, region: str) -> str:
     trail = {"aws:SourceArn": f"arn:aws:cloudtrail:{region}:{account_id}:trail/{TRAIL_NAME}"}
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                account_administers_statement(account_id),
-                # CloudTrail encrypts this account's trail logs, for this trail only.
-                _service_may(
-                    "CloudTrailEncryptsThisTrail",
-                    "cloudtrail.amazonaws.com",
-                    "kms:GenerateDataKey*",
-                    "*",
-                    {
-                        "StringEquals": trail,
-                        "StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn": f"arn:aws:cloudtrail:*:{account_id}:trail/*"},
-                    },
-                ),
-                _service_may("CloudTrailDescribesKey", "cloudtrail.amazonaws.com", "kms:DescribeKey", "*", {"StringEquals": trail}),
-                # AWS Config delivers snapshots and history into the same bucket.
-                _service_may(
-                    "ConfigDeliversToTheAuditBucket",
-                    "config.amazonaws.com",
-                    ["kms:Decrypt", "kms:GenerateDataKey"],
-                    "*",
-                    {"StringEquals": {"aws:SourceAccount": account_id}},
-                ),
-            ],
-        }
+    return policy_document(
+        [
+            account_administers_statement(account_id),
+            # CloudTrail encrypts this account's trail logs, for this trail only.
+            _service_may(
+                "CloudTrailEncryptsThisTrail",
+                "cloudtrail.amazonaws.com",
+                "kms:GenerateDataKey*",
+                "*",
+                {
+                    "StringEquals": trail,
+                    "StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn": f"arn:aws:cloudtrail:*:{account_id}:trail/*"},
+                },
+            ),
+            _service_may("CloudTrailDescribesKey", "cloudtrail.amazonaws.com", "kms:DescribeKey", "*", {"StringEquals": trail}),
+            # AWS Config delivers snapshots and history into the same bucket.
+            _service_may(
+                "ConfigDeliversToTheAuditBucket",
+                "config.amazonaws.com",
+                ["kms:Decrypt", "kms:GenerateDataKey"],
+                "*",
+                {"StringEquals": {"aws:SourceAccount": account_id}},
+            ),
+        ]
     )
 
 
@@ -71,31 +68,28 @@ def audit_bucket_policy(bucket_arn: str, account_id: str, region: str) -> str:
     trail = {"aws:SourceArn": f"arn:aws:cloudtrail:{region}:{account_id}:trail/{TRAIL_NAME}"}
     account = {"aws:SourceAccount": account_id}
     owner_full_control = {"s3:x-amz-acl": "bucket-owner-full-control"}
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                deny_insecure_transport(bucket_arn),
-                _service_may("CloudTrailAclCheck", "cloudtrail.amazonaws.com", "s3:GetBucketAcl", bucket_arn, {"StringEquals": trail}),
-                _service_may(
-                    "CloudTrailWrite",
-                    "cloudtrail.amazonaws.com",
-                    "s3:PutObject",
-                    f"{bucket_arn}/trail/AWSLogs/{account_id}/*",
-                    {"StringEquals": {**owner_full_control, **trail}},
-                ),
-                _service_may(
-                    "ConfigAclCheck", "config.amazonaws.com", ["s3:GetBucketAcl", "s3:ListBucket"], bucket_arn, {"StringEquals": account}
-                ),
-                _service_may(
-                    "ConfigWrite",
-                    "config.amazonaws.com",
-                    "s3:PutObject",
-                    f"{bucket_arn}/config/AWSLogs/{account_id}/Config/*",
-                    {"StringEquals": {**owner_full_control, **account}},
-                ),
-            ],
-        }
+    return policy_document(
+        [
+            deny_insecure_transport(bucket_arn),
+            _service_may("CloudTrailAclCheck", "cloudtrail.amazonaws.com", "s3:GetBucketAcl", bucket_arn, {"StringEquals": trail}),
+            _service_may(
+                "CloudTrailWrite",
+                "cloudtrail.amazonaws.com",
+                "s3:PutObject",
+                f"{bucket_arn}/trail/AWSLogs/{account_id}/*",
+                {"StringEquals": {**owner_full_control, **trail}},
+            ),
+            _service_may(
+                "ConfigAclCheck", "config.amazonaws.com", ["s3:GetBucketAcl", "s3:ListBucket"], bucket_arn, {"StringEquals": account}
+            ),
+            _service_may(
+                "ConfigWrite",
+                "config.amazonaws.com",
+                "s3:PutObject",
+                f"{bucket_arn}/config/AWSLogs/{account_id}/Config/*",
+                {"StringEquals": {**owner_full_control, **account}},
+            ),
+        ]
     )
 
 

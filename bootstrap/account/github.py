@@ -4,13 +4,13 @@ only), and the CodeConnections connection the stages' CodeBuild-hosted runners u
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 
 from account.state import STATE_PREFIX
+from components.iam import policy_document
 
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
 AUDIENCE = "sts.amazonaws.com"
@@ -33,24 +33,21 @@ def deploy_subject(repository: str, stage: str) -> str:
 
 def trust_policy(provider_arn: str, subject: str) -> str:
     """Exactly one audience and one subject, both StringEquals: no wildcard can widen it."""
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "GithubActionsOidc",
-                    "Effect": "Allow",
-                    "Principal": {"Federated": provider_arn},
-                    "Action": "sts:AssumeRoleWithWebIdentity",
-                    "Condition": {
-                        "StringEquals": {
-                            f"{GITHUB_OIDC_HOST}:aud": AUDIENCE,
-                            f"{GITHUB_OIDC_HOST}:sub": subject,
-                        }
-                    },
-                }
-            ],
-        }
+    return policy_document(
+        [
+            {
+                "Sid": "GithubActionsOidc",
+                "Effect": "Allow",
+                "Principal": {"Federated": provider_arn},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {
+                    "StringEquals": {
+                        f"{GITHUB_OIDC_HOST}:aud": AUDIENCE,
+                        f"{GITHUB_OIDC_HOST}:sub": subject,
+                    }
+                },
+            }
+        ]
     )
 
 
@@ -302,15 +299,12 @@ class GithubCi(pulumi.ComponentResource):
     def _policy(args: GithubCiArgs, stage: str, *, write_state: bool, extra: pulumi.Output | None = None) -> pulumi.Output[str]:
         others = [arn for s, arn in args.secrets_key_arns.items() if s != stage]
         return pulumi.Output.all(args.state_bucket_arn, args.state_key_arn, args.secrets_key_arns[stage], extra, *others).apply(
-            lambda a: json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        *state_statements(a[0], args.region, stage, a[1], a[2], write_state=write_state),
-                        # Both roles: ReadOnlyAccess / AdministratorAccess reach every stage otherwise.
-                        other_stages_statement(a[0], stage, args.stages, list(a[4:])),
-                        *([a[3]] if a[3] else []),
-                    ],
-                }
+            lambda a: policy_document(
+                [
+                    *state_statements(a[0], args.region, stage, a[1], a[2], write_state=write_state),
+                    # Both roles: ReadOnlyAccess / AdministratorAccess reach every stage otherwise.
+                    other_stages_statement(a[0], stage, args.stages, list(a[4:])),
+                    *([a[3]] if a[3] else []),
+                ]
             )
         )

@@ -3,10 +3,10 @@ name them): they exist before any stage, so a stage's first `pulumi up` can pin 
 
 from __future__ import annotations
 
-import json
-
 import pulumi
 import pulumi_aws as aws
+
+from components.iam import policy_document
 
 PEOPLE_PATH = "/voip-people/"
 ROLES = {
@@ -18,18 +18,15 @@ ROLES = {
 
 def people_trust(account_id: str) -> str:
     """The account's IAM decides who may assume (users' or SSO permission sets' sts:AssumeRole)."""
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "ThisAccountDelegates",
-                    "Effect": "Allow",
-                    "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
-                    "Action": "sts:AssumeRole",
-                }
-            ],
-        }
+    return policy_document(
+        [
+            {
+                "Sid": "ThisAccountDelegates",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+                "Action": "sts:AssumeRole",
+            }
+        ]
     )
 
 

@@ -4,7 +4,6 @@ per stage, so a stage's CI roles can decrypt only that stage's secrets."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import pulumi
@@ -13,26 +12,24 @@ import pulumi_aws as aws
 from account.buckets import account_bucket
 from components.buckets import deny_everyone, deny_insecure_transport, version_expiry_rules
 from components.data.keys import account_administers_statement
+from components.iam import policy_document
 
 STATE_PREFIX = ".pulumi"
 
 
 def state_bucket_policy(bucket_arn: str) -> str:
     """TLS (>= 1.2) only, for everyone."""
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                deny_insecure_transport(bucket_arn),
-                deny_everyone("DenyOldTls", bucket_arn, {"NumericLessThan": {"s3:TlsVersion": "1.2"}}),
-            ],
-        }
+    return policy_document(
+        [
+            deny_insecure_transport(bucket_arn),
+            deny_everyone("DenyOldTls", bucket_arn, {"NumericLessThan": {"s3:TlsVersion": "1.2"}}),
+        ]
     )
 
 
 def key_policy(account_id: str) -> str:
     # Use is granted by IAM policies (the CI roles' inline policies, admins): no principal here but the account.
-    return json.dumps({"Version": "2012-10-17", "Statement": [account_administers_statement(account_id)]})
+    return policy_document([account_administers_statement(account_id)])
 
 
 def secrets_alias(stage: str) -> str:

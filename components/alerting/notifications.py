@@ -11,7 +11,6 @@ topic of the CloudFront/WAF alarms gets the warning recipients too.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -20,7 +19,7 @@ import pulumi_aws as aws
 
 from components.config import NotificationsConfig
 from components.context import StageContext
-from components.iam import service_trust
+from components.iam import policy_document, service_trust
 
 # Chatbot is a global service whose API answers in a few regions only (us-east-2 among them);
 # the channel configuration is made there and serves topics of any region.
@@ -47,25 +46,22 @@ class NotificationsArgs:
 def chatbot_role_policy(account_id: str) -> str:
     """The channel role: what Chatbot reads to render an alarm notification (the alarm, its
     history and its metric chart), on this account's alarms only where IAM can scope it."""
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "ReadTheAlarms",
-                    "Effect": "Allow",
-                    "Action": ["cloudwatch:DescribeAlarms", "cloudwatch:DescribeAlarmHistory"],
-                    "Resource": f"arn:aws:cloudwatch:*:{account_id}:alarm:*",
-                },
-                {
-                    # Metric reads take no resource.
-                    "Sid": "DrawTheirMetrics",
-                    "Effect": "Allow",
-                    "Action": ["cloudwatch:GetMetricData", "cloudwatch:GetMetricStatistics", "cloudwatch:GetMetricWidgetImage"],
-                    "Resource": "*",
-                },
-            ],
-        }
+    return policy_document(
+        [
+            {
+                "Sid": "ReadTheAlarms",
+                "Effect": "Allow",
+                "Action": ["cloudwatch:DescribeAlarms", "cloudwatch:DescribeAlarmHistory"],
+                "Resource": f"arn:aws:cloudwatch:*:{account_id}:alarm:*",
+            },
+            {
+                # Metric reads take no resource.
+                "Sid": "DrawTheirMetrics",
+                "Effect": "Allow",
+                "Action": ["cloudwatch:GetMetricData", "cloudwatch:GetMetricStatistics", "cloudwatch:GetMetricWidgetImage"],
+                "Resource": "*",
+            },
+        ]
     )
 
 

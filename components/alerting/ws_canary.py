@@ -10,7 +10,6 @@ cents (docs/monitoring.md), reports the same metrics and is the same script.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import websockets
 from canary.ws_check import METRIC_NAMESPACE
 from components.config import CanaryConfig
 from components.context import StageContext
-from components.iam import service_trust
+from components.iam import policy_document, service_trust
 
 SCRIPT = Path(__file__).resolve().parents[2] / "canary" / "ws_check.py"
 HANDLER = "ws_check.handler"
@@ -51,26 +50,23 @@ def schedule_expression(minutes: int) -> str:
 
 
 def function_policy(log_group_arn: str) -> str:
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "Logs",
-                    "Effect": "Allow",
-                    "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                    "Resource": f"{log_group_arn}:*",
-                },
-                {
-                    # PutMetricData takes no resource; the namespace condition keeps it to ours.
-                    "Sid": "CheckMetrics",
-                    "Effect": "Allow",
-                    "Action": "cloudwatch:PutMetricData",
-                    "Resource": "*",
-                    "Condition": {"StringEquals": {"cloudwatch:namespace": METRIC_NAMESPACE}},
-                },
-            ],
-        }
+    return policy_document(
+        [
+            {
+                "Sid": "Logs",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": f"{log_group_arn}:*",
+            },
+            {
+                # PutMetricData takes no resource; the namespace condition keeps it to ours.
+                "Sid": "CheckMetrics",
+                "Effect": "Allow",
+                "Action": "cloudwatch:PutMetricData",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"cloudwatch:namespace": METRIC_NAMESPACE}},
+            },
+        ]
     )
 
 

@@ -10,7 +10,6 @@ of the writer's computed max_connections.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +25,7 @@ from components.config import AppConfig, DeliveryConfig
 from components.context import StageContext
 from components.data.storage import FILES_KEY_PREFIX
 from components.db_capacity import alarm_threshold
+from components.iam import policy_document
 
 CHART_PATH = "./charts/co-talk"
 ROLLOUTS_REPO = "https://argoproj.github.io/argo-helm"
@@ -76,33 +76,30 @@ def app_policy(bucket_arn: str, key_arn: str, region: str, db_secret_arn: str | 
                 "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
             },
         ]
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                *secret,
-                {
-                    "Sid": "ListFiles",
-                    "Effect": "Allow",
-                    "Action": "s3:ListBucket",
-                    "Resource": bucket_arn,
-                    "Condition": {"StringLike": {"s3:prefix": f"{FILES_KEY_PREFIX}*"}},
-                },
-                {
-                    "Sid": "Files",
-                    "Effect": "Allow",
-                    "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
-                    "Resource": f"{bucket_arn}/{FILES_KEY_PREFIX}*",
-                },
-                {
-                    "Sid": "FilesKey",
-                    "Effect": "Allow",
-                    "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
-                    "Resource": key_arn,
-                    "Condition": {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
-                },
-            ],
-        }
+    return policy_document(
+        [
+            *secret,
+            {
+                "Sid": "ListFiles",
+                "Effect": "Allow",
+                "Action": "s3:ListBucket",
+                "Resource": bucket_arn,
+                "Condition": {"StringLike": {"s3:prefix": f"{FILES_KEY_PREFIX}*"}},
+            },
+            {
+                "Sid": "Files",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
+                "Resource": f"{bucket_arn}/{FILES_KEY_PREFIX}*",
+            },
+            {
+                "Sid": "FilesKey",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                "Resource": key_arn,
+                "Condition": {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
+            },
+        ]
     )
 
 

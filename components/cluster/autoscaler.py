@@ -10,7 +10,6 @@ from EKS Pod Identity; it may change only this cluster's groups.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -20,6 +19,7 @@ from components.cluster.pod_identity import ClusterAccess, pod_identity_role
 from components.cluster.releases import helm_release
 from components.config import AutoscalerConfig
 from components.context import StageContext
+from components.iam import policy_document
 
 CLUSTER_AUTOSCALER_REPO = "https://kubernetes.github.io/autoscaler"
 CLUSTER_AUTOSCALER_CHART = "cluster-autoscaler"
@@ -156,26 +156,23 @@ def release_values(
 
 
 def _autoscaler_policy(cluster_name: str, cluster_arn: str) -> str:
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {"Sid": "Discover", "Effect": "Allow", "Action": list(READ_ACTIONS), "Resource": "*"},
-                {
-                    "Sid": "DescribeOwnNodeGroups",
-                    "Effect": "Allow",
-                    "Action": list(NODEGROUP_READ_ACTIONS),
-                    "Resource": nodegroups_arn(cluster_arn),
-                },
-                {
-                    # EKS tags every managed node group's ASG k8s.io/cluster-autoscaler/<cluster>=owned:
-                    # another cluster's (or a hand-made) group cannot be resized or emptied.
-                    "Sid": "ScaleOwnNodeGroups",
-                    "Effect": "Allow",
-                    "Action": list(WRITE_ACTIONS),
-                    "Resource": "*",
-                    "Condition": {"StringEquals": {f"aws:ResourceTag/k8s.io/cluster-autoscaler/{cluster_name}": "owned"}},
-                },
-            ],
-        }
+    return policy_document(
+        [
+            {"Sid": "Discover", "Effect": "Allow", "Action": list(READ_ACTIONS), "Resource": "*"},
+            {
+                "Sid": "DescribeOwnNodeGroups",
+                "Effect": "Allow",
+                "Action": list(NODEGROUP_READ_ACTIONS),
+                "Resource": nodegroups_arn(cluster_arn),
+            },
+            {
+                # EKS tags every managed node group's ASG k8s.io/cluster-autoscaler/<cluster>=owned:
+                # another cluster's (or a hand-made) group cannot be resized or emptied.
+                "Sid": "ScaleOwnNodeGroups",
+                "Effect": "Allow",
+                "Action": list(WRITE_ACTIONS),
+                "Resource": "*",
+                "Condition": {"StringEquals": {f"aws:ResourceTag/k8s.io/cluster-autoscaler/{cluster_name}": "owned"}},
+            },
+        ]
     )

@@ -9,7 +9,6 @@ step: approve it in the console)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,6 +17,7 @@ import pulumi_aws as aws
 
 from components.config import CiRunnerConfig
 from components.context import StageContext
+from components.iam import policy_document
 
 
 def runner_project_name(stage: str) -> str:
@@ -66,23 +66,20 @@ class CiRunner(pulumi.ComponentResource):
             f"{stage}-ci-runner",
             description=f"{project_name}: logs and VPC interfaces only (jobs assume their own roles through OIDC)",
             assume_role_policy=pulumi.Output.from_input(account_id).apply(
-                lambda acct: json.dumps(
-                    {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Effect": "Allow",
-                                "Principal": {"Service": "codebuild.amazonaws.com"},
-                                "Action": "sts:AssumeRole",
-                                "Condition": {
-                                    "StringEquals": {
-                                        "aws:SourceAccount": acct,
-                                        "aws:SourceArn": f"arn:aws:codebuild:{region}:{acct}:project/{project_name}",
-                                    }
-                                },
-                            }
-                        ],
-                    }
+                lambda acct: policy_document(
+                    [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "codebuild.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                            "Condition": {
+                                "StringEquals": {
+                                    "aws:SourceAccount": acct,
+                                    "aws:SourceArn": f"arn:aws:codebuild:{region}:{acct}:project/{project_name}",
+                                }
+                            },
+                        }
+                    ]
                 )
             ),
             opts=child,
@@ -132,53 +129,50 @@ class CiRunner(pulumi.ComponentResource):
 def _runner_policy(account_id: str, region: str, log_group_arn: str, vpc_id: str, security_group_id: str, subnet_ids: list[str]) -> str:
     subnets = [f"arn:aws:ec2:{region}:{account_id}:subnet/{s}" for s in subnet_ids]
     security_group_arn = f"arn:aws:ec2:{region}:{account_id}:security-group/{security_group_id}"
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "Logs",
-                    "Effect": "Allow",
-                    "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                    "Resource": f"{log_group_arn}:*",
+    return policy_document(
+        [
+            {
+                "Sid": "Logs",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": f"{log_group_arn}:*",
+            },
+            {
+                # What CodeBuild needs to place the build in the VPC (AWS CodeBuild user guide, VPC):
+                # reads anywhere (they take no resource), writes only in the stage's VPC.
+                "Sid": "VpcDescribe",
+                "Effect": "Allow",
+                "Action": [
+                    "ec2:DescribeDhcpOptions",
+                    "ec2:DescribeNetworkInterfaces",
+                    "ec2:DescribeSubnets",
+                    "ec2:DescribeSecurityGroups",
+                    "ec2:DescribeVpcs",
+                ],
+                "Resource": "*",
+            },
+            {
+                "Sid": "VpcInterfacesCreate",
+                "Effect": "Allow",
+                "Action": "ec2:CreateNetworkInterface",
+                "Resource": [f"arn:aws:ec2:{region}:{account_id}:network-interface/*", *subnets, security_group_arn],
+            },
+            {
+                "Sid": "VpcInterfacesDelete",
+                "Effect": "Allow",
+                "Action": "ec2:DeleteNetworkInterface",
+                "Resource": f"arn:aws:ec2:{region}:{account_id}:network-interface/*",
+                "Condition": {"ArnEquals": {"ec2:Vpc": f"arn:aws:ec2:{region}:{account_id}:vpc/{vpc_id}"}},
+            },
+            {
+                "Sid": "VpcInterfacesInTheStageSubnets",
+                "Effect": "Allow",
+                "Action": "ec2:CreateNetworkInterfacePermission",
+                "Resource": f"arn:aws:ec2:{region}:{account_id}:network-interface/*",
+                "Condition": {
+                    "StringEquals": {"ec2:AuthorizedService": "codebuild.amazonaws.com"},
+                    "ArnEquals": {"ec2:Subnet": subnets},
                 },
-                {
-                    # What CodeBuild needs to place the build in the VPC (AWS CodeBuild user guide, VPC):
-                    # reads anywhere (they take no resource), writes only in the stage's VPC.
-                    "Sid": "VpcDescribe",
-                    "Effect": "Allow",
-                    "Action": [
-                        "ec2:DescribeDhcpOptions",
-                        "ec2:DescribeNetworkInterfaces",
-                        "ec2:DescribeSubnets",
-                        "ec2:DescribeSecurityGroups",
-                        "ec2:DescribeVpcs",
-                    ],
-                    "Resource": "*",
-                },
-                {
-                    "Sid": "VpcInterfacesCreate",
-                    "Effect": "Allow",
-                    "Action": "ec2:CreateNetworkInterface",
-                    "Resource": [f"arn:aws:ec2:{region}:{account_id}:network-interface/*", *subnets, security_group_arn],
-                },
-                {
-                    "Sid": "VpcInterfacesDelete",
-                    "Effect": "Allow",
-                    "Action": "ec2:DeleteNetworkInterface",
-                    "Resource": f"arn:aws:ec2:{region}:{account_id}:network-interface/*",
-                    "Condition": {"ArnEquals": {"ec2:Vpc": f"arn:aws:ec2:{region}:{account_id}:vpc/{vpc_id}"}},
-                },
-                {
-                    "Sid": "VpcInterfacesInTheStageSubnets",
-                    "Effect": "Allow",
-                    "Action": "ec2:CreateNetworkInterfacePermission",
-                    "Resource": f"arn:aws:ec2:{region}:{account_id}:network-interface/*",
-                    "Condition": {
-                        "StringEquals": {"ec2:AuthorizedService": "codebuild.amazonaws.com"},
-                        "ArnEquals": {"ec2:Subnet": subnets},
-                    },
-                },
-            ],
-        }
+            },
+        ]
     )

@@ -22,7 +22,7 @@ from components.cluster.releases import helm_release
 from components.config import ClusterConfig, NodeGroupConfig
 from components.context import StageContext
 from components.data.keys import account_administers_statement, logs_statement
-from components.iam import service_trust
+from components.iam import policy_document, service_trust
 
 # Graviton, Amazon Linux 2023 (EKS picks the AMI matching the node group's version).
 AMI_TYPE = "AL2023_ARM_64_STANDARD"
@@ -113,17 +113,14 @@ class Cluster(pulumi.ComponentResource):
             f"{stage}-eks-cluster-kms",
             role=self.cluster_role.id,
             policy=self.kms_key.arn.apply(
-                lambda arn: json.dumps(
-                    {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Effect": "Allow",
-                                "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ListGrants", "kms:DescribeKey"],
-                                "Resource": arn,
-                            }
-                        ],
-                    }
+                lambda arn: policy_document(
+                    [
+                        {
+                            "Effect": "Allow",
+                            "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ListGrants", "kms:DescribeKey"],
+                            "Resource": arn,
+                        }
+                    ]
                 )
             ),
             opts=pulumi.ResourceOptions(parent=self.cluster_role),
@@ -493,59 +490,53 @@ def _slug(ref: str) -> str:
 
 
 def _key_policy(account_id: str, region: str, log_group_name: str) -> str:
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                account_administers_statement(account_id, sid="AccountAdministers"),
-                logs_statement(account_id, region, log_group_name, sid="ControlPlaneLogs"),
-            ],
-        }
+    return policy_document(
+        [
+            account_administers_statement(account_id, sid="AccountAdministers"),
+            logs_statement(account_id, region, log_group_name, sid="ControlPlaneLogs"),
+        ]
     )
 
 
 def _lb_controller_policy(account_id: str, region: str, stage: str) -> str:
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "Discover",
-                    "Effect": "Allow",
-                    "Action": [
-                        "ec2:DescribeAccountAttributes",
-                        "ec2:DescribeAvailabilityZones",
-                        "ec2:DescribeInstances",
-                        "ec2:DescribeInternetGateways",
-                        "ec2:DescribeNetworkInterfaces",
-                        "ec2:DescribeRouteTables",
-                        "ec2:DescribeSecurityGroups",
-                        "ec2:DescribeSubnets",
-                        "ec2:DescribeTags",
-                        "ec2:DescribeVpcs",
-                        "elasticloadbalancing:DescribeListenerAttributes",
-                        "elasticloadbalancing:DescribeListeners",
-                        "elasticloadbalancing:DescribeLoadBalancerAttributes",
-                        "elasticloadbalancing:DescribeLoadBalancers",
-                        "elasticloadbalancing:DescribeRules",
-                        "elasticloadbalancing:DescribeTags",
-                        "elasticloadbalancing:DescribeTargetGroupAttributes",
-                        "elasticloadbalancing:DescribeTargetGroups",
-                        "elasticloadbalancing:DescribeTargetHealth",
-                    ],
-                    "Resource": "*",
-                },
-                {
-                    # Pulumi owns the target groups; the controller only moves pod IPs in
-                    # and out of the ones carrying this stage's tag.
-                    "Sid": "BindStageTargetGroups",
-                    "Effect": "Allow",
-                    "Action": ["elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets"],
-                    "Resource": f"arn:aws:elasticloadbalancing:{region}:{account_id}:targetgroup/*/*",
-                    "Condition": {"StringEquals": {"aws:ResourceTag/stage": stage}},
-                },
-            ],
-        }
+    return policy_document(
+        [
+            {
+                "Sid": "Discover",
+                "Effect": "Allow",
+                "Action": [
+                    "ec2:DescribeAccountAttributes",
+                    "ec2:DescribeAvailabilityZones",
+                    "ec2:DescribeInstances",
+                    "ec2:DescribeInternetGateways",
+                    "ec2:DescribeNetworkInterfaces",
+                    "ec2:DescribeRouteTables",
+                    "ec2:DescribeSecurityGroups",
+                    "ec2:DescribeSubnets",
+                    "ec2:DescribeTags",
+                    "ec2:DescribeVpcs",
+                    "elasticloadbalancing:DescribeListenerAttributes",
+                    "elasticloadbalancing:DescribeListeners",
+                    "elasticloadbalancing:DescribeLoadBalancerAttributes",
+                    "elasticloadbalancing:DescribeLoadBalancers",
+                    "elasticloadbalancing:DescribeRules",
+                    "elasticloadbalancing:DescribeTags",
+                    "elasticloadbalancing:DescribeTargetGroupAttributes",
+                    "elasticloadbalancing:DescribeTargetGroups",
+                    "elasticloadbalancing:DescribeTargetHealth",
+                ],
+                "Resource": "*",
+            },
+            {
+                # Pulumi owns the target groups; the controller only moves pod IPs in
+                # and out of the ones carrying this stage's tag.
+                "Sid": "BindStageTargetGroups",
+                "Effect": "Allow",
+                "Action": ["elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets"],
+                "Resource": f"arn:aws:elasticloadbalancing:{region}:{account_id}:targetgroup/*/*",
+                "Condition": {"StringEquals": {"aws:ResourceTag/stage": stage}},
+            },
+        ]
     )
 
 

@@ -23,6 +23,7 @@ import pulumi_aws as aws
 
 from components.config import DeliveryConfig
 from components.context import StageContext
+from components.iam import policy_document
 
 UPSTREAM = "ghcr.io"
 SECRET_PREFIX = "ecr-pullthroughcache/"
@@ -44,18 +45,15 @@ def cached_repository(repository: str, account_id: str, region: str, stage: str)
 def node_pull_policy(account_id: str, region: str, stage: str) -> str:
     """What a node needs beyond AmazonEC2ContainerRegistryPullOnly to pull through the cache:
     create the cached repository on first pull and import the upstream image, under the prefix only."""
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "PullThroughCache",
-                    "Effect": "Allow",
-                    "Action": ["ecr:CreateRepository", "ecr:BatchImportUpstreamImage"],
-                    "Resource": f"arn:aws:ecr:{region}:{account_id}:repository/{cache_prefix(stage)}/*",
-                }
-            ],
-        }
+    return policy_document(
+        [
+            {
+                "Sid": "PullThroughCache",
+                "Effect": "Allow",
+                "Action": ["ecr:CreateRepository", "ecr:BatchImportUpstreamImage"],
+                "Resource": f"arn:aws:ecr:{region}:{account_id}:repository/{cache_prefix(stage)}/*",
+            }
+        ]
     )
 
 

@@ -15,7 +15,6 @@ publisher's credentials on the topic's key).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +31,7 @@ from components.cluster.releases import helm_release, part_of_labels, stage_name
 from components.cluster.telemetry import grafana_logs_policy
 from components.config import MonitoringConfig
 from components.context import StageContext
+from components.iam import policy_document
 
 NAMESPACE = "monitoring"
 CHARTS_REPO = "https://prometheus-community.github.io/helm-charts"
@@ -190,20 +190,17 @@ def sns_message(stage: str) -> str:
 def alertmanager_policy(topic_arns: Sequence[str], key_arn: str, region: str) -> str:
     """Publish to the alarm topics; SNS encrypts with the topic's key using the publisher's
     credentials, so the publisher needs GenerateDataKey* and Decrypt on it, through SNS only."""
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {"Sid": "PublishAlerts", "Effect": "Allow", "Action": "sns:Publish", "Resource": list(topic_arns)},
-                {
-                    "Sid": "EncryptForTheTopic",
-                    "Effect": "Allow",
-                    "Action": ["kms:GenerateDataKey*", "kms:Decrypt"],
-                    "Resource": key_arn,
-                    "Condition": {"StringEquals": {"kms:ViaService": f"sns.{region}.amazonaws.com"}},
-                },
-            ],
-        }
+    return policy_document(
+        [
+            {"Sid": "PublishAlerts", "Effect": "Allow", "Action": "sns:Publish", "Resource": list(topic_arns)},
+            {
+                "Sid": "EncryptForTheTopic",
+                "Effect": "Allow",
+                "Action": ["kms:GenerateDataKey*", "kms:Decrypt"],
+                "Resource": key_arn,
+                "Condition": {"StringEquals": {"kms:ViaService": f"sns.{region}.amazonaws.com"}},
+            },
+        ]
     )
 
 

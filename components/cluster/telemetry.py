@@ -17,7 +17,6 @@ of its one log group, Tempo may read/write/delete objects of its one bucket.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +30,7 @@ from components.cluster.releases import helm_release
 from components.config import MonitoringConfig, TracesConfig
 from components.context import StageContext
 from components.edge.edge_buckets import EdgeBucket, EdgeBucketArgs
+from components.iam import policy_document
 
 FLUENT_BIT_REPO = "https://aws.github.io/eks-charts"
 FLUENT_BIT_RELEASE = "aws-for-fluent-bit"
@@ -68,43 +68,37 @@ def pods_log_group_arn(region: str, account_id: str, stage: str) -> str:
 
 def fluent_bit_policy(log_group_arn: str) -> str:
     """Streams of the one log group; no CreateLogGroup (Pulumi owns the group, its KMS and retention)."""
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "WritePodLogs",
-                    "Effect": "Allow",
-                    "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-                    "Resource": [log_group_arn, f"{log_group_arn}:log-stream:*"],
-                }
-            ],
-        }
+    return policy_document(
+        [
+            {
+                "Sid": "WritePodLogs",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                "Resource": [log_group_arn, f"{log_group_arn}:log-stream:*"],
+            }
+        ]
     )
 
 
 def tempo_policy(bucket_arn: str, key_arn: str, region: str) -> str:
     """Objects of the one bucket (the compactor deletes expired blocks), the key through S3 only."""
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {"Sid": "ListTraceBucket", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket_arn},
-                {
-                    "Sid": "TraceBlocks",
-                    "Effect": "Allow",
-                    "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:GetObjectTagging", "s3:PutObjectTagging"],
-                    "Resource": f"{bucket_arn}/*",
-                },
-                {
-                    "Sid": "EncryptBlocks",
-                    "Effect": "Allow",
-                    "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
-                    "Resource": key_arn,
-                    "Condition": {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
-                },
-            ],
-        }
+    return policy_document(
+        [
+            {"Sid": "ListTraceBucket", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket_arn},
+            {
+                "Sid": "TraceBlocks",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:GetObjectTagging", "s3:PutObjectTagging"],
+                "Resource": f"{bucket_arn}/*",
+            },
+            {
+                "Sid": "EncryptBlocks",
+                "Effect": "Allow",
+                "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+                "Resource": key_arn,
+                "Condition": {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
+            },
+        ]
     )
 
 
@@ -230,32 +224,29 @@ def grafana_datasources(region: str, namespace: str, logs: bool, traces: bool) -
 
 def grafana_logs_policy(log_group_arn: str) -> str:
     """Grafana's CloudWatch datasource: Logs Insights queries on the pods' log group only."""
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "QueryPodLogs",
-                    "Effect": "Allow",
-                    "Action": ["logs:StartQuery", "logs:GetLogEvents", "logs:FilterLogEvents", "logs:GetLogGroupFields"],
-                    "Resource": [log_group_arn, f"{log_group_arn}:log-stream:*"],
-                },
-                {
-                    # The group picker and query results: this account's groups in the region.
-                    "Sid": "ListGroupsAndResults",
-                    "Effect": "Allow",
-                    "Action": ["logs:DescribeLogGroups", "logs:GetQueryResults"],
-                    "Resource": log_group_arn.split(":log-group:", 1)[0] + ":log-group:*",
-                },
-                {
-                    # Acts on a query id, not on a resource.
-                    "Sid": "StopQuery",
-                    "Effect": "Allow",
-                    "Action": "logs:StopQuery",
-                    "Resource": "*",
-                },
-            ],
-        }
+    return policy_document(
+        [
+            {
+                "Sid": "QueryPodLogs",
+                "Effect": "Allow",
+                "Action": ["logs:StartQuery", "logs:GetLogEvents", "logs:FilterLogEvents", "logs:GetLogGroupFields"],
+                "Resource": [log_group_arn, f"{log_group_arn}:log-stream:*"],
+            },
+            {
+                # The group picker and query results: this account's groups in the region.
+                "Sid": "ListGroupsAndResults",
+                "Effect": "Allow",
+                "Action": ["logs:DescribeLogGroups", "logs:GetQueryResults"],
+                "Resource": log_group_arn.split(":log-group:", 1)[0] + ":log-group:*",
+            },
+            {
+                # Acts on a query id, not on a resource.
+                "Sid": "StopQuery",
+                "Effect": "Allow",
+                "Action": "logs:StopQuery",
+                "Resource": "*",
+            },
+        ]
     )
 
 

@@ -13,7 +13,6 @@ mode refuses deletions before `lockMinRetentionDays` to everyone without
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -23,7 +22,7 @@ import pulumi_aws as aws
 from components.config import BackupConfig
 from components.context import StageContext
 from components.data.keys import account_administers_statement
-from components.iam import service_trust
+from components.iam import policy_document, service_trust
 
 # AWS-managed policies of the AWS Backup service role (docs: "AWS managed policies for AWS Backup").
 BACKUP_MANAGED_POLICIES = {
@@ -74,9 +73,7 @@ class Backup(pulumi.ComponentResource):
                 description=f"{stage}: AWS Backup copies in {cfg.copy_region}",
                 enable_key_rotation=True,
                 deletion_window_in_days=30,
-                policy=pulumi.Output.from_input(ctx.account_id).apply(
-                    lambda acct: json.dumps({"Version": "2012-10-17", "Statement": [account_administers_statement(acct)]})
-                ),
+                policy=pulumi.Output.from_input(ctx.account_id).apply(lambda acct: policy_document([account_administers_statement(acct)])),
                 opts=remote,
             )
             aws.kms.Alias(

@@ -4,7 +4,6 @@ token per group, reachable on 6379 only from named security groups."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -14,6 +13,7 @@ import pulumi_random as random
 
 from components.config import CacheConfig
 from components.data.data_access import DataStoreArgs, DataStoreKind, data_store_network
+from components.iam import policy_document
 from components.ports import Ports
 
 REDIS = DataStoreKind("redis", "Redis (TLS)", "ElastiCache", aws.elasticache.SubnetGroup)
@@ -79,20 +79,17 @@ class Cache(pulumi.ComponentResource):
             f"{stage}-cache-events-policy",
             arn=self.events_topic.arn,
             policy=pulumi.Output.all(self.events_topic.arn, args.ctx.account_id).apply(
-                lambda a: json.dumps(
-                    {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Sid": "ElastiCacheOfThisAccountPublishes",
-                                "Effect": "Allow",
-                                "Principal": {"AWS": "*"},
-                                "Action": "SNS:Publish",
-                                "Resource": a[0],
-                                "Condition": {"StringEquals": {"AWS:SourceOwner": a[1]}},
-                            }
-                        ],
-                    }
+                lambda a: policy_document(
+                    [
+                        {
+                            "Sid": "ElastiCacheOfThisAccountPublishes",
+                            "Effect": "Allow",
+                            "Principal": {"AWS": "*"},
+                            "Action": "SNS:Publish",
+                            "Resource": a[0],
+                            "Condition": {"StringEquals": {"AWS:SourceOwner": a[1]}},
+                        }
+                    ]
                 )
             ),
             opts=pulumi.ResourceOptions(parent=self.events_topic),

@@ -3,12 +3,13 @@ Insights, the RDS master secret, ElastiCache, the file bucket, data-tier log gro
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pulumi
 import pulumi_aws as aws
+
+from components.iam import policy_document
 
 if TYPE_CHECKING:  # context.py builds the DataKey from this module: no runtime import back
     from components.context import StageContext
@@ -108,15 +109,12 @@ def cloudfront_log_delivery_statement(bucket_name: str) -> dict:
 
 def edge_logs_key_policy(account_id: str) -> str:
     """The us-east-1 key: CloudWatch Logs there may use it for the WAF and Route 53 query log groups only."""
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                account_administers_statement(account_id),
-                logs_statement(account_id, "us-east-1", "aws-waf-logs-*", sid="WafLogsInUsEast1"),
-                logs_statement(account_id, "us-east-1", "/aws/route53/*", sid="Route53QueryLogsInUsEast1"),
-            ],
-        }
+    return policy_document(
+        [
+            account_administers_statement(account_id),
+            logs_statement(account_id, "us-east-1", "aws-waf-logs-*", sid="WafLogsInUsEast1"),
+            logs_statement(account_id, "us-east-1", "/aws/route53/*", sid="Route53QueryLogsInUsEast1"),
+        ]
     )
 
 
@@ -143,28 +141,25 @@ def data_key_policy(account_id: str, region: str, stage: str | None = None, log_
     for this account's log groups; CloudFront may decrypt for this account's distributions
     (origin access control reading SSE-KMS objects; the bucket policy narrows it to one
     distribution)."""
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                account_administers_statement(account_id),
-                logs_statement(account_id, region, "*", sid="CloudWatchLogsOfThisAccount"),
-                # The stage's alarm topic is encrypted with this key: CloudWatch alarms, RDS
-                # events and DMS event subscriptions publish to it (ElastiCache cannot: its
-                # events have a topic of their own, components/data/cache.py).
-                alarm_publishers_statement(account_id, ALARM_TOPIC_PUBLISHERS),
-                *([log_delivery_statement(account_id, region)] if log_delivery else []),
-                {
-                    "Sid": "CloudFrontOacOfThisAccount",
-                    "Effect": "Allow",
-                    "Principal": {"Service": "cloudfront.amazonaws.com"},
-                    "Action": "kms:Decrypt",  # read only: CloudFront never writes the bucket
-                    "Resource": "*",
-                    "Condition": {"ArnLike": {"AWS:SourceArn": f"arn:aws:cloudfront::{account_id}:distribution/*"}},
-                },
-                *([cloudfront_log_delivery_statement(cdn_log_bucket_name(stage, account_id))] if stage else []),
-            ],
-        }
+    return policy_document(
+        [
+            account_administers_statement(account_id),
+            logs_statement(account_id, region, "*", sid="CloudWatchLogsOfThisAccount"),
+            # The stage's alarm topic is encrypted with this key: CloudWatch alarms, RDS
+            # events and DMS event subscriptions publish to it (ElastiCache cannot: its
+            # events have a topic of their own, components/data/cache.py).
+            alarm_publishers_statement(account_id, ALARM_TOPIC_PUBLISHERS),
+            *([log_delivery_statement(account_id, region)] if log_delivery else []),
+            {
+                "Sid": "CloudFrontOacOfThisAccount",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudfront.amazonaws.com"},
+                "Action": "kms:Decrypt",  # read only: CloudFront never writes the bucket
+                "Resource": "*",
+                "Condition": {"ArnLike": {"AWS:SourceArn": f"arn:aws:cloudfront::{account_id}:distribution/*"}},
+            },
+            *([cloudfront_log_delivery_statement(cdn_log_bucket_name(stage, account_id))] if stage else []),
+        ]
     )
 
 

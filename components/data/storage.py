@@ -3,7 +3,6 @@ internet only through CloudFront (origin access control, wired by the edge tier)
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import pulumi
@@ -12,6 +11,7 @@ import pulumi_aws as aws
 from components.buckets import cloudfront_may, deny_everyone, deny_insecure_transport, private_bucket_baseline, version_expiry_rules
 from components.config import StorageConfig
 from components.context import StageContext
+from components.iam import policy_document
 
 # Users' files live under this key prefix, and CloudFront serves them at the same path: the
 # `/files/*` behaviour forwards the URL path unchanged (no origin path, no rewrite), so URL path
@@ -28,15 +28,12 @@ class FileStorageArgs:
 
 def bucket_policy_document(bucket_arn: str, distribution_arn: str) -> str:
     """TLS-only (and TLS >= 1.2) for everyone, plus read for one CloudFront distribution."""
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                deny_insecure_transport(bucket_arn),
-                deny_everyone("DenyOldTls", bucket_arn, {"NumericLessThan": {"s3:TlsVersion": "1.2"}}),
-                cloudfront_may("AllowCloudFrontOacRead", "s3:GetObject", f"{bucket_arn}/*", distribution_arn),
-            ],
-        }
+    return policy_document(
+        [
+            deny_insecure_transport(bucket_arn),
+            deny_everyone("DenyOldTls", bucket_arn, {"NumericLessThan": {"s3:TlsVersion": "1.2"}}),
+            cloudfront_may("AllowCloudFrontOacRead", "s3:GetObject", f"{bucket_arn}/*", distribution_arn),
+        ]
     )
 
 

@@ -9,7 +9,6 @@ validation) uses it.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import pulumi
@@ -17,6 +16,7 @@ import pulumi_aws as aws
 
 from components.config import EdgeConfig
 from components.context import StageContext
+from components.iam import policy_document
 
 
 @dataclass
@@ -160,20 +160,17 @@ class Dns(pulumi.ComponentResource):
             f"{stage}-dns-query-logs-policy",
             policy_name=f"{stage}-route53-query-logs",
             policy_document=pulumi.Output.all(self.query_log_group.arn, args.ctx.account_id).apply(
-                lambda v: json.dumps(
-                    {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Sid": "Route53QueryLogs",
-                                "Effect": "Allow",
-                                "Principal": {"Service": "route53.amazonaws.com"},
-                                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                                "Resource": f"{v[0]}:*",
-                                "Condition": {"StringEquals": {"aws:SourceAccount": v[1]}},
-                            }
-                        ],
-                    }
+                lambda v: policy_document(
+                    [
+                        {
+                            "Sid": "Route53QueryLogs",
+                            "Effect": "Allow",
+                            "Principal": {"Service": "route53.amazonaws.com"},
+                            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                            "Resource": f"{v[0]}:*",
+                            "Condition": {"StringEquals": {"aws:SourceAccount": v[1]}},
+                        }
+                    ]
                 )
             ),
             opts=east,

@@ -18,7 +18,6 @@ Metric names and dimensions:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -28,6 +27,7 @@ import pulumi_aws as aws
 from components.config import EdgeAlarmsConfig
 from components.context import StageContext
 from components.data.keys import account_administers_statement, alarm_publishers_statement
+from components.iam import policy_document
 
 GLOBAL_REGION = "us-east-1"
 FIVE_MINUTES = 300
@@ -36,14 +36,11 @@ FIVE_MINUTES = 300
 def global_alarm_key_policy(account_id: str) -> str:
     """The account administers the key through IAM; CloudWatch alarms of this account may
     publish to the topic it encrypts. Nothing else (no other publisher exists in us-east-1)."""
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                account_administers_statement(account_id),
-                alarm_publishers_statement(account_id, ["cloudwatch.amazonaws.com"], sid="CloudWatchAlarmsOfThisAccount"),
-            ],
-        }
+    return policy_document(
+        [
+            account_administers_statement(account_id),
+            alarm_publishers_statement(account_id, ["cloudwatch.amazonaws.com"], sid="CloudWatchAlarmsOfThisAccount"),
+        ]
     )
 
 

@@ -10,7 +10,6 @@ the caller adds its service statements.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -19,6 +18,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.buckets import deny_insecure_transport, private_bucket_baseline
+from components.iam import policy_document
 
 ObjectOwnership = Literal["BucketOwnerEnforced", "BucketOwnerPreferred"]
 
@@ -118,7 +118,7 @@ class EdgeBucket:
 
         def policy(values: list[Any]) -> str:
             arn, *extra = values
-            return json.dumps({"Version": "2012-10-17", "Statement": [deny_insecure_transport(arn), *statements(arn, *extra)]})
+            return policy_document([deny_insecure_transport(arn), *statements(arn, *extra)])
 
         self.policy = aws.s3.BucketPolicy(
             f"{self._logical}-policy",

@@ -11,7 +11,6 @@ node back on the same host address and EIP. Capacity is added by raising
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -21,7 +20,7 @@ import pulumi_random as random
 
 from components.config import TurnConfig
 from components.context import StageContext
-from components.iam import service_trust
+from components.iam import policy_document, service_trust
 from components.turn.turn_config import (
     SECRET_PLACEHOLDER,
     NodeBoot,
@@ -240,27 +239,24 @@ class Turn(pulumi.ComponentResource):
             f"{stage}-turn-node-access",
             role=role.id,
             policy=pulumi.Output.all(self.secret.arn, self.log_group.arn, self.args.ctx.data_key_arn, self.args.ctx.region).apply(
-                lambda v: json.dumps(
-                    {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {"Sid": "ReadTheTurnSecret", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": v[0]},
-                            {
-                                # The secret is under the data key: decrypt through Secrets Manager only.
-                                "Sid": "DecryptTheTurnSecret",
-                                "Effect": "Allow",
-                                "Action": "kms:Decrypt",
-                                "Resource": v[2],
-                                "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{v[3]}.amazonaws.com"}},
-                            },
-                            {
-                                "Sid": "ShipCoturnLogs",
-                                "Effect": "Allow",
-                                "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-                                "Resource": [v[1], f"{v[1]}:log-stream:*"],
-                            },
-                        ],
-                    }
+                lambda v: policy_document(
+                    [
+                        {"Sid": "ReadTheTurnSecret", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": v[0]},
+                        {
+                            # The secret is under the data key: decrypt through Secrets Manager only.
+                            "Sid": "DecryptTheTurnSecret",
+                            "Effect": "Allow",
+                            "Action": "kms:Decrypt",
+                            "Resource": v[2],
+                            "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{v[3]}.amazonaws.com"}},
+                        },
+                        {
+                            "Sid": "ShipCoturnLogs",
+                            "Effect": "Allow",
+                            "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                            "Resource": [v[1], f"{v[1]}:log-stream:*"],
+                        },
+                    ]
                 )
             ),
             opts=in_role,
