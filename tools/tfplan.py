@@ -215,24 +215,16 @@ NAME_KEYED = (
 )
 # Terraform's `ingress`/`egress` of aws_security_group are attributes-as-blocks: every field is
 # always present in a plan (unset ones empty); the bridge sends only what the program set.
-BLOCK_DEFAULTS = {
-    ("aws_security_group", "ingress"): {
-        "cidr_blocks": [],
-        "ipv6_cidr_blocks": [],
-        "prefix_list_ids": [],
-        "security_groups": [],
-        "self": False,
-        "description": "",
-    },
-    ("aws_security_group", "egress"): {
-        "cidr_blocks": [],
-        "ipv6_cidr_blocks": [],
-        "prefix_list_ids": [],
-        "security_groups": [],
-        "self": False,
-        "description": "",
-    },
+_SG_RULE_DEFAULTS = {
+    "cidr_blocks": [],
+    "ipv6_cidr_blocks": [],
+    "prefix_list_ids": [],
+    "security_groups": [],
+    "self": False,
+    "description": "",
 }
+# Read only (merged into a fresh dict per block), so both directions share one table.
+BLOCK_DEFAULTS = {("aws_security_group", "ingress"): _SG_RULE_DEFAULTS, ("aws_security_group", "egress"): _SG_RULE_DEFAULTS}
 STEM_TYPES = {"load_balancer": "aws_lb", "hosted_zone": "aws_route53_zone", "kms_key": "aws_kms_key", "key": "aws_kms_key"}
 ALIAS_TARGETS = ("aws_cloudfront_distribution", "aws_lb")
 
