@@ -1,9 +1,10 @@
-"""IAM trust documents: every role of the stage is assumed by one AWS service or, through
-EKS Pod Identity, by one service account of the cluster."""
+"""IAM policy documents and their statements. Trust: every role of the stage is assumed by one
+AWS service or, through EKS Pod Identity, by one service account of the cluster."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 import pulumi
 
@@ -13,6 +14,25 @@ POD_IDENTITY_PRINCIPAL = "pods.eks.amazonaws.com"
 def policy_document(statements: list) -> str:
     """An IAM policy document (identity, trust, key, bucket or topic policy), version 2012-10-17."""
     return json.dumps({"Version": "2012-10-17", "Statement": statements})
+
+
+def allow(sid: str, actions: str | Sequence[str], resources: str | Sequence[str], **condition: dict) -> dict:
+    """One Allow statement, keys in IAM's order. `condition` by operator, e.g.
+    `StringEquals={"aws:SourceAccount": account}`."""
+    statement: dict = {"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resources}
+    if condition:
+        statement["Condition"] = condition
+    return statement
+
+
+def log_streams_write(log_group_arn: str) -> dict:
+    """Write the streams of one log group (a Lambda's or a build's); Pulumi owns the group."""
+    return allow("Logs", ["logs:CreateLogStream", "logs:PutLogEvents"], f"{log_group_arn}:*")
+
+
+def key_via_service(sid: str, actions: str | Sequence[str], key_arn: str, service: str, region: str) -> dict:
+    """Use of a KMS key only through `service` (s3, sns, secretsmanager) in `region`."""
+    return allow(sid, actions, key_arn, StringEquals={"kms:ViaService": f"{service}.{region}.amazonaws.com"})
 
 
 def _document(statement: dict) -> str:

@@ -24,7 +24,7 @@ import pulumi_aws as aws
 
 from components.config import NetworkConfig
 from components.context import StageContext
-from components.iam import policy_document, service_trust
+from components.iam import allow, policy_document, service_trust
 
 AL2023_ARM64_AMI = "resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64"
 SSM_CORE_POLICY_ARN = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
@@ -119,27 +119,16 @@ def role_policy(region: str, account_id: str, stage: str, allocation_id: str, ro
     arn = f"arn:aws:ec2:{region}:{account_id}"
     return policy_document(
         [
-            {
-                "Sid": "PrivateDefaultRoutes",
-                "Effect": "Allow",
-                "Action": ["ec2:ReplaceRoute", "ec2:CreateRoute"],
-                "Resource": [f"{arn}:route-table/{rt}" for rt in route_table_ids],
-            },
-            {
-                "Sid": "EgressAddress",
-                "Effect": "Allow",
-                "Action": "ec2:AssociateAddress",
-                "Resource": f"{arn}:elastic-ip/{allocation_id}",
-            },
-            {
-                "Sid": "ThisStagesNatInstance",
-                "Effect": "Allow",
-                "Action": ["ec2:AssociateAddress", "ec2:ModifyInstanceAttribute"],
-                "Resource": f"{arn}:instance/*",
-                "Condition": {"StringEquals": {f"aws:ResourceTag/{NAT_TAG}": stage}},
-            },
+            allow("PrivateDefaultRoutes", ["ec2:ReplaceRoute", "ec2:CreateRoute"], [f"{arn}:route-table/{rt}" for rt in route_table_ids]),
+            allow("EgressAddress", "ec2:AssociateAddress", f"{arn}:elastic-ip/{allocation_id}"),
+            allow(
+                "ThisStagesNatInstance",
+                ["ec2:AssociateAddress", "ec2:ModifyInstanceAttribute"],
+                f"{arn}:instance/*",
+                StringEquals={f"aws:ResourceTag/{NAT_TAG}": stage},
+            ),
             # AssociateAddress also authorizes the instance's primary network interface.
-            {"Sid": "ItsInterface", "Effect": "Allow", "Action": "ec2:AssociateAddress", "Resource": f"{arn}:network-interface/*"},
+            allow("ItsInterface", "ec2:AssociateAddress", f"{arn}:network-interface/*"),
         ]
     )
 

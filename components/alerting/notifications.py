@@ -19,7 +19,7 @@ import pulumi_aws as aws
 
 from components.config import NotificationsConfig
 from components.context import StageContext
-from components.iam import policy_document, service_trust
+from components.iam import allow, policy_document, service_trust
 
 # Chatbot is a global service whose API answers in a few regions only (us-east-2 among them);
 # the channel configuration is made there and serves topics of any region.
@@ -48,19 +48,17 @@ def chatbot_role_policy(account_id: str) -> str:
     history and its metric chart), on this account's alarms only where IAM can scope it."""
     return policy_document(
         [
-            {
-                "Sid": "ReadTheAlarms",
-                "Effect": "Allow",
-                "Action": ["cloudwatch:DescribeAlarms", "cloudwatch:DescribeAlarmHistory"],
-                "Resource": f"arn:aws:cloudwatch:*:{account_id}:alarm:*",
-            },
-            {
-                # Metric reads take no resource.
-                "Sid": "DrawTheirMetrics",
-                "Effect": "Allow",
-                "Action": ["cloudwatch:GetMetricData", "cloudwatch:GetMetricStatistics", "cloudwatch:GetMetricWidgetImage"],
-                "Resource": "*",
-            },
+            allow(
+                "ReadTheAlarms",
+                ["cloudwatch:DescribeAlarms", "cloudwatch:DescribeAlarmHistory"],
+                f"arn:aws:cloudwatch:*:{account_id}:alarm:*",
+            ),
+            # Metric reads take no resource.
+            allow(
+                "DrawTheirMetrics",
+                ["cloudwatch:GetMetricData", "cloudwatch:GetMetricStatistics", "cloudwatch:GetMetricWidgetImage"],
+                "*",
+            ),
         ]
     )
 

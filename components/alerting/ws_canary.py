@@ -20,7 +20,7 @@ import websockets
 from canary.ws_check import METRIC_NAMESPACE
 from components.config import CanaryConfig
 from components.context import StageContext
-from components.iam import policy_document, service_trust
+from components.iam import allow, log_streams_write, policy_document, service_trust
 
 SCRIPT = Path(__file__).resolve().parents[2] / "canary" / "ws_check.py"
 HANDLER = "ws_check.handler"
@@ -52,20 +52,9 @@ def schedule_expression(minutes: int) -> str:
 def function_policy(log_group_arn: str) -> str:
     return policy_document(
         [
-            {
-                "Sid": "Logs",
-                "Effect": "Allow",
-                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                "Resource": f"{log_group_arn}:*",
-            },
-            {
-                # PutMetricData takes no resource; the namespace condition keeps it to ours.
-                "Sid": "CheckMetrics",
-                "Effect": "Allow",
-                "Action": "cloudwatch:PutMetricData",
-                "Resource": "*",
-                "Condition": {"StringEquals": {"cloudwatch:namespace": METRIC_NAMESPACE}},
-            },
+            log_streams_write(log_group_arn),
+            # PutMetricData takes no resource; the namespace condition keeps it to ours.
+            allow("CheckMetrics", "cloudwatch:PutMetricData", "*", StringEquals={"cloudwatch:namespace": METRIC_NAMESPACE}),
         ]
     )
 

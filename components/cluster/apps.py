@@ -25,7 +25,7 @@ from components.config import AppConfig, DeliveryConfig
 from components.context import StageContext
 from components.data.storage import FILES_KEY_PREFIX
 from components.db_capacity import alarm_threshold
-from components.iam import policy_document
+from components.iam import allow, key_via_service, policy_document
 
 CHART_PATH = "./charts/co-talk"
 ROLLOUTS_REPO = "https://argoproj.github.io/argo-helm"
@@ -67,38 +67,17 @@ def app_policy(bucket_arn: str, key_arn: str, region: str, db_secret_arn: str | 
     secret = []
     if db_secret_arn:
         secret = [
-            {"Sid": "DatabaseSecret", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": db_secret_arn},
-            {
-                "Sid": "DatabaseSecretKey",
-                "Effect": "Allow",
-                "Action": "kms:Decrypt",
-                "Resource": key_arn,
-                "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
-            },
+            allow("DatabaseSecret", "secretsmanager:GetSecretValue", db_secret_arn),
+            key_via_service("DatabaseSecretKey", "kms:Decrypt", key_arn, "secretsmanager", region),
         ]
     return policy_document(
         [
             *secret,
-            {
-                "Sid": "ListFiles",
-                "Effect": "Allow",
-                "Action": "s3:ListBucket",
-                "Resource": bucket_arn,
-                "Condition": {"StringLike": {"s3:prefix": f"{FILES_KEY_PREFIX}*"}},
-            },
-            {
-                "Sid": "Files",
-                "Effect": "Allow",
-                "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
-                "Resource": f"{bucket_arn}/{FILES_KEY_PREFIX}*",
-            },
-            {
-                "Sid": "FilesKey",
-                "Effect": "Allow",
-                "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
-                "Resource": key_arn,
-                "Condition": {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
-            },
+            allow("ListFiles", "s3:ListBucket", bucket_arn, StringLike={"s3:prefix": f"{FILES_KEY_PREFIX}*"}),
+            allow(
+                "Files", ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"], f"{bucket_arn}/{FILES_KEY_PREFIX}*"
+            ),
+            key_via_service("FilesKey", ["kms:Decrypt", "kms:GenerateDataKey"], key_arn, "s3", region),
         ]
     )
 

@@ -19,7 +19,7 @@ from components.cluster.pod_identity import ClusterAccess, pod_identity_role
 from components.cluster.releases import helm_release
 from components.config import AutoscalerConfig
 from components.context import StageContext
-from components.iam import policy_document
+from components.iam import allow, policy_document
 
 CLUSTER_AUTOSCALER_REPO = "https://kubernetes.github.io/autoscaler"
 CLUSTER_AUTOSCALER_CHART = "cluster-autoscaler"
@@ -158,21 +158,15 @@ def release_values(
 def _autoscaler_policy(cluster_name: str, cluster_arn: str) -> str:
     return policy_document(
         [
-            {"Sid": "Discover", "Effect": "Allow", "Action": list(READ_ACTIONS), "Resource": "*"},
-            {
-                "Sid": "DescribeOwnNodeGroups",
-                "Effect": "Allow",
-                "Action": list(NODEGROUP_READ_ACTIONS),
-                "Resource": nodegroups_arn(cluster_arn),
-            },
-            {
-                # EKS tags every managed node group's ASG k8s.io/cluster-autoscaler/<cluster>=owned:
-                # another cluster's (or a hand-made) group cannot be resized or emptied.
-                "Sid": "ScaleOwnNodeGroups",
-                "Effect": "Allow",
-                "Action": list(WRITE_ACTIONS),
-                "Resource": "*",
-                "Condition": {"StringEquals": {f"aws:ResourceTag/k8s.io/cluster-autoscaler/{cluster_name}": "owned"}},
-            },
+            allow("Discover", list(READ_ACTIONS), "*"),
+            allow("DescribeOwnNodeGroups", list(NODEGROUP_READ_ACTIONS), nodegroups_arn(cluster_arn)),
+            # EKS tags every managed node group's ASG k8s.io/cluster-autoscaler/<cluster>=owned:
+            # another cluster's (or a hand-made) group cannot be resized or emptied.
+            allow(
+                "ScaleOwnNodeGroups",
+                list(WRITE_ACTIONS),
+                "*",
+                StringEquals={f"aws:ResourceTag/k8s.io/cluster-autoscaler/{cluster_name}": "owned"},
+            ),
         ]
     )

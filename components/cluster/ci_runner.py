@@ -17,7 +17,7 @@ import pulumi_aws as aws
 
 from components.config import CiRunnerConfig
 from components.context import StageContext
-from components.iam import policy_document
+from components.iam import allow, log_streams_write, policy_document
 
 
 def runner_project_name(stage: str) -> str:
@@ -127,52 +127,34 @@ class CiRunner(pulumi.ComponentResource):
 
 
 def _runner_policy(account_id: str, region: str, log_group_arn: str, vpc_id: str, security_group_id: str, subnet_ids: list[str]) -> str:
-    subnets = [f"arn:aws:ec2:{region}:{account_id}:subnet/{s}" for s in subnet_ids]
-    security_group_arn = f"arn:aws:ec2:{region}:{account_id}:security-group/{security_group_id}"
+    ec2 = f"arn:aws:ec2:{region}:{account_id}"
+    subnets = [f"{ec2}:subnet/{s}" for s in subnet_ids]
+    security_group_arn = f"{ec2}:security-group/{security_group_id}"
+    interfaces = f"{ec2}:network-interface/*"
     return policy_document(
         [
-            {
-                "Sid": "Logs",
-                "Effect": "Allow",
-                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                "Resource": f"{log_group_arn}:*",
-            },
-            {
-                # What CodeBuild needs to place the build in the VPC (AWS CodeBuild user guide, VPC):
-                # reads anywhere (they take no resource), writes only in the stage's VPC.
-                "Sid": "VpcDescribe",
-                "Effect": "Allow",
-                "Action": [
+            log_streams_write(log_group_arn),
+            # What CodeBuild needs to place the build in the VPC (AWS CodeBuild user guide, VPC):
+            # reads anywhere (they take no resource), writes only in the stage's VPC.
+            allow(
+                "VpcDescribe",
+                [
                     "ec2:DescribeDhcpOptions",
                     "ec2:DescribeNetworkInterfaces",
                     "ec2:DescribeSubnets",
                     "ec2:DescribeSecurityGroups",
                     "ec2:DescribeVpcs",
                 ],
-                "Resource": "*",
-            },
-            {
-                "Sid": "VpcInterfacesCreate",
-                "Effect": "Allow",
-                "Action": "ec2:CreateNetworkInterface",
-                "Resource": [f"arn:aws:ec2:{region}:{account_id}:network-interface/*", *subnets, security_group_arn],
-            },
-            {
-                "Sid": "VpcInterfacesDelete",
-                "Effect": "Allow",
-                "Action": "ec2:DeleteNetworkInterface",
-                "Resource": f"arn:aws:ec2:{region}:{account_id}:network-interface/*",
-                "Condition": {"ArnEquals": {"ec2:Vpc": f"arn:aws:ec2:{region}:{account_id}:vpc/{vpc_id}"}},
-            },
-            {
-                "Sid": "VpcInterfacesInTheStageSubnets",
-                "Effect": "Allow",
-                "Action": "ec2:CreateNetworkInterfacePermission",
-                "Resource": f"arn:aws:ec2:{region}:{account_id}:network-interface/*",
-                "Condition": {
-                    "StringEquals": {"ec2:AuthorizedService": "codebuild.amazonaws.com"},
-                    "ArnEquals": {"ec2:Subnet": subnets},
-                },
-            },
+                "*",
+            ),
+            allow("VpcInterfacesCreate", "ec2:CreateNetworkInterface", [interfaces, *subnets, security_group_arn]),
+            allow("VpcInterfacesDelete", "ec2:DeleteNetworkInterface", interfaces, ArnEquals={"ec2:Vpc": f"{ec2}:vpc/{vpc_id}"}),
+            allow(
+                "VpcInterfacesInTheStageSubnets",
+                "ec2:CreateNetworkInterfacePermission",
+                interfaces,
+                StringEquals={"ec2:AuthorizedService": "codebuild.amazonaws.com"},
+                ArnEquals={"ec2:Subnet": subnets},
+            ),
         ]
     )

@@ -23,7 +23,7 @@ import pulumi_aws as aws
 
 from components.config import DeliveryConfig
 from components.context import StageContext
-from components.iam import policy_document
+from components.iam import allow, policy_document
 
 UPSTREAM = "ghcr.io"
 SECRET_PREFIX = "ecr-pullthroughcache/"
@@ -47,12 +47,11 @@ def node_pull_policy(account_id: str, region: str, stage: str) -> str:
     create the cached repository on first pull and import the upstream image, under the prefix only."""
     return policy_document(
         [
-            {
-                "Sid": "PullThroughCache",
-                "Effect": "Allow",
-                "Action": ["ecr:CreateRepository", "ecr:BatchImportUpstreamImage"],
-                "Resource": f"arn:aws:ecr:{region}:{account_id}:repository/{cache_prefix(stage)}/*",
-            }
+            allow(
+                "PullThroughCache",
+                ["ecr:CreateRepository", "ecr:BatchImportUpstreamImage"],
+                f"arn:aws:ecr:{region}:{account_id}:repository/{cache_prefix(stage)}/*",
+            )
         ]
     )
 

@@ -31,7 +31,7 @@ from components.cluster.releases import helm_release, part_of_labels, stage_name
 from components.cluster.telemetry import grafana_logs_policy
 from components.config import MonitoringConfig
 from components.context import StageContext
-from components.iam import policy_document
+from components.iam import allow, key_via_service, policy_document
 
 NAMESPACE = "monitoring"
 CHARTS_REPO = "https://prometheus-community.github.io/helm-charts"
@@ -192,14 +192,8 @@ def alertmanager_policy(topic_arns: Sequence[str], key_arn: str, region: str) ->
     credentials, so the publisher needs GenerateDataKey* and Decrypt on it, through SNS only."""
     return policy_document(
         [
-            {"Sid": "PublishAlerts", "Effect": "Allow", "Action": "sns:Publish", "Resource": list(topic_arns)},
-            {
-                "Sid": "EncryptForTheTopic",
-                "Effect": "Allow",
-                "Action": ["kms:GenerateDataKey*", "kms:Decrypt"],
-                "Resource": key_arn,
-                "Condition": {"StringEquals": {"kms:ViaService": f"sns.{region}.amazonaws.com"}},
-            },
+            allow("PublishAlerts", "sns:Publish", list(topic_arns)),
+            key_via_service("EncryptForTheTopic", ["kms:GenerateDataKey*", "kms:Decrypt"], key_arn, "sns", region),
         ]
     )
 

@@ -30,7 +30,7 @@ from components.cluster.releases import helm_release
 from components.config import MonitoringConfig, TracesConfig
 from components.context import StageContext
 from components.edge.edge_buckets import EdgeBucket, EdgeBucketArgs
-from components.iam import policy_document
+from components.iam import allow, key_via_service, policy_document
 
 FLUENT_BIT_REPO = "https://aws.github.io/eks-charts"
 FLUENT_BIT_RELEASE = "aws-for-fluent-bit"
@@ -70,12 +70,11 @@ def fluent_bit_policy(log_group_arn: str) -> str:
     """Streams of the one log group; no CreateLogGroup (Pulumi owns the group, its KMS and retention)."""
     return policy_document(
         [
-            {
-                "Sid": "WritePodLogs",
-                "Effect": "Allow",
-                "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-                "Resource": [log_group_arn, f"{log_group_arn}:log-stream:*"],
-            }
+            allow(
+                "WritePodLogs",
+                ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                [log_group_arn, f"{log_group_arn}:log-stream:*"],
+            )
         ]
     )
 
@@ -84,20 +83,13 @@ def tempo_policy(bucket_arn: str, key_arn: str, region: str) -> str:
     """Objects of the one bucket (the compactor deletes expired blocks), the key through S3 only."""
     return policy_document(
         [
-            {"Sid": "ListTraceBucket", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket_arn},
-            {
-                "Sid": "TraceBlocks",
-                "Effect": "Allow",
-                "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:GetObjectTagging", "s3:PutObjectTagging"],
-                "Resource": f"{bucket_arn}/*",
-            },
-            {
-                "Sid": "EncryptBlocks",
-                "Effect": "Allow",
-                "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
-                "Resource": key_arn,
-                "Condition": {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
-            },
+            allow("ListTraceBucket", "s3:ListBucket", bucket_arn),
+            allow(
+                "TraceBlocks",
+                ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:GetObjectTagging", "s3:PutObjectTagging"],
+                f"{bucket_arn}/*",
+            ),
+            key_via_service("EncryptBlocks", ["kms:GenerateDataKey", "kms:Decrypt"], key_arn, "s3", region),
         ]
     )
 
@@ -226,26 +218,19 @@ def grafana_logs_policy(log_group_arn: str) -> str:
     """Grafana's CloudWatch datasource: Logs Insights queries on the pods' log group only."""
     return policy_document(
         [
-            {
-                "Sid": "QueryPodLogs",
-                "Effect": "Allow",
-                "Action": ["logs:StartQuery", "logs:GetLogEvents", "logs:FilterLogEvents", "logs:GetLogGroupFields"],
-                "Resource": [log_group_arn, f"{log_group_arn}:log-stream:*"],
-            },
-            {
-                # The group picker and query results: this account's groups in the region.
-                "Sid": "ListGroupsAndResults",
-                "Effect": "Allow",
-                "Action": ["logs:DescribeLogGroups", "logs:GetQueryResults"],
-                "Resource": log_group_arn.split(":log-group:", 1)[0] + ":log-group:*",
-            },
-            {
-                # Acts on a query id, not on a resource.
-                "Sid": "StopQuery",
-                "Effect": "Allow",
-                "Action": "logs:StopQuery",
-                "Resource": "*",
-            },
+            allow(
+                "QueryPodLogs",
+                ["logs:StartQuery", "logs:GetLogEvents", "logs:FilterLogEvents", "logs:GetLogGroupFields"],
+                [log_group_arn, f"{log_group_arn}:log-stream:*"],
+            ),
+            # The group picker and query results: this account's groups in the region.
+            allow(
+                "ListGroupsAndResults",
+                ["logs:DescribeLogGroups", "logs:GetQueryResults"],
+                log_group_arn.split(":log-group:", 1)[0] + ":log-group:*",
+            ),
+            # Acts on a query id, not on a resource.
+            allow("StopQuery", "logs:StopQuery", "*"),
         ]
     )
 
