@@ -19,7 +19,7 @@ import pulumi_aws as aws
 from pulumi_kubernetes.core import v1 as core
 from pulumi_kubernetes.helm import v3 as helm
 
-from components.cluster.pod_identity import ClusterAccess, pod_identity_role
+from components.cluster.pod_identity import ClusterAccess, PodRoles
 from components.cluster.releases import helm_release, part_of_labels
 from components.config import AppConfig, DeliveryConfig
 from components.context import StageContext
@@ -277,17 +277,13 @@ class Apps(pulumi.ComponentResource):
                     delete_before_replace=True,  # fixed name, the chart refers to it
                 ),
             )
-            self.roles[app_name] = pod_identity_role(
+            self.roles[app_name] = PodRoles(ctx.account_id, args.cluster, args.namespace, parent=self).role(
                 f"{stage}-{release}",
+                release,
                 description=f"{stage} {release}: users' files in the file bucket, the database secret",
-                account_id=ctx.account_id,
-                cluster=args.cluster,
-                namespace=args.namespace,
-                service_account=release,
                 policy=pulumi.Output.all(args.files_bucket_arn, ctx.data_key_arn, args.database.secret_arn).apply(
                     lambda a: app_policy(a[0], a[1], ctx.region, a[2])
                 ),
-                parent=self,
             )
             self.values[app_name] = release_values(args, app_name, app)
             self.releases[app_name] = helm_release(

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import pulumi
 
-from components.cluster.pod_identity import ClusterAccess, pod_identity_role
+from components.cluster.pod_identity import ClusterAccess, PodRoles
 from components.cluster.releases import helm_release
 from components.config import AutoscalerConfig
 from components.context import StageContext
@@ -79,15 +79,11 @@ class NodeAutoscaler(pulumi.ComponentResource):
         stage, cfg = args.ctx.stage, args.config
         self.service_account = CLUSTER_AUTOSCALER_SERVICE_ACCOUNT
 
-        identity = pod_identity_role(
+        identity = PodRoles(args.ctx.account_id, args.cluster, CLUSTER_AUTOSCALER_NAMESPACE, parent=self).role(
             f"{stage}-cluster-autoscaler",
+            CLUSTER_AUTOSCALER_SERVICE_ACCOUNT,
             description=f"{stage}: Kubernetes Cluster Autoscaler (pod identity)",
-            account_id=args.ctx.account_id,
-            cluster=args.cluster,
-            namespace=CLUSTER_AUTOSCALER_NAMESPACE,
-            service_account=CLUSTER_AUTOSCALER_SERVICE_ACCOUNT,
             policy=pulumi.Output.all(args.cluster.name, args.cluster.arn).apply(lambda v: _autoscaler_policy(*v)),
-            parent=self,
         )
         self.role, policy, self.pod_identity = identity.role, identity.policy, identity.association
 

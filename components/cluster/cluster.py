@@ -17,7 +17,7 @@ import pulumi
 import pulumi_aws as aws
 from pulumi_kubernetes.provider import Provider as K8sProvider
 
-from components.cluster.pod_identity import ClusterAccess, pod_identity_role
+from components.cluster.pod_identity import ClusterAccess, PodRoles
 from components.cluster.releases import helm_release
 from components.config import ClusterConfig, NodeGroupConfig
 from components.context import StageContext
@@ -239,15 +239,11 @@ class Cluster(pulumi.ComponentResource):
         # with this stage; it may not create or change load balancers.
         # What the components running on the cluster need of it.
         self.access = ClusterAccess(self.cluster.name, self.cluster.arn, self.k8s_provider, self.addons["eks-pod-identity-agent"])
-        lb_identity = pod_identity_role(
+        lb_identity = PodRoles(args.ctx.account_id, self.access, LB_CONTROLLER_NAMESPACE, parent=self).role(
             f"{stage}-lb-controller",
+            LB_CONTROLLER_SERVICE_ACCOUNT,
             description=f"{self.cluster_name}: AWS Load Balancer Controller (pod identity)",
-            account_id=args.ctx.account_id,
-            cluster=self.access,
-            namespace=LB_CONTROLLER_NAMESPACE,
-            service_account=LB_CONTROLLER_SERVICE_ACCOUNT,
             policy=pulumi.Output.from_input(args.ctx.account_id).apply(lambda acct: _lb_controller_policy(acct, args.ctx.region, stage)),
-            parent=self,
         )
         self.lb_controller_role, pod_identity = lb_identity.role, lb_identity.association
         in_cluster = {"parent": self, "provider": self.k8s_provider}

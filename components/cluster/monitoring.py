@@ -26,7 +26,7 @@ from pulumi_kubernetes import apiextensions
 from pulumi_kubernetes.core import v1 as core
 
 from components.cluster.alert_rules import TURN_JOB
-from components.cluster.pod_identity import ClusterAccess, pod_identity_role
+from components.cluster.pod_identity import ClusterAccess, PodRoles
 from components.cluster.releases import helm_release, part_of_labels, stage_namespace
 from components.cluster.telemetry import grafana_logs_policy
 from components.config import MonitoringConfig
@@ -368,18 +368,15 @@ class Monitoring(pulumi.ComponentResource):
         self.alertmanager_role: aws.iam.Role | None = None
         self.alertmanager_pod_identity: aws.eks.PodIdentityAssociation | None = None
         alerting: list[pulumi.Resource] = []
+        pod_roles = PodRoles(args.ctx.account_id, args.cluster, NAMESPACE, parent=self)
         if cfg.alerts_to_sns:
-            identity = pod_identity_role(
+            identity = pod_roles.role(
                 f"{stage}-alertmanager",
+                ALERTMANAGER_SERVICE_ACCOUNT,
                 description=f"{stage}: Alertmanager publishes alerts to the alarm topic (pod identity)",
-                account_id=args.ctx.account_id,
-                cluster=args.cluster,
-                namespace=NAMESPACE,
-                service_account=ALERTMANAGER_SERVICE_ACCOUNT,
                 policy=pulumi.Output.all(args.ctx.data_key_arn, args.ctx.alarm_topic_arn, *_present(args.critical_topic_arn)).apply(
                     lambda a: alertmanager_policy(a[1:], a[0], args.ctx.region)
                 ),
-                parent=self,
             )
             self.alertmanager_role, policy = identity.role, identity.policy
             self.alertmanager_pod_identity = identity.association
@@ -389,15 +386,11 @@ class Monitoring(pulumi.ComponentResource):
         # Grafana's CloudWatch datasource queries the pods' log group through Pod Identity.
         self.grafana_role: aws.iam.Role | None = None
         if args.grafana_log_group_arn is not None:
-            grafana = pod_identity_role(
+            grafana = pod_roles.role(
                 f"{stage}-grafana",
+                GRAFANA_SERVICE_ACCOUNT,
                 description=f"{stage}: Grafana queries the pods' log group (CloudWatch datasource)",
-                account_id=args.ctx.account_id,
-                cluster=args.cluster,
-                namespace=NAMESPACE,
-                service_account=GRAFANA_SERVICE_ACCOUNT,
                 policy=pulumi.Output.from_input(args.grafana_log_group_arn).apply(grafana_logs_policy),
-                parent=self,
             )
             self.grafana_role = grafana.role
             alerting += [grafana.association, grafana.policy]

@@ -33,33 +33,36 @@ class PodIdentityRole:
     association: aws.eks.PodIdentityAssociation
 
 
-def pod_identity_role(
-    prefix: str,
-    *,
-    description: str,
-    account_id: pulumi.Input[str],
-    cluster: ClusterAccess,
-    namespace: str,
-    service_account: str,
-    policy: pulumi.Input[str],
-    parent: pulumi.Resource,
-) -> PodIdentityRole:
-    """`<prefix>-role` trusted by `namespace/service_account` only, its inline `<prefix>-policy`,
-    and `<prefix>-pod-identity` binding them (after the pod identity agent add-on: the agent
-    injects credentials at pod creation). Policy and association hang off the role."""
-    role = aws.iam.Role(
-        f"{prefix}-role",
-        description=description,
-        assume_role_policy=pod_identity_trust_output(account_id, cluster.arn, namespace, service_account),
-        opts=pulumi.ResourceOptions(parent=parent),
-    )
-    inline = aws.iam.RolePolicy(f"{prefix}-policy", role=role.id, policy=policy, opts=pulumi.ResourceOptions(parent=role))
-    association = aws.eks.PodIdentityAssociation(
-        f"{prefix}-pod-identity",
-        cluster_name=cluster.name,
-        namespace=namespace,
-        service_account=service_account,
-        role_arn=role.arn,
-        opts=pulumi.ResourceOptions(parent=role, depends_on=[cluster.pod_identity_agent] if cluster.pod_identity_agent is not None else []),
-    )
-    return PodIdentityRole(role, inline, association)
+@dataclass(frozen=True)
+class PodRoles:
+    """Where one component's pod roles live: the account, the cluster, the namespace of its
+    service accounts, and the component that parents the roles."""
+
+    account_id: pulumi.Input[str]
+    cluster: ClusterAccess
+    namespace: str
+    parent: pulumi.Resource
+
+    def role(self, prefix: str, service_account: str, *, description: str, policy: pulumi.Input[str]) -> PodIdentityRole:
+        """`<prefix>-role` trusted by `namespace/service_account` only, its inline `<prefix>-policy`,
+        and `<prefix>-pod-identity` binding them (after the pod identity agent add-on: the agent
+        injects credentials at pod creation). Policy and association hang off the role."""
+        cluster, namespace = self.cluster, self.namespace
+        role = aws.iam.Role(
+            f"{prefix}-role",
+            description=description,
+            assume_role_policy=pod_identity_trust_output(self.account_id, cluster.arn, namespace, service_account),
+            opts=pulumi.ResourceOptions(parent=self.parent),
+        )
+        inline = aws.iam.RolePolicy(f"{prefix}-policy", role=role.id, policy=policy, opts=pulumi.ResourceOptions(parent=role))
+        association = aws.eks.PodIdentityAssociation(
+            f"{prefix}-pod-identity",
+            cluster_name=cluster.name,
+            namespace=namespace,
+            service_account=service_account,
+            role_arn=role.arn,
+            opts=pulumi.ResourceOptions(
+                parent=role, depends_on=[cluster.pod_identity_agent] if cluster.pod_identity_agent is not None else []
+            ),
+        )
+        return PodIdentityRole(role, inline, association)

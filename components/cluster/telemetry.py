@@ -25,7 +25,7 @@ import pulumi
 import pulumi_aws as aws
 from pulumi_kubernetes.helm import v3 as helm
 
-from components.cluster.pod_identity import ClusterAccess, pod_identity_role
+from components.cluster.pod_identity import ClusterAccess, PodRoles
 from components.cluster.releases import helm_release
 from components.config import MonitoringConfig, TracesConfig
 from components.context import StageContext
@@ -244,7 +244,7 @@ class Telemetry(pulumi.ComponentResource):
         ctx, logs, traces = args.ctx, args.config.logs, args.config.traces
         stage, namespace = ctx.stage, args.namespace
         in_cluster = {"parent": self, "provider": args.cluster.k8s_provider, "namespace": namespace, "create_namespace": False}
-        identity = {"account_id": ctx.account_id, "cluster": args.cluster, "namespace": namespace, "parent": self}
+        pod_roles = PodRoles(ctx.account_id, args.cluster, namespace, parent=self)
 
         self.log_group: aws.cloudwatch.LogGroup | None = None
         self.fluent_bit: helm.Release | None = None
@@ -257,12 +257,11 @@ class Telemetry(pulumi.ComponentResource):
                 log_group_class=logs.log_class,
                 opts=pulumi.ResourceOptions(parent=self, protect=ctx.protect),
             )
-            writer = pod_identity_role(
+            writer = pod_roles.role(
                 f"{stage}-fluent-bit",
+                FLUENT_BIT_SERVICE_ACCOUNT,
                 description=f"{stage}: Fluent Bit writes pod logs to {pods_log_group_name(stage)}",
-                service_account=FLUENT_BIT_SERVICE_ACCOUNT,
                 policy=self.log_group.arn.apply(fluent_bit_policy),
-                **identity,
             )
             self.fluent_bit = helm_release(
                 f"{stage}-fluent-bit",
@@ -296,12 +295,11 @@ class Telemetry(pulumi.ComponentResource):
                 ),
                 parent=self,
             )
-            store = pod_identity_role(
+            store = pod_roles.role(
                 f"{stage}-tempo",
+                TEMPO_SERVICE_ACCOUNT,
                 description=f"{stage}: Tempo stores trace blocks in its bucket",
-                service_account=TEMPO_SERVICE_ACCOUNT,
                 policy=pulumi.Output.all(self.traces_bucket.arn, ctx.data_key_arn).apply(lambda a: tempo_policy(a[0], a[1], ctx.region)),
-                **identity,
             )
             self.tempo = helm_release(
                 f"{stage}-tempo",
