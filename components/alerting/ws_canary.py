@@ -128,9 +128,10 @@ class WsCanary(pulumi.ComponentResource):
         aws.cloudwatch.EventTarget(
             f"{fn_name}-target", rule=rule.name, arn=self.function.arn, opts=pulumi.ResourceOptions(parent=rule, depends_on=[permission])
         )
+        alarm_name = f"{fn_name}-failing"
         self.alarm = aws.cloudwatch.MetricAlarm(
-            f"{fn_name}-failing",
-            name=f"{fn_name}-failing",
+            alarm_name,
+            name=alarm_name,
             alarm_description=(
                 f"{args.url}: the WebSocket upgrade or ping failed {cfg.failures_to_alarm} times in a row "
                 "(or the check did not run): users cannot connect to signaling"

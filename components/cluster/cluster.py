@@ -360,30 +360,20 @@ class Cluster(pulumi.ComponentResource):
                         protocol="tcp", from_port=port, to_port=port, security_groups=lb_sgs, description=f"{what} from the ALB/NLB"
                     )
                 )
+        # (protocol, port, cidr, why); protocol "-1" with port 0: all traffic.
+        egress = [
+            ("-1", 0, args.vpc_cidr, "Inside the VPC (Redis, RDS, TURN, endpoints)"),
+            ("tcp", 443, "0.0.0.0/0", "HTTPS to AWS APIs and registries via NAT"),
+            *(("tcp", port, cidr, why) for port, cidr, why in args.extra_node_egress),
+        ]
         return aws.ec2.SecurityGroup(
             f"{stage}-eks-nodes-sg",
             vpc_id=args.vpc_id,
             description=f"{self.cluster_name} nodes and pods",
             ingress=ingress,
             egress=[
-                aws.ec2.SecurityGroupEgressArgs(
-                    protocol="-1",
-                    from_port=0,
-                    to_port=0,
-                    cidr_blocks=[args.vpc_cidr],
-                    description="Inside the VPC (Redis, RDS, TURN, endpoints)",
-                ),
-                aws.ec2.SecurityGroupEgressArgs(
-                    protocol="tcp",
-                    from_port=443,
-                    to_port=443,
-                    cidr_blocks=["0.0.0.0/0"],
-                    description="HTTPS to AWS APIs and registries via NAT",
-                ),
-                *[
-                    aws.ec2.SecurityGroupEgressArgs(protocol="tcp", from_port=port, to_port=port, cidr_blocks=[cidr], description=why)
-                    for port, cidr, why in args.extra_node_egress
-                ],
+                aws.ec2.SecurityGroupEgressArgs(protocol=protocol, from_port=port, to_port=port, cidr_blocks=[cidr], description=why)
+                for protocol, port, cidr, why in egress
             ],
             tags={"Name": f"{stage}-eks-nodes", f"kubernetes.io/cluster/{self.cluster_name}": "owned"},
             opts=pulumi.ResourceOptions(parent=self),

@@ -327,8 +327,7 @@ class Monitoring(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("voip:monitoring:Monitoring", name, None, opts)
-        cfg = args.config
-        stage = args.ctx.stage
+        stage, cfg = args.ctx.stage, args.config
         labels = part_of_labels(stage)
         self.namespace_resource = stage_namespace(
             f"{stage}-monitoring-ns",
