@@ -32,14 +32,23 @@ from components.context import StageContext
 from components.edge.edge_buckets import EdgeBucket, EdgeBucketArgs
 from components.iam import allow, key_via_service, policy_document
 
-FLUENT_BIT_REPO = "https://aws.github.io/eks-charts"
-FLUENT_BIT_RELEASE = "aws-for-fluent-bit"
+
+@dataclass(frozen=True)
+class Chart:
+    """A telemetry chart: the release it becomes (its Services are named after it), the chart
+    and the chart repository."""
+
+    release: str
+    chart: str
+    repo: str
+
+
+FLUENT_BIT = Chart("aws-for-fluent-bit", "aws-for-fluent-bit", "https://aws.github.io/eks-charts")
+COLLECTOR = Chart("otel-collector", "opentelemetry-collector", "https://open-telemetry.github.io/opentelemetry-helm-charts")
+# The chart moved here from grafana/helm-charts (2026-02).
+TEMPO = Chart("tempo", "tempo", "https://grafana-community.github.io/helm-charts")
 FLUENT_BIT_SERVICE_ACCOUNT = "fluent-bit"
-COLLECTOR_REPO = "https://open-telemetry.github.io/opentelemetry-helm-charts"
-COLLECTOR_RELEASE = "otel-collector"
 COLLECTOR_IMAGE = "otel/opentelemetry-collector-contrib"  # has the zipkin receiver
-TEMPO_REPO = "https://grafana-community.github.io/helm-charts"  # the chart moved here from grafana/helm-charts (2026-02)
-TEMPO_RELEASE = "tempo"
 TEMPO_SERVICE_ACCOUNT = "tempo"
 TEMPO_OTLP_PORT = 4317
 TEMPO_HTTP_PORT = 3200
@@ -156,7 +165,7 @@ def collector_values(cfg: TracesConfig, tempo_endpoint: str, zipkin_port: int, n
     }
     return {
         "mode": "deployment",
-        "fullnameOverride": COLLECTOR_RELEASE,
+        "fullnameOverride": COLLECTOR.release,
         "image": {"repository": COLLECTOR_IMAGE, "tag": cfg.collector_image_tag},
         "alternateConfig": collector_config(cfg.sampling_percent, tempo_endpoint, zipkin_port),
         "ports": {
@@ -171,7 +180,7 @@ def collector_values(cfg: TracesConfig, tempo_endpoint: str, zipkin_port: int, n
 
 def tempo_values(cfg: TracesConfig, bucket: str, region: str, node_selector: Mapping[str, str]) -> dict[str, Any]:
     return {
-        "fullnameOverride": TEMPO_RELEASE,
+        "fullnameOverride": TEMPO.release,
         "serviceAccount": {"create": True, "name": TEMPO_SERVICE_ACCOUNT},
         "nodeSelector": dict(node_selector),
         "tempo": {
@@ -203,7 +212,7 @@ def grafana_datasources(region: str, namespace: str, logs: bool, traces: bool) -
                 "type": "tempo",
                 "uid": "tempo",
                 "access": "proxy",
-                "url": f"http://{TEMPO_RELEASE}.{namespace}.svc:{TEMPO_HTTP_PORT}",
+                "url": f"http://{TEMPO.release}.{namespace}.svc:{TEMPO_HTTP_PORT}",
             }
         )
     if logs:
@@ -243,8 +252,24 @@ class Telemetry(pulumi.ComponentResource):
         super().__init__("voip:monitoring:Telemetry", name, None, opts)
         ctx, logs, traces = args.ctx, args.config.logs, args.config.traces
         stage, namespace = ctx.stage, args.namespace
-        in_cluster = {"parent": self, "provider": args.cluster.k8s_provider, "namespace": namespace, "create_namespace": False}
         pod_roles = PodRoles(ctx.account_id, args.cluster, namespace, parent=self)
+
+        def release(resource_name: str, chart: Chart, version: str, *, values: pulumi.Input[dict], depends_on: list) -> helm.Release:
+            """Every telemetry release: into the monitoring namespace, 600 s to settle."""
+            return helm_release(
+                resource_name,
+                name=chart.release,
+                chart=chart.chart,
+                version=version,
+                repo=chart.repo,
+                values=values,
+                timeout=600,
+                depends_on=depends_on,
+                parent=self,
+                provider=args.cluster.k8s_provider,
+                namespace=namespace,
+                create_namespace=False,
+            )
 
         self.log_group: aws.cloudwatch.LogGroup | None = None
         self.fluent_bit: helm.Release | None = None
@@ -263,16 +288,12 @@ class Telemetry(pulumi.ComponentResource):
                 description=f"{stage}: Fluent Bit writes pod logs to {pods_log_group_name(stage)}",
                 policy=self.log_group.arn.apply(fluent_bit_policy),
             )
-            self.fluent_bit = helm_release(
+            self.fluent_bit = release(
                 f"{stage}-fluent-bit",
-                name=FLUENT_BIT_RELEASE,
-                chart="aws-for-fluent-bit",
-                version=logs.fluent_bit_chart_version,
-                repo=FLUENT_BIT_REPO,
+                FLUENT_BIT,
+                logs.fluent_bit_chart_version,
                 values=fluent_bit_values(ctx.region, pods_log_group_name(stage)),
-                timeout=600,
                 depends_on=[writer.association, writer.policy, *args.depends_on],
-                **in_cluster,
             )
 
         self.traces_bucket: EdgeBucket | None = None
@@ -301,30 +322,22 @@ class Telemetry(pulumi.ComponentResource):
                 description=f"{stage}: Tempo stores trace blocks in its bucket",
                 policy=pulumi.Output.all(self.traces_bucket.arn, ctx.data_key_arn).apply(lambda a: tempo_policy(a[0], a[1], ctx.region)),
             )
-            self.tempo = helm_release(
+            self.tempo = release(
                 f"{stage}-tempo",
-                name=TEMPO_RELEASE,
-                chart="tempo",
-                version=traces.tempo_chart_version,
-                repo=TEMPO_REPO,
+                TEMPO,
+                traces.tempo_chart_version,
                 values=bucket_name.apply(lambda b: tempo_values(traces, b, ctx.region, args.node_selector)),
-                timeout=600,
                 depends_on=[store.association, store.policy, self.traces_bucket.bucket, *args.depends_on],
-                **in_cluster,
             )
-            self.collector = helm_release(
+            self.collector = release(
                 f"{stage}-otel-collector",
-                name=COLLECTOR_RELEASE,
-                chart="opentelemetry-collector",
-                version=traces.collector_chart_version,
-                repo=COLLECTOR_REPO,
-                values=collector_values(traces, f"{TEMPO_RELEASE}.{namespace}.svc:{TEMPO_OTLP_PORT}", ctx.ports.zipkin, args.node_selector),
-                timeout=600,
+                COLLECTOR,
+                traces.collector_chart_version,
+                values=collector_values(traces, f"{TEMPO.release}.{namespace}.svc:{TEMPO_OTLP_PORT}", ctx.ports.zipkin, args.node_selector),
                 # Not after Tempo: the collector retries its exports until Tempo answers.
                 depends_on=list(args.depends_on),
-                **in_cluster,
             )
-            self.zipkin_endpoint = f"http://{COLLECTOR_RELEASE}.{namespace}.svc:{ctx.ports.zipkin}/api/v2/spans"
+            self.zipkin_endpoint = f"http://{COLLECTOR.release}.{namespace}.svc:{ctx.ports.zipkin}/api/v2/spans"
 
         self.register_outputs(
             {
