@@ -75,7 +75,9 @@ def app_policy(bucket_arn: str, key_arn: str, region: str, db_secret_arn: str | 
             *secret,
             allow("ListFiles", "s3:ListBucket", bucket_arn, StringLike={"s3:prefix": f"{FILES_KEY_PREFIX}*"}),
             allow(
-                "Files", ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"], f"{bucket_arn}/{FILES_KEY_PREFIX}*"
+                "Files",
+                ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
+                f"{bucket_arn}/{FILES_KEY_PREFIX}*",
             ),
             key_via_service("FilesKey", ["kms:Decrypt", "kms:GenerateDataKey"], key_arn, "s3", region),
         ]
