@@ -33,6 +33,7 @@ from components.config import StackConfig
 from components.context import StageContext, build_foundation, stage_tags
 from components.data.backup import Backup, BackupArgs
 from components.data.cache import Cache, CacheArgs
+from components.data.data_access import DataPlacement
 from components.data.database import Database, DatabaseArgs
 from components.data.keys import EdgeLogsKey, EdgeLogsKeyArgs
 from components.data.storage import FileStorage, FileStorageArgs
@@ -443,7 +444,7 @@ class Platform(pulumi.ComponentResource):
         """Data stores admit only the nodes' security group (pods share the node ENIs' SG),
         and the database the migration bridge's DMS too."""
         net, clients = self.network, [self.cluster.cluster.node_security_group_id]
-        isolated = [s.id for s in net.isolated_subnets]
+        isolated = DataPlacement(vpc_id=net.vpc_id, subnet_ids=[s.id for s in net.isolated_subnets], availability_zones=net.azs)
         db_clients = clients + ([self.migration.dms_security_group_id] if self.migration else [])
         database = self._regional(
             Database,
@@ -451,10 +452,8 @@ class Platform(pulumi.ComponentResource):
             DatabaseArgs(
                 ctx=ctx,
                 config=cfg.database,
-                vpc_id=net.vpc_id,
-                subnet_ids=isolated,
+                placement=isolated,
                 allowed_security_group_ids=db_clients,
-                availability_zones=net.azs,
                 # The master secret's rotation function: private subnets (NAT or the endpoint).
                 rotation_subnet_ids=[s.id for s in net.private_subnets],
             ),
@@ -467,18 +466,7 @@ class Platform(pulumi.ComponentResource):
                     database_name=cfg.database.database_name,
                 )
             )
-        cache = self._regional(
-            Cache,
-            "cache",
-            CacheArgs(
-                ctx=ctx,
-                config=cfg.cache,
-                vpc_id=net.vpc_id,
-                subnet_ids=isolated,
-                allowed_security_group_ids=clients,
-                availability_zones=net.azs,
-            ),
-        )
+        cache = self._regional(Cache, "cache", CacheArgs(ctx=ctx, config=cfg.cache, placement=isolated, allowed_security_group_ids=clients))
         return DataTier(database, cache)
 
     def _resilience(self, cfg: StackConfig, ctx: StageContext) -> ResilienceTier:

@@ -126,6 +126,13 @@ UNIT_KEY_ARN = f"arn:aws:kms:ap-northeast-2:{UNIT_ACCOUNT}:key/unit"
 UNIT_TOPIC_ARN = f"arn:aws:sns:ap-northeast-2:{UNIT_ACCOUNT}:unit-alarms"
 
 
+def unit_placement(availability_zones: tuple[str, ...] = ()):
+    """Where a data store built alone sits: two isolated subnets of a unit VPC."""
+    from components.data.data_access import DataPlacement
+
+    return DataPlacement(vpc_id="vpc-unit", subnet_ids=["subnet-a", "subnet-b"], availability_zones=availability_zones)
+
+
 def unit_ctx(stage: str = "unit", protect: bool = True, **fields: Any):
     """A StageContext of plain values for a component built alone (call it inside `build`:
     it creates the us-east-1 provider). `fields` override any field (e.g. ports=Ports(...))."""

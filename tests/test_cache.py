@@ -10,7 +10,7 @@ import pytest
 from components.config import CacheConfig
 from components.config_loader import ConfigError, load_stack_config
 from components.data.cache import connection_url
-from tests.harness import component_plan, stack_raw, unit_ctx, with_overrides
+from tests.harness import component_plan, stack_raw, unit_ctx, unit_placement, with_overrides
 from tests.test_database import (
     assert_isolated,
     assert_sg_admits_exactly,
@@ -151,13 +151,7 @@ def test_connection_urls_are_secret_and_ready_to_use():
     def build():
         cache = Cache(
             "unit-cache",
-            CacheArgs(
-                ctx=unit_ctx(),
-                vpc_id="vpc-unit",
-                subnet_ids=["subnet-a", "subnet-b"],
-                allowed_security_group_ids=["sg-eksnodes"],
-                config=cfg,
-            ),
+            CacheArgs(ctx=unit_ctx(), placement=unit_placement(), allowed_security_group_ids=["sg-eksnodes"], config=cfg),
         )
         return {"url": cache.connection_urls["pubsub"], "token": cache.auth_tokens["pubsub"], "host": cache.primary_endpoints["pubsub"]}
 

@@ -126,7 +126,7 @@ class Cache(pulumi.ComponentResource):
         )
         nodes = gcfg.replicas + 1
         ha = gcfg.replicas >= 1  # failover needs a replica to promote
-        azs = list(args.availability_zones)
+        azs = list(args.placement.availability_zones)
         rg = aws.elasticache.ReplicationGroup(
             rg_id,
             replication_group_id=rg_id,

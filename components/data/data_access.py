@@ -46,17 +46,24 @@ def data_store_security_group(
     )
 
 
+@dataclass(frozen=True)
+class DataPlacement:
+    """Where the stage's data stores sit: the network tier's isolated subnets (no route to an
+    internet or NAT gateway), one per AZ."""
+
+    vpc_id: pulumi.Input[str]
+    subnet_ids: Sequence[pulumi.Input[str]]
+    availability_zones: Sequence[str] = ()
+
+
 @dataclass(kw_only=True)
 class DataStoreArgs:
     """What every data store's Args start with: the context and where the store sits."""
 
     ctx: StageContext
-    vpc_id: pulumi.Input[str]
-    # The isolated subnets (no route to an internet or NAT gateway), one per AZ.
-    subnet_ids: Sequence[pulumi.Input[str]]
+    placement: DataPlacement
     # The only sources admitted, on the store's one port. Nothing else is.
     allowed_security_group_ids: Sequence[pulumi.Input[str]]
-    availability_zones: Sequence[str] = ()
 
 
 @dataclass(frozen=True)
@@ -77,11 +84,11 @@ class DataStoreNetwork:
     subnet_group: pulumi.CustomResource
 
 
-def data_store_network(kind: DataStoreKind, port: int, placement: DataStoreArgs, opts: pulumi.ResourceOptions) -> DataStoreNetwork:
+def data_store_network(kind: DataStoreKind, port: int, store: DataStoreArgs, opts: pulumi.ResourceOptions) -> DataStoreNetwork:
     """The security group `<stage>-<label>-sg` admitting `port` and the subnet group
-    `<stage>-<label>-subnets` over the isolated subnets. `placement`: the store's Args."""
-    stage = placement.ctx.stage
-    name, sources = f"{stage}-{kind.label}", placement.allowed_security_group_ids
+    `<stage>-<label>-subnets` over the isolated subnets. `store`: the store's Args."""
+    stage, placement = store.ctx.stage, store.placement
+    name, sources = f"{stage}-{kind.label}", store.allowed_security_group_ids
     sg = data_store_security_group(name, what=kind.what, port=port, vpc_id=placement.vpc_id, sources=sources, opts=opts)
     description = f"{stage} {kind.service}: isolated subnets"
     subnets = kind.subnet_group(f"{name}-subnets", name=name, description=description, subnet_ids=list(placement.subnet_ids), opts=opts)

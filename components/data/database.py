@@ -102,7 +102,7 @@ class Database(pulumi.ComponentResource):
             f"{stage}-postgres-rotation-sg",
             name=f"{stage}-postgres-rotation",
             description=f"{stage}-postgres-rotation: the master secret rotation function",
-            vpc_id=args.vpc_id,
+            vpc_id=args.placement.vpc_id,
             egress=[
                 {"protocol": "tcp", "from_port": 443, "to_port": 443, "cidr_blocks": ["0.0.0.0/0"], "description": "Secrets Manager API"},
             ],
@@ -203,7 +203,7 @@ class Database(pulumi.ComponentResource):
         # protect nor deletion protection: readReplicas can be lowered from config. AWS takes no
         # final snapshot of a replica.
         self.replicas: list[aws.rds.Instance] = []
-        azs = list(args.availability_zones)
+        azs = list(args.placement.availability_zones)
         for i in range(cfg.read_replicas):
             rid = f"{identifier}-replica-{i + 1}"
             logs = self._log_groups(rid, REPLICA_LOG_EXPORTS)
