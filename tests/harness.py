@@ -119,6 +119,18 @@ def bootstrap_plan(overrides_json: str = "{}") -> Plan:
     return Plan(bootstrap.plan_of("main", with_overrides(raw, json.loads(overrides_json)), secrets))
 
 
+def config_errors(overrides: dict[str, Any], stack: str = "dev") -> list[str]:
+    """The error lines of `stack`'s config with `overrides` (raw keys), which must not load."""
+    import pytest
+
+    from components.config_loader import ConfigError
+
+    raw, _ = stack_raw(stack)
+    with pytest.raises(ConfigError) as info:
+        load_stack_config(stack, with_overrides(raw, overrides))
+    return info.value.lines
+
+
 # ------------------------------------------------------------------ one component alone
 
 UNIT_ACCOUNT = "123456789012"

@@ -9,7 +9,7 @@ import pytest
 
 from components.config import CLUSTER_AUTOSCALER_CHART_MINORS
 from components.config_loader import ConfigError, load_stack_config
-from tests.harness import stack_raw, variant, with_overrides
+from tests.harness import config_errors, stack_raw, variant, with_overrides
 from tests.test_support_calendars import autoscaler_minor
 
 CLUSTER = "aws:eks/cluster:Cluster"
@@ -226,13 +226,6 @@ def test_disabled_builds_no_autoscaler():
 # ------------------------------------------------------------------ config
 
 
-def _errors(overrides: dict, stack: str = "dev") -> list[str]:
-    raw, _ = stack_raw(stack)
-    with pytest.raises(ConfigError) as info:
-        load_stack_config(stack, with_overrides(raw, overrides))
-    return info.value.lines
-
-
 def test_config_defaults():
     # nas-migration sets no autoscaler key: the defaults.
     raw, _ = stack_raw("nas-migration")
@@ -243,19 +236,20 @@ def test_config_defaults():
 
 
 @pytest.mark.parametrize(
-    ("autoscaler", "path", "words"),
+    ("autoscaler", "words"),
     [
-        ({"scaleDownUnneededMinutes": 0}, "voip-infra:cluster.autoscaler.scaleDownUnneededMinutes", "greater than or equal to 1"),
-        ({"scaleDownUnneededMinutes": 121}, "voip-infra:cluster.autoscaler.scaleDownUnneededMinutes", "less than or equal to 120"),
-        ({"chartVersion": "latest"}, "voip-infra:cluster.autoscaler.chartVersion", "chart version"),
-        ({"maxNodes": 5}, "voip-infra:cluster.autoscaler.maxNodes", "allowed keys"),
-        ({"imageTag": "v1.35.2"}, "voip-infra:cluster.autoscaler.imageTag", "runs Cluster Autoscaler 1.35, the cluster runs 1.36"),
-        ({"imageTag": "latest"}, "voip-infra:cluster.autoscaler.imageTag", "release tag"),
+        ({"scaleDownUnneededMinutes": 0}, "greater than or equal to 1"),
+        ({"scaleDownUnneededMinutes": 121}, "less than or equal to 120"),
+        ({"chartVersion": "latest"}, "chart version"),
+        ({"maxNodes": 5}, "allowed keys"),
+        ({"imageTag": "v1.35.2"}, "runs Cluster Autoscaler 1.35, the cluster runs 1.36"),
+        ({"imageTag": "latest"}, "release tag"),
     ],
 )
-def test_bad_autoscaler_config_names_its_key(autoscaler, path, words):
-    lines = _errors({"voip-infra:cluster": {"autoscaler": autoscaler}})
-    assert any(line.startswith(f"error: {path}:") and words in line for line in lines), lines
+def test_bad_autoscaler_config_names_its_key(autoscaler, words):
+    (key,) = autoscaler
+    lines = config_errors({"voip-infra:cluster": {"autoscaler": autoscaler}})
+    assert any(line.startswith(f"error: voip-infra:cluster.autoscaler.{key}:") and words in line for line in lines), lines
 
 
 def test_a_mismatched_chart_is_fine_while_disabled():
