@@ -10,12 +10,9 @@ import pytest
 from components.config import CLUSTER_AUTOSCALER_CHART_MINORS
 from components.config_loader import ConfigError, load_stack_config
 from tests.harness import config_errors, stack_raw, variant, with_overrides
+from tests.resource_types import ASSOCIATION, CLUSTER, NODE_GROUP, RELEASE
 from tests.test_support_calendars import autoscaler_minor
 
-CLUSTER = "aws:eks/cluster:Cluster"
-NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
-RELEASE = "kubernetes:helm.sh/v3:Release"
-ASSOCIATION = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
 COMPONENT = "voip:cluster:NodeAutoscaler"
 POOL_LABEL = "voip.example.com/pool"
 # Written out here, not imported: the test states what the role may do.

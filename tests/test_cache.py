@@ -10,6 +10,7 @@ import pytest
 from components.config import CacheConfig
 from components.data.cache import connection_url
 from tests.harness import component_plan, config_errors, unit_ctx, unit_placement
+from tests.resource_types import RG
 from tests.test_database import (
     assert_isolated,
     assert_sg_admits_exactly,
@@ -18,8 +19,6 @@ from tests.test_database import (
     node_security_group_id,
     vpc_id,
 )
-
-RG = "aws:elasticache/replicationGroup:ReplicationGroup"
 
 
 def groups(plan) -> dict[str, dict[str, Any]]:

@@ -13,9 +13,7 @@ import pytest
 from components.config import DatabaseConfig
 from components.config_loader import ConfigError, load_stack_config
 from tests.harness import Plan, component_plan, stack_raw, unit_ctx, unit_placement, with_overrides
-
-RDS = "aws:rds/instance:Instance"
-SG = "aws:ec2/securityGroup:SecurityGroup"
+from tests.resource_types import RDS, SG
 
 # --------------------------------------------------------------------- helpers shared by the data-tier tests
 

@@ -16,15 +16,13 @@ import yaml
 
 from components.config_loader import ConfigError, load_stack_config
 from tests.harness import config_errors, stack_plan, stack_raw, variant, with_overrides
+from tests.resource_types import ADDON, ASSOCIATION, NODE_GROUP, RELEASE, ROLE, ROLE_POLICY, TOPIC
 
 ROOT = Path(__file__).resolve().parent.parent
 CHART = ROOT / "charts" / "signaling"
-RELEASE = "kubernetes:helm.sh/v3:Release"
 SECRET = "kubernetes:core/v1:Secret"
 NAMESPACE = "kubernetes:core/v1:Namespace"
 STORAGE_CLASS = "kubernetes:storage.k8s.io/v1:StorageClass"
-ADDON = "aws:eks/addon:Addon"
-NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 REPO = "https://prometheus-community.github.io/helm-charts"
 
 
@@ -405,11 +403,6 @@ def test_monitoring_stack_waits_for_the_node_autoscaler(plan):
 
 
 # ------------------------------------------------------------------ Alertmanager -> SNS
-
-ROLE = "aws:iam/role:Role"
-ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
-ASSOCIATION = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
-TOPIC = "aws:sns/topic:Topic"
 
 
 def am_config(plan):

@@ -17,6 +17,7 @@ from pulumi_policy import EnforcementLevel, ResourceValidationPolicy, StackValid
 from policies.rules import ALL_POLICIES, SCRATCH_ADVISORY
 from tests.conftest import ROOT
 from tests.harness import stack_plan
+from tests.resource_types import BUCKET, LOG_GROUP, RDS, SG
 from tools import policy as policy_mod
 
 
@@ -72,9 +73,7 @@ def test_pack_main_only_constructs_the_pack():
 
 # ------------------------------------------------------------------ one mutation per rule
 
-RDS = "aws:rds/instance:Instance"
 REDIS = "aws:elasticache/replicationGroup:ReplicationGroup"
-SG = "aws:ec2/securityGroup:SecurityGroup"
 
 
 def _primary(r):
@@ -334,9 +333,6 @@ def test_kms_source_ip_is_fine_on_direct_call_only_statements():
 
 
 # ------------------------------------------------------------------ issue 14: stack coverage, secrets, least privilege
-
-LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
-BUCKET = "aws:s3/bucket:Bucket"
 
 
 def _drop(typ, pred=lambda r: True, report_on=None):
