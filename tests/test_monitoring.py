@@ -348,20 +348,19 @@ def test_connections_metric_requires_monitoring():
 
 
 @pytest.mark.parametrize(
-    ("override", "word"),
+    ("override", "key", "word"),
     [
-        ({"prometheusRetention": "15 days"}, "Prometheus duration"),
-        ({"prometheusStorageGib": 2}, "greater than or equal to 5"),
-        ({"kubePrometheusStackChartVersion": "~91"}, "chart version"),
-        ({"adapterReplicas": 0}, "greater than or equal to 1"),
-        ({"grafanaPassword": "x"}, "unknown key"),
-        ({"alertsToSns": "maybe"}, "valid boolean"),
+        ({"prometheusRetention": "15 days"}, "voip-infra:monitoring.prometheusRetention", "Prometheus duration"),
+        ({"prometheusStorageGib": 2}, "voip-infra:monitoring.prometheusStorageGib", "greater than or equal to 5"),
+        ({"kubePrometheusStackChartVersion": "~91"}, "voip-infra:monitoring.kubePrometheusStackChartVersion", "chart version"),
+        ({"adapterReplicas": 0}, "voip-infra:monitoring.adapterReplicas", "greater than or equal to 1"),
+        ({"grafanaPassword": "x"}, "voip-infra:monitoring.grafanaPassword", "unknown key"),
+        ({"alertsToSns": "maybe"}, "voip-infra:monitoring.alertsToSns", "valid boolean"),
     ],
 )
-def test_monitoring_config_errors(override, word):
-    (key,) = override
+def test_monitoring_config_errors(override, key, word):
     (line,) = config_errors({"voip-infra:monitoring": override})
-    assert line.startswith(f"error: voip-infra:monitoring.{key}: ") and word in line, line
+    assert line.startswith(f"error: {key}: ") and word in line, line
 
 
 # Shared with tests/test_apps.py (one variant plan): no monitoring stack, so no connections
