@@ -248,7 +248,7 @@ def test_cli_prints_the_report_and_ends_with_the_total(tmp_path):
     assert re.fullmatch(r"total_usd_month: [0-9.]+", last)
     assert float(last.split()[1]) == estimate(json.loads(path.read_text())).total_usd
     assert "1-yr commit" in proc.stdout
-    assert re.search(r"today, with the sleep schedule: +204\.53", proc.stdout)
+    assert re.search(r"today, with the sleep schedule: +197\.95", proc.stdout)
     assert "seed-001 target: same settings as today" in proc.stdout
 
 
@@ -393,10 +393,11 @@ def test_schedule_discounts_exactly_the_hours_the_targets_sleep():
     assert estimate({**plan, "config": {}}, scheduled=True).total_cents == always.total_cents  # no schedule, no discount
 
 
-def test_pod_logs_follow_the_nodes_to_sleep():
-    """Pods write logs only while nodes run: asleep, the pods' log volume is the awake share; a
-    node group that stays awake keeps the whole volume (its pods still log)."""
+def test_traffic_and_pod_logs_follow_the_nodes_to_sleep():
+    """Pods serve traffic and write logs only while nodes run: asleep, the pods' log volume and
+    the ALB's capacity unit are the awake share; a node group that stays awake keeps them whole."""
     plan = _sleeping_plan()
+    plan["resources"].append(res("aws:lb/loadBalancer:LoadBalancer", "alb", {"loadBalancerType": "application", "subnets": ["a", "b"]}))
     logs = res(
         "aws:cloudwatch/logGroup:LogGroup",
         "pods",
@@ -409,11 +410,15 @@ def test_pod_logs_follow_the_nodes_to_sleep():
     # 0.5 GiB/day x 30.4 days x $0.38 (IA) + 0.5 x 7 days x $0.033 stored
     assert always.line("pods").cents == _cents(0.5 * 30.4 * 0.38 + 0.5 * 7 * 0.033) == 589
     assert asleep.line("pods").cents == _cents((0.5 * 30.4 * 0.38 + 0.5 * 7 * 0.033) * share) == 210
-    assert "pods asleep: 35.7%" in asleep.line("pods").basis
+    assert "asleep: 35.7%" in asleep.line("pods").basis
+    # ALB: the hours and its public IPv4s stay; the capacity unit only while awake.
+    assert always.line("alb").cents == _cents((0.0225 + 0.008) * H + 2 * 0.005 * H) == 2957
+    assert asleep.line("alb").cents == _cents(0.0225 * H + 0.008 * H * share + 2 * 0.005 * H) == 2581
     # One node group the schedule does not touch: its pods log all day.
     awake_ng = res("aws:eks/nodeGroup:NodeGroup", "ng2", {"instanceTypes": ["t4g.medium"], "scalingConfig": {"desiredSize": 1}})
     plan["resources"].append(awake_ng)
-    assert estimate(plan, scheduled=True).line("pods").cents == 589
+    awake_all_day = estimate(plan, scheduled=True)
+    assert awake_all_day.line("pods").cents == 589 and awake_all_day.line("alb").cents == 2957
 
 
 def test_commitments_apply_to_on_demand_compute_and_databases_only():
@@ -471,7 +476,7 @@ def test_stage_figures_are_pinned_and_meet_the_goals(plans):
     # signaling nodes in dev). This bound keeps it from drifting further.
     assert totals["dev"] <= 25500
     asleep = estimate(plans["dev"], scheduled=True).total_cents
-    assert asleep == 20453  # pods' logs follow the nodes to sleep (-3.79)
+    assert asleep == 19795  # pods' logs (-3.79) and LB capacity units (-6.58) follow the nodes to sleep
     # dev's floor while asleep: EKS, both load balancers, WAF and the Valkey nodes cannot stop
     # (docs/cost.md: why the $150 goal needs the WebSocket entry decision of issue 14).
     fixed = sum(

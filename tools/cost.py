@@ -86,11 +86,12 @@ class _Ctx:
         self.stack = str(plan.get("stack", ""))
         self.by_id = {r["id"]: r for r in self.resources if r.get("id")}
         self.notes: dict[str, None] = {}  # ordered set
-        # Pods write logs and traces only while nodes run: when the schedule puts every node
-        # group to sleep, their volume follows the awake share (what is kept follows it too).
+        # Pods run, serve traffic and write logs and traces only while nodes run: when the
+        # schedule puts every node group to sleep, load-balancer capacity units and the pods'
+        # log and trace volume follow the awake share (what is kept follows it too).
         groups = [r["urn"] for r in self.resources if r["type"] == "aws:eks/nodeGroup:NodeGroup"]
         shares = {self.awake[u] for u in groups if u in self.awake}
-        self.pods_awake: float = shares.pop() if groups and len(shares) == 1 and all(u in self.awake for u in groups) else 1.0
+        self.stage_awake: float = shares.pop() if groups and len(shares) == 1 and all(u in self.awake for u in groups) else 1.0
         # Elastic IPs whose public IPv4 charge is carried by the line of what uses them (NAT, NLB).
         self.eip_consumer: dict[str, str] = {}
         for r in self.resources:
@@ -274,7 +275,11 @@ def _load_balancer(r: Resource, ctx: _Ctx) -> Estimate:
         ctx.note("ALB/NLB capacity units above the 1 LCU/NLCU baseline are usage-based")
     else:
         raise _Unpriced(f"no estimator for {kind} load balancers")
-    usd, basis = hourly * H, f"{what} {_per_h(hourly - (P.ALB_LCU_HOURLY if kind == 'application' else P.NLB_NLCU_HOURLY))} + 1 {unit}"
+    lcu = P.ALB_LCU_HOURLY if kind == "application" else P.NLB_NLCU_HOURLY
+    # The capacity unit is traffic: none while the stage sleeps (no pods behind the listeners).
+    usd, basis = (hourly - lcu) * H + lcu * H * ctx.stage_awake, f"{what} {_per_h(hourly - lcu)} + 1 {unit}"
+    if ctx.stage_awake < 1:
+        basis += f" ({ctx.stage_awake:.1%} of hours: none while asleep)"
     if not props.get("internal"):
         # Internet-facing load balancers hold one public IPv4 per AZ (NLB: the EIPs mapped to it).
         usd += azs * IPV4_MONTH
@@ -434,7 +439,7 @@ def _autoscaling_group(r: Resource, ctx: _Ctx) -> Estimate:
 
 
 def _pods_basis(ctx: _Ctx) -> str:
-    return f" (pods asleep: {ctx.pods_awake:.1%} of the days' volume)" if ctx.pods_awake < 1 else ""
+    return f" (asleep: {ctx.stage_awake:.1%} of the days' volume)" if ctx.stage_awake < 1 else ""
 
 
 def _sleep_basis(r: Resource, ctx: _Ctx) -> str:
@@ -526,7 +531,7 @@ def _log_group(r: Resource, ctx: _Ctx) -> Estimate:
     props = r["props"]
     if not logs.get("enabled") or not str(props.get("name") or "").endswith("/pods"):
         return 0.0, f"{NOT_PRICED}: log ingestion and storage", False
-    daily = float(logs.get("estimatedGibPerDay") or 0) * ctx.pods_awake
+    daily = float(logs.get("estimatedGibPerDay") or 0) * ctx.stage_awake
     ia = props.get("logGroupClass") == "INFREQUENT_ACCESS"
     ingest = P.CLOUDWATCH_LOGS_INGEST_IA_PER_GB if ia else P.CLOUDWATCH_LOGS_INGEST_PER_GB
     retention = int(props.get("retentionInDays") or 30)
@@ -542,7 +547,7 @@ def _bucket(r: Resource, ctx: _Ctx) -> Estimate:
     traces = (ctx.config.get("monitoring") or {}).get("traces") or {}
     if not traces.get("enabled") or "-voip-traces-" not in str(r["props"].get("bucket") or ""):
         return 0.0, f"{NOT_PRICED}: storage and requests", False
-    daily, days = float(traces.get("estimatedGibPerDay") or 0) * ctx.pods_awake, int(traces.get("retentionDays") or 7)
+    daily, days = float(traces.get("estimatedGibPerDay") or 0) * ctx.stage_awake, int(traces.get("retentionDays") or 7)
     return (
         daily * days * P.S3_STANDARD_GB_MONTH,
         f"{daily:g} GiB/day × {days} days kept × ${P.S3_STANDARD_GB_MONTH}/GB-month" + _pods_basis(ctx),
