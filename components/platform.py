@@ -148,11 +148,7 @@ class Platform(pulumi.ComponentResource):
     def _edge(self, cfg: StackConfig, ctx: StageContext) -> EdgeTier:
         edge, net = cfg.edge, self.network
         # us-east-1 log groups (WAF, Route 53 queries) need a key of their own region.
-        logs_key = self._regional(
-            EdgeLogsKey,
-            "edge-logs-key",
-            EdgeLogsKeyArgs(ctx=ctx),
-        )
+        logs_key = self._regional(EdgeLogsKey, "edge-logs-key", EdgeLogsKeyArgs(ctx=ctx))
         dns = self._regional(Dns, "dns", DnsArgs(ctx=ctx, config=edge, query_log_kms_key_arn=logs_key.arn))
         bypass = None
         if edge.load_test_bypass and cfg.load_test_bypass_token is not None:
