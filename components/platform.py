@@ -113,8 +113,8 @@ class Platform(pulumi.ComponentResource):
         self.foundation = build_foundation(cfg, self)
         self.ctx = ctx = self.foundation.ctx
         # The flow-log group under the data key (whose policy admits CloudWatch Logs of the account).
-        self.network = self._regional(Network, "network", NetworkArgs(ctx=ctx, config=cfg.network))
-        self.files = self._regional(FileStorage, "files", FileStorageArgs(ctx=ctx, config=cfg.storage))
+        self.network = self._regional("network", Network, NetworkArgs(ctx=ctx, config=cfg.network))
+        self.files = self._regional("files", FileStorage, FileStorageArgs(ctx=ctx, config=cfg.storage))
         self.edge = self._edge(cfg, ctx)
         # The file bucket's one policy (TLS-only + read by this distribution through OAC).
         self.files.grant_cloudfront_read(self.edge.cdn.distribution_arn)
@@ -138,7 +138,7 @@ class Platform(pulumi.ComponentResource):
         self.outputs = self._outputs(cfg)
         self.register_outputs(self.outputs)
 
-    def _regional(self, component: Callable[[str, A, pulumi.ResourceOptions], C], name: str, args: A) -> C:
+    def _regional(self, name: str, component: Callable[[str, A, pulumi.ResourceOptions], C], args: A) -> C:
         """One of the stage's components: named `<stage>-<name>`, a child of the Platform on
         the stage's regional providers (ctx.regional)."""
         return component(f"{self.ctx.stage}-{name}", args, self.ctx.regional)
@@ -148,16 +148,16 @@ class Platform(pulumi.ComponentResource):
     def _edge(self, cfg: StackConfig, ctx: StageContext) -> EdgeTier:
         edge, net = cfg.edge, self.network
         # us-east-1 log groups (WAF, Route 53 queries) need a key of their own region.
-        logs_key = self._regional(EdgeLogsKey, "edge-logs-key", EdgeLogsKeyArgs(ctx=ctx))
-        dns = self._regional(Dns, "dns", DnsArgs(ctx=ctx, config=edge, query_log_kms_key_arn=logs_key.arn))
+        logs_key = self._regional("edge-logs-key", EdgeLogsKey, EdgeLogsKeyArgs(ctx=ctx))
+        dns = self._regional("dns", Dns, DnsArgs(ctx=ctx, config=edge, query_log_kms_key_arn=logs_key.arn))
         bypass = None
         if edge.load_test_bypass and cfg.load_test_bypass_token is not None:
             bypass = pulumi.Output.secret(cfg.load_test_bypass_token.get_secret_value())
-        waf = self._regional(Waf, "waf", WafArgs(ctx=ctx, config=edge, bypass_token=bypass, logs_kms_key_arn=logs_key.arn))
+        waf = self._regional("waf", Waf, WafArgs(ctx=ctx, config=edge, bypass_token=bypass, logs_kms_key_arn=logs_key.arn))
         cutover = [cfg.cutover_name] if cfg.cutover_name else []
         lbs = self._regional(
-            Edge,
             "edge",
+            Edge,
             EdgeArgs(
                 ctx=ctx,
                 config=edge,
@@ -171,8 +171,8 @@ class Platform(pulumi.ComponentResource):
             ),
         )
         cdn = self._regional(
-            Cdn,
             "cdn",
+            Cdn,
             CdnArgs(
                 ctx=ctx,
                 config=edge,
@@ -192,8 +192,8 @@ class Platform(pulumi.ComponentResource):
         alarms = None
         if edge.alarms.enabled:
             alarms = self._regional(
-                EdgeAlarms,
                 "edge-alarms",
+                EdgeAlarms,
                 EdgeAlarmsArgs(
                     ctx=ctx,
                     config=edge.alarms,
@@ -210,8 +210,8 @@ class Platform(pulumi.ComponentResource):
     def _turn(self, cfg: StackConfig, ctx: StageContext) -> Turn:
         net, lbs = self.network, self.edge.lbs
         return self._regional(
-            Turn,
             "turn",
+            Turn,
             TurnArgs(
                 ctx=ctx,
                 config=cfg.turn,
@@ -235,8 +235,8 @@ class Platform(pulumi.ComponentResource):
         if not cfg.cluster.ci_runner.enabled:
             return None
         return self._regional(
-            CiRunner,
             "ci-runner",
+            CiRunner,
             CiRunnerArgs(
                 ctx=ctx,
                 config=cfg.cluster.ci_runner,
@@ -248,8 +248,8 @@ class Platform(pulumi.ComponentResource):
     def _cluster(self, cfg: StackConfig, ctx: StageContext) -> ClusterTier:
         stage, net, lbs = cfg.stage, self.network, self.edge.lbs
         cluster = self._regional(
-            Cluster,
             "cluster",
+            Cluster,
             ClusterArgs(
                 ctx=ctx,
                 config=cfg.cluster,
@@ -289,8 +289,8 @@ class Platform(pulumi.ComponentResource):
         autoscaler = None
         if cfg.cluster.autoscaler.enabled:
             autoscaler = self._regional(
-                NodeAutoscaler,
                 "autoscaler",
+                NodeAutoscaler,
                 NodeAutoscalerArgs(
                     ctx=ctx,
                     config=cfg.cluster.autoscaler,
@@ -302,8 +302,8 @@ class Platform(pulumi.ComponentResource):
             )
         # Block storage (EBS CSI + gp3 StorageClass) for Prometheus' volume.
         ebs_csi = self._regional(
-            EbsCsi,
             "ebs-csi",
+            EbsCsi,
             EbsCsiArgs(
                 ctx=ctx,
                 config=cfg.monitoring,
@@ -317,8 +317,8 @@ class Platform(pulumi.ComponentResource):
         monitoring = None
         if cfg.monitoring.enabled:
             monitoring = self._regional(
-                Monitoring,
                 "monitoring",
+                Monitoring,
                 MonitoringArgs(
                     ctx=ctx,
                     config=cfg.monitoring,
@@ -357,8 +357,8 @@ class Platform(pulumi.ComponentResource):
         telemetry = None
         if monitoring is not None and (cfg.monitoring.logs.enabled or cfg.monitoring.traces.enabled):
             telemetry = self._regional(
-                Telemetry,
                 "telemetry",
+                Telemetry,
                 TelemetryArgs(
                     ctx=ctx,
                     config=cfg.monitoring,
@@ -376,18 +376,18 @@ class Platform(pulumi.ComponentResource):
     def _alerting(self, cfg: StackConfig, ctx: StageContext) -> AlertingTier:
         """Subscribers of every alarm topic, the NAT gateways' alarms, and the external
         WebSocket check (on the edge's public URL)."""
-        notifications = self._regional(Notifications, "notifications", NotificationsArgs(ctx=ctx, config=cfg.notifications))
+        notifications = self._regional("notifications", Notifications, NotificationsArgs(ctx=ctx, config=cfg.notifications))
         net = self.network
         nat_alarms = self._regional(
-            NatAlarms,
             "nat-alarms",
+            NatAlarms,
             NatAlarmsArgs(ctx=ctx, gateways=[(sfx, g.id) for sfx, g in zip(net.nat_gateway_suffixes, net.nat_gateways, strict=True)]),
         )
         ws_canary = None
         if cfg.monitoring.canary.enabled:
             ws_canary = self._regional(
-                WsCanary,
                 "ws-canary",
+                WsCanary,
                 WsCanaryArgs(
                     ctx=ctx,
                     config=cfg.monitoring.canary,
@@ -412,8 +412,8 @@ class Platform(pulumi.ComponentResource):
             return None
         net, cdn = self.network, self.edge.cdn
         return self._regional(
-            Migration,
             "migration",
+            Migration,
             MigrationArgs(
                 ctx=ctx,
                 config=cfg.migration,
@@ -443,8 +443,8 @@ class Platform(pulumi.ComponentResource):
         isolated = DataPlacement(vpc_id=net.vpc_id, subnet_ids=[s.id for s in net.isolated_subnets], availability_zones=net.azs)
         db_clients = clients + ([self.migration.dms_security_group_id] if self.migration else [])
         database = self._regional(
-            Database,
             "database",
+            Database,
             DatabaseArgs(
                 ctx=ctx,
                 config=cfg.database,
@@ -462,7 +462,7 @@ class Platform(pulumi.ComponentResource):
                     database_name=cfg.database.database_name,
                 )
             )
-        cache = self._regional(Cache, "cache", CacheArgs(ctx=ctx, config=cfg.cache, placement=isolated, allowed_security_group_ids=clients))
+        cache = self._regional("cache", Cache, CacheArgs(ctx=ctx, config=cfg.cache, placement=isolated, allowed_security_group_ids=clients))
         return DataTier(database, cache)
 
     def _resilience(self, cfg: StackConfig, ctx: StageContext) -> ResilienceTier:
@@ -479,8 +479,8 @@ class Platform(pulumi.ComponentResource):
                     opts=pulumi.ResourceOptions(parent=self),
                 )
             backup = self._regional(
-                Backup,
                 "backup",
+                Backup,
                 BackupArgs(
                     ctx=ctx,
                     config=cfg.backup,
@@ -492,8 +492,8 @@ class Platform(pulumi.ComponentResource):
         if cfg.schedule.enabled:
             nat, cluster = self.network.nat_instance, self.cluster.cluster
             schedule = self._regional(
-                SleepSchedule,
                 "schedule",
+                SleepSchedule,
                 ScheduleArgs(
                     ctx=ctx,
                     config=cfg.schedule,
@@ -545,8 +545,8 @@ class Platform(pulumi.ComponentResource):
             return None
         token = pulumi.Output.secret(cfg.ghcr_token.get_secret_value()) if cfg.ghcr_token is not None else None
         cache = self._regional(
-            ImageCache,
             "image-cache",
+            ImageCache,
             ImageCacheArgs(ctx=ctx, config=cfg.delivery, ghcr_token=token, node_role_name=self.cluster.cluster.node_role.name),
         )
         # Releases pull through the rule, with the node role allowed to create the cached repositories.
@@ -564,8 +564,8 @@ class Platform(pulumi.ComponentResource):
         """The Spring apps: one co-talk release per app, bound to its ALB host's target group."""
         cluster, monitoring, net = self.cluster.cluster, self.cluster.monitoring, self.network
         return self._regional(
-            Apps,
             "apps",
+            Apps,
             AppsArgs(
                 ctx=ctx,
                 config=cfg.apps,
