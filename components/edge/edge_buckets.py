@@ -46,6 +46,23 @@ class EdgeBucketArgs:
     statement_inputs: list[pulumi.Input[Any]] = field(default_factory=list)
 
 
+def log_bucket_args(
+    bucket_name: pulumi.Input[str], retention_days: int, noncurrent_days: int, protect: bool, **more: Any
+) -> EdgeBucketArgs:
+    """A log bucket's baseline: objects expire after `retention_days`, versioned (an overwritten
+    or deleted log stays `noncurrent_days`), protected and kept on destroy where the stage
+    holds data (`protect`)."""
+    return EdgeBucketArgs(
+        bucket_name=bucket_name,
+        expire_days=retention_days,
+        versioned=True,
+        noncurrent_days=noncurrent_days,
+        force_destroy=not protect,
+        protect=protect,
+        **more,
+    )
+
+
 class EdgeBucket:
     """Not a component: a bundle of child resources under `parent` (keeps URNs flat)."""
 
