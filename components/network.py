@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.cloudwatch import log_group
 from components.config import NatStrategy, NetworkConfig
 from components.context import StageContext
 from components.edge.edge_buckets import EdgeBucket, EdgeBucketArgs
@@ -317,12 +318,12 @@ class Network(pulumi.ComponentResource):
 
     def _flow_log_group(self, stage: str, args: NetworkArgs) -> tuple[pulumi.Output[str], aws.iam.RolePolicy]:
         opts = pulumi.ResourceOptions(parent=self.vpc)
-        self.flow_log_group = aws.cloudwatch.LogGroup(
+        self.flow_log_group = log_group(
             f"{stage}-vpc-flow-logs",
-            name=f"/voip/{stage}/vpc-flow-logs",
-            retention_in_days=args.config.flow_logs_retention_days,
-            kms_key_id=args.ctx.data_key_arn,
-            opts=pulumi.ResourceOptions(parent=self.vpc, protect=args.ctx.protect),
+            f"/voip/{stage}/vpc-flow-logs",
+            args.config.flow_logs_retention_days,
+            args.ctx.data_key_arn,
+            pulumi.ResourceOptions(parent=self.vpc, protect=args.ctx.protect),
         )
         self.flow_log_destination_arn = self.flow_log_group.arn
         role = aws.iam.Role(
