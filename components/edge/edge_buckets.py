@@ -32,8 +32,6 @@ class EdgeBucketArgs:
     expire_days: int | None = None
     versioned: bool = False
     noncurrent_days: int = 30
-    # SSE-KMS with this key (bucket key on); None: SSE-S3.
-    kms_key_arn: pulumi.Input[str] | None = None
     # S3 server access logs to (target bucket name, key prefix); None: none.
     access_log_target: tuple[pulumi.Input[str], str] | None = None
     force_destroy: bool = False
