@@ -22,6 +22,7 @@ from urllib.parse import quote
 import pulumi
 import pulumi_aws as aws
 
+from components.cloudwatch import log_group, metric_alarm
 from components.config import DnsWeights, DualRunRedis, MigrationConfig
 from components.context import StageContext
 from components.data.storage import FILES_KEY_PREFIX
@@ -83,6 +84,9 @@ def task_settings() -> str:
 
 @dataclass
 class MigrationArgs:
+    """The bridge lands in the network's private tier, writes into the file bucket and splits
+    the cutover name between the NAS and the CDN."""
+
     ctx: StageContext
     config: MigrationConfig
     # The NAS PostgreSQL password of `config.dms.source_username` (a Pulumi secret).
@@ -149,13 +153,7 @@ class Migration(pulumi.ComponentResource):
             tags={"Name": f"{stage}-nas"},
             opts=child,
         )
-        self.vpn_log_group = aws.cloudwatch.LogGroup(
-            f"{stage}-vpn-logs",
-            name=f"/aws/vpn/{stage}-nas",
-            retention_in_days=cfg.log_retention_days,
-            kms_key_id=args.ctx.data_key_arn,
-            opts=child,
-        )
+        self.vpn_log_group = log_group(f"{stage}-vpn-logs", f"/aws/vpn/{stage}-nas", cfg.log_retention_days, args.ctx.data_key_arn, child)
         tunnel: dict = {}
         for t in ("tunnel1", "tunnel2"):
             tunnel.update(
@@ -215,10 +213,11 @@ class Migration(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self.vpn_gateway),
             )
         for n, address in ((1, self.vpn_connection.tunnel1_address), (2, self.vpn_connection.tunnel2_address)):
-            aws.cloudwatch.MetricAlarm(
+            metric_alarm(
                 f"{stage}-vpn-tunnel{n}-down",
-                name=f"{stage}-vpn-tunnel{n}-down",
-                alarm_description=f"{stage}: VPN tunnel {n} to the NAS is down (5 minutes)",
+                f"{stage}: VPN tunnel {n} to the NAS is down (5 minutes)",
+                args.ctx.alarm_topic_arn,
+                pulumi.ResourceOptions(parent=self.vpn_connection),
                 namespace="AWS/VPN",
                 metric_name="TunnelState",
                 dimensions={"VpnId": self.vpn_connection.id, "TunnelIpAddress": address},
@@ -228,9 +227,6 @@ class Migration(pulumi.ComponentResource):
                 threshold=1,
                 comparison_operator="LessThanThreshold",
                 treat_missing_data="breaching",
-                alarm_actions=[args.ctx.alarm_topic_arn],
-                ok_actions=[args.ctx.alarm_topic_arn],
-                opts=pulumi.ResourceOptions(parent=self.vpn_connection),
             )
         self.vpn_connection_id = self.vpn_connection.id
         self.vpn_tunnel_ips = pulumi.Output.all(self.vpn_connection.tunnel1_address, self.vpn_connection.tunnel2_address)
@@ -253,17 +249,7 @@ class Migration(pulumi.ComponentResource):
             tags={"Name": f"{stage}-dms"},
             opts=child,
         )
-        sg_child = pulumi.ResourceOptions(parent=self.dms_security_group)
-        aws.vpc.SecurityGroupEgressRule(
-            f"{stage}-dms-to-nas",
-            security_group_id=self.dms_security_group.id,
-            ip_protocol="tcp",
-            from_port=cfg.dms.source_port,
-            to_port=cfg.dms.source_port,
-            cidr_ipv4=f"{cfg.nas_host}/32",
-            description="PostgreSQL on the NAS, over the VPN",
-            opts=sg_child,
-        )
+        self._dms_egress(f"{stage}-dms-to-nas", cfg.dms.source_port, "PostgreSQL on the NAS, over the VPN", cidr_ipv4=f"{cfg.nas_host}/32")
         endpoint_sg = args.secrets_endpoint_security_group_id
         if endpoint_sg is None:
             # DMS >= 3.4.7 in a private subnet reaches Secrets Manager only through an endpoint.
@@ -299,17 +285,26 @@ class Migration(pulumi.ComponentResource):
                 opts=child,
             )
             endpoint_sg = own.id
-        aws.vpc.SecurityGroupEgressRule(
+        self._dms_egress(
             f"{stage}-dms-to-secretsmanager",
-            security_group_id=self.dms_security_group.id,
-            ip_protocol="tcp",
-            from_port=443,
-            to_port=443,
+            443,
+            "Secrets Manager endpoint (endpoint credentials)",
             referenced_security_group_id=endpoint_sg,
-            description="Secrets Manager endpoint (endpoint credentials)",
-            opts=sg_child,
         )
         self.dms_security_group_id = self.dms_security_group.id
+
+    def _dms_egress(self, logical: str, port: int, description: str, **destination: pulumi.Input[str]) -> None:
+        """TCP to `port` of `destination` (`cidr_ipv4=` or `referenced_security_group_id=`)."""
+        aws.vpc.SecurityGroupEgressRule(
+            logical,
+            security_group_id=self.dms_security_group.id,
+            ip_protocol="tcp",
+            from_port=port,
+            to_port=port,
+            description=description,
+            opts=pulumi.ResourceOptions(parent=self.dms_security_group),
+            **destination,
+        )
 
     # ------------------------------------------------------------------ MinIO -> S3
 
@@ -442,6 +437,26 @@ class Migration(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, protect=ctx.protect),
         )
 
+    def _endpoint(
+        self, side: str, endpoint_type: str, database: str, secret_arn: pulumi.Input[str], settings: dict, opts: pulumi.ResourceOptions
+    ) -> aws.dms.Endpoint:
+        """The PostgreSQL endpoint on `side` (nas, rds): TLS (RDS forces it), credentials read
+        from `secret_arn` with the access role."""
+        stage = self.args.ctx.stage
+        return aws.dms.Endpoint(
+            f"{stage}-dms-{side}-{endpoint_type}",
+            endpoint_id=f"{stage}-{side}-postgres",
+            endpoint_type=endpoint_type,
+            engine_name="postgres",
+            database_name=database,
+            ssl_mode="require",
+            kms_key_arn=self.args.ctx.data_key_arn,
+            secrets_manager_arn=secret_arn,
+            secrets_manager_access_role_arn=self.access_role.arn,
+            postgres_settings=settings,
+            opts=opts,
+        )
+
     def replicate_into(self, target: MigrationTargetArgs) -> None:
         """DMS from the NAS PostgreSQL into the stage's RDS (call once the database exists)."""
         args = self.args
@@ -449,15 +464,11 @@ class Migration(pulumi.ComponentResource):
         dms = cfg.dms
         child = pulumi.ResourceOptions(parent=self)
 
-        aws.vpc.SecurityGroupEgressRule(
+        self._dms_egress(
             f"{stage}-dms-to-rds",
-            security_group_id=self.dms_security_group.id,
-            ip_protocol="tcp",
-            from_port=args.ctx.ports.postgres,
-            to_port=args.ctx.ports.postgres,
+            args.ctx.ports.postgres,
+            "PostgreSQL on the RDS instance of the stage",
             referenced_security_group_id=target.security_group_id,
-            description="PostgreSQL on the RDS instance of the stage",
-            opts=pulumi.ResourceOptions(parent=self.dms_security_group),
         )
 
         service_deps: list[pulumi.Resource] = []
@@ -488,6 +499,7 @@ class Migration(pulumi.ComponentResource):
             "nas-postgres",
             f"{stage}: NAS PostgreSQL credentials of {dms.source_username} (DMS source endpoint)",
         )
+        self.source_secret_arn = self.source_secret.arn
         source_json = pulumi.Output.secret(args.source_password).apply(
             lambda pw: json.dumps(
                 {
@@ -551,17 +563,10 @@ class Migration(pulumi.ComponentResource):
         )
         instance_id = f"{stage}-dms"
         # DMS writes task logs to this group; made first, with our retention and key.
-        task_logs = aws.cloudwatch.LogGroup(
-            f"{stage}-dms-task-logs",
-            name=f"dms-tasks-{instance_id}",
-            retention_in_days=cfg.log_retention_days,
-            kms_key_id=args.ctx.data_key_arn,
-            opts=child,
-        )
+        task_logs = log_group(f"{stage}-dms-task-logs", f"dms-tasks-{instance_id}", cfg.log_retention_days, args.ctx.data_key_arn, child)
         self.replication_instance = aws.dms.ReplicationInstance(
             instance_id,
             replication_instance_id=instance_id,
-            replication_instance_class=dms.instance_class,
             # The version DMS creates today (config checks it against the DMS calendar). With
             # automatic upgrades on, DMS moves deprecated engines itself in the maintenance
             # window (it does not tell minor from major then): engineVersion drift after such
@@ -569,6 +574,7 @@ class Migration(pulumi.ComponentResource):
             engine_version=dms.engine_version,
             auto_minor_version_upgrade=True,
             allow_major_version_upgrade=True,
+            replication_instance_class=dms.instance_class,
             allocated_storage=dms.allocated_storage_gib,
             # Default: Multi-AZ where the stage holds data; `dms.multiAz: false` saves the standby
             # (ModifyReplicationInstance changes it in place).
@@ -581,37 +587,28 @@ class Migration(pulumi.ComponentResource):
             # Not data (it only carries changes): no protect, replaceable.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*service_deps, task_logs], ignore_changes=["engineVersion"]),
         )
+        self.dms_replication_instance_arn = self.replication_instance.replication_instance_arn
 
-        endpoint_opts = pulumi.ResourceOptions(parent=self, depends_on=[access_policy])
-        self.source_endpoint = aws.dms.Endpoint(
-            f"{stage}-dms-nas-source",
-            endpoint_id=f"{stage}-nas-postgres",
-            endpoint_type="source",
-            engine_name="postgres",
-            database_name=dms.source_database,
-            ssl_mode="require",
-            kms_key_arn=args.ctx.data_key_arn,
-            secrets_manager_arn=self.source_secret.arn,
-            secrets_manager_access_role_arn=self.access_role.arn,
+        readable = pulumi.ResourceOptions(parent=self, depends_on=[access_policy])
+        self.source_endpoint = self._endpoint(
+            "nas",
+            "source",
+            dms.source_database,
+            self.source_secret.arn,
             # A read user cannot create DMS's DDL-capture artifacts on the NAS: schema changes
             # during the migration are applied to RDS by hand (docs/migration.md).
-            postgres_settings={"capture_ddls": False},
-            opts=endpoint_opts,
+            {"capture_ddls": False},
+            readable,
         )
-        self.target_endpoint = aws.dms.Endpoint(
-            f"{stage}-dms-rds-target",
-            endpoint_id=f"{stage}-rds-postgres",
-            endpoint_type="target",
-            engine_name="postgres",
-            database_name=target.database_name,
-            ssl_mode="require",  # RDS forces SSL
-            kms_key_arn=args.ctx.data_key_arn,
-            secrets_manager_arn=target.master_secret_arn,
-            secrets_manager_access_role_arn=self.access_role.arn,
+        self.target_endpoint = self._endpoint(
+            "rds",
+            "target",
+            target.database_name,
+            target.master_secret_arn,
             # DMS loads tables in parallel and applies changes out of FK order: its own session
             # skips triggers and FK checks, so the schema can be created complete beforehand.
-            postgres_settings={"after_connect_script": "SET session_replication_role = replica"},
-            opts=endpoint_opts,
+            {"after_connect_script": "SET session_replication_role = replica"},
+            readable,
         )
         self.replication_task = aws.dms.ReplicationTask(
             f"{stage}-dms-task",
@@ -626,6 +623,7 @@ class Migration(pulumi.ComponentResource):
             start_replication_task=False,
             opts=child,
         )
+        self.dms_replication_task_arn = self.replication_task.replication_task_arn
         for source_type, ids, categories in (
             ("replication-instance", [self.replication_instance.replication_instance_id], ["failure", "failover", "low storage"]),
             ("replication-task", [self.replication_task.replication_task_id], ["failure", "state change"]),
@@ -641,9 +639,6 @@ class Migration(pulumi.ComponentResource):
                 opts=child,
             )
 
-        self.source_secret_arn = self.source_secret.arn
-        self.dms_replication_instance_arn = self.replication_instance.replication_instance_arn
-        self.dms_replication_task_arn = self.replication_task.replication_task_arn
         self.register_outputs(
             {
                 "vpnConnectionId": self.vpn_connection_id,

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.cloudwatch import log_group
 from components.config import NatStrategy, NetworkConfig
 from components.context import StageContext
-from components.edge.edge_buckets import EdgeBucket, EdgeBucketArgs
+from components.edge.edge_buckets import EdgeBucket, log_bucket_args
 from components.iam import policy_document, service_trust
 from components.nat_instance import NatInstance, NatInstanceArgs
 
@@ -296,17 +297,15 @@ class Network(pulumi.ComponentResource):
         ctx = args.ctx
         self.flow_log_bucket = EdgeBucket(
             f"{stage}-vpc-flow-logs",
-            EdgeBucketArgs(
-                bucket_name=pulumi.Output.from_input(ctx.account_id).apply(lambda a: f"{stage}-voip-flow-logs-{a}"),
-                expire_days=args.config.flow_logs_retention_days,
-                # Versioned like every log bucket (a delete or overwrite stays recoverable a week);
-                # expired records leave noncurrent versions that go 7 days later.
-                versioned=True,
-                noncurrent_days=7,
+            # Logs, not user data: a stage that holds no data can be destroyed with them.
+            log_bucket_args(
+                pulumi.Output.from_input(ctx.account_id).apply(lambda a: f"{stage}-voip-flow-logs-{a}"),
+                args.config.flow_logs_retention_days,
+                # A delete or overwrite stays recoverable a week; expired records leave noncurrent
+                # versions that go 7 days later.
+                7,
+                ctx.protect,
                 kms_key_arn=ctx.data_key_arn,
-                protect=ctx.protect,
-                # Logs, not user data: a stage that holds no data can be destroyed with them.
-                force_destroy=not ctx.protect,
                 statements=lambda arn, account: _flow_log_delivery_statements(arn, account, ctx.region),
                 statement_inputs=[ctx.account_id],
             ),
@@ -317,12 +316,12 @@ class Network(pulumi.ComponentResource):
 
     def _flow_log_group(self, stage: str, args: NetworkArgs) -> tuple[pulumi.Output[str], aws.iam.RolePolicy]:
         opts = pulumi.ResourceOptions(parent=self.vpc)
-        self.flow_log_group = aws.cloudwatch.LogGroup(
+        self.flow_log_group = log_group(
             f"{stage}-vpc-flow-logs",
-            name=f"/voip/{stage}/vpc-flow-logs",
-            retention_in_days=args.config.flow_logs_retention_days,
-            kms_key_id=args.ctx.data_key_arn,
-            opts=pulumi.ResourceOptions(parent=self.vpc, protect=args.ctx.protect),
+            f"/voip/{stage}/vpc-flow-logs",
+            args.config.flow_logs_retention_days,
+            args.ctx.data_key_arn,
+            pulumi.ResourceOptions(parent=self.vpc, protect=args.ctx.protect),
         )
         self.flow_log_destination_arn = self.flow_log_group.arn
         role = aws.iam.Role(

@@ -28,7 +28,7 @@ from components.context import StageContext
 from components.data.keys import cdn_log_bucket_name
 from components.data.storage import FILES_KEY_PREFIX
 from components.edge.edge import LOG_NONCURRENT_DAYS
-from components.edge.edge_buckets import EdgeBucket, EdgeBucketArgs
+from components.edge.edge_buckets import EdgeBucket, EdgeBucketArgs, log_bucket_args
 
 # AWS managed policies, by their documented fixed ids (no lookup invoke needed).
 CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
@@ -41,6 +41,9 @@ ALL_METHODS = ["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"]
 
 @dataclass
 class CdnArgs:
+    """CloudFront in front of the ALB (reached with the origin secret) and the web bucket, under
+    the us-east-1 certificate and WAF."""
+
     ctx: StageContext
     config: EdgeConfig
     zone_id: pulumi.Input[str]
@@ -77,16 +80,14 @@ class Cdn(pulumi.ComponentResource):
         # expiring.
         self.log_bucket = EdgeBucket(
             f"{stage}-cdn-logs",
-            EdgeBucketArgs(
-                bucket_name=account.apply(lambda a: cdn_log_bucket_name(stage, a)),
+            log_bucket_args(
+                account.apply(lambda a: cdn_log_bucket_name(stage, a)),
+                args.config.log_retention_days,
+                LOG_NONCURRENT_DAYS,
+                args.ctx.protect,
                 object_ownership="BucketOwnerPreferred",
-                expire_days=args.config.log_retention_days,
                 # The data key: its policy lets the log-delivery service generate data keys here.
                 kms_key_arn=args.ctx.data_key_arn,
-                versioned=True,
-                noncurrent_days=LOG_NONCURRENT_DAYS,
-                force_destroy=not args.ctx.protect,
-                protect=args.ctx.protect,
             ),
             parent=self,
         )

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.cloudwatch import log_group
 from components.config import EdgeConfig
 from components.context import StageContext
 from components.iam import policy_document
@@ -149,13 +150,7 @@ class Dns(pulumi.ComponentResource):
         one per stage, scoped to this stage's group)."""
         east = pulumi.ResourceOptions(parent=self, provider=args.ctx.us_east_1)
         name = f"/aws/route53/{args.config.domain}"
-        self.query_log_group = aws.cloudwatch.LogGroup(
-            f"{stage}-dns-query-logs",
-            name=name,
-            retention_in_days=args.config.log_retention_days,
-            kms_key_id=args.query_log_kms_key_arn,
-            opts=east,
-        )
+        self.query_log_group = log_group(f"{stage}-dns-query-logs", name, args.config.log_retention_days, args.query_log_kms_key_arn, east)
         policy = aws.cloudwatch.LogResourcePolicy(
             f"{stage}-dns-query-logs-policy",
             policy_name=f"{stage}-route53-query-logs",

@@ -32,8 +32,6 @@ class EdgeBucketArgs:
     expire_days: int | None = None
     versioned: bool = False
     noncurrent_days: int = 30
-    # SSE-KMS with this key (bucket key on); None: SSE-S3.
-    kms_key_arn: pulumi.Input[str] | None = None
     # S3 server access logs to (target bucket name, key prefix); None: none.
     access_log_target: tuple[pulumi.Input[str], str] | None = None
     force_destroy: bool = False
@@ -44,6 +42,23 @@ class EdgeBucketArgs:
     statements: Callable[..., list[dict[str, Any]]] = field(default=lambda arn, *_: [])
     # Extra inputs the statements need (e.g. the account id), resolved before the call.
     statement_inputs: list[pulumi.Input[Any]] = field(default_factory=list)
+
+
+def log_bucket_args(
+    bucket_name: pulumi.Input[str], retention_days: int, noncurrent_days: int, protect: bool, **more: Any
+) -> EdgeBucketArgs:
+    """A log bucket's baseline: objects expire after `retention_days`, versioned (an overwritten
+    or deleted log stays `noncurrent_days`), protected and kept on destroy where the stage
+    holds data (`protect`)."""
+    return EdgeBucketArgs(
+        bucket_name=bucket_name,
+        expire_days=retention_days,
+        versioned=True,
+        noncurrent_days=noncurrent_days,
+        force_destroy=not protect,
+        protect=protect,
+        **more,
+    )
 
 
 class EdgeBucket:

@@ -22,6 +22,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.cloudwatch import log_group
 from components.config import EdgeConfig
 from components.context import StageContext
 
@@ -215,12 +216,8 @@ class Waf(pulumi.ComponentResource):
 
         # CloudWatch Logs destination: the name must start with aws-waf-logs-, and it must be
         # in the web ACL's region. WAF adds the log-delivery resource policy itself.
-        self.log_group = aws.cloudwatch.LogGroup(
-            f"{stage}-waf-logs",
-            name=f"aws-waf-logs-{prefix}-edge",
-            retention_in_days=args.config.log_retention_days,
-            kms_key_id=args.logs_kms_key_arn,
-            opts=east,
+        self.log_group = log_group(
+            f"{stage}-waf-logs", f"aws-waf-logs-{prefix}-edge", args.config.log_retention_days, args.logs_kms_key_arn, east
         )
         redacted = [{"single_header": {"name": "authorization"}}, {"single_header": {"name": "cookie"}}]
         if args.bypass_token is not None:

@@ -18,6 +18,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from components.cloudwatch import log_group, metric_alarm
 from components.config import TurnConfig
 from components.context import StageContext
 from components.iam import policy_document, service_trust
@@ -70,13 +71,8 @@ class Turn(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
 
         # ---- the shared secret: random -> Secrets Manager; nodes read it with their role.
-        password = random.RandomPassword(
-            f"{stage}-turn-shared-secret",
-            length=48,
-            # Alphanumeric: it lands in turnserver.conf and in HMAC keys of other services.
-            special=False,
-            opts=child,
-        )
+        # Alphanumeric: it lands in turnserver.conf and in HMAC keys of other services.
+        password = random.RandomPassword(f"{stage}-turn-shared-secret", length=48, special=False, opts=child)
         self.secret = aws.secretsmanager.Secret(
             f"{stage}-turn-shared-secret",
             name=f"voip/{stage}/turn/shared-secret",
@@ -96,13 +92,7 @@ class Turn(pulumi.ComponentResource):
         self.secret_arn = self.secret.arn
 
         # ---- logs: coturn's stdout through Docker's awslogs driver.
-        self.log_group = aws.cloudwatch.LogGroup(
-            f"{stage}-turn-logs",
-            name=f"/voip/{stage}/turn",
-            retention_in_days=cfg.log_retention_days,
-            kms_key_id=args.ctx.data_key_arn,
-            opts=child,
-        )
+        self.log_group = log_group(f"{stage}-turn-logs", f"/voip/{stage}/turn", cfg.log_retention_days, args.ctx.data_key_arn, child)
 
         role = self._node_role(stage)
         self.security_group = self._security_group(stage)
@@ -321,30 +311,25 @@ class Turn(pulumi.ComponentResource):
         )
 
     def _alarms(self, node: str, instance: aws.ec2.Instance, args: TurnArgs, bytes_per_minute: float) -> None:
-        cfg = args.config
+        cfg, topic = args.config, args.ctx.alarm_topic_arn
         opts = pulumi.ResourceOptions(parent=instance)
-        dims = {"InstanceId": instance.id}
+        ec2 = {"namespace": "AWS/EC2", "dimensions": {"InstanceId": instance.id}, "period": 60}
         pct = cfg.bandwidth_alarm_percent
         # Seed 000, incident 2: bandwidth over 80% of a node -> add capacity (raise nodeCount).
-        aws.cloudwatch.MetricAlarm(
+        metric_alarm(
             f"{node}-network-out",
+            f"{node} sends more than {pct}% of {cfg.node_bandwidth_mbps} Mbps: raise voip-infra:turn.nodeCount and `pulumi up`",
+            topic,
+            opts,
             name=f"{node}-network-out-{pct}pct",
-            alarm_description=(
-                f"{node} sends more than {pct}% of {cfg.node_bandwidth_mbps} Mbps: raise voip-infra:turn.nodeCount and `pulumi up`"
-            ),
-            namespace="AWS/EC2",
             metric_name="NetworkOut",
-            dimensions=dims,
             statistic="Sum",
-            period=60,
             evaluation_periods=5,
             datapoints_to_alarm=3,
             threshold=round(bytes_per_minute * pct / 100),
             comparison_operator="GreaterThanThreshold",
             treat_missing_data="notBreaching",
-            alarm_actions=[args.ctx.alarm_topic_arn],
-            ok_actions=[args.ctx.alarm_topic_arn],
-            opts=opts,
+            **ec2,
         )
         # Status checks: EC2 repairs the node itself and tells the topic. A host failure
         # (system check) recovers the node onto new hardware, same EIP and private IP; a
@@ -353,21 +338,19 @@ class Turn(pulumi.ComponentResource):
             ("system", "StatusCheckFailed_System", "recover", 2),
             ("instance", "StatusCheckFailed_Instance", "reboot", 3),
         ):
-            aws.cloudwatch.MetricAlarm(
+            metric_alarm(
                 f"{node}-{check}-check",
+                f"{node} failed the {check} status check: EC2 {action}s it",
+                topic,
+                opts,
                 name=f"{node}-{check}-check-{action}",
-                alarm_description=f"{node} failed the {check} status check: EC2 {action}s it",
-                namespace="AWS/EC2",
+                actions=[f"arn:aws:automate:{args.ctx.region}:ec2:{action}"],
                 metric_name=metric,
-                dimensions=dims,
                 statistic="Maximum",
-                period=60,
                 evaluation_periods=periods,
                 threshold=1,
                 comparison_operator="GreaterThanOrEqualToThreshold",
-                alarm_actions=[f"arn:aws:automate:{args.ctx.region}:ec2:{action}", args.ctx.alarm_topic_arn],
-                ok_actions=[args.ctx.alarm_topic_arn],
-                opts=opts,
+                **ec2,
             )
 
     def _dns(self, node: str, eip: aws.ec2.Eip, args: TurnArgs) -> None:
