@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from components.config_loader import ConfigError, load_stack_config
 from components.config import SIGNALING_RULE_PRIORITY
+from components.config_loader import ConfigError, load_stack_config
 from components.edge.waf import rate_window
 from tests.harness import stack_raw, variant, with_overrides
 

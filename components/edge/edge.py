@@ -330,28 +330,9 @@ class Edge(pulumi.ComponentResource):
 
         self.alb_target_groups: dict[str, aws.lb.TargetGroup] = {}
         for host in args.config.alb_hosts:
-            self.alb_target_groups[host.name] = aws.lb.TargetGroup(
-                f"{stage}-{host.name}-tg",
-                name=target_group_name(stage, host.name, args.vpc_id, "ip", "HTTP", "HTTP1", host.port),
-                target_type="ip",  # pods, bound by the load balancer controller (TargetGroupBinding)
-                protocol="HTTP",
-                protocol_version="HTTP1",
-                port=host.port,
-                vpc_id=args.vpc_id,
-                deregistration_delay=DEREGISTRATION_DELAY,
-                health_check={
-                    "enabled": True,
-                    "protocol": "HTTP",
-                    "path": host.health_check_path,
-                    "port": str(host.health_check_port) if host.health_check_port else "traffic-port",
-                    "matcher": "200",
-                    "interval": 15,
-                    "timeout": 5,
-                    "healthy_threshold": 2,
-                    "unhealthy_threshold": 3,
-                },
-                tags={"Name": f"{stage}-{host.name}"},
-                opts=alb_child,
+            health_port = str(host.health_check_port) if host.health_check_port else "traffic-port"
+            self.alb_target_groups[host.name] = self._ip_target_group(
+                stage, args, host.name, "HTTP", host.port, (host.health_check_path, health_port), interval=15, unhealthy=3, parent=self.alb
             )
         self.alb_target_group_arns: dict[str, pulumi.Output[str]] = {n: tg.arn for n, tg in self.alb_target_groups.items()}
         # CloudWatch dimensions (TargetGroup, LoadBalancer) take the ARN suffixes.
@@ -404,31 +385,7 @@ class Edge(pulumi.ComponentResource):
         """wss://ws.<domain>/ws through CloudFront (+WAF, /ws* behaviour, Host forwarded): the
         host rule ws.<domain> -> an ip target group the signaling release binds its pods to.
         Idle upgraded connections: ALB 600 s, CloudFront 10 min (docs/edge.md)."""
-        port = args.ctx.ports.signaling_http
-        group = aws.lb.TargetGroup(
-            f"{stage}-ws-tg",
-            name=target_group_name(stage, "ws", args.vpc_id, "ip", "HTTP", "HTTP1", port),
-            target_type="ip",  # pods, bound by the signaling chart's TargetGroupBinding (alb)
-            protocol="HTTP",
-            protocol_version="HTTP1",  # WebSocket upgrades are HTTP/1.1
-            port=port,
-            vpc_id=args.vpc_id,
-            deregistration_delay=DEREGISTRATION_DELAY,
-            # The readiness endpoint proves the WebSocket path works (seed 000 postmortem).
-            health_check={
-                "enabled": True,
-                "protocol": "HTTP",
-                "path": args.signaling_health_path,
-                "port": str(args.ctx.ports.signaling_metrics),
-                "matcher": "200",
-                "interval": 10,
-                "timeout": 5,
-                "healthy_threshold": 2,
-                "unhealthy_threshold": 2,
-            },
-            tags={"Name": f"{stage}-ws"},
-            opts=pulumi.ResourceOptions(parent=self.alb),
-        )
+        group = self._signaling_target_group(stage, args, "ws", "HTTP", parent=self.alb)
         ws_paths = [p for p in CDN_ALB_PATHS if p.startswith("/ws")]
         aws.lb.ListenerRule(
             f"{stage}-ws-rule",
@@ -445,6 +402,55 @@ class Edge(pulumi.ComponentResource):
         # The unhealthy-targets alarm (EdgeAlarms) under the host it serves.
         self.alb_target_group_arn_suffixes["ws"] = group.arn_suffix
         return group.arn
+
+    def _signaling_target_group(self, stage: str, args: EdgeArgs, label: str, protocol: str, parent: pulumi.Resource) -> aws.lb.TargetGroup:
+        """The signaling pods on either load balancer: TCP behind the NLB's TLS listener,
+        HTTP/1.1 (WebSocket upgrades) behind the ALB. The readiness endpoint proves the WebSocket
+        path works (seed 000 postmortem), not just that the process is up."""
+        health = (args.signaling_health_path, str(args.ctx.ports.signaling_metrics))
+        return self._ip_target_group(
+            stage, args, label, protocol, args.ctx.ports.signaling_http, health, interval=10, unhealthy=2, parent=parent
+        )
+
+    def _ip_target_group(
+        self,
+        stage: str,
+        args: EdgeArgs,
+        label: str,
+        protocol: str,
+        port: int,
+        health: tuple[str, str],
+        *,
+        interval: int,
+        unhealthy: int,
+        parent: pulumi.Resource,
+    ) -> aws.lb.TargetGroup:
+        """Pods as ip targets, bound by the load balancer controller (TargetGroupBinding);
+        `health` is the HTTP check's (path, port)."""
+        http = {"protocol_version": "HTTP1"} if protocol == "HTTP" else {}
+        return aws.lb.TargetGroup(
+            f"{stage}-{label}-tg",
+            name=target_group_name(stage, label, args.vpc_id, "ip", protocol, *http.values(), port),
+            target_type="ip",
+            protocol=protocol,
+            port=port,
+            vpc_id=args.vpc_id,
+            deregistration_delay=DEREGISTRATION_DELAY,
+            health_check={
+                "enabled": True,
+                "protocol": "HTTP",
+                "path": health[0],
+                "port": health[1],
+                "matcher": "200",
+                "interval": interval,
+                "timeout": 5,
+                "healthy_threshold": 2,
+                "unhealthy_threshold": unhealthy,
+            },
+            tags={"Name": f"{stage}-{label}"},
+            opts=pulumi.ResourceOptions(parent=parent),
+            **http,
+        )
 
     # -------------------------------------------------------------------------- NLB
 
@@ -519,30 +525,8 @@ class Edge(pulumi.ComponentResource):
 
         routes = []
         if signaling:
-            self.nlb_signaling_target_group = aws.lb.TargetGroup(
-                f"{stage}-signaling-tg",
-                name=target_group_name(stage, "signaling", args.vpc_id, "ip", "TCP", ports.signaling_http),
-                target_type="ip",
-                protocol="TCP",  # TLS ends at the NLB; pods speak plain WebSocket on 8080
-                port=ports.signaling_http,
-                vpc_id=args.vpc_id,
-                deregistration_delay=DEREGISTRATION_DELAY,
-                # The readiness endpoint proves the WebSocket path works (seed 000 postmortem),
-                # not just that the process is up.
-                health_check={
-                    "enabled": True,
-                    "protocol": "HTTP",
-                    "path": args.signaling_health_path,
-                    "port": str(ports.signaling_metrics),
-                    "matcher": "200",
-                    "interval": 10,
-                    "timeout": 5,
-                    "healthy_threshold": 2,
-                    "unhealthy_threshold": 2,
-                },
-                tags={"Name": f"{stage}-signaling"},
-                opts=nlb_child,
-            )
+            # TLS ends at the NLB; pods speak plain WebSocket on 8080.
+            self.nlb_signaling_target_group = self._signaling_target_group(stage, args, "signaling", "TCP", parent=self.nlb)
             self.nlb_signaling_target_group_arn = self.nlb_signaling_target_group.arn
             self.nlb_target_group_arn_suffixes["signaling"] = self.nlb_signaling_target_group.arn_suffix
             routes.append(("signaling", ports.signaling_public, self.nlb_signaling_target_group))
