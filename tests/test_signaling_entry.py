@@ -211,7 +211,7 @@ def test_no_turns_url_without_a_tls_entry():
     assert turns_urls(dev) == []
     assert {u.split(":")[0] for s in dev["outputs"]["turnIceServers"] for u in s["urls"]} == {"turn"}
     assert [u.split("?")[1] for u in dev["outputs"]["turnIceServers"][0]["urls"]] == ["transport=udp", "transport=tcp"]
-    # No TURNS anywhere: no 5349 listener or TURNS record; coturn itself serves no TLS.
+    # No TURNS anywhere: no 5349 listener, no turns.<domain> record.
     assert not [r for r in _of(dev["resources"], LISTENER) if r["props"]["port"] == 5349]
     assert not [r for r in _of(dev["resources"], RECORD) if r["props"]["name"].startswith("turns.")]
     # production hands out TURNS three times: ICE servers, the chart's TURN URIs, publicUrls.turns.
