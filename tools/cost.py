@@ -86,6 +86,12 @@ class _Ctx:
         self.stack = str(plan.get("stack", ""))
         self.by_id = {r["id"]: r for r in self.resources if r.get("id")}
         self.notes: dict[str, None] = {}  # ordered set
+        # Pods run, serve traffic and write logs and traces only while nodes run: when the
+        # schedule puts every node group to sleep, load-balancer capacity units and the pods'
+        # log and trace volume follow the awake share (what is kept follows it too).
+        groups = [r["urn"] for r in self.resources if r["type"] == "aws:eks/nodeGroup:NodeGroup"]
+        shares = {self.awake[u] for u in groups if u in self.awake}
+        self.stage_awake: float = shares.pop() if groups and len(shares) == 1 and all(u in self.awake for u in groups) else 1.0
         # Elastic IPs whose public IPv4 charge is carried by the line of what uses them (NAT, NLB).
         self.eip_consumer: dict[str, str] = {}
         for r in self.resources:
@@ -269,7 +275,11 @@ def _load_balancer(r: Resource, ctx: _Ctx) -> Estimate:
         ctx.note("ALB/NLB capacity units above the 1 LCU/NLCU baseline are usage-based")
     else:
         raise _Unpriced(f"no estimator for {kind} load balancers")
-    usd, basis = hourly * H, f"{what} {_per_h(hourly - (P.ALB_LCU_HOURLY if kind == 'application' else P.NLB_NLCU_HOURLY))} + 1 {unit}"
+    lcu = P.ALB_LCU_HOURLY if kind == "application" else P.NLB_NLCU_HOURLY
+    # The capacity unit is traffic: none while the stage sleeps (no pods behind the listeners).
+    usd, basis = (hourly - lcu) * H + lcu * H * ctx.stage_awake, f"{what} {_per_h(hourly - lcu)} + 1 {unit}"
+    if ctx.stage_awake < 1:
+        basis += f" ({ctx.stage_awake:.1%} of hours: none while asleep)"
     if not props.get("internal"):
         # Internet-facing load balancers hold one public IPv4 per AZ (NLB: the EIPs mapped to it).
         usd += azs * IPV4_MONTH
@@ -428,6 +438,10 @@ def _autoscaling_group(r: Resource, ctx: _Ctx) -> Estimate:
     return usd, f"{n} × {itype} on-demand + {n} × {disk_basis}" + _sleep_basis(r, ctx)
 
 
+def _pods_basis(ctx: _Ctx) -> str:
+    return f" (asleep: {ctx.stage_awake:.1%} of the days' volume)" if ctx.stage_awake < 1 else ""
+
+
 def _sleep_basis(r: Resource, ctx: _Ctx) -> str:
     share = ctx.awake.get(r["urn"])
     return f" (asleep: {share:.1%} of hours awake)" if share is not None else ""
@@ -517,12 +531,14 @@ def _log_group(r: Resource, ctx: _Ctx) -> Estimate:
     props = r["props"]
     if not logs.get("enabled") or not str(props.get("name") or "").endswith("/pods"):
         return 0.0, f"{NOT_PRICED}: log ingestion and storage", False
-    daily = float(logs.get("estimatedGibPerDay") or 0)
+    daily = float(logs.get("estimatedGibPerDay") or 0) * ctx.stage_awake
     ia = props.get("logGroupClass") == "INFREQUENT_ACCESS"
     ingest = P.CLOUDWATCH_LOGS_INGEST_IA_PER_GB if ia else P.CLOUDWATCH_LOGS_INGEST_PER_GB
     retention = int(props.get("retentionInDays") or 30)
     usd = daily * P.DAYS_PER_MONTH * ingest + daily * retention * P.CLOUDWATCH_LOGS_STORED_GB_MONTH
-    return usd, f"{daily:g} GiB/day (monitoring.logs.estimatedGibPerDay) × ${ingest}/GB ingested + {retention} days stored"
+    return usd, f"{daily:g} GiB/day (monitoring.logs.estimatedGibPerDay) × ${ingest}/GB ingested + {retention} days stored" + _pods_basis(
+        ctx
+    )
 
 
 def _bucket(r: Resource, ctx: _Ctx) -> Estimate:
@@ -531,8 +547,11 @@ def _bucket(r: Resource, ctx: _Ctx) -> Estimate:
     traces = (ctx.config.get("monitoring") or {}).get("traces") or {}
     if not traces.get("enabled") or "-voip-traces-" not in str(r["props"].get("bucket") or ""):
         return 0.0, f"{NOT_PRICED}: storage and requests", False
-    daily, days = float(traces.get("estimatedGibPerDay") or 0), int(traces.get("retentionDays") or 7)
-    return daily * days * P.S3_STANDARD_GB_MONTH, f"{daily:g} GiB/day × {days} days kept × ${P.S3_STANDARD_GB_MONTH}/GB-month"
+    daily, days = float(traces.get("estimatedGibPerDay") or 0) * ctx.stage_awake, int(traces.get("retentionDays") or 7)
+    return (
+        daily * days * P.S3_STANDARD_GB_MONTH,
+        f"{daily:g} GiB/day × {days} days kept × ${P.S3_STANDARD_GB_MONTH}/GB-month" + _pods_basis(ctx),
+    )
 
 
 def _lambda_function(r: Resource, ctx: _Ctx) -> Estimate:
