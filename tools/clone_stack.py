@@ -213,7 +213,7 @@ def clone_config(
         )
     edge["restrictToAllowList"] = True
     edge["albDeletionProtection"] = False
-    if edge.get("signalingEntry") == "cdn" and (sections["turn"].get("tlsEntry") == "none"):
+    if edge.get("signalingEntry") == "cdn" and sections["turn"].get("tlsEntry") == "none":
         # No NLB in the template: its keys would be refused (StackConfig._nlb_problems).
         edge.pop("nlbDeletionProtection", None)
         edge.pop("nlbStaticIps", None)

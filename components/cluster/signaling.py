@@ -51,6 +51,7 @@ class SignalingArgs:
     tolerations: Sequence[Mapping[str, str]] = ()
     # The LB controller release (TargetGroupBinding CRDs) and the monitoring CRDs.
     depends_on: Sequence[pulumi.Resource] = ()
+    # The ALB's ws.<domain> target group (edge.signalingEntry cdn), see nlb_target_group_arn.
     alb_target_group_arn: pulumi.Input[str] | None = None
 
 
