@@ -82,21 +82,21 @@ def version_expiry_rules(noncurrent_days: int, abort_multipart_days: int) -> lis
     """Lifecycle of a versioned bucket: old versions go after `noncurrent_days` (then their
     delete markers), incomplete multipart uploads after `abort_multipart_days`."""
     whole_bucket = aws.s3.BucketLifecycleConfigurationRuleFilterArgs()
+
+    def enabled(rule_id: str, **action: Any) -> aws.s3.BucketLifecycleConfigurationRuleArgs:
+        return aws.s3.BucketLifecycleConfigurationRuleArgs(id=rule_id, status="Enabled", filter=whole_bucket, **action)
+
     return [
-        aws.s3.BucketLifecycleConfigurationRuleArgs(
-            id="expire-noncurrent-versions",
-            status="Enabled",
-            filter=whole_bucket,
+        enabled(
+            "expire-noncurrent-versions",
             noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
                 noncurrent_days=noncurrent_days
             ),
             # Delete markers left alone after their versions expired.
             expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(expired_object_delete_marker=True),
         ),
-        aws.s3.BucketLifecycleConfigurationRuleArgs(
-            id="abort-incomplete-multipart-uploads",
-            status="Enabled",
-            filter=whole_bucket,
+        enabled(
+            "abort-incomplete-multipart-uploads",
             abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
                 days_after_initiation=abort_multipart_days
             ),

@@ -43,15 +43,20 @@ RESERVED_RANGES = (
 # --------------------------------------------------------------------------- types
 
 
+def _network(value: Any, parse: Any, families: str, examples: str, example: str) -> Any:
+    """`value` parsed by `parse` as a CIDR of `families` (a network address, no host bits)."""
+    if not isinstance(value, str):
+        raise ValueError(f"must be an {families} CIDR string such as {examples}")
+    try:
+        return parse(value, strict=True)
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a valid {families} CIDR ({exc}); write the network address, e.g. {example}") from None
+
+
 def _cidr(value: Any) -> ipaddress.IPv4Network:
     if isinstance(value, ipaddress.IPv4Network):
         return value
-    if not isinstance(value, str):
-        raise ValueError("must be an IPv4 CIDR string such as 10.20.0.0/16")
-    try:
-        return ipaddress.IPv4Network(value, strict=True)
-    except ValueError as exc:
-        raise ValueError(f"{value!r} is not a valid IPv4 CIDR ({exc}); write the network address, e.g. 10.20.0.0/16") from None
+    return _network(value, ipaddress.IPv4Network, "IPv4", "10.20.0.0/16", "10.20.0.0/16")
 
 
 def _ipv4(value: Any) -> ipaddress.IPv4Address:
@@ -66,14 +71,7 @@ def _ipv4(value: Any) -> ipaddress.IPv4Address:
 def _any_cidr(value: Any) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     if isinstance(value, (ipaddress.IPv4Network, ipaddress.IPv6Network)):
         return value
-    if not isinstance(value, str):
-        raise ValueError("must be an IPv4 or IPv6 CIDR string such as 203.0.113.0/24 or 2001:db8:1234::/48")
-    try:
-        return ipaddress.ip_network(value, strict=True)
-    except ValueError as exc:
-        raise ValueError(
-            f"{value!r} is not a valid IPv4 or IPv6 CIDR ({exc}); write the network address, e.g. 2001:db8:1234::/48"
-        ) from None
+    return _network(value, ipaddress.ip_network, "IPv4 or IPv6", "203.0.113.0/24 or 2001:db8:1234::/48", "2001:db8:1234::/48")
 
 
 Cidr = Annotated[ipaddress.IPv4Network, BeforeValidator(_cidr), PlainSerializer(str, return_type=str)]
@@ -840,6 +838,11 @@ class ImageConfig(Model):
     tag: ImageTag = "1.0.0"
     digest: ImageDigest | None = None
 
+    def check_pinned(self, info: ValidationInfo) -> None:
+        """Stages holding real data (validated with context protect_data) run an immutable image."""
+        if self.digest is None and (info.context or {}).get("protect_data"):
+            raise ValueError("image.digest: required while protectData is true (stages holding real data run an immutable image)")
+
 
 class ReplicaBounds(Range):
     min: int = Field(default=3, ge=1, le=100)
@@ -871,8 +874,7 @@ class SignalingConfig(Model):
                 f"preStopSleepSeconds: {self.pre_stop_sleep_seconds} must be below terminationGraceSeconds "
                 f"{self.termination_grace_seconds} (the server drains its WebSockets in the rest)"
             )
-        if self.image.digest is None and (info.context or {}).get("protect_data"):
-            raise ValueError("image.digest: required while protectData is true (stages holding real data run an immutable image)")
+        self.image.check_pinned(info)
         return self
 
 
@@ -944,8 +946,7 @@ class AppConfig(Model):
                 f"terminationGraceSeconds: {self.termination_grace_seconds} leaves under 10 s after the "
                 f"{self.pre_stop_sleep_seconds} s preStop pause for Spring's graceful shutdown"
             )
-        if self.image.digest is None and (info.context or {}).get("protect_data"):
-            raise ValueError("image.digest: required while protectData is true (stages holding real data run an immutable image)")
+        self.image.check_pinned(info)
         return self
 
 
@@ -1576,21 +1577,22 @@ class StackConfig(Model):
             return None
         return f"{self.migration.cutover_host}.{self.edge.domain}"
 
+    def _on_nas(self, endpoint: Any) -> Any:
+        """A dual-run endpoint of the bridge while the bridge is enabled and it is set (its host
+        defaulting to the bridge's nasHost), else None."""
+        if self.migration is None or not self.migration.enabled or endpoint is None:
+            return None
+        return endpoint if endpoint.host is not None else endpoint.model_copy(update={"host": self.migration.nas_host})
+
     @property
     def dual_run_redis(self) -> DualRunRedis | None:
         """The NAS Redis the pods use instead of ElastiCache, while the bridge is enabled and set."""
-        if self.migration is None or not self.migration.enabled or self.migration.dual_run_redis is None:
-            return None
-        redis = self.migration.dual_run_redis
-        return redis if redis.host is not None else redis.model_copy(update={"host": self.migration.nas_host})
+        return self._on_nas(self.migration.dual_run_redis if self.migration else None)
 
     @property
     def dual_run_database(self) -> DualRunDatabase | None:
         """The NAS PostgreSQL the apps use instead of RDS, while the bridge is enabled and set."""
-        if self.migration is None or not self.migration.enabled or self.migration.dual_run_database is None:
-            return None
-        db = self.migration.dual_run_database
-        return db if db.host is not None else db.model_copy(update={"host": self.migration.nas_host})
+        return self._on_nas(self.migration.dual_run_database if self.migration else None)
 
     @property
     def turn_realm(self) -> str:

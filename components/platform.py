@@ -8,8 +8,9 @@ here returning its components (a typed result where it has several); `__init__` 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import pulumi
 import pulumi_aws as aws
@@ -32,6 +33,7 @@ from components.config import StackConfig
 from components.context import StageContext, build_foundation, stage_tags
 from components.data.backup import Backup, BackupArgs
 from components.data.cache import Cache, CacheArgs
+from components.data.data_access import DataPlacement
 from components.data.database import Database, DatabaseArgs
 from components.data.keys import EdgeLogsKey, EdgeLogsKeyArgs
 from components.data.storage import FileStorage, FileStorageArgs
@@ -47,6 +49,9 @@ from components.schedule import ScheduleArgs, SleepingNodeGroup, SleepSchedule
 from components.turn.turn import Turn, TurnArgs
 
 SYSTEM_NODES = {POOL_LABEL: "system"}
+
+A = TypeVar("A")
+C = TypeVar("C", bound=pulumi.ComponentResource)
 
 
 @dataclass(frozen=True)
@@ -109,8 +114,8 @@ class Platform(pulumi.ComponentResource):
         self.foundation = build_foundation(cfg, self)
         self.ctx = ctx = self.foundation.ctx
         # The flow-log group under the data key (whose policy admits CloudWatch Logs of the account).
-        self.network = Network(f"{cfg.stage}-network", NetworkArgs(ctx=ctx, config=cfg.network), opts=ctx.regional)
-        self.files = FileStorage(f"{cfg.stage}-files", FileStorageArgs(ctx=ctx, config=cfg.storage), opts=ctx.regional)
+        self.network = self._regional("network", Network, NetworkArgs(ctx=ctx, config=cfg.network))
+        self.files = self._regional("files", FileStorage, FileStorageArgs(ctx=ctx, config=cfg.storage))
         self.edge = self._edge(cfg, ctx)
         # The file bucket's one policy (TLS-only + read by this distribution through OAC).
         self.files.grant_cloudfront_read(self.edge.cdn.distribution_arn)
@@ -134,24 +139,26 @@ class Platform(pulumi.ComponentResource):
         self.outputs = self._outputs(cfg)
         self.register_outputs(self.outputs)
 
+    def _regional(self, name: str, component: Callable[[str, A, pulumi.ResourceOptions], C], args: A) -> C:
+        """One of the stage's components: named `<stage>-<name>`, a child of the Platform on
+        the stage's regional providers (ctx.regional)."""
+        return component(f"{self.ctx.stage}-{name}", args, self.ctx.regional)
+
     # ------------------------------------------------------------------------ tiers
 
     def _edge(self, cfg: StackConfig, ctx: StageContext) -> EdgeTier:
-        stage, edge, net = cfg.stage, cfg.edge, self.network
+        edge, net = cfg.edge, self.network
         # us-east-1 log groups (WAF, Route 53 queries) need a key of their own region.
-        logs_key = EdgeLogsKey(
-            f"{stage}-edge-logs-key",
-            EdgeLogsKeyArgs(ctx=ctx),
-            opts=ctx.regional,
-        )
-        dns = Dns(f"{stage}-dns", DnsArgs(ctx=ctx, config=edge, query_log_kms_key_arn=logs_key.arn), opts=ctx.regional)
+        logs_key = self._regional("edge-logs-key", EdgeLogsKey, EdgeLogsKeyArgs(ctx=ctx))
+        dns = self._regional("dns", Dns, DnsArgs(ctx=ctx, config=edge, query_log_kms_key_arn=logs_key.arn))
         bypass = None
         if edge.load_test_bypass and cfg.load_test_bypass_token is not None:
             bypass = pulumi.Output.secret(cfg.load_test_bypass_token.get_secret_value())
-        waf = Waf(f"{stage}-waf", WafArgs(ctx=ctx, config=edge, bypass_token=bypass, logs_kms_key_arn=logs_key.arn), opts=ctx.regional)
+        waf = self._regional("waf", Waf, WafArgs(ctx=ctx, config=edge, bypass_token=bypass, logs_kms_key_arn=logs_key.arn))
         cutover = [cfg.cutover_name] if cfg.cutover_name else []
-        lbs = Edge(
-            f"{stage}-edge",
+        lbs = self._regional(
+            "edge",
+            Edge,
             EdgeArgs(
                 ctx=ctx,
                 config=edge,
@@ -164,10 +171,10 @@ class Platform(pulumi.ComponentResource):
                 apex_aliases=cutover,
                 nlb_listeners=cfg.nlb_listeners,
             ),
-            opts=ctx.regional,
         )
-        cdn = Cdn(
-            f"{stage}-cdn",
+        cdn = self._regional(
+            "cdn",
+            Cdn,
             CdnArgs(
                 ctx=ctx,
                 config=edge,
@@ -182,13 +189,13 @@ class Platform(pulumi.ComponentResource):
                 # The migration's cutover name (its weighted records are the migration's).
                 extra_aliases=cutover,
             ),
-            opts=ctx.regional,
         )
         # ALB/NLB alarms to the regional topic, CloudFront/WAF to a us-east-1 topic.
         alarms = None
         if edge.alarms.enabled:
-            alarms = EdgeAlarms(
-                f"{stage}-edge-alarms",
+            alarms = self._regional(
+                "edge-alarms",
+                EdgeAlarms,
                 EdgeAlarmsArgs(
                     ctx=ctx,
                     config=edge.alarms,
@@ -199,14 +206,14 @@ class Platform(pulumi.ComponentResource):
                     distribution_id=cdn.distribution_id,
                     web_acl_name=waf.web_acl_name,
                 ),
-                opts=ctx.regional,
             )
         return EdgeTier(dns, waf, lbs, cdn, alarms)
 
     def _turn(self, cfg: StackConfig, ctx: StageContext) -> Turn:
         net, lbs = self.network, self.edge.lbs
-        return Turn(
-            f"{cfg.stage}-turn",
+        return self._regional(
+            "turn",
+            Turn,
             TurnArgs(
                 ctx=ctx,
                 config=cfg.turn,
@@ -222,7 +229,6 @@ class Platform(pulumi.ComponentResource):
                 domain=cfg.edge.domain,
                 tls_host=lbs.turns_host,
             ),
-            opts=ctx.regional,
         )
 
     def _ci_runner(self, cfg: StackConfig, ctx: StageContext) -> CiRunner | None:
@@ -230,21 +236,22 @@ class Platform(pulumi.ComponentResource):
         so a first run can create it alone (`tools runner-targets`) before the jobs move onto it."""
         if not cfg.cluster.ci_runner.enabled:
             return None
-        return CiRunner(
-            f"{cfg.stage}-ci-runner",
+        return self._regional(
+            "ci-runner",
+            CiRunner,
             CiRunnerArgs(
                 ctx=ctx,
                 config=cfg.cluster.ci_runner,
                 vpc_id=self.network.vpc_id,
                 private_subnet_ids=[s.id for s in self.network.private_subnets],
             ),
-            opts=ctx.regional,
         )
 
     def _cluster(self, cfg: StackConfig, ctx: StageContext) -> ClusterTier:
         stage, net, lbs = cfg.stage, self.network, self.edge.lbs
-        cluster = Cluster(
-            f"{stage}-cluster",
+        cluster = self._regional(
+            "cluster",
+            Cluster,
             ClusterArgs(
                 ctx=ctx,
                 config=cfg.cluster,
@@ -265,7 +272,6 @@ class Platform(pulumi.ComponentResource):
                     else []
                 ),
             ),
-            opts=ctx.regional,
         )
         if self.ci_runner is not None:
             # The runner's jobs reach the API server's private endpoint (it admits the cluster SG's members only).
@@ -284,8 +290,9 @@ class Platform(pulumi.ComponentResource):
         # it: ignore_changes on scalingConfig.desiredSize).
         autoscaler = None
         if cfg.cluster.autoscaler.enabled:
-            autoscaler = NodeAutoscaler(
-                f"{stage}-autoscaler",
+            autoscaler = self._regional(
+                "autoscaler",
+                NodeAutoscaler,
                 NodeAutoscalerArgs(
                     ctx=ctx,
                     config=cfg.cluster.autoscaler,
@@ -294,11 +301,11 @@ class Platform(pulumi.ComponentResource):
                     max_graceful_termination_seconds=max(600, cfg.signaling.termination_grace_seconds),
                     depends_on=[*cluster.node_groups, cluster.addons["coredns"]],
                 ),
-                opts=ctx.regional,
             )
         # Block storage (EBS CSI + gp3 StorageClass) for Prometheus' volume.
-        ebs_csi = EbsCsi(
-            f"{stage}-ebs-csi",
+        ebs_csi = self._regional(
+            "ebs-csi",
+            EbsCsi,
             EbsCsiArgs(
                 ctx=ctx,
                 config=cfg.monitoring,
@@ -306,14 +313,14 @@ class Platform(pulumi.ComponentResource):
                 controller_node_selector=SYSTEM_NODES,
                 depends_on=[*cluster.node_groups, agent],
             ),
-            opts=ctx.regional,
         )
         # Prometheus scrapes the signaling pods, prometheus-adapter serves the HPA's
         # connections metric, Alertmanager publishes to the stage's alarm topic.
         monitoring = None
         if cfg.monitoring.enabled:
-            monitoring = Monitoring(
-                f"{stage}-monitoring",
+            monitoring = self._regional(
+                "monitoring",
+                Monitoring,
                 MonitoringArgs(
                     ctx=ctx,
                     config=cfg.monitoring,
@@ -347,13 +354,13 @@ class Platform(pulumi.ComponentResource):
                         *([autoscaler.release] if autoscaler else []),
                     ],
                 ),
-                opts=ctx.regional,
             )
         # Logs and traces, off the nodes (in the monitoring namespace).
         telemetry = None
         if monitoring is not None and (cfg.monitoring.logs.enabled or cfg.monitoring.traces.enabled):
-            telemetry = Telemetry(
-                f"{stage}-telemetry",
+            telemetry = self._regional(
+                "telemetry",
+                Telemetry,
                 TelemetryArgs(
                     ctx=ctx,
                     config=cfg.monitoring,
@@ -365,32 +372,30 @@ class Platform(pulumi.ComponentResource):
                     # the first `up`'s critical path).
                     depends_on=[monitoring.namespace_resource],
                 ),
-                opts=ctx.regional,
             )
         return ClusterTier(cluster, autoscaler, ebs_csi, monitoring, telemetry)
 
     def _alerting(self, cfg: StackConfig, ctx: StageContext) -> AlertingTier:
         """Subscribers of every alarm topic, the NAT gateways' alarms, and the external
         WebSocket check (on the edge's public URL)."""
-        stage = cfg.stage
-        notifications = Notifications(f"{stage}-notifications", NotificationsArgs(ctx=ctx, config=cfg.notifications), opts=ctx.regional)
+        notifications = self._regional("notifications", Notifications, NotificationsArgs(ctx=ctx, config=cfg.notifications))
         net = self.network
-        nat_alarms = NatAlarms(
-            f"{stage}-nat-alarms",
+        nat_alarms = self._regional(
+            "nat-alarms",
+            NatAlarms,
             NatAlarmsArgs(ctx=ctx, gateways=[(sfx, g.id) for sfx, g in zip(net.nat_gateway_suffixes, net.nat_gateways, strict=True)]),
-            opts=ctx.regional,
         )
         ws_canary = None
         if cfg.monitoring.canary.enabled:
-            ws_canary = WsCanary(
-                f"{stage}-ws-canary",
+            ws_canary = self._regional(
+                "ws-canary",
+                WsCanary,
                 WsCanaryArgs(
                     ctx=ctx,
                     config=cfg.monitoring.canary,
                     url=self.edge.lbs.signaling_url,
                     critical_topic_arn=notifications.critical_topic_arn,
                 ),
-                opts=ctx.regional,
             )
         return AlertingTier(notifications, nat_alarms, ws_canary)
 
@@ -408,8 +413,9 @@ class Platform(pulumi.ComponentResource):
         if cfg.migration is None or cutover is None or cfg.dms_source_password is None:
             return None
         net, cdn = self.network, self.edge.cdn
-        return Migration(
-            f"{cfg.stage}-migration",
+        return self._regional(
+            "migration",
+            Migration,
             MigrationArgs(
                 ctx=ctx,
                 config=cfg.migration,
@@ -430,28 +436,25 @@ class Platform(pulumi.ComponentResource):
                     else None
                 ),
             ),
-            opts=ctx.regional,
         )
 
     def _data(self, cfg: StackConfig, ctx: StageContext) -> DataTier:
         """Data stores admit only the nodes' security group (pods share the node ENIs' SG),
         and the database the migration bridge's DMS too."""
         net, clients = self.network, [self.cluster.cluster.node_security_group_id]
-        isolated = [s.id for s in net.isolated_subnets]
+        isolated = DataPlacement(vpc_id=net.vpc_id, subnet_ids=[s.id for s in net.isolated_subnets], availability_zones=net.azs)
         db_clients = clients + ([self.migration.dms_security_group_id] if self.migration else [])
-        database = Database(
-            f"{cfg.stage}-database",
+        database = self._regional(
+            "database",
+            Database,
             DatabaseArgs(
                 ctx=ctx,
                 config=cfg.database,
-                vpc_id=net.vpc_id,
-                subnet_ids=isolated,
+                placement=isolated,
                 allowed_security_group_ids=db_clients,
-                availability_zones=net.azs,
                 # The master secret's rotation function: private subnets (NAT or the endpoint).
                 rotation_subnet_ids=[s.id for s in net.private_subnets],
             ),
-            opts=ctx.regional,
         )
         if self.migration:
             self.migration.replicate_into(
@@ -461,18 +464,7 @@ class Platform(pulumi.ComponentResource):
                     database_name=cfg.database.database_name,
                 )
             )
-        cache = Cache(
-            f"{cfg.stage}-cache",
-            CacheArgs(
-                ctx=ctx,
-                config=cfg.cache,
-                vpc_id=net.vpc_id,
-                subnet_ids=isolated,
-                allowed_security_group_ids=clients,
-                availability_zones=net.azs,
-            ),
-            opts=ctx.regional,
-        )
+        cache = self._regional("cache", Cache, CacheArgs(ctx=ctx, config=cfg.cache, placement=isolated, allowed_security_group_ids=clients))
         return DataTier(database, cache)
 
     def _resilience(self, cfg: StackConfig, ctx: StageContext) -> ResilienceTier:
@@ -488,21 +480,22 @@ class Platform(pulumi.ComponentResource):
                     default_tags=aws.ProviderDefaultTagsArgs(tags=stage_tags(cfg)),
                     opts=pulumi.ResourceOptions(parent=self),
                 )
-            backup = Backup(
-                f"{stage}-backup",
+            backup = self._regional(
+                "backup",
+                Backup,
                 BackupArgs(
                     ctx=ctx,
                     config=cfg.backup,
                     resources={"database": self.data.database.instance.arn, "files": self.files.bucket_arn},
                     copy_provider=copy_provider,
                 ),
-                opts=ctx.regional,
             )
         schedule = None
         if cfg.schedule.enabled:
             nat, cluster = self.network.nat_instance, self.cluster.cluster
-            schedule = SleepSchedule(
-                f"{stage}-schedule",
+            schedule = self._regional(
+                "schedule",
+                SleepSchedule,
                 ScheduleArgs(
                     ctx=ctx,
                     config=cfg.schedule,
@@ -517,7 +510,6 @@ class Platform(pulumi.ComponentResource):
                     turn_instance_ids=self.turn.instance_ids,
                     nat_asg_name=nat.asg.name if nat is not None else None,
                 ),
-                opts=ctx.regional,
             )
         return ResilienceTier(backup, schedule)
 
@@ -555,10 +547,10 @@ class Platform(pulumi.ComponentResource):
         if not cfg.delivery.ghcr_cache:
             return None
         token = pulumi.Output.secret(cfg.ghcr_token.get_secret_value()) if cfg.ghcr_token is not None else None
-        cache = ImageCache(
-            f"{cfg.stage}-image-cache",
+        cache = self._regional(
+            "image-cache",
+            ImageCache,
             ImageCacheArgs(ctx=ctx, config=cfg.delivery, ghcr_token=token, node_role_name=self.cluster.cluster.node_role.name),
-            opts=ctx.regional,
         )
         # Releases pull through the rule, with the node role allowed to create the cached repositories.
         self.image_cache_deps = [cache.rule, cache.node_policy]
@@ -574,8 +566,9 @@ class Platform(pulumi.ComponentResource):
     def _apps(self, cfg: StackConfig, ctx: StageContext) -> Apps:
         """The Spring apps: one co-talk release per app, bound to its ALB host's target group."""
         cluster, monitoring, net = self.cluster.cluster, self.cluster.monitoring, self.network
-        return Apps(
-            f"{cfg.stage}-apps",
+        return self._regional(
+            "apps",
+            Apps,
             AppsArgs(
                 ctx=ctx,
                 config=cfg.apps,
@@ -603,7 +596,6 @@ class Platform(pulumi.ComponentResource):
                     *self.image_cache_deps,
                 ],
             ),
-            opts=ctx.regional,
         )
 
     def _app_database(self, cfg: StackConfig) -> DatabaseAccess:

@@ -161,18 +161,23 @@ def _is_replica(props: Mapping[str, Any]) -> bool:
     return _has(props, "replicateSourceDb") and bool(props.get("replicateSourceDb"))
 
 
-def _exceptions(args: ResourceValidationArgs | StackValidationArgs) -> list[Mapping[str, Any]]:
-    """The stage's argued per-resource exceptions: policy config first, else the stack config the
-    CLI hands the pack (`voip-infra:policy.exceptions`)."""
+def _policy_list(args: ResourceValidationArgs | StackValidationArgs, key: str) -> list[Mapping[str, Any]]:
+    """The stage's list `key` of argued exceptions: policy config first, else the stack config the
+    CLI hands the pack (`voip-infra:policy.<key>`)."""
     cfg = _config(args)
-    if "exceptions" in cfg:
-        return list(cfg["exceptions"] or [])
+    if key in cfg:
+        return list(cfg[key] or [])
     try:
         import pulumi
 
-        return list((pulumi.Config(PROJECT).get_object("policy") or {}).get("exceptions") or [])
+        return list((pulumi.Config(PROJECT).get_object("policy") or {}).get(key) or [])
     except Exception:  # no stack config available
         return []
+
+
+def _exceptions(args: ResourceValidationArgs | StackValidationArgs) -> list[Mapping[str, Any]]:
+    """The stage's argued per-resource exceptions (`policy.exceptions`)."""
+    return _policy_list(args, "exceptions")
 
 
 def _excepted(rule: str, resource_name: str, exceptions: Iterable[Mapping[str, Any]]) -> bool:
@@ -868,17 +873,8 @@ def _vpc_flow_logs(args: StackValidationArgs, report: ReportViolation) -> None:
 
 
 def _waf_exceptions(args: StackValidationArgs) -> list[Mapping[str, Any]]:
-    """The stage's argued WAF exceptions: policy config first, else the stack config the CLI
-    hands the pack (`voip-infra:policy.wafExceptions`)."""
-    cfg = _config(args)
-    if "wafExceptions" in cfg:
-        return list(cfg["wafExceptions"] or [])
-    try:
-        import pulumi
-
-        return list((pulumi.Config(PROJECT).get_object("policy") or {}).get("wafExceptions") or [])
-    except Exception:  # no stack config available
-        return []
+    """The stage's argued WAF exceptions (`policy.wafExceptions`)."""
+    return _policy_list(args, "wafExceptions")
 
 
 def _waf_exception(name: str, exceptions: Iterable[Mapping[str, Any]]) -> bool:
@@ -1231,149 +1227,446 @@ def _backup_covers_stateful(args: StackValidationArgs, report: ReportViolation) 
 # ------------------------------------------------------------------ the pack
 
 
-def _r(
-    name: str, description: str, types: Sequence[str] | str, check: Callable, level: EnforcementLevel = MANDATORY
-) -> ResourceValidationPolicy:
-    return _resource_policy(name, description, (types,) if isinstance(types, str) else tuple(types), level, check)
+# The scope of a policy that sees the whole stack at once (its check takes StackValidationArgs),
+# and of one that sees every resource itself, without the stage's per-resource exceptions.
+STACK = "stack"
+EVERY_RESOURCE = "every resource"
 
 
-ALL_POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [
+@dataclass(frozen=True)
+class Rule:
+    """One policy of the pack and its row in docs/policies.md (policies/doc_table.py)."""
+
+    name: str
+    description: str
+    scope: Sequence[str] | str  # the resource type(s) `check` runs on, STACK or EVERY_RESOURCE
+    check: Callable
+    protects: str  # what it protects against
+    fix: str  # how to fix a violation
+    level: EnforcementLevel = MANDATORY
+
+    def policy(self) -> ResourceValidationPolicy | StackValidationPolicy:
+        if self.scope == STACK:
+            return _stack_policy(self.name, self.description, self.level, self.check)
+        if self.scope == EVERY_RESOURCE:
+            return ResourceValidationPolicy(name=self.name, description=self.description, validate=self.check, enforcement_level=self.level)
+        types = (self.scope,) if isinstance(self.scope, str) else tuple(self.scope)
+        return _resource_policy(self.name, self.description, types, self.level, self.check)
+
+
+# In the pack's order (the order `tools policy` reports in).
+RULES = [
     # 1. RDS
-    _r("rds-storage-encrypted", "RDS storage is encrypted with KMS.", RDS_INSTANCE, _rds_storage_encrypted),
-    _r("rds-not-publicly-accessible", "RDS instances are never publicly accessible.", RDS_INSTANCE, _rds_not_public),
-    _r(
+    Rule(
+        "rds-storage-encrypted",
+        "RDS storage is encrypted with KMS.",
+        RDS_INSTANCE,
+        _rds_storage_encrypted,
+        protects="a snapshot or disk read outside the database",
+        fix="`storage_encrypted=True`, `kms_key_id` = data key",
+    ),
+    Rule(
+        "rds-not-publicly-accessible",
+        "RDS instances are never publicly accessible.",
+        RDS_INSTANCE,
+        _rds_not_public,
+        protects="the database answering the internet",
+        fix="`publicly_accessible=False`; clients come through the VPC",
+    ),
+    Rule(
         "rds-master-password-out-of-state",
         "The RDS master password is managed by RDS or written write-only from a Pulumi secret, never kept in state.",
         RDS_INSTANCE,
         _rds_master_password_out_of_state,
+        protects="the master password in Pulumi state",
+        fix="`password_wo` from a RandomPassword + `password_wo_version`, or `manage_master_user_password`",
     ),
-    _r(
+    Rule(
         "rds-backup-retention",
         "Primaries keep >= 7 days of backups where the stage holds data (>= 1 elsewhere).",
         RDS_INSTANCE,
         _rds_backup_retention,
+        protects="losing data with no point-in-time restore",
+        fix="`backup_retention_period` >= 7 where data lives (>= 1 elsewhere)",
     ),
-    _r("rds-deletion-protection", "Protected RDS instances also have deletion protection.", RDS_INSTANCE, _rds_deletion_protection),
+    Rule(
+        "rds-deletion-protection",
+        "Protected RDS instances also have deletion protection.",
+        RDS_INSTANCE,
+        _rds_deletion_protection,
+        protects="a console/API delete of a protected database",
+        fix="`deletion_protection=True`",
+    ),
     # 2. ElastiCache
-    _r("elasticache-encryption", "Redis encrypts in transit (required) and at rest.", REDIS_GROUP, _redis_encryption),
-    _r("elasticache-auth-token", "Redis requires an AUTH token held as a secret.", REDIS_GROUP, _redis_auth_token),
-    _r("elasticache-multi-az-failover", "Redis groups with replicas fail over automatically across AZs.", REDIS_GROUP, _redis_multi_az),
-    # 3. S3
-    _stack_policy(
-        "s3-public-access-block", "Every bucket has a public access block with all four flags.", MANDATORY, _s3_public_access_block
+    Rule(
+        "elasticache-encryption",
+        "Redis encrypts in transit (required) and at rest.",
+        REDIS_GROUP,
+        _redis_encryption,
+        protects="Redis traffic or snapshots in clear",
+        fix="`transit_encryption_enabled` (mode required), `at_rest_encryption_enabled` + data key",
     ),
-    _stack_policy("s3-default-encryption", "Every bucket has default server-side encryption.", MANDATORY, _s3_encryption),
+    Rule(
+        "elasticache-auth-token",
+        "Redis requires an AUTH token held as a secret.",
+        REDIS_GROUP,
+        _redis_auth_token,
+        protects="anyone in the VPC using Redis",
+        fix="`auth_token` from a RandomPassword (secret)",
+    ),
+    Rule(
+        "elasticache-multi-az-failover",
+        "Redis groups with replicas fail over automatically across AZs.",
+        REDIS_GROUP,
+        _redis_multi_az,
+        protects="a replica that is never promoted",
+        fix="`automatic_failover_enabled` and `multi_az_enabled`",
+    ),
+    # 3. S3
+    Rule(
+        "s3-public-access-block",
+        "Every bucket has a public access block with all four flags.",
+        STACK,
+        _s3_public_access_block,
+        protects="a bucket made public by a policy or ACL",
+        fix="a BucketPublicAccessBlock with the four flags True",
+    ),
+    Rule(
+        "s3-default-encryption",
+        "Every bucket has default server-side encryption.",
+        STACK,
+        _s3_encryption,
+        protects="objects stored unencrypted",
+        fix="a BucketServerSideEncryptionConfiguration (aws:kms + data key, or AES256 where the writer needs it)",
+    ),
     # 4. Security groups
-    _r("sg-no-admin-ports", "No SSH (22) or RDP (3389) ingress from any address range.", _SG_TYPES, _sg_no_admin_ports),
-    _r(
+    Rule(
+        "sg-no-admin-ports",
+        "No SSH (22) or RDP (3389) ingress from any address range.",
+        _SG_TYPES,
+        _sg_no_admin_ports,
+        protects="SSH/RDP exposed",
+        fix="remove the rule; SSM Session Manager",
+    ),
+    Rule(
         "sg-no-all-traffic-from-internet",
         "No all-protocol (-1) ingress from 0.0.0.0/0 or ::/0.",
         _SG_TYPES,
         _sg_no_all_traffic_from_internet,
+        protects="every port open to the internet",
+        fix="open only the service's ports",
     ),
-    _r(
+    Rule(
         "sg-public-ingress-allow-list",
         "Internet ingress only on the ports the design opens (TURN, NLB 443/5349).",
         _SG_TYPES,
         _sg_public_ingress_allow_list,
+        protects="a port opened to the internet by mistake",
+        fix="a CIDR allow-list or a security-group source; or change the design's allow-list",
     ),
     # 5. EC2
-    _stack_policy("ec2-imdsv2-required", "Instances and launch templates require IMDSv2.", MANDATORY, _ec2_imdsv2),
-    _stack_policy("ec2-volumes-encrypted", "Instance and launch-template EBS volumes are encrypted.", MANDATORY, _ec2_root_encrypted),
-    _r("ec2-no-key-pair", "No SSH key pairs on instances or launch templates.", (INSTANCE, LAUNCH_TEMPLATE), _ec2_no_key_pair, ADVISORY),
+    Rule(
+        "ec2-imdsv2-required",
+        "Instances and launch templates require IMDSv2.",
+        STACK,
+        _ec2_imdsv2,
+        protects="SSRF stealing instance credentials (IMDSv1)",
+        fix="`metadata_options.http_tokens=required`",
+    ),
+    Rule(
+        "ec2-volumes-encrypted",
+        "Instance and launch-template EBS volumes are encrypted.",
+        STACK,
+        _ec2_root_encrypted,
+        protects="unencrypted EBS volumes and snapshots",
+        fix="`encrypted` on every EBS mapping (or EBS encryption by default)",
+    ),
+    Rule(
+        "ec2-no-key-pair",
+        "No SSH key pairs on instances or launch templates.",
+        (INSTANCE, LAUNCH_TEMPLATE),
+        _ec2_no_key_pair,
+        protects="long-lived SSH keys",
+        fix="drop `key_name`; SSM Session Manager",
+        level=ADVISORY,
+    ),
     # 6. EKS
-    _r("eks-secrets-encryption", "EKS envelope-encrypts Kubernetes Secrets with KMS.", EKS_CLUSTER, _eks_secrets_encryption),
-    _r("eks-control-plane-logs", "EKS logs api, audit and authenticator.", EKS_CLUSTER, _eks_logs),
-    _r("eks-public-endpoint-restricted", "The EKS public endpoint is never open to 0.0.0.0/0.", EKS_CLUSTER, _eks_public_endpoint),
+    Rule(
+        "eks-secrets-encryption",
+        "EKS envelope-encrypts Kubernetes Secrets with KMS.",
+        EKS_CLUSTER,
+        _eks_secrets_encryption,
+        protects="Kubernetes Secrets readable from etcd backups",
+        fix="`encryption_config` resources=[secrets] with a KMS key",
+    ),
+    Rule(
+        "eks-control-plane-logs",
+        "EKS logs api, audit and authenticator.",
+        EKS_CLUSTER,
+        _eks_logs,
+        protects="no trail of API calls and logins",
+        fix="`enabled_cluster_log_types` with api, audit, authenticator",
+    ),
+    Rule(
+        "eks-public-endpoint-restricted",
+        "The EKS public endpoint is never open to 0.0.0.0/0.",
+        EKS_CLUSTER,
+        _eks_public_endpoint,
+        protects="the Kubernetes API open to the internet",
+        fix="`public_access_cidrs` (office, CI) or a private endpoint",
+    ),
     # 7. CloudFront
-    _r("cloudfront-https-only", "Every CloudFront behaviour redirects to or requires HTTPS.", DISTRIBUTION, _cloudfront_https),
-    _r("cloudfront-min-tls", "CloudFront viewers need TLSv1.2_2021 or newer.", DISTRIBUTION, _cloudfront_tls),
-    _r("cloudfront-waf", "CloudFront distributions sit behind a WAFv2 web ACL.", DISTRIBUTION, _cloudfront_waf),
+    Rule(
+        "cloudfront-https-only",
+        "Every CloudFront behaviour redirects to or requires HTTPS.",
+        DISTRIBUTION,
+        _cloudfront_https,
+        protects="sessions over plain HTTP",
+        fix="`viewer_protocol_policy=redirect-to-https`",
+    ),
+    Rule(
+        "cloudfront-min-tls",
+        "CloudFront viewers need TLSv1.2_2021 or newer.",
+        DISTRIBUTION,
+        _cloudfront_tls,
+        protects="TLS 1.0/1.1 downgrade",
+        fix="ACM certificate, `minimum_protocol_version=TLSv1.2_2021`",
+    ),
+    Rule(
+        "cloudfront-waf",
+        "CloudFront distributions sit behind a WAFv2 web ACL.",
+        DISTRIBUTION,
+        _cloudfront_waf,
+        protects="the edge without managed rules and rate limits",
+        fix="`web_acl_id` = the CLOUDFRONT web ACL",
+    ),
     # 8. Load balancers
-    _r("alb-drop-invalid-headers", "ALBs drop invalid header fields.", LOAD_BALANCER, _alb_drop_invalid_headers),
-    _r("lb-http-listener-redirects", "Plain-HTTP listeners only redirect to HTTPS.", LISTENER, _listener_http_redirects),
+    Rule(
+        "alb-drop-invalid-headers",
+        "ALBs drop invalid header fields.",
+        LOAD_BALANCER,
+        _alb_drop_invalid_headers,
+        protects="HTTP request smuggling",
+        fix="`drop_invalid_header_fields=True`",
+    ),
+    Rule(
+        "lb-http-listener-redirects",
+        "Plain-HTTP listeners only redirect to HTTPS.",
+        LISTENER,
+        _listener_http_redirects,
+        protects="plain-HTTP traffic served",
+        fix="default action: redirect to HTTPS (301)",
+    ),
     # 9-10. KMS, logs
-    _r("kms-key-rotation", "Symmetric KMS keys rotate automatically.", KMS_KEY, _kms_rotation),
-    _r("log-group-retention", "CloudWatch log groups have a retention.", LOG_GROUP, _log_retention, ADVISORY),
-    _r(
+    Rule(
+        "kms-key-rotation",
+        "Symmetric KMS keys rotate automatically.",
+        KMS_KEY,
+        _kms_rotation,
+        protects="a key in use for years",
+        fix="`enable_key_rotation=True`",
+    ),
+    Rule(
+        "log-group-retention",
+        "CloudWatch log groups have a retention.",
+        LOG_GROUP,
+        _log_retention,
+        protects="logs kept (and billed) forever",
+        fix="`retention_in_days` from the stage config",
+        level=ADVISORY,
+    ),
+    Rule(
         "kms-no-network-origin-condition",
         "KMS grants are scoped by kms:ViaService, never by aws:SourceIp / aws:SourceVpc(e) (services call KMS from their own network).",
         (*POLICY_DOCUMENTS, "aws:iam/role:Role"),
         _kms_network_origin,
+        protects="a key policy that breaks (or leaks) through service calls",
+        fix="conditions on principals/ViaService/encryption context, not aws:SourceIp",
     ),
     # 11. data protection
-    _stack_policy(
+    Rule(
         "stateful-resources-protected",
         "Where the stage holds data, stateful resources are Pulumi-protected.",
-        MANDATORY,
+        STACK,
         _stateful_protected,
+        protects="`pulumi destroy`/a rename deleting data",
+        fix="`protect=cfg.protect_data` (aliases on renames)",
     ),
     # 13. backups
-    _stack_policy(
+    Rule(
         "backup-covers-stateful",
         "Where the stage holds data, every stateful resource is selected by an AWS Backup plan.",
-        MANDATORY,
+        STACK,
         _backup_covers_stateful,
+        protects="data with no restore point outside its own service (and none in a second region)",
+        fix="add the resource's ARN to the stage's AWS Backup selection (components/data/backup.py); classify new types in policies/backup_coverage.py",
     ),
     # 12. tags
-    ResourceValidationPolicy(
-        name="aws-explicit-provider-tags",
-        description="AWS resources go through an explicit provider whose default tags carry stage, project, owner and cost-center.",
-        validate=_aws_explicit_provider,
-        enforcement_level=ADVISORY,
+    Rule(
+        "aws-explicit-provider-tags",
+        "AWS resources go through an explicit provider whose default tags carry stage, project, owner and cost-center.",
+        EVERY_RESOURCE,
+        _aws_explicit_provider,
+        protects="untagged, unattributable cost",
+        fix="create under the stage's provider (default tags)",
+        level=ADVISORY,
     ),
     # 13. whole-stack coverage
-    _stack_policy("vpc-flow-logs", "Every VPC has a flow log.", MANDATORY, _vpc_flow_logs),
-    _stack_policy(
+    Rule(
+        "vpc-flow-logs",
+        "Every VPC has a flow log.",
+        STACK,
+        _vpc_flow_logs,
+        protects="no record of network flows in an incident",
+        fix="an `aws.ec2.FlowLog` (ALL) per VPC",
+    ),
+    Rule(
         "internet-entry-behind-waf",
         "Internet-facing HTTP(S)/WebSocket listeners are behind a WAF (CloudFront-only ALB or regional web ACL) or an argued exception.",
-        MANDATORY,
+        STACK,
         _internet_entry_behind_waf,
+        protects="an HTTP(S)/WebSocket entry without IP reputation, managed rules and rate limits",
+        fix="CloudFront + web ACL (ALB admitting only CloudFront) or a regional web ACL; else a `policy.wafExceptions` entry with the reason",
     ),
-    _stack_policy("s3-access-logging", "Buckets other than log destinations keep S3 server access logs.", MANDATORY, _s3_access_logging),
-    _stack_policy("s3-noncurrent-expiry", "Versioned buckets expire noncurrent versions.", MANDATORY, _s3_noncurrent_expiry),
-    _stack_policy("s3-log-buckets-versioned", "Log destination buckets are versioned.", MANDATORY, _s3_log_buckets_versioned),
-    _stack_policy("route53-query-logging", "Public hosted zones log DNS queries.", MANDATORY, _route53_query_logging),
-    _stack_policy("waf-logging", "Every web ACL logs what it blocks or counts.", MANDATORY, _waf_logging),
-    _stack_policy(
+    Rule(
+        "s3-access-logging",
+        "Buckets other than log destinations keep S3 server access logs.",
+        STACK,
+        _s3_access_logging,
+        protects="no record of who read or changed which object",
+        fix="an `aws.s3.BucketLogging` into the stage's log bucket",
+    ),
+    Rule(
+        "s3-noncurrent-expiry",
+        "Versioned buckets expire noncurrent versions.",
+        STACK,
+        _s3_noncurrent_expiry,
+        protects="old versions piling up forever (cost, deleted data kept)",
+        fix="a lifecycle rule with `noncurrent_version_expiration`",
+    ),
+    Rule(
+        "s3-log-buckets-versioned",
+        "Log destination buckets are versioned.",
+        STACK,
+        _s3_log_buckets_versioned,
+        protects="overwritten or deleted log evidence",
+        fix="`aws.s3.BucketVersioning` Enabled (and noncurrent expiry)",
+    ),
+    Rule(
+        "route53-query-logging",
+        "Public hosted zones log DNS queries.",
+        STACK,
+        _route53_query_logging,
+        protects="no record of who resolved which name",
+        fix="`aws.route53.QueryLog` into a us-east-1 log group + resource policy",
+    ),
+    Rule(
+        "waf-logging",
+        "Every web ACL logs what it blocks or counts.",
+        STACK,
+        _waf_logging,
+        protects="blocked attacks leaving no trace",
+        fix="`aws.wafv2.WebAclLoggingConfiguration` (redact authorization, cookies)",
+    ),
+    Rule(
         "rds-master-secret-rotation",
         "Database credentials live in Secrets Manager and rotate at least every 90 days.",
-        MANDATORY,
+        STACK,
         _rds_master_secret_rotation,
+        protects="a master password that never changes",
+        fix="`aws.secretsmanager.SecretRotation` with AWS's single-user rotation app (<= 90 days)",
     ),
     # 14. encryption, logs, least privilege
-    _r("log-group-cmk", "CloudWatch log groups are encrypted with a customer-managed key.", LOG_GROUP, _log_group_cmk),
-    _r("secret-cmk", "Secrets Manager secrets are encrypted with the stage's customer-managed key.", SECRET, _secret_cmk),
-    _stack_policy(
+    Rule(
+        "log-group-cmk",
+        "CloudWatch log groups are encrypted with a customer-managed key.",
+        LOG_GROUP,
+        _log_group_cmk,
+        protects="logs readable without a key the account controls",
+        fix="`kms_key_id` = a customer key of the group's region",
+    ),
+    Rule(
+        "secret-cmk",
+        "Secrets Manager secrets are encrypted with the stage's customer-managed key.",
+        SECRET,
+        _secret_cmk,
+        protects="secrets under the shared AWS-managed key",
+        fix="`kms_key_id` = data key; readers get kms:Decrypt via Secrets Manager",
+    ),
+    Rule(
         "sns-topic-encrypted",
         "SNS topics are encrypted with a customer-managed key (ElastiCache-notified topics excepted: AWS cannot).",
-        MANDATORY,
+        STACK,
         _sns_encrypted,
+        protects="alarm payloads unencrypted at rest",
+        fix="`kms_master_key_id` with a key whose policy admits the publishers (a topic ElastiCache notifies is exempt: ElastiCache cannot publish to SSE-KMS topics)",
     ),
-    _r("security-log-retention", "Where the stage holds data, security logs are kept 365 days.", LOG_GROUP, _security_log_retention),
-    _r("cloudfront-access-logging", "CloudFront distributions write access logs.", DISTRIBUTION, _cloudfront_logging),
-    _r("lb-access-logs", "Load balancers write access logs.", LOAD_BALANCER, _lb_access_logs),
-    _r(
+    Rule(
+        "security-log-retention",
+        "Where the stage holds data, security logs are kept 365 days.",
+        LOG_GROUP,
+        _security_log_retention,
+        protects="audit trails gone before an investigation (real users' stages)",
+        fix="retention 365 for EKS, WAF, VPC flow, VPN, DNS query logs",
+    ),
+    Rule(
+        "cloudfront-access-logging",
+        "CloudFront distributions write access logs.",
+        DISTRIBUTION,
+        _cloudfront_logging,
+        protects="no record of edge requests",
+        fix="`logging_config` to the CloudFront log bucket",
+    ),
+    Rule(
+        "lb-access-logs",
+        "Load balancers write access logs.",
+        LOAD_BALANCER,
+        _lb_access_logs,
+        protects="no record of load-balancer requests",
+        fix="`access_logs` (bucket, prefix, enabled)",
+    ),
+    Rule(
         "iam-no-admin-wildcard",
         "No IAM statement allows `*` (or iam/kms/sts/s3/secretsmanager:*) on every resource.",
         IAM_POLICY_TYPES,
         _iam_no_admin_wildcard,
+        protects="an admin-equivalent grant",
+        fix="name actions and ARNs",
     ),
-    _r(
+    Rule(
         "iam-scoped-resource-actions",
         "Actions that take resource ARNs are never granted on `*` without a condition.",
         IAM_POLICY_TYPES,
         _iam_scoped_actions,
+        protects="a grant on every cluster/secret/topic/object of the account",
+        fix="the ARN (e.g. `nodegroup/<cluster>/*/*`) instead of `*`",
     ),
     # 15. literal secrets
-    _r(
+    Rule(
         "no-secrets-in-user-data",
         "No literal credential in instance or launch-template user data.",
         (INSTANCE, LAUNCH_TEMPLATE),
         _user_data_secrets,
+        protects="credentials readable by anyone who can describe the instance",
+        fix="fetch at boot through the instance role (Secrets Manager/SSM)",
     ),
-    _r("no-secrets-in-workload-env", "No literal credential in Kubernetes or ECS container environment.", WORKLOADS, _workload_env_secrets),
-    _r("no-secrets-in-helm-values", "No credential (literal or Pulumi secret) in Helm release values.", HELM_RELEASE, _helm_values_secrets),
+    Rule(
+        "no-secrets-in-workload-env",
+        "No literal credential in Kubernetes or ECS container environment.",
+        WORKLOADS,
+        _workload_env_secrets,
+        protects="credentials in manifests, `kubectl describe`, task definitions",
+        fix="`valueFrom.secretKeyRef` / ECS `secrets`",
+    ),
+    Rule(
+        "no-secrets-in-helm-values",
+        "No credential (literal or Pulumi secret) in Helm release values.",
+        HELM_RELEASE,
+        _helm_values_secrets,
+        protects="credentials in Helm release history and Pulumi state",
+        fix="a Kubernetes Secret + existingSecret/secretKeyRef",
+    ),
 ]
+ALL_POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [rule.policy() for rule in RULES]
 
-__all__ = ["ALL_POLICIES", "PACK_ENFORCEMENT_LEVEL", "DEFAULT_PUBLIC_INGRESS", "SCRATCH_ADVISORY", "level_for"]
+__all__ = ["ALL_POLICIES", "RULES", "PACK_ENFORCEMENT_LEVEL", "DEFAULT_PUBLIC_INGRESS", "SCRATCH_ADVISORY", "level_for"]

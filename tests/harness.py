@@ -119,11 +119,30 @@ def bootstrap_plan(overrides_json: str = "{}") -> Plan:
     return Plan(bootstrap.plan_of("main", with_overrides(raw, json.loads(overrides_json)), secrets))
 
 
+def config_errors(overrides: dict[str, Any], stack: str = "dev") -> list[str]:
+    """The error lines of `stack`'s config with `overrides` (raw keys), which must not load."""
+    import pytest
+
+    from components.config_loader import ConfigError
+
+    raw, _ = stack_raw(stack)
+    with pytest.raises(ConfigError) as info:
+        load_stack_config(stack, with_overrides(raw, overrides))
+    return info.value.lines
+
+
 # ------------------------------------------------------------------ one component alone
 
 UNIT_ACCOUNT = "123456789012"
 UNIT_KEY_ARN = f"arn:aws:kms:ap-northeast-2:{UNIT_ACCOUNT}:key/unit"
 UNIT_TOPIC_ARN = f"arn:aws:sns:ap-northeast-2:{UNIT_ACCOUNT}:unit-alarms"
+
+
+def unit_placement(availability_zones: tuple[str, ...] = ()):
+    """Where a data store built alone sits: two isolated subnets of a unit VPC."""
+    from components.data.data_access import DataPlacement
+
+    return DataPlacement(vpc_id="vpc-unit", subnet_ids=["subnet-a", "subnet-b"], availability_zones=availability_zones)
 
 
 def unit_ctx(stage: str = "unit", protect: bool = True, **fields: Any):

@@ -19,10 +19,8 @@ from components.cluster.image_cache import cache_prefix
 from components.config_loader import ConfigError, load_stack_config
 from components.data.storage import FILES_KEY_PREFIX
 from tests.harness import stack_plan, stack_raw, variant, with_overrides
+from tests.resource_types import ALARM, RELEASE, TG
 
-RELEASE = "kubernetes:helm.sh/v3:Release"
-TG = "aws:lb/targetGroup:TargetGroup"
-ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 CREDENTIAL_ARN = re.compile(r"^arn:aws:secretsmanager:[a-zA-Z0-9-:]+:secret:ecr\-pullthroughcache\/[a-zA-Z0-9\/_+=.@-]+$")
 ECR_PREFIX = re.compile(r"(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*")
 

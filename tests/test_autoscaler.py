@@ -9,13 +9,10 @@ import pytest
 
 from components.config import CLUSTER_AUTOSCALER_CHART_MINORS
 from components.config_loader import ConfigError, load_stack_config
-from tests.harness import stack_raw, variant, with_overrides
+from tests.harness import config_errors, stack_raw, variant, with_overrides
+from tests.resource_types import ASSOCIATION, CLUSTER, NODE_GROUP, RELEASE
 from tests.test_support_calendars import autoscaler_minor
 
-CLUSTER = "aws:eks/cluster:Cluster"
-NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
-RELEASE = "kubernetes:helm.sh/v3:Release"
-ASSOCIATION = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
 COMPONENT = "voip:cluster:NodeAutoscaler"
 POOL_LABEL = "voip.example.com/pool"
 # Written out here, not imported: the test states what the role may do.
@@ -226,13 +223,6 @@ def test_disabled_builds_no_autoscaler():
 # ------------------------------------------------------------------ config
 
 
-def _errors(overrides: dict, stack: str = "dev") -> list[str]:
-    raw, _ = stack_raw(stack)
-    with pytest.raises(ConfigError) as info:
-        load_stack_config(stack, with_overrides(raw, overrides))
-    return info.value.lines
-
-
 def test_config_defaults():
     # nas-migration sets no autoscaler key: the defaults.
     raw, _ = stack_raw("nas-migration")
@@ -254,7 +244,7 @@ def test_config_defaults():
     ],
 )
 def test_bad_autoscaler_config_names_its_key(autoscaler, path, words):
-    lines = _errors({"voip-infra:cluster": {"autoscaler": autoscaler}})
+    lines = config_errors({"voip-infra:cluster": {"autoscaler": autoscaler}})
     assert any(line.startswith(f"error: {path}:") and words in line for line in lines), lines
 
 

@@ -12,13 +12,13 @@ import pytest
 from components.config_loader import ConfigError, load_stack_config
 from policies import backup_coverage as bc
 from tests.harness import STACKS, Plan, one, stack_plan, stack_raw, with_overrides
+from tests.resource_types import RDS
 from tools import policy as policy_mod
 
 VAULT = "aws:backup/vault:Vault"
 PLAN = "aws:backup/plan:Plan"
 SELECTION = "aws:backup/selection:Selection"
 LOCK = "aws:backup/vaultLockConfiguration:VaultLockConfiguration"
-RDS = "aws:rds/instance:Instance"
 
 
 def _json(stack: str) -> dict:

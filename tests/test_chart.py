@@ -7,8 +7,6 @@ from __future__ import annotations
 import copy
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +14,7 @@ import yaml
 
 from components.config import ClusterConfig
 from tests.harness import STACKS, stack_plan
+from tests.helm_charts import assert_lint_clean, by_kind, checkov_kubernetes, render_chart, the, write_rendered
 
 h = pytest.importorskip("helm_python")
 kubernetes_validate = pytest.importorskip("kubernetes_validate")
@@ -35,15 +34,7 @@ def release_values(stack: str) -> dict:
 
 
 def render(values: dict, namespace: str = "voip") -> list[dict]:
-    manifests = h.Chart.load(str(CHART)).render(values=values, name="signaling", namespace=namespace)
-    return [doc for text in manifests.values() for doc in yaml.safe_load_all(text) if doc]
-
-
-def by_kind(objs: list[dict]) -> dict[str, list[dict]]:
-    out: dict[str, list[dict]] = {}
-    for o in objs:
-        out.setdefault(o["kind"], []).append(o)
-    return out
+    return render_chart(CHART, values, "signaling", namespace)
 
 
 @pytest.fixture(scope="module", params=STACKS)
@@ -52,18 +43,11 @@ def rendered(request):
     return request.param, values, by_kind(render(values, namespace=stack_plan(request.param)["config"]["signaling"]["namespace"]))
 
 
-def the(rendered_kinds, kind):
-    (obj,) = rendered_kinds[kind]
-    return obj
-
-
 # ------------------------------------------------------------------ lint + schema
 
 
 def test_lint_clean():
-    report = h.lint(str(CHART), release_values("production"), strict=True)
-    assert not report["errors"], report
-    assert not [m for m in report["messages"] if m["severity"] >= 2 and "icon" not in m["error"]], report
+    assert_lint_clean(CHART, release_values("production"))
 
 
 def test_core_objects_valid_against_kubernetes_schemas(rendered):
@@ -294,17 +278,8 @@ def test_checkov_production_render(tmp_path_factory):
         "alb": {"targetGroupArn": TG_ARN.format("prod-ws-alb")},
         "nlb": {"targetGroupArn": TG_ARN.format("prod-ws-nlb")},
     }
-    manifests = h.Chart.load(str(CHART)).render(values=values, name="signaling", namespace="voip")
-    for path, text in manifests.items():
-        (out / path.replace("/", "_")).write_text(text)
-    checkov = Path(sys.executable).with_name("checkov")
-    proc = subprocess.run(
-        [str(checkov), "-d", str(out), "--framework", "kubernetes", "-o", "json", "--skip-download"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    report = json.loads(proc.stdout)
+    write_rendered(CHART, values, "signaling", out)
+    report = checkov_kubernetes(out)
     results = report["results"]
     failed = [(c["check_id"], c["resource"]) for c in results["failed_checks"]]
     assert failed == [], failed

@@ -9,12 +9,9 @@ import pytest
 
 from components.config_loader import ConfigError, load_stack_config
 from tests.harness import stack_raw, variant, with_overrides
+from tests.resource_types import ADDON, CLUSTER, NODE_GROUP, RELEASE
 
-CLUSTER = "aws:eks/cluster:Cluster"
-NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
-ADDON = "aws:eks/addon:Addon"
-RELEASE = "kubernetes:helm.sh/v3:Release"
 GRAVITON = re.compile(r"[a-z]+[0-9]+g[a-z]*\.[0-9a-z]+")
 
 

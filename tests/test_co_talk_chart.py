@@ -9,7 +9,6 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import jsonschema
@@ -19,6 +18,7 @@ import yaml
 from components.cluster.apps import CHART_PATH
 from components.config import APP_MANAGEMENT_PORT, APP_READINESS_PATH
 from tests.harness import STACKS, stack_plan
+from tests.helm_charts import assert_lint_clean, by_kind, checkov_kubernetes, render_chart, the, write_rendered
 
 h = pytest.importorskip("helm_python")
 kubernetes_validate = pytest.importorskip("kubernetes_validate")
@@ -40,20 +40,7 @@ def release_values(stack: str, app: str = "api") -> dict:
 
 
 def render(values: dict, name: str = "co-talk-api", namespace: str = "voip") -> list[dict]:
-    manifests = h.Chart.load(str(CHART)).render(values=values, name=name, namespace=namespace)
-    return [doc for text in manifests.values() for doc in yaml.safe_load_all(text) if doc]
-
-
-def by_kind(objs: list[dict]) -> dict[str, list[dict]]:
-    out: dict[str, list[dict]] = {}
-    for o in objs:
-        out.setdefault(o["kind"], []).append(o)
-    return out
-
-
-def the(kinds, kind):
-    (obj,) = kinds[kind]
-    return obj
+    return render_chart(CHART, values, name, namespace)
 
 
 @pytest.fixture(scope="module", params=STACKS)
@@ -76,9 +63,7 @@ def container(kinds):
 
 
 def test_lint_clean():
-    report = h.lint(str(CHART), release_values("production"), strict=True)
-    assert not report["errors"], report
-    assert not [m for m in report["messages"] if m["severity"] >= 2 and "icon" not in m["error"]], report
+    assert_lint_clean(CHART, release_values("production"))
 
 
 def test_core_objects_valid_against_kubernetes_schemas(rendered):
@@ -334,8 +319,7 @@ def readme_skips() -> dict[str, str]:
 def test_checkov_production_render(tmp_path_factory):
     out = tmp_path_factory.mktemp("co-talk-render")
     values = release_values("production")
-    for path, text in h.Chart.load(str(CHART)).render(values=values, name="co-talk-api", namespace="voip").items():
-        (out / path.replace("/", "_")).write_text(text)
+    write_rendered(CHART, values, "co-talk-api", out)
     # checkov scans Deployments, not Rollouts: the same pod template as a Deployment is scanned too.
     rollout = the(by_kind(render(values)), "Rollout")
     dep = {
@@ -345,14 +329,7 @@ def test_checkov_production_render(tmp_path_factory):
         "spec": {"selector": rollout["spec"]["selector"], "template": rollout["spec"]["template"]},
     }
     (out / "rollout-as-deployment.yaml").write_text(yaml.safe_dump(dep))
-    checkov = Path(sys.executable).with_name("checkov")
-    proc = subprocess.run(
-        [str(checkov), "-d", str(out), "--framework", "kubernetes", "-o", "json", "--skip-download"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    report = json.loads(proc.stdout)
+    report = checkov_kubernetes(out)
     failed = [(c["check_id"], c["resource"]) for c in report["results"]["failed_checks"]]
     assert failed == [], failed
     assert report["summary"]["passed"] >= 50

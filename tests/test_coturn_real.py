@@ -253,26 +253,25 @@ def _stop(proc) -> None:
         proc.wait(timeout=3)
 
 
+def _running(tmp_path_factory, loopback_peers: bool, label: str):
+    if not TURNSERVER or not UCLIENT:
+        pytest.skip(NOT_INSTALLED)
+    tmp = tmp_path_factory.mktemp(f"coturn-{label}")
+    proc, server = _start(_test_conf(loopback_peers, tmp), tmp)
+    yield server
+    _stop(proc)
+
+
 @pytest.fixture(scope="module")
 def node_like(tmp_path_factory):
     """coturn with the node's settings (loopback peers denied as on a node)."""
-    if not TURNSERVER or not UCLIENT:
-        pytest.skip(NOT_INSTALLED)
-    tmp = tmp_path_factory.mktemp("coturn-node")
-    proc, server = _start(_test_conf(False, tmp), tmp)
-    yield server
-    _stop(proc)
+    yield from _running(tmp_path_factory, False, "node")
 
 
 @pytest.fixture(scope="module")
 def loopback(tmp_path_factory):
     """The same rendering with `allow-loopback-peers`, so relayed packets can reach a local peer."""
-    if not TURNSERVER or not UCLIENT:
-        pytest.skip(NOT_INSTALLED)
-    tmp = tmp_path_factory.mktemp("coturn-loopback")
-    proc, server = _start(_test_conf(True, tmp), tmp)
-    yield server
-    _stop(proc)
+    yield from _running(tmp_path_factory, True, "loopback")
 
 
 # ----------------------------------------------------------------- tests

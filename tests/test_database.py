@@ -12,10 +12,8 @@ import pytest
 
 from components.config import DatabaseConfig
 from components.config_loader import ConfigError, load_stack_config
-from tests.harness import Plan, component_plan, stack_raw, unit_ctx, with_overrides
-
-RDS = "aws:rds/instance:Instance"
-SG = "aws:ec2/securityGroup:SecurityGroup"
+from tests.harness import Plan, component_plan, stack_raw, unit_ctx, unit_placement, with_overrides
+from tests.resource_types import RDS, SG
 
 # --------------------------------------------------------------------- helpers shared by the data-tier tests
 
@@ -241,11 +239,9 @@ def _build_db(sources: list[str], cfg: DatabaseConfig):
             "unit-database",
             DatabaseArgs(
                 ctx=unit_ctx(),
-                vpc_id="vpc-unit",
-                subnet_ids=["subnet-a", "subnet-b"],
+                placement=unit_placement(("ap-northeast-2a", "ap-northeast-2c")),
                 allowed_security_group_ids=sources,
                 config=cfg,
-                availability_zones=["ap-northeast-2a", "ap-northeast-2c"],
             ),
         )
         return {

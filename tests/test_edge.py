@@ -12,12 +12,8 @@ from components.config import SIGNALING_RULE_PRIORITY
 from components.config_loader import ConfigError, load_stack_config
 from components.edge.waf import rate_window
 from tests.harness import stack_raw, variant, with_overrides
+from tests.resource_types import ALB, LISTENER, RULE, SG, TG
 
-ALB = "aws:lb/loadBalancer:LoadBalancer"
-LISTENER = "aws:lb/listener:Listener"
-RULE = "aws:lb/listenerRule:ListenerRule"
-TG = "aws:lb/targetGroup:TargetGroup"
-SG = "aws:ec2/securityGroup:SecurityGroup"
 DIST = "aws:cloudfront/distribution:Distribution"
 ACL = "aws:wafv2/webAcl:WebAcl"
 CERT = "aws:acm/certificate:Certificate"

@@ -9,15 +9,10 @@ import pytest
 
 from components.config_loader import ConfigError, load_stack_config
 from tests.harness import stack_raw, variant, with_overrides
+from tests.resource_types import ALARM, KEY, LISTENER, RULE, TG, TOPIC
 
-ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 COMPONENT = "voip:edge:EdgeAlarms"
-TOPIC = "aws:sns/topic:Topic"
-KEY = "aws:kms/key:Key"
 LB = "aws:lb/loadBalancer:LoadBalancer"
-TG = "aws:lb/targetGroup:TargetGroup"
-LISTENER = "aws:lb/listener:Listener"
-RULE = "aws:lb/listenerRule:ListenerRule"
 PROVIDER = "pulumi:providers:aws"
 ACCOUNT = "123456789012"  # the mocks' account
 

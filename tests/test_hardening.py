@@ -9,11 +9,9 @@ import json
 import pytest
 
 from tests.harness import stack_plan
+from tests.resource_types import BUCKET, KEY, LOG_GROUP
 
-LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 SECRET = "aws:secretsmanager/secret:Secret"
-BUCKET = "aws:s3/bucket:Bucket"
-KEY = "aws:kms/key:Key"
 SECURITY_LOG_PREFIXES = ("/aws/eks/", "aws-waf-logs-", "/aws/vpn/", "/aws/route53/")
 
 

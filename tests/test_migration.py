@@ -9,6 +9,7 @@ import pytest
 
 from components.config_loader import ConfigError, load_stack_config
 from tests.harness import stack_plan, stack_raw, variant, with_overrides
+from tests.resource_types import DMS_INSTANCE, ROLE, ROUTE, ROUTE_TABLE, SG
 
 STACK = "nas-migration"
 NAS_LAN = "192.168.10.0/24"
@@ -20,15 +21,10 @@ MIGRATION = "voip:migration:Migration"
 VPN = "aws:ec2/vpnConnection:VpnConnection"
 VGW = "aws:ec2/vpnGateway:VpnGateway"
 CGW = "aws:ec2/customerGateway:CustomerGateway"
-ROUTE = "aws:ec2/route:Route"
-ROUTE_TABLE = "aws:ec2/routeTable:RouteTable"
-SG = "aws:ec2/securityGroup:SecurityGroup"
 EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 ENDPOINT = "aws:dms/endpoint:Endpoint"
 TASK = "aws:dms/replicationTask:ReplicationTask"
-INSTANCE = "aws:dms/replicationInstance:ReplicationInstance"
 RECORD = "aws:route53/record:Record"
-ROLE = "aws:iam/role:Role"
 BRIDGE_OUTPUTS = {"vpnConnectionId", "vpnTunnelIps", "dmsReplicationTaskArn", "minioMirrorSecretArn", "cutoverName"}
 # Variant: the NAS speaks BGP, the account already has the DMS roles, the network has a Secrets Manager endpoint.
 BGP_VARIANT = {
@@ -58,7 +54,7 @@ def policy(resource, key="policy"):
 def test_only_nas_migration_has_the_bridge(plan):
     has = plan["stack"] == STACK
     assert bool(plan.of_type(MIGRATION)) == has
-    assert bool(plan.of_type(VPN)) == has and bool(plan.of_type(INSTANCE)) == has
+    assert bool(plan.of_type(VPN)) == has and bool(plan.of_type(DMS_INSTANCE)) == has
     assert BRIDGE_OUTPUTS <= set(plan["outputs"]) if has else not BRIDGE_OUTPUTS & set(plan["outputs"])
     aliases = plan.of_type("aws:cloudfront/distribution:Distribution")[0]["props"]["aliases"]
     assert (CUTOVER in aliases) == has
@@ -66,7 +62,7 @@ def test_only_nas_migration_has_the_bridge(plan):
 
 def test_a_disabled_bridge_builds_nothing_and_needs_no_password():
     plan = variant(STACK, {"voip-infra:migration": {"enabled": False}, "voip-infra:dmsSourcePassword": None})
-    assert not plan.of_type(MIGRATION) and not plan.of_type(VPN) and not plan.of_type(INSTANCE)
+    assert not plan.of_type(MIGRATION) and not plan.of_type(VPN) and not plan.of_type(DMS_INSTANCE)
     assert not BRIDGE_OUTPUTS & set(plan["outputs"])
     assert CUTOVER not in plan.of_type("aws:cloudfront/distribution:Distribution")[0]["props"]["aliases"]
     assert not [r for r in plan.of_type(RECORD) if r["props"]["name"] == CUTOVER]
@@ -178,7 +174,7 @@ def test_dms_security_group_admits_nothing_and_reaches_only_nas_rds_and_secrets(
 
 
 def test_replication_instance_is_private_encrypted_multi_az_and_pinned(mig):
-    inst = mig.of_type(INSTANCE)[0]
+    inst = mig.of_type(DMS_INSTANCE)[0]
     p = inst["props"]
     assert p["publiclyAccessible"] is False and p["kmsKeyArn"] == mig["outputs"]["dataKeyArn"]
     # nas-migration protects data but runs the bridge Single-AZ on purpose (migration.dms.multiAz: false;

@@ -15,16 +15,14 @@ import pytest
 import yaml
 
 from components.config_loader import ConfigError, load_stack_config
-from tests.harness import stack_plan, stack_raw, variant, with_overrides
+from tests.harness import config_errors, stack_plan, stack_raw, variant, with_overrides
+from tests.resource_types import ADDON, ASSOCIATION, NODE_GROUP, RELEASE, ROLE, ROLE_POLICY, TOPIC
 
 ROOT = Path(__file__).resolve().parent.parent
 CHART = ROOT / "charts" / "signaling"
-RELEASE = "kubernetes:helm.sh/v3:Release"
 SECRET = "kubernetes:core/v1:Secret"
 NAMESPACE = "kubernetes:core/v1:Namespace"
 STORAGE_CLASS = "kubernetes:storage.k8s.io/v1:StorageClass"
-ADDON = "aws:eks/addon:Addon"
-NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 REPO = "https://prometheus-community.github.io/helm-charts"
 
 
@@ -361,10 +359,7 @@ def test_connections_metric_requires_monitoring():
     ],
 )
 def test_monitoring_config_errors(override, key, word):
-    raw, _ = stack_raw("dev")
-    with pytest.raises(ConfigError) as info:
-        load_stack_config("dev", with_overrides(raw, {"voip-infra:monitoring": override}))
-    (line,) = info.value.lines
+    (line,) = config_errors({"voip-infra:monitoring": override})
     assert line.startswith(f"error: {key}: ") and word in line, line
 
 
@@ -407,11 +402,6 @@ def test_monitoring_stack_waits_for_the_node_autoscaler(plan):
 
 
 # ------------------------------------------------------------------ Alertmanager -> SNS
-
-ROLE = "aws:iam/role:Role"
-ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
-ASSOCIATION = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
-TOPIC = "aws:sns/topic:Topic"
 
 
 def am_config(plan):

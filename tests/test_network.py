@@ -11,11 +11,9 @@ import pytest
 
 from components.network import SubnetPlan
 from tests.harness import STACKS, stack_plan, variant
+from tests.resource_types import EIP, LOG_GROUP, NAT, ROUTE
 
 SUBNET = "aws:ec2/subnet:Subnet"
-NAT = "aws:ec2/natGateway:NatGateway"
-EIP = "aws:ec2/eip:Eip"
-ROUTE = "aws:ec2/route:Route"
 RT = "aws:ec2/routeTable:RouteTable"
 RTA = "aws:ec2/routeTableAssociation:RouteTableAssociation"
 
@@ -207,7 +205,6 @@ def test_interface_endpoints_admit_https_from_the_vpc_only():
 
 
 FLOW_LOG = "aws:ec2/flowLog:FlowLog"
-LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 KMS_KEY = "aws:kms/key:Key"
 
 

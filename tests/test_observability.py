@@ -18,18 +18,12 @@ import yaml
 from components.alerting import ws_canary
 from components.config_loader import ConfigError, load_stack_config
 from tests.harness import stack_plan, stack_raw, variant, with_overrides
+from tests.resource_types import ALARM, ASSOCIATION, LOG_GROUP, NAT, RELEASE, ROLE_POLICY, TOPIC
 from tests.test_autoscaler import BOTH_OFF
 from tools.cost import estimate
 
-TOPIC = "aws:sns/topic:Topic"
 SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
 CHATBOT = "aws:chatbot/slackChannelConfiguration:SlackChannelConfiguration"
-ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
-NAT = "aws:ec2/natGateway:NatGateway"
-RELEASE = "kubernetes:helm.sh/v3:Release"
-LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
-ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
-ASSOCIATION = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
 FUNCTION = "aws:lambda/function:Function"
 
 

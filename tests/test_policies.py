@@ -17,6 +17,7 @@ from pulumi_policy import EnforcementLevel, ResourceValidationPolicy, StackValid
 from policies.rules import ALL_POLICIES, SCRATCH_ADVISORY
 from tests.conftest import ROOT
 from tests.harness import stack_plan
+from tests.resource_types import BUCKET, LOG_GROUP, RDS, SG
 from tools import policy as policy_mod
 
 
@@ -72,9 +73,7 @@ def test_pack_main_only_constructs_the_pack():
 
 # ------------------------------------------------------------------ one mutation per rule
 
-RDS = "aws:rds/instance:Instance"
 REDIS = "aws:elasticache/replicationGroup:ReplicationGroup"
-SG = "aws:ec2/securityGroup:SecurityGroup"
 
 
 def _primary(r):
@@ -96,7 +95,10 @@ def _set(typ, key, value, pred=lambda r: True):
 _DROP = object()
 
 
-def _sg_ingress(rule, sg_name="turn"):
+def _sg_ingress(protocol, from_port, to_port, cidr, sg_name="turn"):
+    """Planted ingress on the security group `<stage>-<sg_name>-sg`."""
+    rule = {"protocol": protocol, "fromPort": from_port, "toPort": to_port, ("ipv6CidrBlocks" if ":" in cidr else "cidrBlocks"): [cidr]}
+
     def mutate(plan):
         r = _find(plan, SG, lambda r: r["name"].endswith(f"-{sg_name}-sg"))
         r["props"]["ingress"].append(rule)
@@ -259,36 +261,11 @@ MUTATIONS: list[tuple[str, str, str, Callable[[dict[str, Any]], Any]]] = [
     ("s3-public-access-block", "mandatory", "production", _drop_for_bucket("BucketPublicAccessBlock")),
     ("s3-public-access-block", "mandatory", "dev", _pab_flag_off),
     ("s3-default-encryption", "mandatory", "production", _drop_for_bucket("BucketServerSideEncryptionConfiguration")),
-    (
-        "sg-no-admin-ports",
-        "mandatory",
-        "production",
-        _sg_ingress({"protocol": "tcp", "fromPort": 22, "toPort": 22, "cidrBlocks": ["0.0.0.0/0"]}),
-    ),
-    (
-        "sg-no-admin-ports",
-        "mandatory",
-        "dev",
-        _sg_ingress({"protocol": "tcp", "fromPort": 3389, "toPort": 3389, "cidrBlocks": ["10.0.0.0/8"]}, "postgres"),
-    ),
-    (
-        "sg-no-all-traffic-from-internet",
-        "mandatory",
-        "production",
-        _sg_ingress({"protocol": "-1", "fromPort": 0, "toPort": 0, "ipv6CidrBlocks": ["::/0"]}),
-    ),
-    (
-        "sg-public-ingress-allow-list",
-        "mandatory",
-        "production",
-        _sg_ingress({"protocol": "tcp", "fromPort": 6379, "toPort": 6379, "cidrBlocks": ["0.0.0.0/0"]}, "redis"),
-    ),
-    (
-        "sg-public-ingress-allow-list",
-        "mandatory",
-        "nas-migration",
-        _sg_ingress({"protocol": "tcp", "fromPort": 49152, "toPort": 65535, "cidrBlocks": ["0.0.0.0/0"]}),
-    ),
+    ("sg-no-admin-ports", "mandatory", "production", _sg_ingress("tcp", 22, 22, "0.0.0.0/0")),
+    ("sg-no-admin-ports", "mandatory", "dev", _sg_ingress("tcp", 3389, 3389, "10.0.0.0/8", "postgres")),
+    ("sg-no-all-traffic-from-internet", "mandatory", "production", _sg_ingress("-1", 0, 0, "::/0")),
+    ("sg-public-ingress-allow-list", "mandatory", "production", _sg_ingress("tcp", 6379, 6379, "0.0.0.0/0", "redis")),
+    ("sg-public-ingress-allow-list", "mandatory", "nas-migration", _sg_ingress("tcp", 49152, 65535, "0.0.0.0/0")),
     ("ec2-imdsv2-required", "mandatory", "production", _lt_tokens_optional),
     ("ec2-imdsv2-required", "mandatory", "dev", _instance_inherits_optional_tokens),
     ("ec2-volumes-encrypted", "mandatory", "production", _lt_unencrypted),
@@ -356,9 +333,6 @@ def test_kms_source_ip_is_fine_on_direct_call_only_statements():
 
 
 # ------------------------------------------------------------------ issue 14: stack coverage, secrets, least privilege
-
-LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
-BUCKET = "aws:s3/bucket:Bucket"
 
 
 def _drop(typ, pred=lambda r: True, report_on=None):

@@ -8,8 +8,8 @@ import pytest
 
 from components.config_loader import ConfigError, load_stack_config
 from tests.harness import stack_raw, with_overrides
+from tests.resource_types import RELEASE
 
-RELEASE = "kubernetes:helm.sh/v3:Release"
 SECRET = "kubernetes:core/v1:Secret"
 
 

@@ -9,9 +9,8 @@ import pytest
 
 from components.config import StorageConfig
 from tests.harness import component_plan, unit_ctx
+from tests.resource_types import BUCKET
 from tests.test_database import data_key, data_key_arn
-
-BUCKET = "aws:s3/bucket:Bucket"
 
 
 def bucket(plan) -> dict[str, Any]:

@@ -20,12 +20,7 @@ from components.support_calendars import (
     dms_engine_problem,
     eks_version_problem,
 )
-
-CLUSTER = "aws:eks/cluster:Cluster"
-ADDON = "aws:eks/addon:Addon"
-NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
-RELEASE = "kubernetes:helm.sh/v3:Release"
-DMS_INSTANCE = "aws:dms/replicationInstance:ReplicationInstance"
+from tests.resource_types import ADDON, CLUSTER, DMS_INSTANCE, NODE_GROUP, RELEASE
 
 
 def _minor(version: str) -> str:

@@ -10,12 +10,10 @@ from collections import Counter
 import pytest
 
 from components.turn.turn_config import coturn_range
+from tests.resource_types import ALARM, EIP, SG
 from tools.mocks import _COMPUTED
 
 INSTANCE = "aws:ec2/instance:Instance"
-EIP = "aws:ec2/eip:Eip"
-SG = "aws:ec2/securityGroup:SecurityGroup"
-ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 
 
 def turn_cfg(plan):

@@ -172,6 +172,29 @@ def _ip_from(rid: str, first: int) -> str:
     return f"{first}.{h[0]}.{h[1]}.{max(h[2], 1)}"
 
 
+def _iam_named(kind: str) -> Callable[..., dict[str, Any]]:
+    """An IAM role, user or instance profile: its name (else the id) and its ARN under its path."""
+    return lambda m, name, rid, inputs: {
+        "arn": f"arn:aws:iam::{ACCOUNT_ID}:{kind}{inputs.get('path', '/')}{inputs.get('name', rid)}",
+        "name": inputs.get("name", rid),
+    }
+
+
+def _wafv2_global(kind: str) -> Callable[..., dict[str, Any]]:
+    """A CLOUDFRONT-scope WAF web ACL or IP set (they live in us-east-1)."""
+    return lambda m, name, rid, inputs: {"arn": f"arn:aws:wafv2:us-east-1:{ACCOUNT_ID}:global/{kind}/{inputs.get('name', rid)}/{rid}"}
+
+
+def _dms(attribute: str, kind: str) -> Callable[..., dict[str, Any]]:
+    """A DMS resource: its ARN (DMS names it by an upper-case id) under `attribute`."""
+    return lambda m, name, rid, inputs: {attribute: f"arn:aws:dms:{m.region}:{ACCOUNT_ID}:{kind}:{rid.upper()}"}
+
+
+def _managed_policy(fallback: str, ids: dict[str, str]) -> Callable[..., dict[str, Any]]:
+    """A lookup of an AWS-managed CloudFront policy by name: its real id, else `fallback`."""
+    return lambda m, a: {"id": ids.get(a.get("name"), fallback), "name": a.get("name")}
+
+
 _COMPUTED: dict[str, Any] = {
     # The Serverless Application Repository stack's outputs (the rotation apps export the function ARN).
     "aws:serverlessrepository/cloudFormationStack:CloudFormationStack": lambda m, name, rid, inputs: {
@@ -196,20 +219,14 @@ _COMPUTED: dict[str, Any] = {
         "defaultVersion": 1,
         "arn": f"arn:aws:ec2:{m.region}:{ACCOUNT_ID}:launch-template/{rid}",
     },
-    "aws:iam/instanceProfile:InstanceProfile": lambda m, name, rid, inputs: {
-        "arn": f"arn:aws:iam::{ACCOUNT_ID}:instance-profile/{inputs.get('name', rid)}",
-        "name": inputs.get("name", rid),
-    },
+    "aws:iam/instanceProfile:InstanceProfile": _iam_named("instance-profile"),
     "aws:route53/healthCheck:HealthCheck": lambda m, name, rid, inputs: {
         "arn": f"arn:aws:route53:::healthcheck/{rid}",
     },
     "aws:cloudwatch/logGroup:LogGroup": lambda m, name, rid, inputs: {
         "arn": f"arn:aws:logs:{m.region}:{ACCOUNT_ID}:log-group:{inputs.get('name', rid)}",
     },
-    "aws:iam/role:Role": lambda m, name, rid, inputs: {
-        "arn": f"arn:aws:iam::{ACCOUNT_ID}:role{inputs.get('path', '/')}{inputs.get('name', rid)}",
-        "name": inputs.get("name", rid),
-    },
+    "aws:iam/role:Role": _iam_named("role"),
     "aws:kms/key:Key": lambda m, name, rid, inputs: {
         "arn": f"arn:aws:kms:{m.region}:{ACCOUNT_ID}:key/{rid}",
         "keyId": rid,
@@ -262,12 +279,8 @@ _COMPUTED: dict[str, Any] = {
         "hostedZoneId": "Z2FDTNDATAQYW2",  # CloudFront's fixed alias zone
         "arn": f"arn:aws:cloudfront::{ACCOUNT_ID}:distribution/{rid}",
     },
-    "aws:wafv2/webAcl:WebAcl": lambda m, name, rid, inputs: {
-        "arn": f"arn:aws:wafv2:us-east-1:{ACCOUNT_ID}:global/webacl/{inputs.get('name', rid)}/{rid}",
-    },
-    "aws:wafv2/ipSet:IpSet": lambda m, name, rid, inputs: {
-        "arn": f"arn:aws:wafv2:us-east-1:{ACCOUNT_ID}:global/ipset/{inputs.get('name', rid)}/{rid}",
-    },
+    "aws:wafv2/webAcl:WebAcl": _wafv2_global("webacl"),
+    "aws:wafv2/ipSet:IpSet": _wafv2_global("ipset"),
     "aws:acm/certificate:Certificate": lambda m, name, rid, inputs: {
         "domainValidationOptions": [
             {
@@ -309,19 +322,10 @@ _COMPUTED: dict[str, Any] = {
         "customerGatewayConfiguration": f'<vpn_connection id="{rid}">mock device configuration</vpn_connection>',
         "arn": f"arn:aws:ec2:{m.region}:{ACCOUNT_ID}:vpn-connection/{rid}",
     },
-    "aws:dms/replicationInstance:ReplicationInstance": lambda m, name, rid, inputs: {
-        "replicationInstanceArn": f"arn:aws:dms:{m.region}:{ACCOUNT_ID}:rep:{rid.upper()}",
-    },
-    "aws:dms/endpoint:Endpoint": lambda m, name, rid, inputs: {
-        "endpointArn": f"arn:aws:dms:{m.region}:{ACCOUNT_ID}:endpoint:{rid.upper()}",
-    },
-    "aws:dms/replicationTask:ReplicationTask": lambda m, name, rid, inputs: {
-        "replicationTaskArn": f"arn:aws:dms:{m.region}:{ACCOUNT_ID}:task:{rid.upper()}",
-    },
-    "aws:iam/user:User": lambda m, name, rid, inputs: {
-        "arn": f"arn:aws:iam::{ACCOUNT_ID}:user{inputs.get('path', '/')}{inputs.get('name', rid)}",
-        "name": inputs.get("name", rid),
-    },
+    "aws:dms/replicationInstance:ReplicationInstance": _dms("replicationInstanceArn", "rep"),
+    "aws:dms/endpoint:Endpoint": _dms("endpointArn", "endpoint"),
+    "aws:dms/replicationTask:ReplicationTask": _dms("replicationTaskArn", "task"),
+    "aws:iam/user:User": _iam_named("user"),
     "aws:iam/accessKey:AccessKey": lambda m, name, rid, inputs: {
         "secret": "mock-secret-" + hashlib.sha256(rid.encode()).hexdigest()[:28],
     },
@@ -374,20 +378,20 @@ _INVOKES: dict[str, Any] = {
         "architecture": "arm64",
         "name": "al2023-ami-2023.9-arm64",
     },
-    "aws:cloudfront/getCachePolicy:getCachePolicy": lambda m, a: {
-        "id": {
+    "aws:cloudfront/getCachePolicy:getCachePolicy": _managed_policy(
+        "mock-cache-policy",
+        {
             "Managed-CachingDisabled": "4135ea2d-6df8-44a3-9df3-4b5a84be39ad",
             "Managed-CachingOptimized": "658327ea-f89d-4fab-a63d-7e88639e58f6",
-        }.get(a.get("name"), "mock-cache-policy"),
-        "name": a.get("name"),
-    },
-    "aws:cloudfront/getOriginRequestPolicy:getOriginRequestPolicy": lambda m, a: {
-        "id": {
+        },
+    ),
+    "aws:cloudfront/getOriginRequestPolicy:getOriginRequestPolicy": _managed_policy(
+        "mock-origin-request-policy",
+        {
             "Managed-AllViewerExceptHostHeader": "b689b0a8-53d0-40ab-baf2-68738e2966ac",
             "Managed-CORS-S3Origin": "88a5eaf4-2fd4-4709-b370-b4c650ea3fcf",
-        }.get(a.get("name"), "mock-origin-request-policy"),
-        "name": a.get("name"),
-    },
+        },
+    ),
     "aws:rds/getSnapshot:getSnapshot": lambda m, a: {
         "dbSnapshotArn": f"arn:aws:rds:{m.region}:{ACCOUNT_ID}:snapshot:"
         + (a.get("dbSnapshotIdentifier") or f"rds:{a.get('dbInstanceIdentifier')}-2026-11-28-17-05"),

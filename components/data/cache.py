@@ -12,11 +12,11 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from components.config import CacheConfig
-from components.data.data_access import DataStoreArgs, DataStoreKind, data_store_network
+from components.data.data_access import DataStoreArgs, DataStoreKind, Watch, data_store_network, watch_alarms
 from components.iam import policy_document
 from components.ports import Ports
 
-REDIS = DataStoreKind("redis", "Redis (TLS)", "ElastiCache", aws.elasticache.SubnetGroup)
+REDIS = DataStoreKind("redis", "Redis (TLS)", "ElastiCache", aws.elasticache.SubnetGroup, "AWS/ElastiCache", "CacheClusterId")
 
 
 @dataclass(kw_only=True)
@@ -126,7 +126,7 @@ class Cache(pulumi.ComponentResource):
         )
         nodes = gcfg.replicas + 1
         ha = gcfg.replicas >= 1  # failover needs a replica to promote
-        azs = list(args.availability_zones)
+        azs = list(args.placement.availability_zones)
         rg = aws.elasticache.ReplicationGroup(
             rg_id,
             replication_group_id=rg_id,
@@ -185,28 +185,19 @@ class Cache(pulumi.ComponentResource):
         actions = [topic] if topic is not None else []
         for n in range(1, nodes + 1):
             member = f"{rg_id}-{n:03d}"  # ElastiCache names a group's nodes <id>-001, -002, ...
-            checks = [
-                ("memory-high", "DatabaseMemoryUsagePercentage", "Maximum", 80, "memory above 80% of maxmemory"),
-                ("engine-cpu-high", "EngineCPUUtilization", "Average", 80, "Redis thread CPU above 80%"),
+            watches = [
+                Watch("memory-high", "memory above 80% of maxmemory for 15 minutes", "DatabaseMemoryUsagePercentage", "Maximum", ">", 80),
+                Watch("engine-cpu-high", "Redis thread CPU above 80% for 15 minutes", "EngineCPUUtilization", "Average", ">", 80),
             ]
             if policy != "noeviction":
-                checks.append(("evictions-high", "Evictions", "Sum", 1000, "more than 1000 evictions per 5 minutes (undersized)"))
-            for suffix, metric, stat, threshold, what in checks:
-                aws.cloudwatch.MetricAlarm(
-                    f"{member}-{suffix}",
-                    name=f"{member}-{suffix}",
-                    alarm_description=f"{member}: {what} for 15 minutes",
-                    namespace="AWS/ElastiCache",
-                    metric_name=metric,
-                    dimensions={"CacheClusterId": member},
-                    statistic=stat,
-                    period=300,
-                    evaluation_periods=3,
-                    threshold=threshold,
-                    comparison_operator="GreaterThanThreshold",
-                    treat_missing_data="missing",
-                    alarm_actions=actions,
-                    ok_actions=actions,
-                    # Off the component, not the (protected) group: a child inherits `protect`.
-                    opts=pulumi.ResourceOptions(parent=self, depends_on=[rg]),
+                watches.append(
+                    Watch(
+                        "evictions-high",
+                        "more than 1000 evictions per 5 minutes (undersized) for 15 minutes",
+                        "Evictions",
+                        "Sum",
+                        ">",
+                        1000,
+                    )
                 )
+            watch_alarms(REDIS, member, watches, actions, pulumi.ResourceOptions(parent=self, depends_on=[rg]))

@@ -46,17 +46,24 @@ def data_store_security_group(
     )
 
 
+@dataclass(frozen=True)
+class DataPlacement:
+    """Where the stage's data stores sit: the network tier's isolated subnets (no route to an
+    internet or NAT gateway), one per AZ."""
+
+    vpc_id: pulumi.Input[str]
+    subnet_ids: Sequence[pulumi.Input[str]]
+    availability_zones: Sequence[str] = ()
+
+
 @dataclass(kw_only=True)
 class DataStoreArgs:
     """What every data store's Args start with: the context and where the store sits."""
 
     ctx: StageContext
-    vpc_id: pulumi.Input[str]
-    # The isolated subnets (no route to an internet or NAT gateway), one per AZ.
-    subnet_ids: Sequence[pulumi.Input[str]]
+    placement: DataPlacement
     # The only sources admitted, on the store's one port. Nothing else is.
     allowed_security_group_ids: Sequence[pulumi.Input[str]]
-    availability_zones: Sequence[str] = ()
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,8 @@ class DataStoreKind:
     what: str  # its protocol, in the security group's description
     service: str  # the AWS service, in the subnet group's description
     subnet_group: Callable[..., Any]  # the service's subnet group type
+    metrics: str  # the CloudWatch namespace of its metrics
+    member_dimension: str  # the metric dimension naming one instance or node
 
 
 @dataclass(frozen=True)
@@ -75,12 +84,56 @@ class DataStoreNetwork:
     subnet_group: pulumi.CustomResource
 
 
-def data_store_network(kind: DataStoreKind, port: int, placement: DataStoreArgs, opts: pulumi.ResourceOptions) -> DataStoreNetwork:
+def data_store_network(kind: DataStoreKind, port: int, store: DataStoreArgs, opts: pulumi.ResourceOptions) -> DataStoreNetwork:
     """The security group `<stage>-<label>-sg` admitting `port` and the subnet group
-    `<stage>-<label>-subnets` over the isolated subnets. `placement`: the store's Args."""
-    stage = placement.ctx.stage
-    name, sources = f"{stage}-{kind.label}", placement.allowed_security_group_ids
+    `<stage>-<label>-subnets` over the isolated subnets. `store`: the store's Args."""
+    stage, placement = store.ctx.stage, store.placement
+    name, sources = f"{stage}-{kind.label}", store.allowed_security_group_ids
     sg = data_store_security_group(name, what=kind.what, port=port, vpc_id=placement.vpc_id, sources=sources, opts=opts)
     description = f"{stage} {kind.service}: isolated subnets"
     subnets = kind.subnet_group(f"{name}-subnets", name=name, description=description, subnet_ids=list(placement.subnet_ids), opts=opts)
     return DataStoreNetwork(sg, subnets)
+
+
+_COMPARISONS = {">": "GreaterThanThreshold", "<": "LessThanThreshold"}
+
+
+@dataclass(frozen=True)
+class Watch:
+    """One CloudWatch alarm on a metric of one store member: `<member>-<suffix>`, described
+    as "<member>: <what>"."""
+
+    suffix: str
+    what: str
+    metric: str
+    statistic: str
+    above_or_below: str  # ">" or "<" the threshold
+    threshold: float
+    period: int = 300
+    periods: int = 3
+    missing: str = "missing"
+
+
+def watch_alarms(
+    kind: DataStoreKind, member: str, watches: Sequence[Watch], actions: Sequence[pulumi.Input[str]], opts: pulumi.ResourceOptions
+) -> None:
+    """The alarms of `member` (an RDS instance, an ElastiCache node), to `actions` on alarm and OK.
+    `opts`: off the store's component, not the (protected) store: a child inherits `protect`."""
+    for w in watches:
+        aws.cloudwatch.MetricAlarm(
+            f"{member}-{w.suffix}",
+            name=f"{member}-{w.suffix}",
+            alarm_description=f"{member}: {w.what}",
+            namespace=kind.metrics,
+            metric_name=w.metric,
+            dimensions={kind.member_dimension: member},
+            statistic=w.statistic,
+            period=w.period,
+            evaluation_periods=w.periods,
+            threshold=w.threshold,
+            comparison_operator=_COMPARISONS[w.above_or_below],
+            treat_missing_data=w.missing,
+            alarm_actions=list(actions),
+            ok_actions=list(actions),
+            opts=opts,
+        )

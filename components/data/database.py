@@ -38,7 +38,8 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from components.config import DatabaseConfig
-from components.data.data_access import DataStoreArgs, DataStoreKind, data_store_network
+from components.data.data_access import DataStoreArgs, DataStoreKind, Watch, data_store_network, watch_alarms
+from components.data.secrets import stage_secret
 from components.iam import service_trust
 
 # The CA that new RDS certificates chain to (RSA 2048, valid to 2061).
@@ -55,7 +56,7 @@ REPLICA_LOG_EXPORTS = ("postgresql",)
 GIB = 1024**3
 
 
-POSTGRES = DataStoreKind("postgres", "PostgreSQL", "PostgreSQL", aws.rds.SubnetGroup)
+POSTGRES = DataStoreKind("postgres", "PostgreSQL", "PostgreSQL", aws.rds.SubnetGroup, "AWS/RDS", "DBInstanceIdentifier")
 
 
 @dataclass(kw_only=True)
@@ -101,7 +102,7 @@ class Database(pulumi.ComponentResource):
             f"{stage}-postgres-rotation-sg",
             name=f"{stage}-postgres-rotation",
             description=f"{stage}-postgres-rotation: the master secret rotation function",
-            vpc_id=args.vpc_id,
+            vpc_id=args.placement.vpc_id,
             egress=[
                 {"protocol": "tcp", "from_port": 443, "to_port": 443, "cidr_blocks": ["0.0.0.0/0"], "description": "Secrets Manager API"},
             ],
@@ -202,7 +203,7 @@ class Database(pulumi.ComponentResource):
         # protect nor deletion protection: readReplicas can be lowered from config. AWS takes no
         # final snapshot of a replica.
         self.replicas: list[aws.rds.Instance] = []
-        azs = list(args.availability_zones)
+        azs = list(args.placement.availability_zones)
         for i in range(cfg.read_replicas):
             rid = f"{identifier}-replica-{i + 1}"
             logs = self._log_groups(rid, REPLICA_LOG_EXPORTS)
@@ -268,14 +269,12 @@ class Database(pulumi.ComponentResource):
     def _master_secret(
         self, stage: str, identifier: str, cfg: DatabaseConfig, args: DatabaseArgs
     ) -> tuple[aws.secretsmanager.Secret, pulumi.Output[str]]:
-        secret = aws.secretsmanager.Secret(
+        secret = stage_secret(
             f"{identifier}-master",
-            name=f"voip/{stage}/rds/master",
+            ctx=args.ctx,
+            path="rds/master",
             description=f"{stage} PostgreSQL master credentials (JSON: engine, host, port, dbname, username, password)",
-            kms_key_id=args.ctx.data_key_arn,
-            # Dev can recreate the name at once; stages with data keep a 30-day recovery window
-            # (the password also stays in the random resource's state, so no `protect` here).
-            recovery_window_in_days=30 if args.ctx.protect else 0,
+            # No `protect`: the password also stays in the random resource's state.
             opts=pulumi.ResourceOptions(parent=self),
         )
         value = pulumi.Output.secret(
@@ -366,34 +365,9 @@ class Database(pulumi.ComponentResource):
     def _alarms(self, stage: str, cfg: DatabaseConfig, args: DatabaseArgs) -> None:
         actions = [args.ctx.alarm_topic_arn] if args.ctx.alarm_topic_arn is not None else []
 
-        # Alarms hang off the component, not the (protected) instance: a child inherits `protect`.
-        def alarm(res: aws.rds.Instance, ident: str, suffix: str, description: str, **kwargs) -> None:
-            aws.cloudwatch.MetricAlarm(
-                f"{ident}-{suffix}",
-                name=f"{ident}-{suffix}",
-                alarm_description=description,
-                namespace="AWS/RDS",
-                dimensions={"DBInstanceIdentifier": ident},
-                alarm_actions=actions,
-                ok_actions=actions,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[res]),
-                **kwargs,
-            )
-
         # A floor below which storage autoscaling has failed or hit maxAllocatedStorageGib.
         low_storage_bytes = max(2 * GIB, cfg.allocated_storage_gib * GIB // 10)
         instances = [(self.instance, f"{stage}-postgres")] + [(r, f"{stage}-postgres-replica-{i + 1}") for i, r in enumerate(self.replicas)]
-        for res, ident in instances:
-            alarm(
-                res, ident, "cpu-high", f"{ident}: CPU above 80% for 15 minutes",
-                metric_name="CPUUtilization", statistic="Average", period=300, evaluation_periods=3,
-                threshold=80, comparison_operator="GreaterThanThreshold", treat_missing_data="missing",
-            )  # fmt: skip
-            alarm(
-                res, ident, "storage-low", f"{ident}: less than {low_storage_bytes // GIB} GiB free storage",
-                metric_name="FreeStorageSpace", statistic="Minimum", period=300, evaluation_periods=2,
-                threshold=low_storage_bytes, comparison_operator="LessThanThreshold", treat_missing_data="missing",
-            )  # fmt: skip
         burstable = [
             (res, ident)
             for res, ident in instances
@@ -401,20 +375,42 @@ class Database(pulumi.ComponentResource):
                 "db.t"
             )
         ]
-        for res, ident in burstable:
-            # db.t* run in unlimited mode: an empty credit balance means surplus charges and a
-            # sustained load the class was not sized for (allowBurstableWriter's watch).
-            alarm(
-                res, ident, "cpu-credits-low", f"{ident}: CPU credit balance below 20 for 15 minutes (burstable class)",
-                metric_name="CPUCreditBalance", statistic="Minimum", period=300, evaluation_periods=3,
-                threshold=20, comparison_operator="LessThanThreshold", treat_missing_data="missing",
-            )  # fmt: skip
-        for res, ident in instances[1:]:
-            alarm(
-                res, ident, "replica-lag", f"{ident}: more than 60 s behind the primary for 5 minutes",
-                metric_name="ReplicaLag", statistic="Maximum", period=60, evaluation_periods=5,
-                threshold=60, comparison_operator="GreaterThanThreshold", treat_missing_data="breaching",
-            )  # fmt: skip
+        cpu_high = Watch("cpu-high", "CPU above 80% for 15 minutes", "CPUUtilization", "Average", ">", 80)
+        storage_low = Watch(
+            "storage-low",
+            f"less than {low_storage_bytes // GIB} GiB free storage",
+            "FreeStorageSpace",
+            "Minimum",
+            "<",
+            low_storage_bytes,
+            periods=2,
+        )
+        # db.t* run in unlimited mode: an empty credit balance means surplus charges and a
+        # sustained load the class was not sized for (allowBurstableWriter's watch).
+        credits_low = Watch(
+            "cpu-credits-low",
+            "CPU credit balance below 20 for 15 minutes (burstable class)",
+            "CPUCreditBalance",
+            "Minimum",
+            "<",
+            20,
+        )
+        replica_lag = Watch(
+            "replica-lag",
+            "more than 60 s behind the primary for 5 minutes",
+            "ReplicaLag",
+            "Maximum",
+            ">",
+            60,
+            period=60,
+            periods=5,
+            missing="breaching",
+        )
+        # In this order: the primary's and each replica's CPU and storage, credits, replica lag.
+        watched = [(instance, [cpu_high, storage_low]) for instance in instances]
+        watched += [(instance, [credits_low]) for instance in burstable] + [(instance, [replica_lag]) for instance in instances[1:]]
+        for (res, ident), watches in watched:
+            watch_alarms(POSTGRES, ident, watches, actions, pulumi.ResourceOptions(parent=self, depends_on=[res]))
 
         if actions:
             # Failovers, failures, low storage and maintenance as events, not only as metrics.

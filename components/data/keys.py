@@ -163,29 +163,50 @@ def data_key_policy(account_id: str, region: str, stage: str | None = None, log_
     )
 
 
+def rotating_key(
+    name: str,
+    *,
+    description: str,
+    policy: pulumi.Input[str],
+    protect: bool,
+    parent: pulumi.Resource,
+    provider: pulumi.ProviderResource | None = None,
+) -> tuple[aws.kms.Key, aws.kms.Alias]:
+    """A symmetric key `<name>-key` rotating yearly, and its alias `alias/<name>`."""
+    key = aws.kms.Key(
+        f"{name}-key",
+        description=description,
+        enable_key_rotation=True,
+        rotation_period_in_days=365,
+        # A deleted key makes everything encrypted with it unreadable: long window where data lives.
+        deletion_window_in_days=30 if protect else 7,
+        policy=policy,
+        opts=pulumi.ResourceOptions(parent=parent, provider=provider, protect=protect),
+    )
+    alias = aws.kms.Alias(
+        f"{name}-key-alias",
+        name=f"alias/{name}",
+        target_key_id=key.key_id,
+        # Not under the protected key: children inherit protect.
+        opts=pulumi.ResourceOptions(parent=parent, provider=provider),
+    )
+    return key, alias
+
+
 class DataKey(pulumi.ComponentResource):
     """One symmetric key with yearly automatic rotation and an alias `alias/<stage>-data`."""
 
     def __init__(self, name: str, args: DataKeyArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("voip:data:DataKey", name, None, opts)
         stage = args.stage
-        self.key = aws.kms.Key(
-            f"{stage}-data-key",
+        self.key, self.alias = rotating_key(
+            f"{stage}-data",
             description=f"{stage}: data at rest (RDS, ElastiCache, file bucket, data-tier logs)",
-            enable_key_rotation=True,
-            rotation_period_in_days=365,
-            # A deleted key makes every snapshot encrypted with it unreadable: long window where data lives.
-            deletion_window_in_days=30 if args.protect else 7,
             policy=pulumi.Output.from_input(args.account_id).apply(
                 lambda account: data_key_policy(account, args.region, stage, args.log_delivery)
             ),
-            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
-        )
-        self.alias = aws.kms.Alias(
-            f"{stage}-data-key-alias",
-            name=f"alias/{stage}-data",
-            target_key_id=self.key.key_id,
-            opts=pulumi.ResourceOptions(parent=self),  # not under the protected key: children inherit protect
+            protect=args.protect,
+            parent=self,
         )
         self.arn = self.key.arn
         self.key_id = self.key.key_id
@@ -206,20 +227,13 @@ class EdgeLogsKey(pulumi.ComponentResource):
         super().__init__("voip:edge:EdgeLogsKey", name, None, opts)
         ctx = args.ctx
         stage = ctx.stage
-        self.key = aws.kms.Key(
-            f"{stage}-edge-logs-key",
+        self.key, _ = rotating_key(
+            f"{stage}-edge-logs",
             description=f"{stage}: us-east-1 edge logs (WAF, Route 53 query logs)",
-            enable_key_rotation=True,
-            rotation_period_in_days=365,
-            deletion_window_in_days=30 if ctx.protect else 7,
             policy=pulumi.Output.from_input(ctx.account_id).apply(edge_logs_key_policy),
-            opts=pulumi.ResourceOptions(parent=self, provider=ctx.us_east_1, protect=ctx.protect),
-        )
-        aws.kms.Alias(
-            f"{stage}-edge-logs-key-alias",
-            name=f"alias/{stage}-edge-logs",
-            target_key_id=self.key.key_id,
-            opts=pulumi.ResourceOptions(parent=self, provider=ctx.us_east_1),
+            protect=ctx.protect,
+            parent=self,
+            provider=ctx.us_east_1,
         )
         self.arn = self.key.arn
         self.register_outputs({"arn": self.key.arn})
