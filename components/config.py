@@ -21,6 +21,7 @@ from pydantic import (
     PlainSerializer,
     SecretStr,
     ValidationInfo,
+    model_serializer,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
@@ -233,6 +234,19 @@ class NetworkConfig(Model):
 
 # Hosts the NLB answers itself (outside CloudFront): they cannot be ALB hosts too.
 NLB_HOSTS = ("ws", "turns")
+# With edge.signalingEntry cdn, ws.<domain> is an ALB host rule of its own at this priority.
+SIGNALING_RULE_PRIORITY = 50000  # the last: its host header is unique, so order does not matter
+
+
+def _omit_default(data: Any, field: str, is_default: bool) -> Any:
+    """Entry switches added after the data stages' plan files were pinned: left out of a dump
+    at their default (nlb), so those files stay as they were; a stage that changes one shows it."""
+    if is_default and isinstance(data, dict):
+        data.pop(field, None)
+        data.pop(to_camel(field), None)
+    return data
+
+
 # Viewer paths CloudFront sends to the ALB (everything else is static web or /files/*).
 CDN_ALB_PATHS = ("/api/*", "/ws*")
 # An ALB listener rule takes at most 5 condition values in total.
@@ -320,6 +334,10 @@ class EdgeConfig(Model):
     nlb_deletion_protection: bool = False
     # Production: one Elastic IP per AZ on the NLB, so partners can allow-list them.
     nlb_static_ips: bool = False
+    # Where wss://ws.<domain> enters: `nlb` (TLS 443 on the NLB, no WAF: policy.wafExceptions
+    # argues it) or `cdn` (CloudFront + WAF -> the ALB host rule ws.<domain> /ws* -> the
+    # signaling pods; clients use wss://ws.<domain>/ws). docs/edge.md "WebSocket entry".
+    signaling_entry: Literal["nlb", "cdn"] = "nlb"
     content_security_policy: Annotated[str, Field(min_length=1, max_length=1783)] = DEFAULT_CSP
     log_retention_days: LogRetentionDays = 90
     alarms: EdgeAlarmsConfig = EdgeAlarmsConfig()
@@ -331,6 +349,10 @@ class EdgeConfig(Model):
     @property
     def allow_list_v6(self) -> list[str]:
         return [str(c) for c in self.allow_list if c.version == 6]
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: Any) -> Any:
+        return _omit_default(handler(self), "signaling_entry", self.signaling_entry == "nlb")
 
     @property
     def cdn_ipv6(self) -> bool:
@@ -370,6 +392,11 @@ class EdgeConfig(Model):
         prios = [h.priority for h in self.alb_hosts]
         if len(set(prios)) != len(prios):
             raise ValueError("albHosts: priorities must be unique")
+        if self.signaling_entry == "cdn" and SIGNALING_RULE_PRIORITY in prios:
+            i = prios.index(SIGNALING_RULE_PRIORITY)
+            raise ValueError(
+                f"albHosts.{i}.priority: {SIGNALING_RULE_PRIORITY} is the ws.<domain> rule's (signalingEntry: cdn); pick another"
+            )
         if sum(h.apex for h in self.alb_hosts) > 1:
             raise ValueError("albHosts: at most one host may set apex: true")
         return self
@@ -782,6 +809,13 @@ class TurnConfig(Model):
     log_retention_days: LogRetentionDays = 30
     root_volume_gib: int = Field(default=16, ge=8, le=200)
     image: TurnImageConfig = TurnImageConfig()
+    # TURN over TLS (turns:, tlsPort) ends on the NLB; `none`: no TURNS at all, clients use
+    # turn: on listeningPort (UDP and TCP) at the nodes' addresses (turn.<domain>).
+    tls_entry: Literal["nlb", "none"] = "nlb"
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: Any) -> Any:
+        return _omit_default(handler(self), "tls_entry", self.tls_entry == "nlb")
 
     @model_validator(mode="after")
     def _check(self) -> TurnConfig:
@@ -1367,9 +1401,35 @@ class StackConfig(Model):
             problems.append("migration.dualRunDatabase: needs migration.enabled: true (the NAS is reached over the bridge's VPN)")
         problems += self._app_problems()
         problems += self._capacity_problems()
+        problems += self._nlb_problems()
         if problems:
             raise _MultiProblem(problems)
         return self
+
+    @property
+    def nlb_listeners(self) -> tuple[str, ...]:
+        """The NLB's listeners (`signaling`, `turns`); none: the stage has no NLB."""
+        return tuple(
+            name for name, on_nlb in (("signaling", self.edge.signaling_entry == "nlb"), ("turns", self.turn.tls_entry == "nlb")) if on_nlb
+        )
+
+    def _nlb_problems(self) -> list[str]:
+        """NLB settings and WAF exceptions must name an NLB listener the stage has."""
+        problems: list[str] = []
+        listeners = self.nlb_listeners
+        if not listeners:
+            for key in ("nlb_deletion_protection", "nlb_static_ips"):
+                if key in self.edge.model_fields_set:
+                    problems.append(
+                        f"edge.{to_camel(key)}: this stage has no NLB (edge.signalingEntry cdn, turn.tlsEntry none); drop the key"
+                    )
+        for i, e in enumerate(self.policy.waf_exceptions):
+            if e.name in ("nlb-signaling", "nlb-turns") and e.name.removeprefix("nlb-") not in listeners:
+                where = "edge.signalingEntry is cdn" if e.name == "nlb-signaling" else "turn.tlsEntry is none"
+                problems.append(
+                    f"policy.wafExceptions.{i}.name: {e.name!r} excuses an NLB listener this stage does not have ({where}); drop the entry"
+                )
+        return problems
 
     def _cost_problems(self) -> list[str]:
         """Savings that would cost data or availability."""

@@ -66,7 +66,8 @@ class EdgeTier:
 
     @property
     def public_urls(self) -> dict[str, Any]:
-        return {**self.cdn.public_urls, "signaling": self.lbs.signaling_url, "turns": self.lbs.turns_url}
+        turns = {"turns": self.lbs.turns_url} if self.lbs.turns_url else {}
+        return {**self.cdn.public_urls, "signaling": self.lbs.signaling_url, **turns}
 
 
 @dataclass(frozen=True)
@@ -168,6 +169,7 @@ class Platform(pulumi.ComponentResource):
                 public_subnet_ids=[s.id for s in net.public_subnets],
                 certificate_arn=dns.regional_certificate_arn,
                 apex_aliases=cutover,
+                nlb_listeners=cfg.nlb_listeners,
             ),
         )
         cdn = self._regional(
@@ -221,7 +223,7 @@ class Platform(pulumi.ComponentResource):
                 azs=net.azs,
                 realm=cfg.turn_realm,
                 # TURNS terminates on the NLB and reaches the nodes' TCP listening port.
-                nlb_security_group_id=lbs.nlb_security_group_id,
+                nlb_security_group_id=lbs.nlb_security_group_id if lbs.turns_host else None,
                 nlb_target_group_arn=lbs.nlb_turn_target_group_arn,
                 zone_id=self.edge.dns.zone_id,
                 domain=cfg.edge.domain,
@@ -256,8 +258,8 @@ class Platform(pulumi.ComponentResource):
                 vpc_id=net.vpc_id,
                 vpc_cidr=str(net.plan.vpc),
                 subnet_ids=[s.id for s in net.private_subnets],
-                # Pods are ip targets of the ALB and the NLB: admit both LBs' security groups.
-                lb_security_group_ids=[lbs.alb_security_group_id, lbs.nlb_security_group_id],
+                # Pods are ip targets of the ALB and (signaling on it) the NLB: admit those LBs' groups.
+                lb_security_group_ids=[lbs.alb_security_group_id, *([lbs.nlb_security_group_id] if lbs.nlb_signaling_target_group else [])],
                 # The migration's dual run: pods reach the NAS Redis over the VPN.
                 extra_node_egress=(
                     [(cfg.dual_run_redis.port, f"{cfg.dual_run_redis.host}/32", "Dual run: the NAS Redis over the VPN")]
@@ -522,8 +524,9 @@ class Platform(pulumi.ComponentResource):
                 **self._redis_endpoint(cfg),
                 turn_shared_secret=self.turn.shared_secret,
                 turn_uris=self.turn.turn_uris,
-                # Signaling WebSockets enter through the NLB (ws.<domain>).
+                # Signaling WebSockets enter through the NLB or CloudFront + the ALB (edge.signalingEntry).
                 nlb_target_group_arn=self.edge.lbs.nlb_signaling_target_group_arn,
+                alb_target_group_arn=self.edge.lbs.alb_signaling_target_group_arn,
                 lb_subnet_cidrs=[str(c) for c in self.network.plan.public],
                 vpc_cidr=str(self.network.plan.vpc),
                 node_selector=cluster.signaling_node_selector,
@@ -734,4 +737,6 @@ class Platform(pulumi.ComponentResource):
                     "cutoverWeights": mig.dns_weights,
                 }
             )
+        if lbs.nlb is None:  # no NLB (edge.signalingEntry cdn, turn.tlsEntry none): no nlb* outputs
+            outputs = {k: v for k, v in outputs.items() if not k.startswith("nlb")}
         return outputs

@@ -116,9 +116,13 @@ def test_cloudfront_fronts_alb_and_buckets_with_waf_attached(plan):
 
 def test_nlb_forwards_to_every_turn_node(plan):
     d, _ = _diagram(plan)
+    turns = [r for r in plan.of_type(T.T_EC2) if "turn" in r["name"]]
+    if plan["config"]["turn"].get("tlsEntry", "nlb") == "none":  # no NLB for TURNS: only the direct path
+        assert turns and not [r for r in plan.of_type(T.T_LB) if r["props"]["loadBalancerType"] == "network"]
+        assert all(has_edge(d, dg.INTERNET, node_for(d, inst)) for inst in turns)
+        return
     nlb = node_for(d, _one(plan, T.T_LB, lambda r: r["props"]["loadBalancerType"] == "network"))
     turn_tg = _one(plan, T.T_TG, lambda r: r["props"]["targetType"] == "instance")
-    turns = [r for r in plan.of_type(T.T_EC2) if "turn" in r["name"]]
     assert turns and has_edge(d, nlb, node_for(d, turn_tg))
     for inst in turns:
         assert has_edge(d, node_for(d, turn_tg), node_for(d, inst)), inst["name"]

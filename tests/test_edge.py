@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from components.config import SIGNALING_RULE_PRIORITY
 from components.config_loader import ConfigError, load_stack_config
 from components.edge.waf import rate_window
 from tests.harness import stack_raw, variant, with_overrides
@@ -57,6 +58,20 @@ def the_alb(plan) -> dict:
 def the_nlb(plan) -> dict:
     (nlb,) = load_balancers(plan, "network")
     return nlb
+
+
+def signaling_on_nlb(plan) -> bool:
+    """edge.signalingEntry (omitted from the plan's config at its default, nlb)."""
+    return edge_cfg(plan).get("signalingEntry", "nlb") == "nlb"
+
+
+def turns_on_nlb(plan) -> bool:
+    return plan["config"]["turn"].get("tlsEntry", "nlb") == "nlb"
+
+
+def nlb_ports(plan) -> set[int]:
+    """The NLB's listener ports: 443 (signaling) and 5349 (TURNS), each where it enters there."""
+    return {port for port, on in ((443, signaling_on_nlb(plan)), (5349, turns_on_nlb(plan))) if on}
 
 
 def listeners_of(plan, lb: dict) -> list[dict]:
@@ -125,7 +140,7 @@ def test_regional_wildcard_certificate_on_the_load_balancers(plan):
     assert regional["props"]["validationMethod"] == "DNS"
     validation = next(r for r in plan.of_type(CERT_VALIDATION) if r["provider"] != east)
     tls = [r for r in plan.of_type(LISTENER) if r["props"]["protocol"] in ("HTTPS", "TLS")]
-    assert len(tls) == 3  # ALB 443, NLB 443, NLB 5349
+    assert len(tls) == 1 + len(nlb_ports(plan))  # ALB 443, NLB 443 and 5349 where they are on it
     assert {r["props"]["certificateArn"] for r in tls} == {validation["props"]["certificateArn"]}
     # One validation record (apex and wildcard, and both regions, share it) validates both.
     (record,) = [r for r in plan.of_type("aws:route53/record:Record") if r["name"].endswith("-acm-validation")]
@@ -137,9 +152,9 @@ def test_regional_wildcard_certificate_on_the_load_balancers(plan):
 # ------------------------------------------------------------------------------- ALB
 
 
-def test_exactly_one_alb_and_an_nlb(plan):
+def test_exactly_one_alb_and_an_nlb_where_a_listener_needs_it(plan):
     assert len(load_balancers(plan, "application")) == 1
-    assert len(load_balancers(plan, "network")) == 1
+    assert len(load_balancers(plan, "network")) == (1 if nlb_ports(plan) else 0)
 
 
 ELB_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?")
@@ -187,6 +202,7 @@ def test_alb_security_group_admits_only_the_cloudfront_prefix_list(plan):
     ports = {h["port"] for h in edge_cfg(plan)["albHosts"]} | {
         h["healthCheckPort"] for h in edge_cfg(plan)["albHosts"] if h["healthCheckPort"]
     }
+    ports |= set() if signaling_on_nlb(plan) else {8080, 9090}  # the signaling pods and their /ready
     assert {(e["fromPort"], e["toPort"]) for e in sg["props"]["egress"]} == {(p, p) for p in ports}
     assert all(e["cidrBlocks"] == [vpc_cidr] for e in sg["props"]["egress"])
 
@@ -236,7 +252,8 @@ def test_alb_forwards_only_host_rules_that_carry_the_origin_secret(plan):
     (default,) = https["props"]["defaultActions"]
     assert default["type"] == "fixed-response" and default["fixedResponse"]["statusCode"] == "403"
     rules = {r["props"]["priority"]: r for r in plan.of_type(RULE)}
-    assert set(rules) == {h["priority"] for h in cfg["albHosts"]}
+    # ws.<domain> has a rule of its own (test_signaling_entry) where signaling enters through CloudFront.
+    assert set(rules) == {h["priority"] for h in cfg["albHosts"]} | (set() if signaling_on_nlb(plan) else {SIGNALING_RULE_PRIORITY})
     for host in cfg["albHosts"]:
         rule = rules[host["priority"]]["props"]
         conditions = {k: v for c in rule["conditions"] for k, v in c.items()}
@@ -256,7 +273,15 @@ def test_alb_forwards_only_host_rules_that_carry_the_origin_secret(plan):
 # ------------------------------------------------------------------------------- NLB
 
 
-def test_nlb_signaling_and_turns_listeners(plan):
+@pytest.fixture
+def nlb_plan(plan):
+    if not nlb_ports(plan):
+        pytest.skip(f"{plan['stack']} has no NLB (test_signaling_entry proves it)")
+    return plan
+
+
+def test_nlb_signaling_and_turns_listeners(nlb_plan):
+    plan = nlb_plan
     nlb = the_nlb(plan)
     assert nlb["props"]["enableCrossZoneLoadBalancing"] is True
     assert nlb["props"]["securityGroups"], "the NLB has a security group the tiers admit"
@@ -272,7 +297,8 @@ def test_nlb_signaling_and_turns_listeners(plan):
     assert tg_by_arn(plan, plan["outputs"]["nlbSignalingTargetGroupArn"])["props"] == signaling
 
 
-def test_nlb_security_group_admits_clients_per_stage(plan):
+def test_nlb_security_group_admits_clients_per_stage(nlb_plan):
+    plan = nlb_plan
     cfg = edge_cfg(plan)
     sg = plan.by_id(the_nlb(plan)["props"]["securityGroups"][0])
     ingress = sg["props"]["ingress"]
@@ -285,7 +311,8 @@ def test_nlb_security_group_admits_clients_per_stage(plan):
     assert all(e["cidrBlocks"] == [vpc_cidr] for e in sg["props"]["egress"])
 
 
-def test_nlb_static_ips_per_az_where_asked(plan):
+def test_nlb_static_ips_per_az_where_asked(nlb_plan):
+    plan = nlb_plan
     nlb = the_nlb(plan)["props"]
     azs = plan["config"]["network"]["azs"]
     if edge_cfg(plan)["nlbStaticIps"]:
@@ -369,6 +396,7 @@ def test_public_names_are_aliases_of_the_distribution_and_the_nlb(plan):
     cfg = edge_cfg(plan)
     (dist,) = plan.of_type(DIST)
     hosts = [cfg["domain"], *[f"{h['name']}.{cfg['domain']}" for h in cfg["albHosts"]]]
+    hosts += [] if signaling_on_nlb(plan) else [f"ws.{cfg['domain']}"]
     # the migration's cutover name is an alias too; its (weighted) records are the migration's
     assert dist["props"]["aliases"] == hosts + cutover_names(plan)
     records = [r["props"] for r in plan.of_type("aws:route53/record:Record") if r["props"].get("aliases")]
@@ -377,9 +405,11 @@ def test_public_names_are_aliases_of_the_distribution_and_the_nlb(plan):
             (rec,) = [r for r in records if r["name"] == host and r["type"] == rtype]
             assert rec["aliases"][0]["zoneId"] == "Z2FDTNDATAQYW2"  # CloudFront
     nlb_names = {r["name"] for r in records if r["aliases"][0]["zoneId"] == "ZIBE1TIR4HY56"}
-    assert nlb_names == {f"ws.{cfg['domain']}", f"turns.{cfg['domain']}"}
+    assert nlb_names == {f"{label}.{cfg['domain']}" for label, on in (("ws", signaling_on_nlb(plan)), ("turns", turns_on_nlb(plan))) if on}
     urls = plan["outputs"]["publicUrls"]
-    assert urls["apex"] == f"https://{cfg['domain']}" and urls["signaling"] == f"wss://ws.{cfg['domain']}"
+    # Behind CloudFront the WebSocket path must match the /ws* behaviour.
+    ws = f"wss://ws.{cfg['domain']}" + ("" if signaling_on_nlb(plan) else "/ws")
+    assert urls["apex"] == f"https://{cfg['domain']}" and urls["signaling"] == ws
 
 
 # ------------------------------------------------------------------------------- WAF
@@ -485,6 +515,7 @@ def test_the_address_family_invariant_catches_an_ipv4_only_allow_list(plans):
     assert sorted(v.split(" points")[0] for v in address_family_violations(planted)) == [
         "AAAA record api.dev.voip.example.com",
         "AAAA record dev.voip.example.com",
+        "AAAA record ws.dev.voip.example.com",  # signaling through CloudFront (edge.signalingEntry cdn)
     ]
 
 
@@ -534,12 +565,16 @@ def test_outputs_for_the_other_tiers(plan):
         "distributionDomainName",
         "originSecretArn",
         "albSecurityGroupId",
-        "nlbSecurityGroupId",
-        "nlbSignalingTargetGroupArn",
-        "nlbTurnTargetGroupArn",
         "publicUrls",
     ):
         assert outputs.get(key), key
+    # The NLB's outputs exist exactly where the NLB does (absent on a stage without one).
+    nlb_keys = {"nlbArn", "nlbDnsName", "nlbStaticIps", "nlbSecurityGroupId", "nlbSignalingTargetGroupArn", "nlbTurnTargetGroupArn"}
+    assert (nlb_keys <= set(outputs)) if nlb_ports(plan) else not [k for k in outputs if k.startswith("nlb")]
+    for key, needed in (("nlbSecurityGroupId", nlb_ports(plan)), ("nlbSignalingTargetGroupArn", signaling_on_nlb(plan))):
+        assert bool(outputs.get(key)) == bool(needed), key
+    if turns_on_nlb(plan):
+        assert outputs["nlbTurnTargetGroupArn"]
     assert outputs["originSecretArn"].startswith("arn:aws:secretsmanager:")
     # Every secret value in state is a Pulumi secret (the origin header, the TURN secret, ...).
     versions = plan.of_type("aws:secretsmanager/secretVersion:SecretVersion")

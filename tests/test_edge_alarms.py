@@ -95,9 +95,14 @@ def test_every_target_group_has_an_unhealthy_host_alarm_with_its_own_dimensions(
         assert a["props"]["threshold"] == 0 and a["props"]["comparisonOperator"] == "GreaterThanThreshold"
         assert a["props"]["statistic"] == "Maximum"
         assert region_of(plan, a) == plan["config"]["aws:region"]
-    # Every target group of the stage (ALB hosts, NLB signaling and turn) is covered.
+    # Every target group of the stage (ALB hosts, signaling on the NLB or the ALB, NLB turn) is covered.
     assert set(by_tg) == {tg["urn"] for tg in plan.of_type(TG)}
-    assert len(by_tg) == len(plan["config"]["edge"]["albHosts"]) + 2
+    assert len(by_tg) == len(plan["config"]["edge"]["albHosts"]) + entry_groups(plan)
+
+
+def entry_groups(plan) -> int:
+    """Target groups besides the ALB hosts': signaling's (on the NLB or the ALB) and TURNS's (NLB)."""
+    return 1 + (plan["config"]["turn"].get("tlsEntry", "nlb") == "nlb")
 
 
 def test_alb_error_and_latency_alarms_watch_the_alb(plan):
@@ -148,7 +153,7 @@ def test_every_alarm_notifies_a_topic_of_the_stage_in_its_own_region(plan):
     stage = plan["stack"]
     topics = {topic_arn(plan, t): t for t in plan.of_type(TOPIC)}
     alarms = edge_alarms(plan)
-    assert len(alarms) == 3 + len(plan["config"]["edge"]["albHosts"]) + 2 + 2
+    assert len(alarms) == 3 + len(plan["config"]["edge"]["albHosts"]) + entry_groups(plan) + 2
     for a in alarms:
         assert a["props"]["name"].startswith(f"{stage}-")
         actions = a["props"]["alarmActions"]

@@ -78,14 +78,14 @@ def test_security_group_rules_exactly(plan):
     cfg, vpc_cidr = turn_cfg(plan), plan["config"]["network"]["cidr"]
     sg = turn_sg(plan)
     port, relay, metrics = cfg["listeningPort"], cfg["relayPorts"], cfg["metricsPort"]
-    nlb_sg = plan["outputs"]["nlbSecurityGroupId"]
+    # TURNS terminates on the NLB, which forwards to TCP 3478: admitted by its SG too (turn.tlsEntry nlb).
+    turns = [("tcp", port, port, (plan["outputs"]["nlbSecurityGroupId"],))] if cfg.get("tlsEntry", "nlb") == "nlb" else []
     assert _rules(sg["props"]["ingress"]) == {
         ("udp", port, port, ("0.0.0.0/0",)),
         ("tcp", port, port, ("0.0.0.0/0",)),
         ("udp", relay["min"], relay["max"], ("0.0.0.0/0",)),
         ("tcp", metrics, metrics, (vpc_cidr,)),
-        # TURNS terminates on the NLB, which forwards to TCP 3478: admitted by its SG too.
-        ("tcp", port, port, (nlb_sg,)),
+        *turns,
     }
     assert _rules(sg["props"]["egress"]) == {("udp", 0, 65535, ("0.0.0.0/0",)), ("tcp", 443, 443, ("0.0.0.0/0",))}
     for rule in sg["props"]["ingress"]:
@@ -238,11 +238,13 @@ def test_ice_servers_output(plan):
     (server,) = plan["outputs"]["turnIceServers"]
     cfg, domain = turn_cfg(plan), plan["config"]["edge"]["domain"]
     port = cfg["listeningPort"]
-    # turn.<domain> (multivalue records on the nodes) for UDP and TCP; TURNS through the NLB's name.
+    # turn.<domain> (multivalue records on the nodes) for UDP and TCP; TURNS through the NLB's
+    # name, only where there is a TLS entry (turn.tlsEntry nlb; dev has none).
+    turns = {f"turns:turns.{domain}:{cfg['tlsPort']}?transport=tcp"} if cfg.get("tlsEntry", "nlb") == "nlb" else set()
     assert set(server["urls"]) == {
         f"turn:turn.{domain}:{port}?transport=udp",
         f"turn:turn.{domain}:{port}?transport=tcp",
-        f"turns:turns.{domain}:{cfg['tlsPort']}?transport=tcp",
+        *turns,
     }
     assert len(plan["outputs"]["turnPublicIps"]) == cfg["nodeCount"]
     assert plan["outputs"]["turnSecretArn"].startswith("arn:aws:secretsmanager:")

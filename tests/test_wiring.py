@@ -35,24 +35,33 @@ def test_cloudfront_serves_the_file_bucket_and_its_policy_admits_exactly_that_di
 def test_turn_nodes_are_the_targets_of_the_nlb_turns_listener(plan):
     instances = {i["id"] for i in plan.of_type("aws:ec2/instance:Instance") if "-turn-" in i["name"]}
     attachments = plan.of_type("aws:lb/targetGroupAttachment:TargetGroupAttachment")
+    if plan["config"]["turn"].get("tlsEntry", "nlb") == "none":  # no TURNS listener: nothing to attach
+        assert not attachments and "nlbTurnTargetGroupArn" not in plan["outputs"]
+        return
     assert {a["props"]["targetId"] for a in attachments} == instances
     assert {a["props"]["targetGroupArn"] for a in attachments} == {plan["outputs"]["nlbTurnTargetGroupArn"]}
     assert {a["props"]["port"] for a in attachments} == {plan["config"]["turn"]["listeningPort"]}
 
 
-def test_eks_nodes_admit_exactly_the_two_load_balancers(plan):
+def test_eks_nodes_admit_exactly_the_load_balancers_that_target_pods(plan):
     node_sg = plan.by_id(node_security_group_id(plan))
-    lbs = sorted([plan["outputs"]["albSecurityGroupId"], plan["outputs"]["nlbSecurityGroupId"]])
+    # The ALB always (apps); the NLB only while signaling enters through it (edge.signalingEntry nlb).
+    on_nlb = plan["config"]["edge"].get("signalingEntry", "nlb") == "nlb"
+    lbs = sorted([plan["outputs"]["albSecurityGroupId"], *([plan["outputs"]["nlbSecurityGroupId"]] if on_nlb else [])])
     assert node_sg["props"]["ingress"], "pods are ip targets: the LBs must reach them"
     for rule in node_sg["props"]["ingress"]:
         assert sorted(rule["securityGroups"]) == lbs
         assert not rule.get("cidrBlocks")
 
 
-def test_signaling_binds_to_the_nlb_and_gets_redis_and_turn_through_secrets(plan):
+def test_signaling_binds_to_its_entry_and_gets_redis_and_turn_through_secrets(plan):
     (release,) = [r for r in plan.of_type("kubernetes:helm.sh/v3:Release") if r["name"].endswith("-signaling")]
     values = release["props"]["values"]
-    assert values["targetGroupBindings"]["nlb"]["targetGroupArn"] == plan["outputs"]["nlbSignalingTargetGroupArn"]
+    bindings = {lb: b["targetGroupArn"] for lb, b in values["targetGroupBindings"].items() if b["targetGroupArn"]}
+    if plan["config"]["edge"].get("signalingEntry", "nlb") == "nlb":
+        assert bindings == {"nlb": plan["outputs"]["nlbSignalingTargetGroupArn"]}
+    else:  # the ALB's ws.<domain> group, not an app's host group
+        assert list(bindings) == ["alb"] and bindings["alb"] not in plan["outputs"]["albTargetGroupArns"].values()
     ns = plan["config"]["signaling"]["namespace"]
     secrets = {
         s["props"]["metadata"]["name"]: s

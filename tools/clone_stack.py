@@ -213,8 +213,13 @@ def clone_config(
         )
     edge["restrictToAllowList"] = True
     edge["albDeletionProtection"] = False
-    edge["nlbDeletionProtection"] = False
-    edge["nlbStaticIps"] = False
+    if edge.get("signalingEntry") == "cdn" and sections["turn"].get("tlsEntry") == "none":
+        # No NLB in the template: its keys would be refused (StackConfig._nlb_problems).
+        edge.pop("nlbDeletionProtection", None)
+        edge.pop("nlbStaticIps", None)
+    else:
+        edge["nlbDeletionProtection"] = False
+        edge["nlbStaticIps"] = False
     if edge.get("loadTestBypass") and "loadTestBypassToken" not in out_ns:
         edge["loadTestBypass"] = False
         notes.append(

@@ -34,6 +34,8 @@ class SignalingArgs:
     redis_url: pulumi.Input[str]  # secret Output from the cache tier
     turn_shared_secret: pulumi.Input[str]  # secret Output from the TURN tier
     turn_uris: Sequence[str] | pulumi.Input[Sequence[str]]
+    # Where wss://ws.<domain> enters (edge.signalingEntry): the NLB's target group, or the ALB's
+    # ws.<domain> one behind CloudFront; the chart binds the pods to whichever is set.
     nlb_target_group_arn: pulumi.Input[str] | None
     # Public subnets' CIDRs: the load balancers' addresses (NetworkPolicy ingress).
     lb_subnet_cidrs: Sequence[str]
@@ -49,6 +51,8 @@ class SignalingArgs:
     tolerations: Sequence[Mapping[str, str]] = ()
     # The LB controller release (TargetGroupBinding CRDs) and the monitoring CRDs.
     depends_on: Sequence[pulumi.Resource] = ()
+    # The ALB's ws.<domain> target group (edge.signalingEntry cdn), see nlb_target_group_arn.
+    alb_target_group_arn: pulumi.Input[str] | None = None
 
 
 def release_values(args: SignalingArgs) -> dict[str, Any]:
@@ -84,8 +88,8 @@ def release_values(args: SignalingArgs) -> dict[str, Any]:
             "turn": {"cidrs": [args.vpc_cidr], "ports": list(args.ctx.ports.turn_client_ports)},
         },
         "targetGroupBindings": {
-            # The ALB's target groups serve the API/admin deployments, not this release.
-            "alb": {"targetGroupArn": ""},
+            # The ALB's host target groups serve the apps; this release binds only the ws.<domain> one.
+            "alb": {"targetGroupArn": args.alb_target_group_arn or ""},
             "nlb": {"targetGroupArn": args.nlb_target_group_arn or ""},
         },
         "monitoring": {

@@ -39,6 +39,14 @@ HSTS_MAX_AGE = 31_536_000  # one year
 ALL_METHODS = ["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"]
 
 
+def _nlb_urn(cdn_urn: str, stage: str) -> str:
+    """The URN the stage's NLB had (a sibling of this component, components/edge/edge.py):
+    the parent of its ws.<domain> record before signaling moved to CloudFront."""
+    head, types, _name = cdn_urn.rsplit("::", 2)
+    edge_types = types.removesuffix("voip:edge:Cdn") + "voip:edge:Edge$aws:lb/loadBalancer:LoadBalancer"
+    return f"{head}::{edge_types}::{stage}-nlb"
+
+
 @dataclass
 class CdnArgs:
     """CloudFront in front of the ALB (reached with the origin secret) and the web bucket, under
@@ -204,13 +212,15 @@ class Cdn(pulumi.ComponentResource):
             )
         behaviors += [alb_behavior(p) for p in CDN_ALB_PATHS]
 
-        # Each ALB host `<label>.<domain>` is an alias of the distribution.
+        # Each ALB host `<label>.<domain>` is an alias of the distribution; so is ws.<domain>
+        # when signaling enters here (its /ws* reaches the ALB's ws rule, not the NLB).
         self.aliases = [args.config.domain, *[f"{h.name}.{args.config.domain}" for h in args.config.alb_hosts]]
+        ws_alias = [f"ws.{args.config.domain}"] if args.config.signaling_entry == "cdn" else []
         self.distribution = aws.cloudfront.Distribution(
             f"{stage}-cdn",
             enabled=True,
             comment=f"{stage}: voip edge",
-            aliases=[*self.aliases, *args.extra_aliases],
+            aliases=[*self.aliases, *ws_alias, *args.extra_aliases],
             # Off where a restricted allow-list has no IPv6 range (EdgeConfig.cdn_ipv6).
             is_ipv6_enabled=args.config.cdn_ipv6,
             http_version="http2and3",
@@ -246,9 +256,11 @@ class Cdn(pulumi.ComponentResource):
         self.web_bucket.attach_policy(self.distribution.arn)
 
         # Public names: A (and AAAA where IPv6 is on) aliases to the distribution.
-        for host in self.aliases:
+        for host in [*self.aliases, *ws_alias]:
             label = "apex" if host == args.config.domain else host.split(".", 1)[0]
             for rtype in ("A", "AAAA") if args.config.cdn_ipv6 else ("A",):
+                # ws.<domain>'s A record was the NLB's child: same record, updated in place.
+                moved = [pulumi.Alias(parent=self.urn.apply(lambda u: _nlb_urn(u, stage)))] if host in ws_alias and rtype == "A" else []
                 aws.route53.Record(
                     f"{stage}-{label}-{rtype.lower()}",
                     zone_id=args.zone_id,
@@ -261,7 +273,7 @@ class Cdn(pulumi.ComponentResource):
                             "evaluate_target_health": False,
                         }
                     ],
-                    opts=pulumi.ResourceOptions(parent=self.distribution),
+                    opts=pulumi.ResourceOptions(parent=self.distribution, aliases=moved),
                 )
 
         self.distribution_arn = self.distribution.arn

@@ -1,12 +1,15 @@
-"""The stage's load balancers: ONE internet-facing ALB (host rules, CloudFront only) and
-an NLB for long-lived WebSocket signaling and TURN over TLS, with their security groups,
-target groups (bound to pods/instances by the cluster and TURN tiers) and access logs.
+"""The stage's load balancers: ONE internet-facing ALB (host rules, CloudFront only) and,
+where a listener needs it, an NLB for long-lived WebSocket signaling and TURN over TLS, with
+their security groups, target groups (bound to pods/instances by the cluster and TURN tiers)
+and access logs.
 
 Traffic paths:
   viewer -> CloudFront (+WAF) -> ALB :443 (origin-facing prefix list + secret header)
          -> ip target group per host (EKS pods through TargetGroupBinding)
-  client -> NLB :443 TLS (wildcard cert)  -> signaling pods :8080 (ip targets)
-  client -> NLB :5349 TLS (wildcard cert) -> TURN nodes :3478 TCP (instance targets)
+  client -> NLB :443 TLS (wildcard cert)  -> signaling pods :8080 (ip targets)    [signalingEntry nlb]
+  client -> CloudFront /ws* -> ALB rule ws.<domain> -> signaling pods :8080       [signalingEntry cdn]
+  client -> NLB :5349 TLS (wildcard cert) -> TURN nodes :3478 TCP (instance targets) [turn.tlsEntry nlb]
+With neither listener on it (dev) there is no NLB, no NLB security group, no Elastic IPs.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from components.config import EdgeConfig
+from components.config import CDN_ALB_PATHS, SIGNALING_RULE_PRIORITY, EdgeConfig
 from components.context import StageContext
 from components.edge.edge_buckets import EdgeBucket, EdgeBucketArgs
 
@@ -72,6 +75,8 @@ class EdgeArgs:
     # More full names the apex host's rule answers (the migration's cutover name, served like the apex).
     apex_aliases: Sequence[str] = ()
     signaling_health_path: str = "/ready"
+    # The NLB's listeners (StackConfig.nlb_listeners: "signaling", "turns"); empty: no NLB.
+    nlb_listeners: Sequence[str] = ("signaling", "turns")
 
     @property
     def nlb_ingress_cidrs(self) -> list[str]:
@@ -128,13 +133,14 @@ def _egress_to_targets(ports, vpc_cidr: str) -> list[dict]:
 class Edge(pulumi.ComponentResource):
     """ALB + NLB. Attributes the other tiers bind to:
 
-    `alb_target_group_arns` (host name -> TG ARN), `nlb_signaling_target_group_arn`,
-    `nlb_turn_target_group_arn`, `alb_security_group_id`, `nlb_security_group_id`,
-    `alb_arn`, `alb_dns_name`, `nlb_arn`, `nlb_dns_name`, `nlb_static_ips`,
+    `alb_target_group_arns` (host name -> TG ARN), `alb_signaling_target_group_arn`,
+    `nlb_signaling_target_group_arn`, `nlb_turn_target_group_arn`, `alb_security_group_id`,
+    `nlb_security_group_id`, `alb_arn`, `alb_dns_name`, `nlb_arn`, `nlb_dns_name`, `nlb_static_ips`,
     `alb_arn_suffix`, `nlb_arn_suffix`, `alb_target_group_arn_suffixes` (host name -> suffix),
     `nlb_target_group_arn_suffixes` ("signaling"/"turn" -> suffix) for CloudWatch dimensions,
     `origin_header_name`, `origin_secret_value` (secret), `origin_secret_arn`,
-    `signaling_url`, `turns_url`.
+    `signaling_url`, `turns_url`, `turns_host`. Whatever belongs to an absent NLB or listener is
+    None (`nlb_static_ips` [], `nlb_target_group_arn_suffixes` {}).
     """
 
     def __init__(self, name: str, args: EdgeArgs, opts: pulumi.ResourceOptions | None = None):
@@ -149,26 +155,25 @@ class Edge(pulumi.ComponentResource):
         self._alb(stage, args, child)
         self._nlb(stage, args, child)
 
-        self.register_outputs(
-            {
-                "albArn": self.alb.arn,
-                "albDnsName": self.alb.dns_name,
-                "albSecurityGroupId": self.alb_security_group_id,
-                "albTargetGroupArns": self.alb_target_group_arns,
-                "albArnSuffix": self.alb_arn_suffix,
-                "albTargetGroupArnSuffixes": self.alb_target_group_arn_suffixes,
-                "nlbArn": self.nlb.arn,
-                "nlbArnSuffix": self.nlb_arn_suffix,
-                "nlbTargetGroupArnSuffixes": self.nlb_target_group_arn_suffixes,
-                "nlbDnsName": self.nlb.dns_name,
-                "nlbSecurityGroupId": self.nlb_security_group_id,
-                "nlbSignalingTargetGroupArn": self.nlb_signaling_target_group_arn,
-                "nlbTurnTargetGroupArn": self.nlb_turn_target_group_arn,
-                "originSecretArn": self.origin_secret_arn,
-                "signalingUrl": self.signaling_url,
-                "turnsUrl": self.turns_url,
-            }
-        )
+        outputs = {
+            "albArn": self.alb.arn,
+            "albDnsName": self.alb.dns_name,
+            "albSecurityGroupId": self.alb_security_group_id,
+            "albTargetGroupArns": self.alb_target_group_arns,
+            "albArnSuffix": self.alb_arn_suffix,
+            "albTargetGroupArnSuffixes": self.alb_target_group_arn_suffixes,
+            "nlbArn": self.nlb_arn,
+            "nlbArnSuffix": self.nlb_arn_suffix,
+            "nlbTargetGroupArnSuffixes": self.nlb_target_group_arn_suffixes or None,
+            "nlbDnsName": self.nlb_dns_name,
+            "nlbSecurityGroupId": self.nlb_security_group_id,
+            "nlbSignalingTargetGroupArn": self.nlb_signaling_target_group_arn,
+            "nlbTurnTargetGroupArn": self.nlb_turn_target_group_arn,
+            "originSecretArn": self.origin_secret_arn,
+            "signalingUrl": self.signaling_url,
+            "turnsUrl": self.turns_url,
+        }
+        self.register_outputs({k: v for k, v in outputs.items() if v is not None})
 
     # ------------------------------------------------------------------ origin secret
 
@@ -222,6 +227,22 @@ class Edge(pulumi.ComponentResource):
                     "Resource": f"{arn}/alb/AWSLogs/{account}/*",
                 },
                 # NLB (TLS listener) access logs come through the log-delivery service.
+                *nlb_statements(arn, account),
+                # S3 server access logs of this account's buckets (files, web).
+                {
+                    "Sid": "S3ServerAccessLogs",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "logging.s3.amazonaws.com"},
+                    "Action": "s3:PutObject",
+                    "Resource": f"{arn}/{ACCESS_LOG_PREFIX}*",
+                    "Condition": {"StringEquals": {"aws:SourceAccount": account}},
+                },
+            ]
+
+        def nlb_statements(arn: str, account: str) -> list[dict]:
+            if not args.nlb_listeners:
+                return []
+            return [
                 {
                     "Sid": "NlbAccessLogsWrite",
                     "Effect": "Allow",
@@ -238,15 +259,6 @@ class Edge(pulumi.ComponentResource):
                     "Principal": {"Service": "delivery.logs.amazonaws.com"},
                     "Action": "s3:GetBucketAcl",
                     "Resource": arn,
-                    "Condition": {"StringEquals": {"aws:SourceAccount": account}},
-                },
-                # S3 server access logs of this account's buckets (files, web).
-                {
-                    "Sid": "S3ServerAccessLogs",
-                    "Effect": "Allow",
-                    "Principal": {"Service": "logging.s3.amazonaws.com"},
-                    "Action": "s3:PutObject",
-                    "Resource": f"{arn}/{ACCESS_LOG_PREFIX}*",
                     "Condition": {"StringEquals": {"aws:SourceAccount": account}},
                 },
             ]
@@ -270,8 +282,12 @@ class Edge(pulumi.ComponentResource):
 
     def _alb(self, stage: str, args: EdgeArgs, child: pulumi.ResourceOptions) -> None:
         prefix_list = aws.ec2.get_managed_prefix_list_output(name=CLOUDFRONT_ORIGIN_FACING, opts=pulumi.InvokeOutputOptions(parent=self))
+        signaling_on_alb = args.config.signaling_entry == "cdn"
+        signaling_ports = {args.ctx.ports.signaling_http, args.ctx.ports.signaling_metrics} if signaling_on_alb else set()
         target_ports = sorted(
-            {h.port for h in args.config.alb_hosts} | {h.health_check_port for h in args.config.alb_hosts if h.health_check_port}
+            {h.port for h in args.config.alb_hosts}
+            | {h.health_check_port for h in args.config.alb_hosts if h.health_check_port}
+            | signaling_ports
         )
         self.alb_security_group = aws.ec2.SecurityGroup(
             f"{stage}-alb-sg",
@@ -314,28 +330,9 @@ class Edge(pulumi.ComponentResource):
 
         self.alb_target_groups: dict[str, aws.lb.TargetGroup] = {}
         for host in args.config.alb_hosts:
-            self.alb_target_groups[host.name] = aws.lb.TargetGroup(
-                f"{stage}-{host.name}-tg",
-                name=target_group_name(stage, host.name, args.vpc_id, "ip", "HTTP", "HTTP1", host.port),
-                target_type="ip",  # pods, bound by the load balancer controller (TargetGroupBinding)
-                protocol="HTTP",
-                protocol_version="HTTP1",
-                port=host.port,
-                vpc_id=args.vpc_id,
-                deregistration_delay=DEREGISTRATION_DELAY,
-                health_check={
-                    "enabled": True,
-                    "protocol": "HTTP",
-                    "path": host.health_check_path,
-                    "port": str(host.health_check_port) if host.health_check_port else "traffic-port",
-                    "matcher": "200",
-                    "interval": 15,
-                    "timeout": 5,
-                    "healthy_threshold": 2,
-                    "unhealthy_threshold": 3,
-                },
-                tags={"Name": f"{stage}-{host.name}"},
-                opts=alb_child,
+            health_port = str(host.health_check_port) if host.health_check_port else "traffic-port"
+            self.alb_target_groups[host.name] = self._ip_target_group(
+                stage, args, host.name, "HTTP", host.port, (host.health_check_path, health_port), interval=15, unhealthy=3, parent=self.alb
             )
         self.alb_target_group_arns: dict[str, pulumi.Output[str]] = {n: tg.arn for n, tg in self.alb_target_groups.items()}
         # CloudWatch dimensions (TargetGroup, LoadBalancer) take the ARN suffixes.
@@ -379,28 +376,113 @@ class Edge(pulumi.ComponentResource):
                 actions=[{"type": "forward", "target_group_arn": self.alb_target_groups[host.name].arn}],
                 opts=pulumi.ResourceOptions(parent=self.https_listener),
             )
+        self.alb_signaling_target_group_arn = self._alb_signaling(stage, args) if signaling_on_alb else None
         self.alb_arn = self.alb.arn
         self.alb_arn_suffix = self.alb.arn_suffix
         self.alb_dns_name = self.alb.dns_name
 
+    def _alb_signaling(self, stage: str, args: EdgeArgs) -> pulumi.Output[str]:
+        """wss://ws.<domain>/ws through CloudFront (+WAF, /ws* behaviour, Host forwarded): the
+        host rule ws.<domain> -> an ip target group the signaling release binds its pods to.
+        Idle upgraded connections: ALB 600 s, CloudFront 10 min (docs/edge.md)."""
+        group = self._signaling_target_group(stage, args, "ws", "HTTP", parent=self.alb)
+        ws_paths = [p for p in CDN_ALB_PATHS if p.startswith("/ws")]
+        aws.lb.ListenerRule(
+            f"{stage}-ws-rule",
+            listener_arn=self.https_listener.arn,
+            priority=SIGNALING_RULE_PRIORITY,
+            conditions=[
+                {"host_header": {"values": [f"ws.{args.config.domain}"]}},
+                {"path_pattern": {"values": ws_paths}},
+                {"http_header": {"http_header_name": ORIGIN_HEADER, "values": [self.origin_secret_value]}},
+            ],
+            actions=[{"type": "forward", "target_group_arn": group.arn}],
+            opts=pulumi.ResourceOptions(parent=self.https_listener),
+        )
+        # The unhealthy-targets alarm (EdgeAlarms) under the host it serves.
+        self.alb_target_group_arn_suffixes["ws"] = group.arn_suffix
+        return group.arn
+
+    def _signaling_target_group(self, stage: str, args: EdgeArgs, label: str, protocol: str, parent: pulumi.Resource) -> aws.lb.TargetGroup:
+        """The signaling pods on either load balancer: TCP behind the NLB's TLS listener,
+        HTTP/1.1 (WebSocket upgrades) behind the ALB. The readiness endpoint proves the WebSocket
+        path works (seed 000 postmortem), not just that the process is up."""
+        health = (args.signaling_health_path, str(args.ctx.ports.signaling_metrics))
+        return self._ip_target_group(
+            stage, args, label, protocol, args.ctx.ports.signaling_http, health, interval=10, unhealthy=2, parent=parent
+        )
+
+    def _ip_target_group(
+        self,
+        stage: str,
+        args: EdgeArgs,
+        label: str,
+        protocol: str,
+        port: int,
+        health: tuple[str, str],
+        *,
+        interval: int,
+        unhealthy: int,
+        parent: pulumi.Resource,
+    ) -> aws.lb.TargetGroup:
+        """Pods as ip targets, bound by the load balancer controller (TargetGroupBinding);
+        `health` is the HTTP check's (path, port)."""
+        http = {"protocol_version": "HTTP1"} if protocol == "HTTP" else {}
+        return aws.lb.TargetGroup(
+            f"{stage}-{label}-tg",
+            name=target_group_name(stage, label, args.vpc_id, "ip", protocol, *http.values(), port),
+            target_type="ip",
+            protocol=protocol,
+            port=port,
+            vpc_id=args.vpc_id,
+            deregistration_delay=DEREGISTRATION_DELAY,
+            health_check={
+                "enabled": True,
+                "protocol": "HTTP",
+                "path": health[0],
+                "port": health[1],
+                "matcher": "200",
+                "interval": interval,
+                "timeout": 5,
+                "healthy_threshold": 2,
+                "unhealthy_threshold": unhealthy,
+            },
+            tags={"Name": f"{stage}-{label}"},
+            opts=pulumi.ResourceOptions(parent=parent),
+            **http,
+        )
+
     # -------------------------------------------------------------------------- NLB
 
     def _nlb(self, stage: str, args: EdgeArgs, child: pulumi.ResourceOptions) -> None:
+        ports, domain = args.ctx.ports, args.config.domain
+        signaling, turns = "signaling" in args.nlb_listeners, "turns" in args.nlb_listeners
+        self.signaling_url = f"wss://ws.{domain}" if signaling else f"wss://ws.{domain}/ws"
+        # The NLB's TURNS name: TLS ends on the NLB, so TURN's `turns:` URIs must use it.
+        self.turns_host = f"turns.{domain}" if turns else None
+        self.turns_url = f"turns:{self.turns_host}:{ports.turn_tls}?transport=tcp" if turns else None
+        self.nlb = self.nlb_security_group = self.nlb_signaling_target_group = self.nlb_turn_target_group = None
+        self.nlb_security_group_id = self.nlb_signaling_target_group_arn = self.nlb_turn_target_group_arn = None
+        self.nlb_arn = self.nlb_arn_suffix = self.nlb_dns_name = None
+        self.nlb_eips: list[aws.ec2.Eip] = []
+        self.nlb_static_ips: list[pulumi.Output[str]] = []
+        self.nlb_target_group_arn_suffixes: dict[str, pulumi.Output[str]] = {}
+        if not (signaling or turns):
+            return  # nothing listens on an NLB: none is made (config refuses nlbStaticIps and friends)
+
+        listeners = [(ports.signaling_public, "WebSocket signaling (TLS)")] if signaling else []
+        listeners += [(ports.turn_tls, "TURN over TLS")] if turns else []
         ingress = [
-            {
-                "protocol": "tcp",
-                "from_port": port,
-                "to_port": port,
-                "cidr_blocks": list(args.nlb_ingress_cidrs),
-                "description": what,
-            }
-            for port, what in ((args.ctx.ports.signaling_public, "WebSocket signaling (TLS)"), (args.ctx.ports.turn_tls, "TURN over TLS"))
+            {"protocol": "tcp", "from_port": port, "to_port": port, "cidr_blocks": list(args.nlb_ingress_cidrs), "description": what}
+            for port, what in listeners
         ]
-        egress_ports = sorted({args.ctx.ports.signaling_http, args.ctx.ports.signaling_metrics, args.ctx.ports.turn_listening})
+        egress_ports = sorted(
+            ({ports.signaling_http, ports.signaling_metrics} if signaling else set()) | ({ports.turn_listening} if turns else set())
+        )
         self.nlb_security_group = aws.ec2.SecurityGroup(
             f"{stage}-nlb-sg",
             vpc_id=args.vpc_id,
-            description=f"{stage} NLB: signaling WebSocket and TURNS",
+            description=f"{stage} NLB: " + " and ".join(w for w, on in (("signaling WebSocket", signaling), ("TURNS", turns)) if on),
             ingress=ingress,
             egress=_egress_to_targets(egress_ports, args.vpc_cidr),
             tags={"Name": f"{stage}-nlb"},
@@ -408,7 +490,6 @@ class Edge(pulumi.ComponentResource):
         )
         self.nlb_security_group_id = self.nlb_security_group.id
 
-        self.nlb_eips: list[aws.ec2.Eip] = []
         if args.config.nlb_static_ips:
             for az in args.azs:
                 self.nlb_eips.append(
@@ -442,62 +523,40 @@ class Edge(pulumi.ComponentResource):
         )
         nlb_child = pulumi.ResourceOptions(parent=self.nlb)
 
-        self.nlb_signaling_target_group = aws.lb.TargetGroup(
-            f"{stage}-signaling-tg",
-            name=target_group_name(stage, "signaling", args.vpc_id, "ip", "TCP", args.ctx.ports.signaling_http),
-            target_type="ip",
-            protocol="TCP",  # TLS ends at the NLB; pods speak plain WebSocket on 8080
-            port=args.ctx.ports.signaling_http,
-            vpc_id=args.vpc_id,
-            deregistration_delay=DEREGISTRATION_DELAY,
-            # The readiness endpoint proves the WebSocket path works (seed 000 postmortem),
-            # not just that the process is up.
-            health_check={
-                "enabled": True,
-                "protocol": "HTTP",
-                "path": args.signaling_health_path,
-                "port": str(args.ctx.ports.signaling_metrics),
-                "matcher": "200",
-                "interval": 10,
-                "timeout": 5,
-                "healthy_threshold": 2,
-                "unhealthy_threshold": 2,
-            },
-            tags={"Name": f"{stage}-signaling"},
-            opts=nlb_child,
-        )
-        self.nlb_turn_target_group = aws.lb.TargetGroup(
-            f"{stage}-turn-tg",
-            name=target_group_name(stage, "turn", args.vpc_id, "instance", "TCP", args.ctx.ports.turn_listening),
-            target_type="instance",  # the TURN tier attaches its nodes
-            protocol="TCP",
-            port=args.ctx.ports.turn_listening,
-            vpc_id=args.vpc_id,
-            deregistration_delay=DEREGISTRATION_DELAY,
-            health_check={
-                "enabled": True,
-                "protocol": "TCP",
-                "port": "traffic-port",
-                "interval": 10,
-                "healthy_threshold": 2,
-                "unhealthy_threshold": 2,
-            },
-            tags={"Name": f"{stage}-turn"},
-            opts=nlb_child,
-        )
-        self.nlb_signaling_target_group_arn = self.nlb_signaling_target_group.arn
-        self.nlb_turn_target_group_arn = self.nlb_turn_target_group.arn
-        self.nlb_target_group_arn_suffixes: dict[str, pulumi.Output[str]] = {
-            "signaling": self.nlb_signaling_target_group.arn_suffix,
-            "turn": self.nlb_turn_target_group.arn_suffix,
-        }
+        routes = []
+        if signaling:
+            # TLS ends at the NLB; pods speak plain WebSocket on 8080.
+            self.nlb_signaling_target_group = self._signaling_target_group(stage, args, "signaling", "TCP", parent=self.nlb)
+            self.nlb_signaling_target_group_arn = self.nlb_signaling_target_group.arn
+            self.nlb_target_group_arn_suffixes["signaling"] = self.nlb_signaling_target_group.arn_suffix
+            routes.append(("signaling", ports.signaling_public, self.nlb_signaling_target_group))
+        if turns:
+            self.nlb_turn_target_group = aws.lb.TargetGroup(
+                f"{stage}-turn-tg",
+                name=target_group_name(stage, "turn", args.vpc_id, "instance", "TCP", ports.turn_listening),
+                target_type="instance",  # the TURN tier attaches its nodes
+                protocol="TCP",
+                port=ports.turn_listening,
+                vpc_id=args.vpc_id,
+                deregistration_delay=DEREGISTRATION_DELAY,
+                health_check={
+                    "enabled": True,
+                    "protocol": "TCP",
+                    "port": "traffic-port",
+                    "interval": 10,
+                    "healthy_threshold": 2,
+                    "unhealthy_threshold": 2,
+                },
+                tags={"Name": f"{stage}-turn"},
+                opts=nlb_child,
+            )
+            self.nlb_turn_target_group_arn = self.nlb_turn_target_group.arn
+            self.nlb_target_group_arn_suffixes["turn"] = self.nlb_turn_target_group.arn_suffix
+            routes.append(("turns", ports.turn_tls, self.nlb_turn_target_group))
 
         # TLS listener idle timeout is fixed at 350 s (not settable, unlike TCP listeners):
         # the signaling protocol's heartbeat must stay below it.
-        for label, port, target_group in (
-            ("signaling", args.ctx.ports.signaling_public, self.nlb_signaling_target_group),
-            ("turns", args.ctx.ports.turn_tls, self.nlb_turn_target_group),
-        ):
+        for label, port, target_group in routes:
             aws.lb.Listener(
                 f"{stage}-nlb-{label}",
                 load_balancer_arn=self.nlb.arn,
@@ -510,20 +569,17 @@ class Edge(pulumi.ComponentResource):
             )
 
         # Public names of the NLB (outside CloudFront: raw TCP/TLS).
-        for label in ("ws", "turns"):
-            aws.route53.Record(
-                f"{stage}-{label}-a",
-                zone_id=args.zone_id,
-                name=f"{label}.{args.config.domain}",
-                type="A",
-                aliases=[{"name": self.nlb.dns_name, "zone_id": self.nlb.zone_id, "evaluate_target_health": True}],
-                opts=nlb_child,
-            )
+        for label, on_nlb in (("ws", signaling), ("turns", turns)):
+            if on_nlb:
+                aws.route53.Record(
+                    f"{stage}-{label}-a",
+                    zone_id=args.zone_id,
+                    name=f"{label}.{domain}",
+                    type="A",
+                    aliases=[{"name": self.nlb.dns_name, "zone_id": self.nlb.zone_id, "evaluate_target_health": True}],
+                    opts=nlb_child,
+                )
         self.nlb_arn = self.nlb.arn
         self.nlb_arn_suffix = self.nlb.arn_suffix
         self.nlb_dns_name = self.nlb.dns_name
         self.nlb_static_ips = [eip.public_ip for eip in self.nlb_eips]
-        self.signaling_url = f"wss://ws.{args.config.domain}"
-        # The NLB's TURNS name: TLS ends on the NLB, so TURN's `turns:` URIs must use it.
-        self.turns_host = f"turns.{args.config.domain}"
-        self.turns_url = f"turns:{self.turns_host}:{args.ctx.ports.turn_tls}?transport=tcp"
