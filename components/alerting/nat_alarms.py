@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.cloudwatch import metric_alarm
 from components.context import StageContext
 
 DROP_PERCENT_THRESHOLD = 0.01
@@ -51,10 +52,12 @@ class NatAlarms(pulumi.ComponentResource):
         for suffix, gateway_id in args.gateways:
             nat = f"{args.ctx.stage}-nat-{suffix}"
             child = pulumi.ResourceOptions(parent=self)
-            ports = aws.cloudwatch.MetricAlarm(
+            ports = metric_alarm(
                 f"{nat}-port-allocation",
+                f"{nat} could not allocate a source port: connections from the private subnets fail",
+                topic,
+                child,
                 name=f"{nat}-error-port-allocation",
-                alarm_description=f"{nat} could not allocate a source port: connections from the private subnets fail",
                 namespace="AWS/NATGateway",
                 metric_name="ErrorPortAllocation",
                 dimensions={"NatGatewayId": gateway_id},
@@ -65,14 +68,12 @@ class NatAlarms(pulumi.ComponentResource):
                 threshold=0,
                 comparison_operator="GreaterThanThreshold",
                 treat_missing_data="notBreaching",
-                alarm_actions=[topic],
-                ok_actions=[topic],
-                opts=child,
             )
-            drops = aws.cloudwatch.MetricAlarm(
+            drops = metric_alarm(
                 f"{nat}-packets-dropped",
-                name=f"{nat}-packets-dropped",
-                alarm_description=f"{nat} drops more than {DROP_PERCENT_THRESHOLD}% of its packets",
+                f"{nat} drops more than {DROP_PERCENT_THRESHOLD}% of its packets",
+                topic,
+                child,
                 metric_queries=[
                     _metric("drops", "PacketsDropCount", gateway_id),
                     _metric("from_src", "PacketsInFromSource", gateway_id),
@@ -89,9 +90,6 @@ class NatAlarms(pulumi.ComponentResource):
                 threshold=DROP_PERCENT_THRESHOLD,
                 comparison_operator="GreaterThanThreshold",
                 treat_missing_data="notBreaching",
-                alarm_actions=[topic],
-                ok_actions=[topic],
-                opts=child,
             )
             self.alarms[suffix] = [ports, drops]
         self.register_outputs({"alarmCount": sum(len(a) for a in self.alarms.values())})

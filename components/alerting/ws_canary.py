@@ -18,6 +18,7 @@ import pulumi_aws as aws
 import websockets
 
 from canary.ws_check import METRIC_NAMESPACE
+from components.cloudwatch import log_group, metric_alarm
 from components.config import CanaryConfig
 from components.context import StageContext
 from components.iam import allow, log_streams_write, policy_document, service_trust
@@ -68,13 +69,7 @@ class WsCanary(pulumi.ComponentResource):
         fn_name = f"{stage}-ws-check"
         child = pulumi.ResourceOptions(parent=self)
         self.url = args.url
-        log_group = aws.cloudwatch.LogGroup(
-            f"{stage}-ws-check-logs",
-            name=f"/aws/lambda/{fn_name}",
-            retention_in_days=cfg.log_retention_days,
-            kms_key_id=args.ctx.data_key_arn,
-            opts=child,
-        )
+        logs = log_group(f"{stage}-ws-check-logs", f"/aws/lambda/{fn_name}", cfg.log_retention_days, args.ctx.data_key_arn, child)
         role = aws.iam.Role(
             f"{stage}-ws-check",
             name=f"{stage}-ws-check",
@@ -83,7 +78,7 @@ class WsCanary(pulumi.ComponentResource):
             opts=child,
         )
         policy = aws.iam.RolePolicy(
-            f"{stage}-ws-check-access", role=role.id, policy=log_group.arn.apply(function_policy), opts=pulumi.ResourceOptions(parent=role)
+            f"{stage}-ws-check-access", role=role.id, policy=logs.arn.apply(function_policy), opts=pulumi.ResourceOptions(parent=role)
         )
         self.function = aws.lambda_.Function(
             fn_name,
@@ -102,8 +97,8 @@ class WsCanary(pulumi.ComponentResource):
             environment={
                 "variables": {"TARGET_URL": args.url, "TIMEOUT_SECONDS": str(cfg.timeout_seconds), "METRIC_NAMESPACE": METRIC_NAMESPACE}
             },
-            logging_config={"log_format": "Text", "log_group": log_group.name},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy, log_group]),
+            logging_config={"log_format": "Text", "log_group": logs.name},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy, logs]),
         )
         fn_opts = pulumi.ResourceOptions(parent=self.function)
         # A failed check is a metric, not an error; never retry a run (the next one comes anyway).
@@ -128,14 +123,14 @@ class WsCanary(pulumi.ComponentResource):
         aws.cloudwatch.EventTarget(
             f"{fn_name}-target", rule=rule.name, arn=self.function.arn, opts=pulumi.ResourceOptions(parent=rule, depends_on=[permission])
         )
-        alarm_name = f"{fn_name}-failing"
-        self.alarm = aws.cloudwatch.MetricAlarm(
-            alarm_name,
-            name=alarm_name,
-            alarm_description=(
+        self.alarm = metric_alarm(
+            f"{fn_name}-failing",
+            (
                 f"{args.url}: the WebSocket upgrade or ping failed {cfg.failures_to_alarm} times in a row "
                 "(or the check did not run): users cannot connect to signaling"
             ),
+            args.critical_topic_arn,
+            child,
             namespace=METRIC_NAMESPACE,
             metric_name="Success",
             dimensions={"Target": args.url},
@@ -147,8 +142,5 @@ class WsCanary(pulumi.ComponentResource):
             comparison_operator="LessThanThreshold",
             # No datapoint means the check itself is broken: as bad as a failed check.
             treat_missing_data="breaching",
-            alarm_actions=[args.critical_topic_arn],
-            ok_actions=[args.critical_topic_arn],
-            opts=child,
         )
         self.register_outputs({"functionName": self.function.name, "alarmName": self.alarm.name, "url": args.url})

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
-import pulumi_aws as aws
 from pulumi_kubernetes.core import v1 as core
 from pulumi_kubernetes.helm import v3 as helm
 
+from components.cloudwatch import metric_alarm
 from components.cluster.pod_identity import ClusterAccess, PodRoles
 from components.cluster.releases import helm_release, part_of_labels
 from components.config import AppConfig, DeliveryConfig
@@ -312,13 +312,14 @@ class Apps(pulumi.ComponentResource):
         self.connections_alarm = None
         if limit is not None:
             ident = f"{stage}-postgres"
-            self.connections_alarm = aws.cloudwatch.MetricAlarm(
+            self.connections_alarm = metric_alarm(
                 f"{ident}-connections-high",
-                name=f"{ident}-connections-high",
-                alarm_description=(
+                (
                     f"{ident}: connections above 80% of max_connections ({limit}) for 10 minutes; "
                     "pools or pods grew past the capacity plan (apps.*.database, apps.*.replicas)"
                 ),
+                ctx.alarm_topic_arn,
+                pulumi.ResourceOptions(parent=self),
                 namespace="AWS/RDS",
                 metric_name="DatabaseConnections",
                 dimensions={"DBInstanceIdentifier": args.database.identifier},
@@ -328,9 +329,6 @@ class Apps(pulumi.ComponentResource):
                 threshold=alarm_threshold(limit),
                 comparison_operator="GreaterThanThreshold",
                 treat_missing_data="missing",
-                alarm_actions=[ctx.alarm_topic_arn],
-                ok_actions=[ctx.alarm_topic_arn],
-                opts=pulumi.ResourceOptions(parent=self),
             )
 
         self.register_outputs(

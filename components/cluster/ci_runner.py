@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.cloudwatch import log_group
 from components.config import CiRunnerConfig
 from components.context import StageContext
 from components.iam import allow, log_streams_write, policy_document
@@ -55,12 +56,9 @@ class CiRunner(pulumi.ComponentResource):
             opts=child,
         )
         self.security_group_id = self.security_group.id
-        self.log_group = aws.cloudwatch.LogGroup(
-            f"{stage}-ci-runner-logs",
-            name=f"/aws/codebuild/{project_name}",
-            retention_in_days=cfg.log_retention_days,
-            kms_key_id=args.ctx.data_key_arn,  # the stage's key (its policy admits this account's log groups)
-            opts=child,
+        # Under the stage's key (its policy admits this account's log groups).
+        self.log_group = log_group(
+            f"{stage}-ci-runner-logs", f"/aws/codebuild/{project_name}", cfg.log_retention_days, args.ctx.data_key_arn, child
         )
         self.role = aws.iam.Role(
             f"{stage}-ci-runner",
