@@ -21,7 +21,6 @@ from pydantic import (
     PlainSerializer,
     SecretStr,
     ValidationInfo,
-    model_serializer,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
@@ -238,15 +237,6 @@ NLB_HOSTS = ("ws", "turns")
 SIGNALING_RULE_PRIORITY = 50000  # the last: its host header is unique, so order does not matter
 
 
-def _omit_default(data: Any, field: str, is_default: bool) -> Any:
-    """Entry switches added after the data stages' plan files were pinned: left out of a dump
-    at their default (nlb), so those files stay as they were; a stage that changes one shows it."""
-    if is_default and isinstance(data, dict):
-        data.pop(field, None)
-        data.pop(to_camel(field), None)
-    return data
-
-
 # Viewer paths CloudFront sends to the ALB (everything else is static web or /files/*).
 CDN_ALB_PATHS = ("/api/*", "/ws*")
 # An ALB listener rule takes at most 5 condition values in total.
@@ -349,10 +339,6 @@ class EdgeConfig(Model):
     @property
     def allow_list_v6(self) -> list[str]:
         return [str(c) for c in self.allow_list if c.version == 6]
-
-    @model_serializer(mode="wrap")
-    def _dump(self, handler: Any) -> Any:
-        return _omit_default(handler(self), "signaling_entry", self.signaling_entry == "nlb")
 
     @property
     def cdn_ipv6(self) -> bool:
@@ -812,10 +798,6 @@ class TurnConfig(Model):
     # TURN over TLS (turns:, tlsPort) ends on the NLB; `none`: no TURNS at all, clients use
     # turn: on listeningPort (UDP and TCP) at the nodes' addresses (turn.<domain>).
     tls_entry: Literal["nlb", "none"] = "nlb"
-
-    @model_serializer(mode="wrap")
-    def _dump(self, handler: Any) -> Any:
-        return _omit_default(handler(self), "tls_entry", self.tls_entry == "nlb")
 
     @model_validator(mode="after")
     def _check(self) -> TurnConfig:

@@ -264,8 +264,8 @@ def test_nlb_keys_and_the_exception_stay_valid_where_signaling_is_on_the_nlb():
     on_nlb = {"voip-infra:edge": {"signalingEntry": "nlb", "nlbStaticIps": False}, "voip-infra:turn": {"tlsEntry": "none"}}
     cfg = load_stack_config("dev", with_overrides(raw, on_nlb))
     assert cfg.nlb_listeners == ("signaling",)
-    # The default stays out of the plan's config (the data stages' plans are unchanged) ...
-    assert "signalingEntry" not in cfg.redacted()["edge"] and cfg.redacted()["turn"]["tlsEntry"] == "none"
+    # The plan's config names both switches, as every other key (what the policy pack reads) ...
+    assert cfg.redacted()["edge"]["signalingEntry"] == "nlb" and cfg.redacted()["turn"]["tlsEntry"] == "none"
     # ... and TURNS alone keeps an NLB, so its keys are fine there too.
     only_turns = load_stack_config(
         "dev", with_overrides(raw, {"voip-infra:turn": {"tlsEntry": "nlb"}, "voip-infra:edge": {"nlbStaticIps": False}})
