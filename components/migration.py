@@ -25,6 +25,7 @@ import pulumi_aws as aws
 from components.cloudwatch import log_group, metric_alarm
 from components.config import DnsWeights, DualRunRedis, MigrationConfig
 from components.context import StageContext
+from components.data.secrets import stage_secret
 from components.data.storage import FILES_KEY_PREFIX
 from components.iam import policy_document, service_trust
 
@@ -428,12 +429,11 @@ class Migration(pulumi.ComponentResource):
         """`voip/<stage>/migration/<name>` under the data key; protected (with a recovery
         window) where the stage holds data."""
         ctx = self.args.ctx
-        return aws.secretsmanager.Secret(
+        return stage_secret(
             logical,
-            name=f"voip/{ctx.stage}/migration/{name}",
+            ctx=ctx,
+            path=f"migration/{name}",
             description=description,
-            kms_key_id=ctx.data_key_arn,
-            recovery_window_in_days=30 if ctx.protect else 0,
             opts=pulumi.ResourceOptions(parent=self, protect=ctx.protect),
         )
 

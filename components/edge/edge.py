@@ -24,6 +24,7 @@ import pulumi_random as random
 
 from components.config import CDN_ALB_PATHS, SIGNALING_RULE_PRIORITY, EdgeConfig
 from components.context import StageContext
+from components.data.secrets import stage_secret
 from components.edge.edge_buckets import EdgeBucket, EdgeBucketArgs
 
 CLOUDFRONT_ORIGIN_FACING = "com.amazonaws.global.cloudfront.origin-facing"
@@ -188,15 +189,13 @@ class Edge(pulumi.ComponentResource):
         )
         self.origin_header_name = ORIGIN_HEADER
         self.origin_secret_value: pulumi.Output[str] = pulumi.Output.secret(password.result)
-        secret = aws.secretsmanager.Secret(
+        # Unprotected stages (dev, clones) delete it at once (stage_secret): a clone re-created
+        # under the same name finds the name free.
+        secret = stage_secret(
             f"{stage}-origin-secret",
-            name=f"voip/{stage}/edge/origin-verify",
+            ctx=args.ctx,
+            path="edge/origin-verify",
             description=f"{stage}: value of the {ORIGIN_HEADER} header CloudFront sends to the ALB",
-            # The data key (not the AWS-managed secretsmanager key).
-            kms_key_id=args.ctx.data_key_arn,
-            # Unprotected stages (dev, clones) delete it at once: a clone re-created under the same
-            # name within the window would otherwise fail on the name still being taken.
-            recovery_window_in_days=30 if args.ctx.protect else 0,
             opts=pulumi.ResourceOptions(parent=self),
         )
         aws.secretsmanager.SecretVersion(

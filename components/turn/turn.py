@@ -21,6 +21,7 @@ import pulumi_random as random
 from components.cloudwatch import log_group, metric_alarm
 from components.config import TurnConfig
 from components.context import StageContext
+from components.data.secrets import stage_secret
 from components.iam import policy_document, service_trust
 from components.turn.turn_config import (
     SECRET_PLACEHOLDER,
@@ -73,13 +74,11 @@ class Turn(pulumi.ComponentResource):
         # ---- the shared secret: random -> Secrets Manager; nodes read it with their role.
         # Alphanumeric: it lands in turnserver.conf and in HMAC keys of other services.
         password = random.RandomPassword(f"{stage}-turn-shared-secret", length=48, special=False, opts=child)
-        self.secret = aws.secretsmanager.Secret(
+        self.secret = stage_secret(
             f"{stage}-turn-shared-secret",
-            name=f"voip/{stage}/turn/shared-secret",
+            ctx=args.ctx,
+            path="turn/shared-secret",
             description=f"coturn use-auth-secret of stage {stage}: TURN REST API credentials are HMACs of it",
-            kms_key_id=args.ctx.data_key_arn,
-            # Dev can recreate the name at once; stages with users keep a recovery window.
-            recovery_window_in_days=30 if args.ctx.protect else 0,
             opts=child,
         )
         secret_value = aws.secretsmanager.SecretVersion(
