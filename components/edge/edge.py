@@ -191,12 +191,9 @@ class Edge(pulumi.ComponentResource):
         self.origin_secret_value: pulumi.Output[str] = pulumi.Output.secret(password.result)
         # Unprotected stages (dev, clones) delete it at once (stage_secret): a clone re-created
         # under the same name finds the name free.
+        what = f"{stage}: value of the {ORIGIN_HEADER} header CloudFront sends to the ALB"
         secret = stage_secret(
-            f"{stage}-origin-secret",
-            ctx=args.ctx,
-            path="edge/origin-verify",
-            description=f"{stage}: value of the {ORIGIN_HEADER} header CloudFront sends to the ALB",
-            opts=pulumi.ResourceOptions(parent=self),
+            f"{stage}-origin-secret", ctx=args.ctx, path="edge/origin-verify", description=what, opts=pulumi.ResourceOptions(parent=self)
         )
         aws.secretsmanager.SecretVersion(
             f"{stage}-origin-secret-value",
