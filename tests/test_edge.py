@@ -11,7 +11,7 @@ import pytest
 from components.config import SIGNALING_RULE_PRIORITY
 from components.config_loader import ConfigError, load_stack_config
 from components.edge.waf import rate_window
-from tests.harness import stack_raw, variant, with_overrides
+from tests.harness import STACKS, stack_plan, stack_raw, variant, with_overrides
 from tests.resource_types import ALB, LISTENER, RULE, SG, TG
 
 DIST = "aws:cloudfront/distribution:Distribution"
@@ -273,10 +273,21 @@ def test_alb_forwards_only_host_rules_that_carry_the_origin_secret(plan):
 # ------------------------------------------------------------------------------- NLB
 
 
-@pytest.fixture
-def nlb_plan(plan):
-    if not nlb_ports(plan):
-        pytest.skip(f"{plan['stack']} has no NLB (test_signaling_entry proves it)")
+def _has_nlb(stack: str) -> bool:
+    """From the stack file (cheap at collection): an NLB unless both entries left it."""
+    raw, _ = stack_raw(stack)
+    edge, turn = (json.loads(raw.get(f"voip-infra:{k}", "{}")) for k in ("edge", "turn"))
+    return not (edge.get("signalingEntry") == "cdn" and turn.get("tlsEntry") == "none")
+
+
+NLB_STACKS = [s for s in STACKS if _has_nlb(s)]
+
+
+@pytest.fixture(params=NLB_STACKS)
+def nlb_plan(request):
+    """The plans of the stages with an NLB (dev has none: tests/test_signaling_entry.py)."""
+    plan = stack_plan(request.param)
+    assert nlb_ports(plan), f"{request.param}: the stack file asks for an NLB, the plan has none"
     return plan
 
 
