@@ -237,6 +237,12 @@ NLB_HOSTS = ("ws", "turns")
 SIGNALING_RULE_PRIORITY = 50000  # the last: its host header is unique, so order does not matter
 
 
+def nlb_listeners(signaling_entry: str = "nlb", tls_entry: str = "nlb") -> tuple[str, ...]:
+    """The NLB's listeners from `edge.signalingEntry` and `turn.tlsEntry` (defaults: both on
+    it); empty: the stage has no NLB. Raw stack files (clone-stack) ask it too."""
+    return tuple(name for name, entry in (("signaling", signaling_entry), ("turns", tls_entry)) if entry == "nlb")
+
+
 # Viewer paths CloudFront sends to the ALB (everything else is static web or /files/*).
 CDN_ALB_PATHS = ("/api/*", "/ws*")
 # An ALB listener rule takes at most 5 condition values in total.
@@ -1391,9 +1397,7 @@ class StackConfig(Model):
     @property
     def nlb_listeners(self) -> tuple[str, ...]:
         """The NLB's listeners (`signaling`, `turns`); none: the stage has no NLB."""
-        return tuple(
-            name for name, on_nlb in (("signaling", self.edge.signaling_entry == "nlb"), ("turns", self.turn.tls_entry == "nlb")) if on_nlb
-        )
+        return nlb_listeners(self.edge.signaling_entry, self.turn.tls_entry)
 
     def _nlb_problems(self) -> list[str]:
         """NLB settings and WAF exceptions must name an NLB listener the stage has."""

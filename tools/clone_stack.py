@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from components.config import PROJECT, RESERVED_RANGES
+from components.config import PROJECT, RESERVED_RANGES, nlb_listeners
 from components.config_loader import STAGE_NAME, ConfigError, load_stack_config
 from tools.stackfile import StackFileError, has_secure, load_stack_file
 
@@ -213,7 +213,7 @@ def clone_config(
         )
     edge["restrictToAllowList"] = True
     edge["albDeletionProtection"] = False
-    if edge.get("signalingEntry") == "cdn" and sections["turn"].get("tlsEntry") == "none":
+    if not nlb_listeners(edge.get("signalingEntry", "nlb"), sections["turn"].get("tlsEntry", "nlb")):
         # No NLB in the template: its keys would be refused (StackConfig._nlb_problems).
         edge.pop("nlbDeletionProtection", None)
         edge.pop("nlbStaticIps", None)

@@ -51,7 +51,7 @@ class EdgeAlarmsArgs:
     # ARN suffixes (`app/<name>/<id>`, `targetgroup/<name>/<id>`): CloudWatch's ELB dimensions.
     alb_arn_suffix: pulumi.Input[str]
     alb_target_group_arn_suffixes: Mapping[str, pulumi.Input[str]]
-    # None / {}: the stage has no NLB (Edge), so no NLB alarms.
+    # None and {}: the stage has no NLB (Edge), so no NLB alarms.
     nlb_arn_suffix: pulumi.Input[str] | None
     nlb_target_group_arn_suffixes: Mapping[str, pulumi.Input[str]]
     distribution_id: pulumi.Input[str]
@@ -158,7 +158,7 @@ class EdgeAlarms(pulumi.ComponentResource):
         )  # fmt: skip
         for kind, namespace, lb_suffix, groups in (
             ("alb", "AWS/ApplicationELB", args.alb_arn_suffix, args.alb_target_group_arn_suffixes),
-            ("nlb", "AWS/NetworkELB", args.nlb_arn_suffix, args.nlb_target_group_arn_suffixes if args.nlb_arn_suffix is not None else {}),
+            ("nlb", "AWS/NetworkELB", args.nlb_arn_suffix, args.nlb_target_group_arn_suffixes),
         ):
             for label, tg_suffix in groups.items():
                 # Any target failing its health check for 3 minutes: a bad rollout, a dead
