@@ -86,12 +86,11 @@ class _Ctx:
         self.stack = str(plan.get("stack", ""))
         self.by_id = {r["id"]: r for r in self.resources if r.get("id")}
         self.notes: dict[str, None] = {}  # ordered set
-        # Pods run, serve traffic and write logs and traces only while nodes run: when the
-        # schedule puts every node group to sleep, load-balancer capacity units and the pods'
-        # log and trace volume follow the awake share (what is kept follows it too).
+        # Pods run, serve traffic and write logs and traces only while nodes run: load-balancer
+        # capacity units and the pods' log and trace volume follow the longest-awake node group
+        # (1.0 unless the schedule puts every one to sleep; what is kept follows too).
         groups = [r["urn"] for r in self.resources if r["type"] == "aws:eks/nodeGroup:NodeGroup"]
-        shares = {self.awake[u] for u in groups if u in self.awake}
-        self.stage_awake: float = shares.pop() if groups and len(shares) == 1 and all(u in self.awake for u in groups) else 1.0
+        self.stage_awake: float = max((self.awake.get(u, 1.0) for u in groups), default=1.0)
         # Elastic IPs whose public IPv4 charge is carried by the line of what uses them (NAT, NLB).
         self.eip_consumer: dict[str, str] = {}
         for r in self.resources:
@@ -536,9 +535,8 @@ def _log_group(r: Resource, ctx: _Ctx) -> Estimate:
     ingest = P.CLOUDWATCH_LOGS_INGEST_IA_PER_GB if ia else P.CLOUDWATCH_LOGS_INGEST_PER_GB
     retention = int(props.get("retentionInDays") or 30)
     usd = daily * P.DAYS_PER_MONTH * ingest + daily * retention * P.CLOUDWATCH_LOGS_STORED_GB_MONTH
-    return usd, f"{daily:g} GiB/day (monitoring.logs.estimatedGibPerDay) × ${ingest}/GB ingested + {retention} days stored" + _pods_basis(
-        ctx
-    )
+    basis = f"{daily:g} GiB/day (monitoring.logs.estimatedGibPerDay) × ${ingest}/GB ingested + {retention} days stored"
+    return usd, basis + _pods_basis(ctx)
 
 
 def _bucket(r: Resource, ctx: _Ctx) -> Estimate:

@@ -191,7 +191,7 @@ BACKUP_CROSS_REGION_PER_GB = 0.08  # inter-region transfer of a copy job, per GB
 # $0.025/GB-month (objects are delivered gzip-compressed).
 FLOW_LOGS_CWL_PER_GB = 0.76
 FLOW_LOGS_S3_PER_GB = 0.38
-CLOUDWATCH_LOGS_STORED_GB_MONTH = 0.033
+CLOUDWATCH_LOGS_STORED_GB_MONTH = 0.033  # on compressed bytes; the pod-log line charges raw bytes (upper bound)
 S3_STANDARD_GB_MONTH = 0.025
 
 # ASSUMED flow volume per stage (no traffic data yet; revisit with a month of real flow logs).
