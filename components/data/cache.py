@@ -182,7 +182,6 @@ class Cache(pulumi.ComponentResource):
 
     def _alarms(self, rg_id: str, rg: aws.elasticache.ReplicationGroup, nodes: int, policy: str) -> None:
         topic = self.args.ctx.alarm_topic_arn
-        actions = [topic] if topic is not None else []
         for n in range(1, nodes + 1):
             member = f"{rg_id}-{n:03d}"  # ElastiCache names a group's nodes <id>-001, -002, ...
             watches = [
@@ -200,4 +199,4 @@ class Cache(pulumi.ComponentResource):
                         1000,
                     )
                 )
-            watch_alarms(REDIS, member, watches, actions, pulumi.ResourceOptions(parent=self, depends_on=[rg]))
+            watch_alarms(REDIS, member, watches, topic, pulumi.ResourceOptions(parent=self, depends_on=[rg]))

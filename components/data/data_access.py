@@ -11,6 +11,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.cloudwatch import metric_alarm
 from components.context import StageContext
 
 
@@ -115,15 +116,16 @@ class Watch:
 
 
 def watch_alarms(
-    kind: DataStoreKind, member: str, watches: Sequence[Watch], actions: Sequence[pulumi.Input[str]], opts: pulumi.ResourceOptions
+    kind: DataStoreKind, member: str, watches: Sequence[Watch], topic: pulumi.Input[str] | None, opts: pulumi.ResourceOptions
 ) -> None:
-    """The alarms of `member` (an RDS instance, an ElastiCache node), to `actions` on alarm and OK.
+    """The alarms of `member` (an RDS instance, an ElastiCache node), telling `topic` (if any).
     `opts`: off the store's component, not the (protected) store: a child inherits `protect`."""
     for w in watches:
-        aws.cloudwatch.MetricAlarm(
+        metric_alarm(
             f"{member}-{w.suffix}",
-            name=f"{member}-{w.suffix}",
-            alarm_description=f"{member}: {w.what}",
+            f"{member}: {w.what}",
+            topic,
+            opts,
             namespace=kind.metrics,
             metric_name=w.metric,
             dimensions={kind.member_dimension: member},
@@ -133,7 +135,4 @@ def watch_alarms(
             threshold=w.threshold,
             comparison_operator=_COMPARISONS[w.above_or_below],
             treat_missing_data=w.missing,
-            alarm_actions=list(actions),
-            ok_actions=list(actions),
-            opts=opts,
         )

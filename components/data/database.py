@@ -363,7 +363,7 @@ class Database(pulumi.ComponentResource):
         ]
 
     def _alarms(self, stage: str, cfg: DatabaseConfig, args: DatabaseArgs) -> None:
-        actions = [args.ctx.alarm_topic_arn] if args.ctx.alarm_topic_arn is not None else []
+        topic = args.ctx.alarm_topic_arn
 
         # A floor below which storage autoscaling has failed or hit maxAllocatedStorageGib.
         low_storage_bytes = max(2 * GIB, cfg.allocated_storage_gib * GIB // 10)
@@ -410,9 +410,9 @@ class Database(pulumi.ComponentResource):
         watched = [(instance, [cpu_high, storage_low]) for instance in instances]
         watched += [(instance, [credits_low]) for instance in burstable] + [(instance, [replica_lag]) for instance in instances[1:]]
         for (res, ident), watches in watched:
-            watch_alarms(POSTGRES, ident, watches, actions, pulumi.ResourceOptions(parent=self, depends_on=[res]))
+            watch_alarms(POSTGRES, ident, watches, topic, pulumi.ResourceOptions(parent=self, depends_on=[res]))
 
-        if actions:
+        if topic is not None:
             # Failovers, failures, low storage and maintenance as events, not only as metrics.
             aws.rds.EventSubscription(
                 f"{stage}-postgres-events",

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.cloudwatch import metric_alarm
 from components.config import EdgeAlarmsConfig
 from components.context import StageContext
 from components.data.keys import account_administers_statement, alarm_publishers_statement
@@ -81,15 +82,13 @@ class EdgeAlarms(pulumi.ComponentResource):
     def _alarm(self, logical: str, description: str, topic: pulumi.Input[str], provider: pulumi.ProviderResource | None, **kwargs) -> None:
         """Above `threshold` alarms; no data (ELB publishes error counts only when there are
         some, no targets registered, no requests) is no error."""
-        alarm = aws.cloudwatch.MetricAlarm(
+        alarm = metric_alarm(
             logical,
-            name=logical,
-            alarm_description=description,
-            alarm_actions=[topic],
-            ok_actions=[topic],
+            description,
+            topic,
+            pulumi.ResourceOptions(parent=self, provider=provider),
             comparison_operator="GreaterThanThreshold",
             treat_missing_data="notBreaching",
-            opts=pulumi.ResourceOptions(parent=self, provider=provider),
             **kwargs,
         )
         self.alarm_names.append(alarm.name)
