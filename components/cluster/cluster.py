@@ -17,6 +17,7 @@ import pulumi
 import pulumi_aws as aws
 from pulumi_kubernetes.provider import Provider as K8sProvider
 
+from components.cloudwatch import log_group
 from components.cluster.pod_identity import ClusterAccess, PodRoles
 from components.cluster.releases import helm_release
 from components.config import ClusterConfig, NodeGroupConfig
@@ -87,13 +88,7 @@ class Cluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self.kms_key, protect=False),
         )
         # EKS writes to exactly this name; created first so retention and encryption apply.
-        self.log_group = aws.cloudwatch.LogGroup(
-            f"{stage}-eks-control-plane-logs",
-            name=log_group_name,
-            retention_in_days=cfg.log_retention_days,
-            kms_key_id=self.kms_key.arn,
-            opts=protected,
-        )
+        self.log_group = log_group(f"{stage}-eks-control-plane-logs", log_group_name, cfg.log_retention_days, self.kms_key.arn, protected)
 
         # ------------------------------------------------------------- cluster IAM
         self.cluster_role = aws.iam.Role(

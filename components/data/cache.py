@@ -11,6 +11,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from components.cloudwatch import log_group
 from components.config import CacheConfig
 from components.data.data_access import DataStoreArgs, DataStoreKind, Watch, data_store_network, watch_alarms
 from components.iam import policy_document
@@ -117,12 +118,12 @@ class Cache(pulumi.ComponentResource):
             parameters=[aws.elasticache.ParameterGroupParameterArgs(name="maxmemory-policy", value=gcfg.maxmemory_policy)],
             opts=pulumi.ResourceOptions(parent=self),
         )
-        slow_log = aws.cloudwatch.LogGroup(
+        slow_log = log_group(
             f"{rg_id}-slow-log",
-            name=f"/voip/{stage}/elasticache/{group}/slow-log",
-            retention_in_days=cfg.log_retention_days,
-            kms_key_id=args.ctx.data_key_arn,
-            opts=pulumi.ResourceOptions(parent=self),
+            f"/voip/{stage}/elasticache/{group}/slow-log",
+            cfg.log_retention_days,
+            args.ctx.data_key_arn,
+            pulumi.ResourceOptions(parent=self),
         )
         nodes = gcfg.replicas + 1
         ha = gcfg.replicas >= 1  # failover needs a replica to promote

@@ -37,6 +37,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from components.cloudwatch import log_group
 from components.config import DatabaseConfig
 from components.data.data_access import DataStoreArgs, DataStoreKind, Watch, data_store_network, watch_alarms
 from components.data.secrets import stage_secret
@@ -352,12 +353,12 @@ class Database(pulumi.ComponentResource):
         instead of creating never-expiring, unencrypted ones."""
         cfg = self.args.config
         return [
-            aws.cloudwatch.LogGroup(
+            log_group(
                 f"{identifier}-{kind}-logs",
-                name=f"/aws/rds/instance/{identifier}/{kind}",
-                retention_in_days=cfg.log_retention_days,
-                kms_key_id=self.args.ctx.data_key_arn,
-                opts=pulumi.ResourceOptions(parent=self),
+                f"/aws/rds/instance/{identifier}/{kind}",
+                cfg.log_retention_days,
+                self.args.ctx.data_key_arn,
+                pulumi.ResourceOptions(parent=self),
             )
             for kind in exports
         ]
