@@ -223,7 +223,7 @@ class Platform(pulumi.ComponentResource):
                 azs=net.azs,
                 realm=cfg.turn_realm,
                 # TURNS terminates on the NLB and reaches the nodes' TCP listening port.
-                nlb_security_group_id=lbs.nlb_security_group_id if lbs.turns_host else None,
+                nlb_security_group_id=lbs.nlb_security_group_id if lbs.nlb_turn_target_group is not None else None,
                 nlb_target_group_arn=lbs.nlb_turn_target_group_arn,
                 zone_id=self.edge.dns.zone_id,
                 domain=cfg.edge.domain,
@@ -259,7 +259,10 @@ class Platform(pulumi.ComponentResource):
                 vpc_cidr=str(net.plan.vpc),
                 subnet_ids=[s.id for s in net.private_subnets],
                 # Pods are ip targets of the ALB and (signaling on it) the NLB: admit those LBs' groups.
-                lb_security_group_ids=[lbs.alb_security_group_id, *([lbs.nlb_security_group_id] if lbs.nlb_signaling_target_group else [])],
+                lb_security_group_ids=[
+                    lbs.alb_security_group_id,
+                    *([lbs.nlb_security_group_id] if lbs.nlb_signaling_target_group is not None else []),
+                ],
                 # The migration's dual run: pods reach the NAS Redis over the VPN.
                 extra_node_egress=(
                     [(cfg.dual_run_redis.port, f"{cfg.dual_run_redis.host}/32", "Dual run: the NAS Redis over the VPN")]
