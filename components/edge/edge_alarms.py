@@ -27,7 +27,7 @@ import pulumi_aws as aws
 from components.cloudwatch import metric_alarm
 from components.config import EdgeAlarmsConfig
 from components.context import StageContext
-from components.data.keys import account_administers_statement, alarm_publishers_statement
+from components.data.keys import account_administers_statement, alarm_publishers_statement, rotating_key
 from components.iam import policy_document
 
 GLOBAL_REGION = "us-east-1"
@@ -98,20 +98,13 @@ class EdgeAlarms(pulumi.ComponentResource):
     def _global_topic(self, args: EdgeAlarmsArgs) -> None:
         stage = args.ctx.stage
         east = pulumi.ResourceOptions(parent=self, provider=args.ctx.us_east_1)
-        self.global_key = aws.kms.Key(
-            f"{stage}-alarms-global-key",
+        self.global_key, _ = rotating_key(
+            f"{stage}-alarms-global",
             description=f"{stage}: the us-east-1 alarm topic (CloudFront and WAF alarms)",
-            enable_key_rotation=True,
-            rotation_period_in_days=365,
-            deletion_window_in_days=30 if args.ctx.protect else 7,
             policy=pulumi.Output.from_input(args.ctx.account_id).apply(global_alarm_key_policy),
-            opts=pulumi.ResourceOptions(parent=self, provider=args.ctx.us_east_1, protect=args.ctx.protect),
-        )
-        aws.kms.Alias(
-            f"{stage}-alarms-global-key-alias",
-            name=f"alias/{stage}-alarms-global",
-            target_key_id=self.global_key.key_id,
-            opts=east,  # not under the protected key: children inherit protect
+            protect=args.ctx.protect,
+            parent=self,
+            provider=args.ctx.us_east_1,
         )
         # Encrypted with the customer-managed key: CloudWatch cannot publish to a topic under
         # the AWS-managed SNS key.
