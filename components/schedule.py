@@ -20,7 +20,7 @@ import pulumi_aws as aws
 
 from components.config import SleepScheduleConfig
 from components.context import StageContext
-from components.iam import policy_document
+from components.iam import allow, policy_document
 
 STOP_DELAY_MINUTES = 10  # the database stops after the nodes that use it
 SDK = "arn:aws:scheduler:::aws-sdk"
@@ -58,36 +58,28 @@ def role_policy(
     region: str, account: str, cluster: str, node_groups: Sequence[str], db: str, instances: Sequence[str], asg: str | None
 ) -> str:
     statements = [
-        {
-            "Sid": "NodeGroupsScale",
-            "Effect": "Allow",
-            "Action": "eks:UpdateNodegroupConfig",
-            "Resource": [f"arn:aws:eks:{region}:{account}:nodegroup/{cluster}/{ng}/*" for ng in node_groups],
-        },
-        {
-            "Sid": "DatabaseStopStart",
-            "Effect": "Allow",
-            "Action": ["rds:StopDBInstance", "rds:StartDBInstance"],
-            "Resource": f"arn:aws:rds:{region}:{account}:db:{db}",
-        },
+        allow(
+            "NodeGroupsScale",
+            "eks:UpdateNodegroupConfig",
+            [f"arn:aws:eks:{region}:{account}:nodegroup/{cluster}/{ng}/*" for ng in node_groups],
+        ),
+        allow("DatabaseStopStart", ["rds:StopDBInstance", "rds:StartDBInstance"], f"arn:aws:rds:{region}:{account}:db:{db}"),
     ]
     if instances:
         statements.append(
-            {
-                "Sid": "TurnStopStart",
-                "Effect": "Allow",
-                "Action": ["ec2:StopInstances", "ec2:StartInstances"],
-                "Resource": [f"arn:aws:ec2:{region}:{account}:instance/{i}" for i in instances],
-            }
+            allow(
+                "TurnStopStart",
+                ["ec2:StopInstances", "ec2:StartInstances"],
+                [f"arn:aws:ec2:{region}:{account}:instance/{i}" for i in instances],
+            )
         )
     if asg:
         statements.append(
-            {
-                "Sid": "NatInstanceScale",
-                "Effect": "Allow",
-                "Action": "autoscaling:UpdateAutoScalingGroup",
-                "Resource": f"arn:aws:autoscaling:{region}:{account}:autoScalingGroup:*:autoScalingGroupName/{asg}",
-            }
+            allow(
+                "NatInstanceScale",
+                "autoscaling:UpdateAutoScalingGroup",
+                f"arn:aws:autoscaling:{region}:{account}:autoScalingGroup:*:autoScalingGroupName/{asg}",
+            )
         )
     return policy_document(statements)
 

@@ -23,7 +23,7 @@ from components.cluster.releases import helm_release
 from components.config import ClusterConfig, NodeGroupConfig
 from components.context import StageContext
 from components.data.keys import account_administers_statement, logs_statement
-from components.iam import policy_document, service_trust
+from components.iam import allow, policy_document, service_trust
 
 # Graviton, Amazon Linux 2023 (EKS picks the AMI matching the node group's version).
 AMI_TYPE = "AL2023_ARM_64_STANDARD"
@@ -482,10 +482,9 @@ def _key_policy(account_id: str, region: str, log_group_name: str) -> str:
 def _lb_controller_policy(account_id: str, region: str, stage: str) -> str:
     return policy_document(
         [
-            {
-                "Sid": "Discover",
-                "Effect": "Allow",
-                "Action": [
+            allow(
+                "Discover",
+                [
                     "ec2:DescribeAccountAttributes",
                     "ec2:DescribeAvailabilityZones",
                     "ec2:DescribeInstances",
@@ -506,17 +505,16 @@ def _lb_controller_policy(account_id: str, region: str, stage: str) -> str:
                     "elasticloadbalancing:DescribeTargetGroups",
                     "elasticloadbalancing:DescribeTargetHealth",
                 ],
-                "Resource": "*",
-            },
-            {
-                # Pulumi owns the target groups; the controller only moves pod IPs in
-                # and out of the ones carrying this stage's tag.
-                "Sid": "BindStageTargetGroups",
-                "Effect": "Allow",
-                "Action": ["elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets"],
-                "Resource": f"arn:aws:elasticloadbalancing:{region}:{account_id}:targetgroup/*/*",
-                "Condition": {"StringEquals": {"aws:ResourceTag/stage": stage}},
-            },
+                "*",
+            ),
+            # Pulumi owns the target groups; the controller only moves pod IPs in
+            # and out of the ones carrying this stage's tag.
+            allow(
+                "BindStageTargetGroups",
+                ["elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets"],
+                f"arn:aws:elasticloadbalancing:{region}:{account_id}:targetgroup/*/*",
+                StringEquals={"aws:ResourceTag/stage": stage},
+            ),
         ]
     )
 

@@ -22,7 +22,7 @@ from components.cloudwatch import log_group, metric_alarm
 from components.config import TurnConfig
 from components.context import StageContext
 from components.data.secrets import stage_secret
-from components.iam import policy_document, service_trust
+from components.iam import allow, key_via_service, policy_document, service_trust
 from components.turn.turn_config import (
     SECRET_PLACEHOLDER,
     NodeBoot,
@@ -230,21 +230,14 @@ class Turn(pulumi.ComponentResource):
             policy=pulumi.Output.all(self.secret.arn, self.log_group.arn, self.args.ctx.data_key_arn, self.args.ctx.region).apply(
                 lambda v: policy_document(
                     [
-                        {"Sid": "ReadTheTurnSecret", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": v[0]},
-                        {
-                            # The secret is under the data key: decrypt through Secrets Manager only.
-                            "Sid": "DecryptTheTurnSecret",
-                            "Effect": "Allow",
-                            "Action": "kms:Decrypt",
-                            "Resource": v[2],
-                            "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{v[3]}.amazonaws.com"}},
-                        },
-                        {
-                            "Sid": "ShipCoturnLogs",
-                            "Effect": "Allow",
-                            "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-                            "Resource": [v[1], f"{v[1]}:log-stream:*"],
-                        },
+                        allow("ReadTheTurnSecret", "secretsmanager:GetSecretValue", v[0]),
+                        # The secret is under the data key: decrypt through Secrets Manager only.
+                        key_via_service("DecryptTheTurnSecret", "kms:Decrypt", v[2], "secretsmanager", v[3]),
+                        allow(
+                            "ShipCoturnLogs",
+                            ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                            [v[1], f"{v[1]}:log-stream:*"],
+                        ),
                     ]
                 )
             ),
