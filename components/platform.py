@@ -167,6 +167,7 @@ class Platform(pulumi.ComponentResource):
                 vpc_cidr=str(net.plan.vpc),
                 azs=net.azs,
                 public_subnet_ids=[s.id for s in net.public_subnets],
+                private_subnet_ids=[s.id for s in net.private_subnets],
                 certificate_arn=dns.regional_certificate_arn,
                 apex_aliases=cutover,
                 nlb_listeners=cfg.nlb_listeners,
@@ -182,6 +183,7 @@ class Platform(pulumi.ComponentResource):
                 certificate_arn=dns.cloudfront_certificate_arn,
                 web_acl_arn=waf.web_acl_arn,
                 alb_dns_name=lbs.alb_dns_name,
+                alb_vpc_origin_id=lbs.alb_vpc_origin_id,
                 origin_header_name=lbs.origin_header_name,
                 origin_secret_value=lbs.origin_secret_value,
                 files_bucket_regional_domain_name=self.files.bucket_regional_domain_name,
@@ -740,6 +742,10 @@ class Platform(pulumi.ComponentResource):
                     "cutoverWeights": mig.dns_weights,
                 }
             )
+        if lbs.alb_vpc_origin_id is not None:
+            # An internal ALB: how CloudFront reaches it. Internet-facing stages keep today's
+            # outputs exactly (the Edge component records albScheme for every stage).
+            outputs.update({"albScheme": cfg.edge.alb_scheme, "vpcOriginId": lbs.alb_vpc_origin_id, "vpcOriginArn": lbs.alb_vpc_origin_arn})
         if lbs.nlb is None:  # no NLB (edge.signalingEntry cdn, turn.tlsEntry none): no nlb* outputs
             outputs = {k: v for k, v in outputs.items() if not k.startswith("nlb")}
         return outputs
