@@ -532,7 +532,8 @@ class Platform(pulumi.ComponentResource):
                 # Signaling WebSockets enter through the NLB or CloudFront + the ALB (edge.signalingEntry).
                 nlb_target_group_arn=self.edge.lbs.nlb_signaling_target_group_arn,
                 alb_target_group_arn=self.edge.lbs.alb_signaling_target_group_arn,
-                lb_subnet_cidrs=[str(c) for c in self.network.plan.public],
+                alb_binding_suffix=self._alb_binding_suffix(cfg),
+                lb_subnet_cidrs=self._lb_subnet_cidrs(cfg),
                 vpc_cidr=str(self.network.plan.vpc),
                 node_selector=cluster.signaling_node_selector,
                 tolerations=cluster.signaling_tolerations,
@@ -583,7 +584,8 @@ class Platform(pulumi.ComponentResource):
                 delivery=cfg.delivery,
                 database=self._app_database(cfg),
                 alb_target_group_arns=self.edge.lbs.alb_target_group_arns,
-                lb_subnet_cidrs=[str(c) for c in net.plan.public],
+                alb_binding_suffix=self._alb_binding_suffix(cfg),
+                lb_subnet_cidrs=self._lb_subnet_cidrs(cfg),
                 data_subnet_cidrs=[str(c) for c in net.plan.isolated],
                 vpc_cidr=str(net.plan.vpc),
                 **self._app_redis(cfg),
@@ -654,6 +656,22 @@ class Platform(pulumi.ComponentResource):
             return {"redis_url": self.data.cache.connection_urls[cfg.signaling.redis_group]}
         url = nas_redis_url(nas, cfg.nas_redis_password.get_secret_value())
         return {"redis_url": pulumi.Output.secret(url), "redis_egress": ([f"{nas.host}/32"], nas.port)}
+
+    def _lb_subnet_cidrs(self, cfg: StackConfig) -> list[str]:
+        """Where the load balancers' addresses come from, which the pods' NetworkPolicy admits on
+        their traffic and health ports: the ALB's subnets (the private ones when it is internal)
+        and the NLB's (public)."""
+        plan = self.network.plan
+        alb = plan.private if cfg.edge.alb_internal else plan.public
+        nlb = plan.public if self.edge.lbs.nlb is not None else []
+        return [str(c) for c in dict.fromkeys([*alb, *nlb])]
+
+    @staticmethod
+    def _alb_binding_suffix(cfg: StackConfig) -> str:
+        """The charts' ALB TargetGroupBinding name suffix: a binding's target group ARN is
+        immutable, so the internal ALB's new groups get new bindings (the old ones, kept by
+        Helm, serve until CloudFront has moved; docs/edge.md "Moving a live stage")."""
+        return "-internal" if cfg.edge.alb_internal else ""
 
     # ---------------------------------------------------------------------- outputs
 
