@@ -180,9 +180,12 @@ def test_a_scheme_change_gives_the_alb_new_target_groups_and_nothing_else():
     # The moved stage is a valid plan: its internal ALB behind a used VPC origin, no violation.
     assert vpc_origin_violations(moved.resources) == []
     assert policy_mod.summarize(dict(moved))[0] == 0
-    # dev the other way: both of its ALB groups (api, ws) renamed.
-    dev, dev_public = _alb_tg_names(stack_plan("dev")), _alb_tg_names(variant("dev", {"voip-infra:edge": {"albScheme": "internet-facing"}}))
-    assert {k for k in dev if dev[k] != dev_public[k]} == {"dev-api-tg", "dev-ws-tg"}
+    # dev (internal): both of its ALB groups, the hosts' and ws.<domain>'s, carry the scheme.
+    dev = stack_plan("dev")
+    (dev_vpc,) = dev.of_type("aws:ec2/vpc:Vpc")
+    for label in ("api", "ws"):
+        keys = ("dev", label, dev_vpc["id"], "ip", "HTTP", "HTTP1", 8080)
+        assert _alb_tg_names(dev)[f"dev-{label}-tg"] == elb_name(*keys, "internal") != elb_name(*keys)
 
 
 @pytest.mark.parametrize("value", ["private", "Internal", "internet_facing"])
