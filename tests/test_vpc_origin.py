@@ -177,6 +177,17 @@ def test_a_scheme_change_gives_the_alb_new_target_groups_and_nothing_else():
     # Today's internet-facing name: exactly the hash it had before albScheme existed.
     (vpc,) = today.of_type("aws:ec2/vpc:Vpc")
     assert before["production-api-tg"] == elb_name("production", "api", vpc["id"], "ip", "HTTP", "HTTP1", 8080)
+
+    # During the move the pods admit the new ALB's (private) subnets and still the old one's
+    # (public: the NLB's too), so the old path serves until CloudFront has switched.
+    def lb_cidrs(plan) -> dict[str, set[str]]:
+        releases = [r for r in plan.of_type("kubernetes:helm.sh/v3:Release") if "networkPolicy" in r["props"].get("values", {})]
+        return {r["name"]: set(r["props"]["values"]["networkPolicy"].get("loadBalancerCidrs") or []) for r in releases}
+
+    private = {r["props"]["cidrBlock"] for r in moved.of_type(SUBNET) if r["name"].startswith("production-private-")}
+    old, new = lb_cidrs(today), lb_cidrs(moved)
+    assert any(old.values()) and old.keys() == new.keys()
+    assert all(new[k] == old[k] | private for k in old if old[k]), (old, new)
     # The moved stage is a valid plan: its internal ALB behind a used VPC origin, no violation.
     assert vpc_origin_violations(moved.resources) == []
     assert policy_mod.summarize(dict(moved))[0] == 0
