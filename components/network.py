@@ -24,7 +24,7 @@ class SubnetPlan:
 
     The low half of the VPC holds the private subnets (EKS nodes and pods take one
     VPC address each, so they get the big blocks); the high half holds the small
-    public (LBs, NAT, TURN) and isolated (RDS, ElastiCache) subnets. For a /16:
+    public (LBs, NAT, TURN) and isolated (RDS, ElastiCache, an internal ALB) subnets. For a /16:
     private /19 each, public and isolated /22 each; the rest is left free.
     """
 

@@ -167,7 +167,7 @@ class Platform(pulumi.ComponentResource):
                 vpc_cidr=str(net.plan.vpc),
                 azs=net.azs,
                 public_subnet_ids=[s.id for s in net.public_subnets],
-                private_subnet_ids=[s.id for s in net.private_subnets],
+                internal_subnet_ids=[s.id for s in net.isolated_subnets],
                 certificate_arn=dns.regional_certificate_arn,
                 apex_aliases=cutover,
                 nlb_listeners=cfg.nlb_listeners,
@@ -659,10 +659,10 @@ class Platform(pulumi.ComponentResource):
 
     def _lb_subnet_cidrs(self, cfg: StackConfig) -> list[str]:
         """Where the load balancers' addresses come from, which the pods' NetworkPolicy admits on
-        their traffic and health ports: the ALB's subnets (the private ones when it is internal)
-        and the NLB's (public)."""
+        their traffic and health ports: the ALB's subnets (the isolated ones when it is internal:
+        no pod lives there) and the NLB's (public)."""
         plan = self.network.plan
-        alb = plan.private if cfg.edge.alb_internal else plan.public
+        alb = plan.isolated if cfg.edge.alb_internal else plan.public
         nlb = plan.public if self.edge.lbs.nlb is not None else []
         return [str(c) for c in dict.fromkeys([*alb, *nlb])]
 

@@ -1,6 +1,6 @@
 """The ALB behind a CloudFront VPC origin (edge.albScheme, docs/edge.md "The ALB behind a VPC origin").
 
-dev (the default, internal): the ALB in the private subnets with no public address, reached only
+dev (the default, internal): the ALB in the isolated subnets with no public address, reached only
 through its VPC origin; nas-migration and production (explicitly internet-facing until their
 planned move): the custom origin as before. An invariant over every stage ties the three together.
 """
@@ -91,19 +91,39 @@ def _origin(resources: list[dict], edit) -> list[dict]:
     return resources
 
 
-def test_dev_alb_is_internal_in_exactly_the_private_subnets_where_the_nodes_live():
+def test_dev_alb_is_internal_in_exactly_the_isolated_subnets_off_every_route():
     plan = stack_plan("dev")
     alb = the_alb(plan.resources)["props"]
     assert alb["internal"] is True
     subnets = {r["name"]: r["id"] for r in plan.of_type(SUBNET)}
-    private = {i for n, i in subnets.items() if n.startswith("dev-private-")}
-    public = {i for n, i in subnets.items() if n.startswith("dev-public-")}
-    assert len(private) == len(plan["config"]["network"]["azs"])
-    assert set(alb["subnets"]) == private and not set(alb["subnets"]) & public
-    # The nodes' subnets, and none of them routes to the internet gateway.
-    assert all(set(ng["props"]["subnetIds"]) == private for ng in plan.of_type(NODE_GROUP))
-    igw_tables = {r["props"]["routeTableId"] for r in plan.of_type(ROUTE) if r["props"].get("gatewayId", "").startswith("igw-")}
-    assert not [a for a in plan.of_type(RTA) if a["props"]["subnetId"] in private and a["props"]["routeTableId"] in igw_tables]
+    isolated = {i for n, i in subnets.items() if n.startswith("dev-isolated-")}
+    assert len(isolated) == len(plan["config"]["network"]["azs"])
+    assert set(alb["subnets"]) == isolated
+    # Not the nodes' subnets (whose pods the NetworkPolicy would then admit), and no route off the VPC.
+    assert not [ng for ng in plan.of_type(NODE_GROUP) if set(ng["props"]["subnetIds"]) & isolated]
+    off_vpc = {
+        r["props"]["routeTableId"]
+        for r in plan.of_type(ROUTE)
+        if r["props"].get("gatewayId", "").startswith("igw-") or r["props"].get("natGatewayId") or r["props"].get("networkInterfaceId")
+    }
+    assert not [a for a in plan.of_type(RTA) if a["props"]["subnetId"] in isolated and a["props"]["routeTableId"] in off_vpc]
+
+
+def lb_cidrs(plan) -> dict[str, set[str]]:
+    """Release name -> the CIDRs its pods' NetworkPolicy admits as load balancers."""
+    releases = [r for r in plan.of_type("kubernetes:helm.sh/v3:Release") if "networkPolicy" in r["props"].get("values", {})]
+    return {r["name"]: set(r["props"]["values"]["networkPolicy"].get("loadBalancerCidrs") or []) for r in releases}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_no_pod_subnet_is_admitted_as_a_load_balancer(stack):
+    """The pods admit the load balancers' subnets on their traffic and health ports: never the
+    private subnets the pods themselves live in (that would admit every pod of the VPC)."""
+    plan = stack_plan(stack)
+    private = {r["props"]["cidrBlock"] for r in plan.of_type(SUBNET) if r["name"].startswith(f"{stack}-private-")}
+    admitted = lb_cidrs(plan)
+    assert private and any(admitted.values())
+    assert {name: cidrs & private for name, cidrs in admitted.items() if cidrs & private} == {}
 
 
 @pytest.mark.parametrize("stack", ["nas-migration", "production"])
@@ -178,16 +198,12 @@ def test_a_scheme_change_gives_the_alb_new_target_groups_and_nothing_else():
     (vpc,) = today.of_type("aws:ec2/vpc:Vpc")
     assert before["production-api-tg"] == elb_name("production", "api", vpc["id"], "ip", "HTTP", "HTTP1", 8080)
 
-    # During the move the pods admit the new ALB's (private) subnets and still the old one's
+    # During the move the pods admit the new ALB's (isolated) subnets and still the old one's
     # (public: the NLB's too), so the old path serves until CloudFront has switched.
-    def lb_cidrs(plan) -> dict[str, set[str]]:
-        releases = [r for r in plan.of_type("kubernetes:helm.sh/v3:Release") if "networkPolicy" in r["props"].get("values", {})]
-        return {r["name"]: set(r["props"]["values"]["networkPolicy"].get("loadBalancerCidrs") or []) for r in releases}
-
-    private = {r["props"]["cidrBlock"] for r in moved.of_type(SUBNET) if r["name"].startswith("production-private-")}
+    isolated = {r["props"]["cidrBlock"] for r in moved.of_type(SUBNET) if r["name"].startswith("production-isolated-")}
     old, new = lb_cidrs(today), lb_cidrs(moved)
     assert any(old.values()) and old.keys() == new.keys()
-    assert all(new[k] == old[k] | private for k in old if old[k]), (old, new)
+    assert all(new[k] == old[k] | isolated for k in old if old[k]), (old, new)
     # The moved stage is a valid plan: its internal ALB behind a used VPC origin, no violation.
     assert vpc_origin_violations(moved.resources) == []
     assert policy_mod.summarize(dict(moved))[0] == 0

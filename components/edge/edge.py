@@ -6,7 +6,7 @@ and access logs.
 
 Traffic paths:
   viewer -> CloudFront (+WAF) -> ALB :443 (origin-facing prefix list + secret header)
-            internal: through the VPC origin's ENIs in the private subnets; else over the internet
+            internal: through the VPC origin's ENIs in the isolated subnets; else over the internet
          -> ip target group per host (EKS pods through TargetGroupBinding)
   client -> NLB :443 TLS (wildcard cert)  -> signaling pods :8080 (ip targets)    [signalingEntry nlb]
   client -> CloudFront /ws* -> ALB rule ws.<domain> -> signaling pods :8080       [signalingEntry cdn]
@@ -73,8 +73,10 @@ class EdgeArgs:
     azs: Sequence[str]
     # One public subnet per AZ, in the order of `azs`.
     public_subnet_ids: Sequence[pulumi.Input[str]]
-    # One private subnet per AZ (default route to the NAT, where the nodes live): an internal ALB's.
-    private_subnet_ids: Sequence[pulumi.Input[str]]
+    # One isolated subnet per AZ (no route off the VPC): an internal ALB's. Not the nodes'
+    # private subnets: the pods' NetworkPolicy admits the ALB's subnets on the app ports, and
+    # there that would admit every pod; the isolated tier holds only endpoints that never call a pod.
+    internal_subnet_ids: Sequence[pulumi.Input[str]]
     # The regional wildcard certificate (validated) for the ALB and NLB listeners.
     certificate_arn: pulumi.Input[str]
     # More full names the apex host's rule answers (the migration's cutover name, served like the apex).
@@ -323,10 +325,10 @@ class Edge(pulumi.ComponentResource):
         self.alb = aws.lb.LoadBalancer(
             f"{stage}-alb",
             load_balancer_type="application",
-            # Internal: no public address, in the nodes' private subnets; CloudFront's VPC origin
+            # Internal: no public address, in the isolated subnets; CloudFront's VPC origin
             # is the only way in. Changing the scheme replaces the ALB (docs/edge.md migration).
             internal=internal,
-            subnets=list(args.private_subnet_ids if internal else args.public_subnet_ids),
+            subnets=list(args.internal_subnet_ids if internal else args.public_subnet_ids),
             security_groups=[self.alb_security_group.id],
             drop_invalid_header_fields=True,
             enable_deletion_protection=args.config.alb_deletion_protection,
