@@ -21,6 +21,7 @@ from pulumi_kubernetes.helm import v3 as helm
 from components.cloudwatch import metric_alarm
 from components.cluster.pod_identity import ClusterAccess, PodRoles
 from components.cluster.releases import helm_release, part_of_labels
+from components.cluster.valkey import redis_egress_values
 from components.config import AppConfig, DeliveryConfig
 from components.context import StageContext
 from components.data.storage import FILES_KEY_PREFIX
@@ -137,7 +138,7 @@ class AppsArgs:
     prometheus_address: str | None
     # The telemetry tier's Zipkin endpoint (the OpenTelemetry collector); None: no tracing.
     zipkin_endpoint: str | None = None
-    redis_egress: tuple[Sequence[str], int] | None = None
+    redis_egress: tuple[Sequence[str | Mapping[str, Any]], int] | None = None
     # The namespace object (the signaling tier creates it) before the Secrets in it.
     namespace_deps: Sequence[pulumi.Resource] = field(default_factory=tuple)
     depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
@@ -188,7 +189,7 @@ def release_values(args: AppsArgs, name: str, app: AppConfig) -> dict[str, Any]:
             "enabled": True,
             "loadBalancerCidrs": list(args.lb_subnet_cidrs),
             "database": {"cidrs": list(db.cidrs or args.data_subnet_cidrs), "port": db.port},
-            "redis": {"cidrs": list(redis_cidrs), "port": redis_port},
+            "redis": redis_egress_values(redis_cidrs, redis_port),
             "awsApis": {"exceptCidrs": [args.vpc_cidr]},
         },
         "targetGroupBinding": {"targetGroupArn": args.alb_target_group_arns[app.host]},
