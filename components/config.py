@@ -710,8 +710,9 @@ class CacheGroupConfig(Model):
     # streams must not silently lose data (noeviction: writes fail and the alarm fires).
     maxmemory_policy: MaxmemoryPolicy = "volatile-lru"
     # placement cluster only: the pod's maxmemory (its memory limit adds headroom above it).
-    # ElastiCache sizes memory by nodeType; in the cluster there is no node type.
-    memory_mib: int | None = Field(default=None, ge=32, le=1024)
+    # ElastiCache sizes memory by nodeType; in the cluster there is no node type. Left out of
+    # the plan's config while unset (ElastiCache stages).
+    memory_mib: int | None = Field(default=None, ge=32, le=1024, exclude_if=lambda v: v is None)
 
     @property
     def maxmemory_mib(self) -> int:

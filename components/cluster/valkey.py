@@ -78,7 +78,7 @@ class InClusterCacheArgs:
 def release_values(args: InClusterCacheArgs) -> dict[str, Any]:
     """The chart values: config only; the passwords stay in the Secret the chart names."""
     return {
-        "image": {"repository": IMAGE_REPOSITORY, "tag": IMAGE_TAG, "pullPolicy": "IfNotPresent"},
+        "image": {"repository": IMAGE_REPOSITORY, "tag": IMAGE_TAG, "pullPolicy": "Always"},
         "port": args.ctx.ports.redis,
         "groups": {
             g: {"maxmemoryMib": gcfg.maxmemory_mib, "maxmemoryPolicy": gcfg.maxmemory_policy} for g, gcfg in args.config.groups.items()
