@@ -272,6 +272,11 @@ class AlbHostRule(Model):
 class RateLimits(Model):
     """Seed 001's nginx limits, per client IP."""
 
+    # Off only behind an allow-list (EdgeConfig refuses it elsewhere): there every source is an
+    # office or VPN egress address the whole team shares, so a per-IP limit throttles everyone
+    # at once (seed 001's auth zone: 5 logins a minute for the whole office), and the list
+    # already bounds who can send at all.
+    enabled: bool = True
     auth_per_minute: int = Field(default=5, ge=1, le=10000)
     websocket_per_second: int = Field(default=10, ge=1, le=10000)
     general_per_second: int = Field(default=30, ge=1, le=10000)
@@ -368,6 +373,11 @@ class EdgeConfig(Model):
                 raise ValueError(f"allowList.{i}: {cidr} allows everyone; name your office/VPN ranges")
         if self.restrict_to_allow_list and not self.allow_list_v4:
             raise ValueError("allowList: name at least one IPv4 range (every viewer can reach CloudFront over IPv4)")
+        if not self.rate_limits.enabled and not self.restrict_to_allow_list:
+            raise ValueError(
+                "rateLimits.enabled: false is allowed only with restrictToAllowList: true "
+                "(an edge open to everyone keeps seed 001's per-IP limits)"
+            )
         names = [h.name for h in self.alb_hosts]
         if len(set(names)) != len(names):
             raise ValueError("albHosts: host names must be unique")

@@ -11,7 +11,7 @@ import pytest
 from components.config import SIGNALING_RULE_PRIORITY
 from components.config_loader import ConfigError, load_stack_config
 from components.edge.waf import rate_window
-from tests.harness import STACKS, stack_plan, stack_raw, variant, with_overrides
+from tests.harness import STACKS, config_errors, stack_plan, stack_raw, variant, with_overrides
 from tests.resource_types import ALB, LISTENER, RULE, SG, TG
 
 DIST = "aws:cloudfront/distribution:Distribution"
@@ -420,14 +420,41 @@ def test_public_names_are_aliases_of_the_distribution_and_the_nlb(plan):
 # ------------------------------------------------------------------------------- WAF
 
 
+CONTENT_GROUPS = ("AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet", "AWSManagedRulesSQLiRuleSet")
+REPUTATION = "AWSManagedRulesAmazonIpReputationList"
+RATE_RULES = ("rate-auth", "rate-websocket", "rate-general")
+
+
+def public_edge_violations(plan) -> list[str]:
+    """Every web ACL that lets the internet in (default allow) keeps the IP reputation group and
+    seed 001's three per-IP rate rules: only an allow-listed edge may go without them."""
+    found = []
+    for acl in plan.of_type("aws:wafv2/webAcl:WebAcl"):
+        if acl["props"]["defaultAction"] != {"allow": {}}:
+            continue
+        names = {r["name"] for r in acl["props"]["rules"]}
+        found += [f"{acl['name']}: no {rule}" for rule in (REPUTATION, *RATE_RULES) if rule not in names]
+    return found
+
+
+def test_an_edge_open_to_everyone_keeps_reputation_and_rate_limits(plan):
+    assert public_edge_violations(plan) == []
+
+
+def test_the_public_edge_invariant_catches_a_missing_rate_rule(plans):
+    planted = copy.deepcopy(plans["production"])
+    (acl,) = planted.of_type("aws:wafv2/webAcl:WebAcl")
+    acl["props"]["rules"] = [r for r in acl["props"]["rules"] if r["name"] not in ("rate-auth", REPUTATION)]
+    assert public_edge_violations(planted) == [f"{acl['name']}: no {REPUTATION}", f"{acl['name']}: no rate-auth"]
+
+
 def test_managed_rule_groups(plan):
     rules = rules_by_name(plan)
-    for group in (
-        "AWSManagedRulesCommonRuleSet",
-        "AWSManagedRulesKnownBadInputsRuleSet",
-        "AWSManagedRulesAmazonIpReputationList",
-        "AWSManagedRulesSQLiRuleSet",
-    ):
+    cfg = edge_cfg(plan)
+    # Behind an allow-list (and no bypass) the reputation group could only block the listed sources.
+    only_listed = cfg["restrictToAllowList"] and not cfg["loadTestBypass"]
+    assert (REPUTATION in rules) is not only_listed
+    for group in CONTENT_GROUPS + (() if only_listed else (REPUTATION,)):
         statement = rules[group]["statement"]["managedRuleGroupStatement"]
         assert statement["vendorName"] == "AWS" and statement["name"] == group
         assert rules[group]["overrideAction"] == {"none": {}}  # enforcing, not count-only
@@ -435,8 +462,39 @@ def test_managed_rule_groups(plan):
     assert all(v["cloudwatchMetricsEnabled"] and v["sampledRequestsEnabled"] for v in visibility)
 
 
-def test_rate_rules_reproduce_the_seed_nginx_limits(plan):
-    rules = rules_by_name(plan)
+def test_rate_rules_only_where_enabled(plan):
+    cfg = edge_cfg(plan)
+    rate = [n for n, r in rules_by_name(plan).items() if "rateBasedStatement" in r["statement"]]
+    if cfg["rateLimits"]["enabled"]:
+        assert sorted(rate) == sorted(RATE_RULES)
+    else:
+        assert cfg["restrictToAllowList"] and rate == []
+        assert "rate limits" not in the_acl(plan)["props"]["description"]
+
+
+def test_dev_edge_skips_per_ip_limits_and_the_reputation_group(plans):
+    """dev's sources are the office/VPN egress addresses: per-IP limits would throttle the team
+    as one client; the content groups still inspect every request (false positives show here)."""
+    rules = rules_by_name(plans["dev"])
+    assert not [n for n in rules if n.startswith("rate-") or n == REPUTATION]
+    assert set(CONTENT_GROUPS) <= set(rules) and "allow-list" in rules
+    assert set(RATE_RULES) | {REPUTATION} <= set(rules_by_name(plans["nas-migration"]))
+
+
+@pytest.mark.parametrize(
+    ("edge", "needle"),
+    [
+        ({"restrictToAllowList": False, "allowList": [], "rateLimits": {"enabled": False}}, "rateLimits.enabled"),
+        ({"rateLimits": {"enabled": "sometimes"}}, "rateLimits.enabled"),
+    ],
+)
+def test_rate_limits_off_only_behind_an_allow_list(edge, needle):
+    lines = config_errors({"voip-infra:edge": edge}, "nas-migration" if edge.get("restrictToAllowList") is False else "dev")
+    assert any(needle in line for line in lines), lines
+
+
+def test_rate_rules_reproduce_the_seed_nginx_limits(plans):
+    rules = rules_by_name(plans["production"])
     rate = {n: r for n, r in rules.items() if "rateBasedStatement" in r["statement"]}
     assert len(rate) >= 3
     expected = {"rate-auth": (10, 120), "rate-websocket": (600, 60), "rate-general": (1800, 60)}
@@ -593,7 +651,9 @@ BYPASS_TOKEN_KEY = "voip-infra:loadTestBypassToken"
 
 @pytest.fixture(scope="module")
 def bypass_plan():
-    return variant("dev", {"voip-infra:edge": {"loadTestBypass": True}, BYPASS_TOKEN_KEY: "x"}, (BYPASS_TOKEN_KEY,))
+    # With the limits on: the bypass sits between the managed groups and them.
+    edge = {"loadTestBypass": True, "rateLimits": {"enabled": True}}
+    return variant("dev", {"voip-infra:edge": edge, BYPASS_TOKEN_KEY: "x"}, (BYPASS_TOKEN_KEY,))
 
 
 def test_load_test_bypass_only_where_enabled(bypass_plan, plan):
@@ -609,6 +669,8 @@ def test_load_test_bypass_only_where_enabled(bypass_plan, plan):
     rate = [r["priority"] for n, r in rules.items() if n.startswith("rate-")]
     # After the managed groups (still inspected), before the rate limits (the bypass).
     assert max(managed) < bypass["priority"] < min(rate)
+    # A token admits sources off the allow-list: the reputation group screens them again.
+    assert REPUTATION in rules
     (logging,) = bypass_plan.of_type("aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration")
     assert {"singleHeader": {"name": "x-load-test-token"}} in logging["props"]["redactedFields"]
 

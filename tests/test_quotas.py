@@ -48,8 +48,9 @@ def test_counts_match_the_plan():
     assert prod["Web ACL capacity units (WCUs) per web ACL"].needed == 1125 + 25 + 25 + 26
     assert prod["L-7B6409FD"].needed == 2 and prod["L-5BC124EF"].needed == 1
     dev = _by_code(stack_plan("dev"))
-    # + the allow-list: an or_statement (1) of the IPv4 and IPv6 IP set references (1 each)
-    assert dev["Web ACL capacity units (WCUs) per web ACL"].needed == 1201 + 3
+    # dev: the content groups 700 + 200 + 200 (no reputation group, no rate rules behind its
+    # allow-list) + the allow-list: an or_statement (1) of the IPv4 and IPv6 references (1 each)
+    assert dev["Web ACL capacity units (WCUs) per web ACL"].needed == 1100 + 3
     assert dev["L-0263D0A3"].needed == 2
 
 

@@ -1,12 +1,14 @@
 """The WAFv2 web ACL in front of CloudFront (scope CLOUDFRONT, so it lives in us-east-1).
 
 Rule order (lower priority number runs first; allow and block end the evaluation):
-  1-4   AWS managed groups: IP reputation, common rule set, known bad inputs, SQLi
+  1-4   AWS managed groups: IP reputation, common rule set, known bad inputs, SQLi (behind an
+        allow-list without a load-test bypass, no IP reputation: it could only ever block
+        the allow-listed office/VPN addresses, everyone else meets the default block)
   5     load-test bypass (only where the stage enables it): a request carrying the
         secret token is allowed here, i.e. after the managed groups (it still gets
         inspected) but before the rate limits and the allow-list (seed 001's "K6 bypass")
   10-12 rate limits per client IP reproducing seed 001's nginx zones: auth, WebSocket,
-        general (everything else)
+        general (everything else); off where an allow-listed stage says so (rateLimits.enabled)
   20    allow-list (dev and clones): source ranges that pass, one IP set per address family
         (CloudFront serves IPv4 and IPv6 viewers); default action block
 """
@@ -39,6 +41,9 @@ MANAGED_GROUPS = (
     (3, "AWSManagedRulesKnownBadInputsRuleSet", ()),
     (4, "AWSManagedRulesSQLiRuleSet", ()),
 )
+# Groups that judge the source address, not the request: redundant where only allow-listed
+# sources pass (they could only block those), unless a bypass admits token holders from anywhere.
+SOURCE_GROUPS = frozenset({"AWSManagedRulesAmazonIpReputationList"})
 
 
 def rate_window(requests: int, per_seconds: int) -> tuple[int, int]:
@@ -103,7 +108,10 @@ class Waf(pulumi.ComponentResource):
         prefix = f"{stage}-voip"
 
         rules: list[dict[str, Any]] = []
+        only_listed_sources = args.config.restrict_to_allow_list and args.bypass_token is None
         for priority, group, counted in MANAGED_GROUPS:
+            if only_listed_sources and group in SOURCE_GROUPS:
+                continue
             rules.append(
                 {
                     "name": group,
@@ -138,38 +146,7 @@ class Waf(pulumi.ComponentResource):
                 }
             )
 
-        auth = rate_window(args.config.rate_limits.auth_per_minute, 60)
-        websocket = rate_window(args.config.rate_limits.websocket_per_second, 1)
-        general = rate_window(args.config.rate_limits.general_per_second, 1)
-        self.rate_limits = {"auth": auth, "websocket": websocket, "general": general}
-        scope_downs = {
-            "auth": _path_match(args.config.rate_limits.auth_paths),
-            "websocket": _path_match(args.config.rate_limits.websocket_paths),
-            # nginx's general zone covered every location the other two did not.
-            "general": {
-                "not_statement": {"statement": _path_match([*args.config.rate_limits.auth_paths, *args.config.rate_limits.websocket_paths])}
-            },
-        }
-        for priority, key in ((10, "auth"), (11, "websocket"), (12, "general")):
-            limit, window = self.rate_limits[key]
-            rules.append(
-                {
-                    "name": f"rate-{key}",
-                    "priority": priority,
-                    # 429 like nginx's limit_req_status, so clients back off instead of failing.
-                    "action": {"block": {"custom_response": {"response_code": 429}}},
-                    "statement": {
-                        "rate_based_statement": {
-                            "limit": limit,
-                            "evaluation_window_sec": window,
-                            "aggregate_key_type": "IP",  # at the CloudFront edge the source IP is the viewer's
-                            "scope_down_statement": scope_downs[key],
-                        }
-                    },
-                    "visibility_config": _visibility(f"{prefix}-rate-{key}"),
-                }
-            )
-
+        self.rate_limits = self._rate_rules(args.config, prefix, rules) if args.config.rate_limits.enabled else {}
         # One IP set per address family (a WAF IP set holds one family): IPv4 always, IPv6 when
         # the list names IPv6 ranges; one allow rule references both. Where it names none the
         # CDN has IPv6 off (EdgeConfig.cdn_ipv6), so no viewer arrives over an uncovered family.
@@ -205,7 +182,8 @@ class Waf(pulumi.ComponentResource):
             f"{stage}-web-acl",
             name=f"{prefix}-edge",
             # WAF descriptions take no parentheses or quotes.
-            description=f"{stage}: CloudFront edge, managed groups, seed 001 rate limits"
+            description=f"{stage}: CloudFront edge, managed groups"
+            + (", seed 001 rate limits" if self.rate_limits else "")
             + (", allow-list only" if args.config.restrict_to_allow_list else ""),
             scope="CLOUDFRONT",
             default_action={"block": {}} if args.config.restrict_to_allow_list else {"allow": {}},
@@ -251,3 +229,39 @@ class Waf(pulumi.ComponentResource):
         self.web_acl_name = self.web_acl.name
         self.log_group_name = self.log_group.name
         self.register_outputs({"webAclArn": self.web_acl.arn, "logGroupName": self.log_group.name})
+
+    @staticmethod
+    def _rate_rules(config: EdgeConfig, prefix: str, rules: list[dict[str, Any]]) -> dict[str, tuple[int, int]]:
+        """Append seed 001's three per-IP rate rules; returns name -> (limit, window)."""
+        limits = config.rate_limits
+        rate_limits = {
+            "auth": rate_window(limits.auth_per_minute, 60),
+            "websocket": rate_window(limits.websocket_per_second, 1),
+            "general": rate_window(limits.general_per_second, 1),
+        }
+        scope_downs = {
+            "auth": _path_match(limits.auth_paths),
+            "websocket": _path_match(limits.websocket_paths),
+            # nginx's general zone covered every location the other two did not.
+            "general": {"not_statement": {"statement": _path_match([*limits.auth_paths, *limits.websocket_paths])}},
+        }
+        for priority, key in ((10, "auth"), (11, "websocket"), (12, "general")):
+            limit, window = rate_limits[key]
+            rules.append(
+                {
+                    "name": f"rate-{key}",
+                    "priority": priority,
+                    # 429 like nginx's limit_req_status, so clients back off instead of failing.
+                    "action": {"block": {"custom_response": {"response_code": 429}}},
+                    "statement": {
+                        "rate_based_statement": {
+                            "limit": limit,
+                            "evaluation_window_sec": window,
+                            "aggregate_key_type": "IP",  # at the CloudFront edge the source IP is the viewer's
+                            "scope_down_statement": scope_downs[key],
+                        }
+                    },
+                    "visibility_config": _visibility(f"{prefix}-rate-{key}"),
+                }
+            )
+        return rate_limits

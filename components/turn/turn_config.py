@@ -123,7 +123,7 @@ def render_turnserver_conf(conf: TurnServerConf) -> str:
     """The text of `turnserver.conf` for `conf` (deterministic)."""
     # The node-side comments keep the module's former path: a changed byte of user data is a
     # new launch template version, and the nodes would be replaced for a comment.
-    lines: list[str] = ["# turnserver.conf rendered by components/turn_config.py; do not edit on the node."]
+    lines: list[str] = ["# turnserver.conf rendered by components/turn/turn_config.py; do not edit on the node."]
 
     def section(title: str, *entries: str) -> None:
         lines.append("")
@@ -220,7 +220,7 @@ def render_user_data(boot: NodeBoot) -> str:
     sysctl = "\n".join(f"{k} = {v}" for k, v in SYSCTLS.items())
     q = shlex.quote
     return f"""#!/bin/bash
-# TURN node bootstrap, rendered by components/turn_config.py. Holds no secret.
+# TURN node bootstrap, rendered by components/turn/turn_config.py. Holds no secret.
 set -euo pipefail
 exec > >(tee -a /var/log/turn-bootstrap.log | logger -t turn-bootstrap) 2>&1
 
