@@ -561,7 +561,7 @@ class Platform(pulumi.ComponentResource):
                 # Not the adapter: an HPA whose metric is not served yet keeps the replica count and
                 # retries (the install does not wait on it), so it starts serving once the adapter
                 # is up; waiting put ~2 minutes on a first `up`'s critical path (tools plan).
-                depends_on=[cluster.lb_controller, cluster.monitoring_crds, *self.image_cache_deps],
+                depends_on=[cluster.lb_controller, cluster.monitoring_crds, *self.image_cache_deps, *self._cache_release()],
             ),
             # Kubernetes only: no AWS provider to inherit.
             opts=pulumi.ResourceOptions(parent=self),
@@ -619,6 +619,7 @@ class Platform(pulumi.ComponentResource):
                     cluster.lb_controller,
                     cluster.monitoring_crds,
                     *self.image_cache_deps,
+                    *self._cache_release(),
                 ],
             ),
         )
@@ -668,6 +669,11 @@ class Platform(pulumi.ComponentResource):
             # Every group's pods (each rule names its Service's selector), on the Valkey port.
             return {"redis_urls": urls, "redis_egress": ([cache.egress[g][0] for g in urls], self.ctx.ports.redis)}
         return {"redis_urls": urls}
+
+    def _cache_release(self) -> list[pulumi.Resource]:
+        """The in-cluster Valkey release (atomic: its pods are ready) before its clients start."""
+        cache = self.data.cache
+        return [cache.release] if isinstance(cache, InClusterCache) else []
 
     def _redis_endpoint(self, cfg: StackConfig) -> dict[str, Any]:
         """REDIS_URL of the signaling pods and where the NetworkPolicy lets them reach it: the

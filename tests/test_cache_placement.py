@@ -218,6 +218,11 @@ def test_signaling_and_app_redis_urls_come_from_the_in_cluster_passwords(dev):
     for name in ("dev-signaling-redis", *(f"dev-co-talk-{a}-config" for a in dev["config"]["apps"])):
         assert pw["urn"] in secrets[name]["dependsOn"], name
         assert secrets[name]["props"]["stringData"] == "[secret]"
+    # The clients start once Valkey is ready (its release is atomic).
+    valkey = release(dev, CHART_PATH)["urn"]
+    for rel in dev.of_type(RELEASE):
+        if rel["props"]["chart"] in ("./charts/signaling", "./charts/co-talk"):
+            assert valkey in rel["dependsOn"], rel["name"]
 
 
 def test_connection_urls_are_secret_plain_redis_to_the_service():
