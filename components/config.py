@@ -339,6 +339,11 @@ class EdgeConfig(Model):
     # argues it) or `cdn` (CloudFront + WAF -> the ALB host rule ws.<domain> /ws* -> the
     # signaling pods; clients use wss://ws.<domain>/ws). docs/edge.md "WebSocket entry".
     signaling_entry: Literal["nlb", "cdn"] = "nlb"
+    # Where the ALB lives (docs/edge.md "The ALB behind a VPC origin"): `internal` (the private
+    # subnets, no public address; CloudFront reaches it through a VPC origin, the only way in)
+    # or `internet-facing` (the public subnets, a CloudFront custom origin). Internal by default:
+    # secure for new stages and clones. Moving a live ALB replaces it: a stage moves on purpose.
+    alb_scheme: Literal["internal", "internet-facing"] = "internal"
     content_security_policy: Annotated[str, Field(min_length=1, max_length=1783)] = DEFAULT_CSP
     log_retention_days: LogRetentionDays = 90
     alarms: EdgeAlarmsConfig = EdgeAlarmsConfig()
@@ -350,6 +355,10 @@ class EdgeConfig(Model):
     @property
     def allow_list_v6(self) -> list[str]:
         return [str(c) for c in self.allow_list if c.version == 6]
+
+    @property
+    def alb_internal(self) -> bool:
+        return self.alb_scheme == "internal"
 
     @property
     def cdn_ipv6(self) -> bool:

@@ -175,6 +175,7 @@ class Platform(pulumi.ComponentResource):
                 vpc_cidr=str(net.plan.vpc),
                 azs=net.azs,
                 public_subnet_ids=[s.id for s in net.public_subnets],
+                private_subnet_ids=[s.id for s in net.private_subnets],
                 certificate_arn=dns.regional_certificate_arn,
                 apex_aliases=cutover,
                 nlb_listeners=cfg.nlb_listeners,
@@ -190,6 +191,7 @@ class Platform(pulumi.ComponentResource):
                 certificate_arn=dns.cloudfront_certificate_arn,
                 web_acl_arn=waf.web_acl_arn,
                 alb_dns_name=lbs.alb_dns_name,
+                alb_vpc_origin_id=lbs.alb_vpc_origin_id,
                 origin_header_name=lbs.origin_header_name,
                 origin_secret_value=lbs.origin_secret_value,
                 files_bucket_regional_domain_name=self.files.bucket_regional_domain_name,
@@ -552,7 +554,8 @@ class Platform(pulumi.ComponentResource):
                 # Signaling WebSockets enter through the NLB or CloudFront + the ALB (edge.signalingEntry).
                 nlb_target_group_arn=self.edge.lbs.nlb_signaling_target_group_arn,
                 alb_target_group_arn=self.edge.lbs.alb_signaling_target_group_arn,
-                lb_subnet_cidrs=[str(c) for c in self.network.plan.public],
+                alb_binding_suffix=self._alb_binding_suffix(cfg),
+                lb_subnet_cidrs=self._lb_subnet_cidrs(cfg),
                 vpc_cidr=str(self.network.plan.vpc),
                 node_selector=cluster.signaling_node_selector,
                 tolerations=cluster.signaling_tolerations,
@@ -603,7 +606,8 @@ class Platform(pulumi.ComponentResource):
                 delivery=cfg.delivery,
                 database=self._app_database(cfg),
                 alb_target_group_arns=self.edge.lbs.alb_target_group_arns,
-                lb_subnet_cidrs=[str(c) for c in net.plan.public],
+                alb_binding_suffix=self._alb_binding_suffix(cfg),
+                lb_subnet_cidrs=self._lb_subnet_cidrs(cfg),
                 data_subnet_cidrs=[str(c) for c in net.plan.isolated],
                 vpc_cidr=str(net.plan.vpc),
                 **self._app_redis(cfg),
@@ -687,6 +691,22 @@ class Platform(pulumi.ComponentResource):
             return {"redis_url": cache.connection_urls[group]}
         url = nas_redis_url(nas, cfg.nas_redis_password.get_secret_value())
         return {"redis_url": pulumi.Output.secret(url), "redis_egress": ([f"{nas.host}/32"], nas.port)}
+
+    def _lb_subnet_cidrs(self, cfg: StackConfig) -> list[str]:
+        """Where the load balancers' addresses come from, which the pods' NetworkPolicy admits on
+        their traffic and health ports: the ALB's subnets (the private ones when it is internal)
+        and the NLB's (public)."""
+        plan = self.network.plan
+        alb = plan.private if cfg.edge.alb_internal else plan.public
+        nlb = plan.public if self.edge.lbs.nlb is not None else []
+        return [str(c) for c in dict.fromkeys([*alb, *nlb])]
+
+    @staticmethod
+    def _alb_binding_suffix(cfg: StackConfig) -> str:
+        """The charts' ALB TargetGroupBinding name suffix: a binding's target group ARN is
+        immutable, so the internal ALB's new groups get new bindings (the old ones, kept by
+        Helm, serve until CloudFront has moved; docs/edge.md "Moving a live stage")."""
+        return "-internal" if cfg.edge.alb_internal else ""
 
     # ---------------------------------------------------------------------- outputs
 
@@ -776,6 +796,10 @@ class Platform(pulumi.ComponentResource):
                     "cutoverWeights": mig.dns_weights,
                 }
             )
+        if lbs.alb_vpc_origin_id is not None:
+            # An internal ALB: how CloudFront reaches it. Internet-facing stages keep today's
+            # outputs exactly (the Edge component records albScheme for every stage).
+            outputs.update({"albScheme": cfg.edge.alb_scheme, "vpcOriginId": lbs.alb_vpc_origin_id, "vpcOriginArn": lbs.alb_vpc_origin_arn})
         if lbs.nlb is None:  # no NLB (edge.signalingEntry cdn, turn.tlsEntry none): no nlb* outputs
             outputs = {k: v for k, v in outputs.items() if not k.startswith("nlb")}
         return outputs

@@ -94,6 +94,7 @@ LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 EBS_DEFAULT_ENCRYPTION = "aws:ebs/encryptionByDefault:EncryptionByDefault"
 EKS_CLUSTER = ("aws:eks/cluster:Cluster",)
 DISTRIBUTION = ("aws:cloudfront/distribution:Distribution",)
+VPC_ORIGIN = ("aws:cloudfront/vpcOrigin:VpcOrigin",)
 LOAD_BALANCER = ("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")
 LISTENER = ("aws:lb/listener:Listener", "aws:alb/listener:Listener")
 KMS_KEY = ("aws:kms/key:Key",)
@@ -916,6 +917,43 @@ def _internet_entry_behind_waf(args: StackValidationArgs, report: ReportViolatio
         )
 
 
+def _internal_alb_behind_vpc_origin(args: StackValidationArgs, report: ReportViolation) -> None:
+    """An internal ALB has no public address: only a CloudFront VPC origin pointing at it, used
+    by a distribution, brings viewers (through that distribution's web ACL) to it."""
+    ids = _ids(args)
+    origins = _of(args.resources, VPC_ORIGIN)
+    distributions = _of(args.resources, DISTRIBUTION)
+    for lb in _of(args.resources, LOAD_BALANCER):
+        if not _true(lb.props.get("internal")) or (lb.props.get("loadBalancerType") or "application") != "application":
+            continue
+        refs = _ref_targets(lb, ids)
+        mine = [
+            o
+            for o in origins
+            if str(_map(_known(o.props, "vpcOriginEndpointConfig")).get("arn")) in refs or any(d.urn == lb.urn for d in o.dependencies)
+        ]
+        if not mine:
+            report(
+                "an internal ALB that no CloudFront VPC origin points at: nothing outside the VPC can reach it; add an "
+                "aws.cloudfront.VpcOrigin with its ARN (edge.albScheme internal) or make it internet-facing",
+                lb.urn,
+            )
+            continue
+        origin_refs = {ref for o in mine for ref in _ref_targets(o, ids)}
+        used = any(
+            str(_map(_map(origin).get("vpcOriginConfig")).get("vpcOriginId")) in origin_refs
+            or any(d.urn in {o.urn for o in mine} for d in dist.dependencies)
+            for dist in distributions
+            for origin in _seq(_known(dist.props, "origins"))
+        )
+        if not used:
+            report(
+                "the internal ALB's VPC origin is no distribution's origin: viewers cannot reach it; point the distribution's "
+                "ALB origin at it (`vpc_origin_config.vpc_origin_id`)",
+                lb.urn,
+            )
+
+
 def _log_destinations(args: StackValidationArgs) -> set[str]:
     """Names of the buckets that receive logs: S3 server access logs, ELB access logs,
     CloudFront standard logs, VPC flow logs to S3."""
@@ -1527,6 +1565,14 @@ RULES = [
         _internet_entry_behind_waf,
         protects="an HTTP(S)/WebSocket entry without IP reputation, managed rules and rate limits",
         fix="CloudFront + web ACL (ALB admitting only CloudFront) or a regional web ACL; else a `policy.wafExceptions` entry with the reason",
+    ),
+    Rule(
+        "internal-alb-behind-vpc-origin",
+        "An internal ALB is reached through a CloudFront VPC origin that a distribution uses.",
+        STACK,
+        _internal_alb_behind_vpc_origin,
+        protects="an internal ALB nothing can reach (a dead edge after a scheme change)",
+        fix="an `aws.cloudfront.VpcOrigin` with the ALB's ARN, used as the distribution's ALB origin (`vpc_origin_config`)",
     ),
     Rule(
         "s3-access-logging",

@@ -78,6 +78,22 @@ def test_every_ip_target_group_is_bound_by_exactly_one_binding(plan):
         assert_each_target_group_bound_once(plan, [b for b in bound if not b[0].startswith("co-talk-")])
 
 
+def test_binding_names_follow_the_alb_scheme_and_helm_keeps_them(plan):
+    """A binding's target group cannot change (the LB controller's webhook refuses it): the
+    internal ALB's new groups get new bindings (`-internal`); internet-facing keeps today's
+    names. Helm keeps a binding it no longer renders, so the old group serves until the
+    distribution has moved (docs/edge.md "Moving a live stage")."""
+    alb_arns = set(plan["outputs"]["albTargetGroupArns"].values())
+    internal = plan["config"]["edge"]["albScheme"] == "internal"
+    for release, arn, doc in bindings(plan):
+        name = doc["metadata"]["name"]
+        on_alb = arn in alb_arns or name.startswith("signaling-alb")
+        expected = {"co-talk-": f"{release}-alb", "signaling": "signaling-alb"} if on_alb else {"signaling": "signaling-nlb"}
+        stem = next(v for k, v in expected.items() if release.startswith(k))
+        assert name == stem + ("-internal" if on_alb and internal else ""), (release, name)
+        assert doc["metadata"]["annotations"] == {"helm.sh/resource-policy": "keep"}
+
+
 def test_health_check_is_the_charts_readiness_probe(plan):
     for release, arn, _ in bindings(plan):
         if not release.startswith("co-talk-"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import json
 import shutil
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from components.config import RESERVED_RANGES
 from components.config_loader import load_stack_config
 from tests.harness import plan_of
 from tests.test_edge import address_family_violations
+from tests.test_vpc_origin import vpc_origin_violations
 from tools.__main__ import main
 from tools.clone_stack import CloneError, clone_stack, free_cidr, used_ranges
 from tools.stackfile import STACKS, load_stack_file
@@ -65,6 +67,7 @@ def test_clone_dev_to_qa_is_free_valid_and_ephemeral(stacks):
     assert cfg.turn.node_count == 1
     assert cfg.edge.domain == "qa.dev.voip.example.com" and cfg.edge.hosted_zone_id is None
     assert cfg.edge.restrict_to_allow_list is True and cfg.edge.allow_list == dev.edge.allow_list
+    assert cfg.edge.alb_scheme == dev.edge.alb_scheme == "internal"  # clones of dev inherit its (default) scheme
     assert not (cfg.edge.alb_deletion_protection or cfg.edge.nlb_deletion_protection or cfg.edge.nlb_static_ips)
     assert cfg.migration is None
     assert cfg.cluster.signaling_nodes.capacity_type == dev.cluster.signaling_nodes.capacity_type
@@ -108,6 +111,8 @@ def test_clone_of_production_turns_protection_off_and_plans(stacks):
     assert cfg.network.nat_strategy == "instance" and len(cfg.network.azs) == 3
     assert cfg.network.flow_logs_destination == "s3" and cfg.network.flow_logs_retention_days == 14
     assert cfg.edge.domain == "loadtest.voip.example.com" and cfg.edge.nlb_static_ips is False
+    # production keeps its live ALB internet-facing until its move; a new stage has none to move.
+    assert cfg.edge.alb_scheme == "internal" and "albScheme" not in json.loads(raw[f"{NS}edge"])
 
     plan = plan_of("loadtest", raw, secrets)
     assert len(plan.of_type("aws:autoscaling/group:Group")) == 1 and not plan.of_type("aws:ec2/natGateway:NatGateway")
@@ -128,6 +133,7 @@ def test_clone_of_production_turns_protection_off_and_plans(stacks):
     (flow_bucket,) = [b for b in plan.of_type("aws:s3/bucket:Bucket") if b["name"] == "loadtest-vpc-flow-logs"]
     assert flow_bucket["props"]["forceDestroy"] is True
     assert address_family_violations(plan.resources) == []
+    assert vpc_origin_violations(plan.resources) == [] and plan.of_type("aws:cloudfront/vpcOrigin:VpcOrigin")
 
 
 def test_second_clone_gets_the_next_free_block(stacks):

@@ -160,6 +160,9 @@ def test_load_balancers_reach_the_nodes_through_target_groups(plan):
     cdn = node_for(d, _one(plan, T.T_DIST))
     (edge,) = [e for e in d.edges if e.src == cdn and e.dst == alb]
     assert "/api/*" in " ".join(edge.labels)
+    # An internal ALB is reached through its VPC origin, which the edge says.
+    internal = _one(plan, T.T_LB, lambda r: r["props"]["loadBalancerType"] == "application")["props"]["internal"]
+    assert ("via VPC origin" in " ".join(edge.labels)) is internal
     assert not has_edge(d, alb, workers)  # implied by the path, not drawn twice
 
 

@@ -209,7 +209,10 @@ def test_alb_security_group_admits_only_the_cloudfront_prefix_list(plan):
 
 def test_alb_hardening_and_access_logs(plan):
     alb = the_alb(plan)["props"]
-    assert alb["internal"] is False
+    # Per stage: dev (the default) internal behind its VPC origin, the live stages internet-facing
+    # until their planned move (tests/test_vpc_origin.py has the rest).
+    assert alb["internal"] is {"dev": True, "nas-migration": False, "production": False}[stage(plan)]
+    assert edge_cfg(plan)["albScheme"] == ("internal" if alb["internal"] else "internet-facing")
     assert alb["dropInvalidHeaderFields"] is True
     assert alb["enableDeletionProtection"] is edge_cfg(plan)["albDeletionProtection"]
     assert alb["accessLogs"]["enabled"] is True
@@ -353,7 +356,10 @@ def test_cloudfront_redirects_to_https_everywhere_and_disables_cache_for_the_alb
     assert props["loggingConfig"]["bucket"].endswith(".s3.amazonaws.com")
     # The ALB origin speaks HTTPS only and carries the origin secret.
     alb_origin = next(o for o in props["origins"] if o["originId"] == "alb")
-    assert alb_origin["customOriginConfig"]["originProtocolPolicy"] == "https-only"
+    # An internal ALB: HTTPS only on its VPC origin (tests/test_vpc_origin.py).
+    if edge_cfg(plan)["albScheme"] == "internet-facing":
+        assert alb_origin["customOriginConfig"]["originProtocolPolicy"] == "https-only"
+        assert alb_origin["customOriginConfig"]["originSslProtocols"] == ["TLSv1.2"]
     assert alb_origin["customHeaders"] == [{"name": "X-Origin-Verify", "value": "[secret]"}]
     # The static web origin is S3 through origin access control, not a public website endpoint.
     web = next(o for o in props["origins"] if o["originId"] == "web")

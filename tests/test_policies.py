@@ -146,11 +146,14 @@ def _lt_unencrypted(plan):
 
 
 def _distribution_without_waf(plan):
-    """No web ACL on the distribution: the ALB behind it is then an HTTP(S) entry without a WAF
-    too (internet-entry-behind-waf reports its listeners)."""
+    """No web ACL on the distribution: an internet-facing ALB behind it is then an HTTP(S) entry
+    without a WAF too (internet-entry-behind-waf reports its listeners); an internal one has no
+    entry but the distribution, which cloudfront-waf reports."""
     dist = _find(plan, "aws:cloudfront/distribution:Distribution")
     dist["props"].pop("webAclId")
     alb = _find(plan, "aws:lb/loadBalancer:LoadBalancer", lambda r: r["props"]["loadBalancerType"] == "application")
+    if alb["props"]["internal"]:
+        return {dist["urn"]}
     listeners = [r["urn"] for r in plan["resources"] if r["type"] == "aws:lb/listener:Listener" and r["parent"] == alb["urn"]]
     return {dist["urn"]}, {("mandatory", "internet-entry-behind-waf", u) for u in listeners}
 
@@ -283,6 +286,7 @@ MUTATIONS: list[tuple[str, str, str, Callable[[dict[str, Any]], Any]]] = [
     ("cloudfront-https-only", "mandatory", "production", _cloudfront_behaviour_http),
     ("cloudfront-min-tls", "mandatory", "production", _cloudfront_old_tls),
     ("cloudfront-waf", "mandatory", "dev", _distribution_without_waf),
+    ("cloudfront-waf", "mandatory", "nas-migration", _distribution_without_waf),
     (
         "alb-drop-invalid-headers",
         "mandatory",
@@ -373,10 +377,12 @@ def _without_waf_exceptions(plan):
 
 
 def _alb_open_to_the_internet(plan):
-    """The ALB admits the internet directly (CloudFront and its WAF bypassed): both listeners."""
+    """The ALB made internet-facing and admitting the internet directly (CloudFront and its WAF
+    bypassed): both listeners."""
     sg = _find(plan, SG, lambda r: r["name"].endswith("-alb-sg"))
     sg["props"]["ingress"].append({"protocol": "tcp", "fromPort": 443, "toPort": 443, "cidrBlocks": ["0.0.0.0/0"]})
     alb = _find(plan, "aws:lb/loadBalancer:LoadBalancer", lambda r: r["props"]["loadBalancerType"] == "application")
+    alb["props"]["internal"] = False
     return {
         r["urn"]
         for r in plan["resources"]
@@ -393,6 +399,31 @@ def _alb_no_longer_behind_cloudfront(plan):
     alb = _find(plan, "aws:lb/loadBalancer:LoadBalancer", lambda r: r["props"]["loadBalancerType"] == "application")
     dist["dependsOn"] = [d for d in dist["dependsOn"] if d != alb["urn"]]
     return {r["urn"] for r in plan["resources"] if r["type"] == "aws:lb/listener:Listener" and r["parent"] == alb["urn"]}
+
+
+def _internal_alb(plan):
+    return _find(plan, "aws:lb/loadBalancer:LoadBalancer", lambda r: r["props"]["loadBalancerType"] == "application")
+
+
+def _internal_alb_without_vpc_origin(plan):
+    """The VPC origin gone (the distribution still names its id): nothing reaches the ALB."""
+    plan["resources"] = [r for r in plan["resources"] if r["type"] != "aws:cloudfront/vpcOrigin:VpcOrigin"]
+    return _internal_alb(plan)["urn"]
+
+
+def _vpc_origin_unused(plan):
+    """The distribution's ALB origin back to a custom origin: the VPC origin serves no one."""
+    dist = _find(plan, "aws:cloudfront/distribution:Distribution")
+    (alb_origin,) = [o for o in dist["props"]["origins"] if "vpcOriginConfig" in o]
+    alb_origin.pop("vpcOriginConfig")
+    alb_origin["customOriginConfig"] = {
+        "httpPort": 80,
+        "httpsPort": 443,
+        "originProtocolPolicy": "https-only",
+        "originSslProtocols": ["TLSv1.2"],
+    }
+    dist["dependsOn"] = [d for d in dist["dependsOn"] if "cloudfront/vpcOrigin:VpcOrigin" not in d]
+    return _internal_alb(plan)["urn"]
 
 
 def _web_lifecycle_without_noncurrent(plan):
@@ -511,6 +542,8 @@ MUTATIONS += [
     ("internet-entry-behind-waf", "mandatory", "production", _without_waf_exceptions),
     ("internet-entry-behind-waf", "mandatory", "dev", _alb_open_to_the_internet),
     ("internet-entry-behind-waf", "mandatory", "nas-migration", _alb_no_longer_behind_cloudfront),
+    ("internal-alb-behind-vpc-origin", "mandatory", "dev", _internal_alb_without_vpc_origin),
+    ("internal-alb-behind-vpc-origin", "mandatory", "dev", _vpc_origin_unused),
     (
         "s3-access-logging",
         "mandatory",

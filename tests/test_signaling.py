@@ -87,8 +87,12 @@ def test_release_waits_for_secrets_and_the_lb_controller(plan):
 def test_network_policy_inputs(plan):
     values = signaling_release(plan)["props"]["values"]
     np = values["networkPolicy"]
+    # The load balancers' subnets: the ALB's (private when it is internal) and the NLB's (public).
+    lbs = [r for r in plan.of_type("aws:lb/loadBalancer:LoadBalancer")]
+    subnets = {s for lb in lbs for s in lb["props"].get("subnets") or [m["subnetId"] for m in lb["props"]["subnetMappings"]]}
+    assert set(np["loadBalancerCidrs"]) == {plan.by_id(s)["props"]["cidrBlock"] for s in subnets}
     public = {plan.by_id(s)["props"]["cidrBlock"] for s in plan["outputs"]["publicSubnetIds"]}
-    assert set(np["loadBalancerCidrs"]) == public
+    assert (set(np["loadBalancerCidrs"]) == public) is (plan["config"]["edge"]["albScheme"] == "internet-facing")
     vpc_cidr = plan["config"]["network"]["cidr"]
     if plan["config"]["cache"]["placement"] == "cluster":
         # The in-cluster Valkey of signaling's group: its Service's selector, no CIDR (tests/test_cache_placement.py).

@@ -183,7 +183,9 @@ def test_dev_chart_renders_one_binding_to_the_alb_group():
 
     values = copy.deepcopy(_signaling_values(stack_plan("dev")))
     (tgb,) = by_kind(render(values))["TargetGroupBinding"]
-    assert tgb["metadata"]["name"] == "signaling-alb"
+    # dev's ALB is internal: its groups are new ones (scheme in their names), so is the binding.
+    assert tgb["metadata"]["name"] == "signaling-alb-internal"
+    assert tgb["metadata"]["annotations"] == {"helm.sh/resource-policy": "keep"}
     assert tgb["spec"]["targetGroupARN"] == values["targetGroupBindings"]["alb"]["targetGroupArn"]
     assert tgb["spec"]["targetType"] == "ip" and tgb["spec"]["serviceRef"]["port"] == "websocket"
 

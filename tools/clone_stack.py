@@ -213,6 +213,9 @@ def clone_config(
         )
     edge["restrictToAllowList"] = True
     edge["albDeletionProtection"] = False
+    # A new stage has no live ALB to move: the secure default (internal, behind a VPC origin),
+    # whatever scheme the template's live ALB keeps until its planned move.
+    edge.pop("albScheme", None)
     if not nlb_listeners(edge.get("signalingEntry", "nlb"), sections["turn"].get("tlsEntry", "nlb")):
         # No NLB in the template: its keys would be refused (StackConfig._nlb_problems).
         edge.pop("nlbDeletionProtection", None)

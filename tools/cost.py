@@ -682,6 +682,9 @@ _FREE_PREFIXES = (
     "aws:cloudfront/responseHeadersPolicy",
     "aws:cloudfront/cachePolicy",
     "aws:cloudfront/originRequestPolicy",
+    # VPC origins: no additional charge (its ENIs' private IPv4 addresses free as well; AWS,
+    # private-content-vpc-origins.html); the traffic is billed as the distribution's.
+    "aws:cloudfront/vpcOrigin",
     "aws:wafv2/ipSet",
     "aws:rds/parameterGroup",
     "aws:rds/subnetGroup",

@@ -28,6 +28,7 @@ CREATE_MINUTES: dict[str, tuple[float, str]] = {
     "aws:rds/instance:Instance": (10.0, "AWS RDS user guide: 'can take several minutes'; field 8-12 min single-AZ (TF timeout 40m)"),
     "aws:elasticache/replicationGroup:ReplicationGroup": (10.0, "field 8-12 min single node (TF timeout 60m)"),
     "aws:cloudfront/distribution:Distribution": (5.0, "AWS CloudFront: changes propagate 'within minutes'; field 3-6 min to Deployed"),
+    "aws:cloudfront/vpcOrigin:VpcOrigin": (12.0, "AWS CloudFront VPC origins guide: 'up to 15 minutes' to Deployed"),
     "aws:acm/certificateValidation:CertificateValidation": (3.0, "field 1-5 min once the CNAME resolves (TF timeout 75m)"),
     "aws:ec2/natGateway:NatGateway": (2.0, "field 1-3 min until available (TF timeout 10m)"),
     "aws:lb/loadBalancer:LoadBalancer": (3.0, "field 2-4 min until active (TF timeout 10m)"),

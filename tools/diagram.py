@@ -499,7 +499,9 @@ class _Builder:
                 paths[b.get("targetOriginId")].append(b.get("pathPattern", "/* default"))
             for origin in d["props"].get("origins") or []:
                 target = self.refs.resolve(origin.get("domainName"), T_BUCKET, T_LB)
-                self.add_edge(nid, self.node(target), _short_list(paths.get(origin.get("originId"), [origin.get("originId", "")])))
+                label = _short_list(paths.get(origin.get("originId"), [origin.get("originId", "")]))
+                # An internal ALB: CloudFront's ENIs in its subnets, not the internet.
+                self.add_edge(nid, self.node(target), label + (" via VPC origin" if origin.get("vpcOriginConfig") else ""))
         listeners = {li["urn"]: li for li in self.of(T_LISTENER)}
         for li in listeners.values():
             lb = self.refs.resolve(li["props"].get("loadBalancerArn"), T_LB)

@@ -164,6 +164,7 @@ _ID_PREFIX = {
     "aws:ec2/customerGateway:CustomerGateway": "cgw",
     "aws:ec2/vpnConnection:VpnConnection": "vpn",
     "aws:iam/accessKey:AccessKey": "AKIA",
+    "aws:cloudfront/vpcOrigin:VpcOrigin": "vo",  # CloudFront's VPC origin ids start vo_
 }
 
 
@@ -279,6 +280,8 @@ _COMPUTED: dict[str, Any] = {
         "hostedZoneId": "Z2FDTNDATAQYW2",  # CloudFront's fixed alias zone
         "arn": f"arn:aws:cloudfront::{ACCOUNT_ID}:distribution/{rid}",
     },
+    # Global, like distributions: arn:aws:cloudfront::<account>:vpcorigin/<id>.
+    "aws:cloudfront/vpcOrigin:VpcOrigin": lambda m, name, rid, inputs: {"arn": f"arn:aws:cloudfront::{ACCOUNT_ID}:vpcorigin/{rid}"},
     "aws:wafv2/webAcl:WebAcl": _wafv2_global("webacl"),
     "aws:wafv2/ipSet:IpSet": _wafv2_global("ipset"),
     "aws:acm/certificate:Certificate": lambda m, name, rid, inputs: {

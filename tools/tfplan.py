@@ -37,6 +37,7 @@ TYPES = {
     "aws:cloudfront/distribution:Distribution": "aws_cloudfront_distribution",
     "aws:cloudfront/originAccessControl:OriginAccessControl": "aws_cloudfront_origin_access_control",
     "aws:cloudfront/responseHeadersPolicy:ResponseHeadersPolicy": "aws_cloudfront_response_headers_policy",
+    "aws:cloudfront/vpcOrigin:VpcOrigin": "aws_cloudfront_vpc_origin",
     "aws:cloudwatch/logGroup:LogGroup": "aws_cloudwatch_log_group",
     "aws:cloudwatch/logResourcePolicy:LogResourcePolicy": "aws_cloudwatch_log_resource_policy",
     "aws:cloudwatch/metricAlarm:MetricAlarm": "aws_cloudwatch_metric_alarm",

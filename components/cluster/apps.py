@@ -138,6 +138,9 @@ class AppsArgs:
     prometheus_address: str | None
     # The telemetry tier's Zipkin endpoint (the OpenTelemetry collector); None: no tracing.
     zipkin_endpoint: str | None = None
+    # Appended to the ALB TargetGroupBinding's name ("-internal" behind a VPC origin): a
+    # binding's target group cannot change, a new group needs a new binding.
+    alb_binding_suffix: str = ""
     redis_egress: tuple[Sequence[str | Mapping[str, Any]], int] | None = None
     # The namespace object (the signaling tier creates it) before the Secrets in it.
     namespace_deps: Sequence[pulumi.Resource] = field(default_factory=tuple)
@@ -192,7 +195,9 @@ def release_values(args: AppsArgs, name: str, app: AppConfig) -> dict[str, Any]:
             "redis": redis_egress_values(redis_cidrs, redis_port),
             "awsApis": {"exceptCidrs": [args.vpc_cidr]},
         },
-        "targetGroupBinding": {"targetGroupArn": args.alb_target_group_arns[app.host]},
+        # The suffix only where set: today's values (and bindings) stay as they are elsewhere.
+        "targetGroupBinding": {"targetGroupArn": args.alb_target_group_arns[app.host]}
+        | ({"nameSuffix": args.alb_binding_suffix} if args.alb_binding_suffix else {}),
         "canary": {
             "enabled": app.canary.enabled,
             "steps": list(app.canary.steps),

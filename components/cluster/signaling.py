@@ -55,6 +55,8 @@ class SignalingArgs:
     depends_on: Sequence[pulumi.Resource] = ()
     # The ALB's ws.<domain> target group (edge.signalingEntry cdn), see nlb_target_group_arn.
     alb_target_group_arn: pulumi.Input[str] | None = None
+    # Appended to the ALB binding's name (AppsArgs.alb_binding_suffix).
+    alb_binding_suffix: str = ""
 
 
 def release_values(args: SignalingArgs) -> dict[str, Any]:
@@ -91,7 +93,8 @@ def release_values(args: SignalingArgs) -> dict[str, Any]:
         },
         "targetGroupBindings": {
             # The ALB's host target groups serve the apps; this release binds only the ws.<domain> one.
-            "alb": {"targetGroupArn": args.alb_target_group_arn or ""},
+            "alb": {"targetGroupArn": args.alb_target_group_arn or ""}
+            | ({"nameSuffix": args.alb_binding_suffix} if args.alb_target_group_arn is not None and args.alb_binding_suffix else {}),
             "nlb": {"targetGroupArn": args.nlb_target_group_arn or ""},
         },
         "monitoring": {

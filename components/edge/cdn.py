@@ -69,6 +69,9 @@ class CdnArgs:
     # More names the distribution answers whose DNS records another component owns (the
     # migration's weighted cutover name): aliases here, no A/AAAA records from this component.
     extra_aliases: Sequence[str] = ()
+    # The CloudFront VPC origin of an internal ALB (Edge.alb_vpc_origin_id); None: the ALB is
+    # internet-facing and reached as a custom origin.
+    alb_vpc_origin_id: pulumi.Input[str] | None = None
 
 
 class Cdn(pulumi.ComponentResource):
@@ -154,6 +157,23 @@ class Cdn(pulumi.ComponentResource):
         )
 
         web_origin, alb_origin, files_origin = "web", "alb", "files"
+        timeouts = {"origin_read_timeout": 60, "origin_keepalive_timeout": 60}
+        # An internal ALB through its VPC origin (protocol, ports and TLS live on the VPC origin);
+        # an internet-facing one as a custom origin. The secret header either way: inside the
+        # VPC anything could otherwise reach the listener.
+        reach = (
+            {"vpc_origin_config": {"vpc_origin_id": args.alb_vpc_origin_id, **timeouts}}
+            if args.alb_vpc_origin_id is not None
+            else {
+                "custom_origin_config": {
+                    "http_port": 80,
+                    "https_port": 443,
+                    "origin_protocol_policy": "https-only",
+                    "origin_ssl_protocols": ["TLSv1.2"],
+                    **timeouts,
+                }
+            }
+        )
         origins = [
             {
                 "origin_id": web_origin,
@@ -163,14 +183,7 @@ class Cdn(pulumi.ComponentResource):
             {
                 "origin_id": alb_origin,
                 "domain_name": args.alb_dns_name,
-                "custom_origin_config": {
-                    "http_port": 80,
-                    "https_port": 443,
-                    "origin_protocol_policy": "https-only",
-                    "origin_ssl_protocols": ["TLSv1.2"],
-                    "origin_read_timeout": 60,
-                    "origin_keepalive_timeout": 60,
-                },
+                **reach,
                 "custom_headers": [{"name": args.origin_header_name, "value": args.origin_secret_value}],
             },
         ]

@@ -1,10 +1,12 @@
-"""The stage's load balancers: ONE internet-facing ALB (host rules, CloudFront only) and,
+"""The stage's load balancers: ONE ALB (host rules, CloudFront only: internal behind a CloudFront
+VPC origin, or internet-facing behind a custom origin, `edge.albScheme`) and,
 where a listener needs it, an NLB for long-lived WebSocket signaling and TURN over TLS, with
 their security groups, target groups (bound to pods/instances by the cluster and TURN tiers)
 and access logs.
 
 Traffic paths:
   viewer -> CloudFront (+WAF) -> ALB :443 (origin-facing prefix list + secret header)
+            internal: through the VPC origin's ENIs in the private subnets; else over the internet
          -> ip target group per host (EKS pods through TargetGroupBinding)
   client -> NLB :443 TLS (wildcard cert)  -> signaling pods :8080 (ip targets)    [signalingEntry nlb]
   client -> CloudFront /ws* -> ALB rule ws.<domain> -> signaling pods :8080       [signalingEntry cdn]
@@ -71,6 +73,8 @@ class EdgeArgs:
     azs: Sequence[str]
     # One public subnet per AZ, in the order of `azs`.
     public_subnet_ids: Sequence[pulumi.Input[str]]
+    # One private subnet per AZ (default route to the NAT, where the nodes live): an internal ALB's.
+    private_subnet_ids: Sequence[pulumi.Input[str]]
     # The regional wildcard certificate (validated) for the ALB and NLB listeners.
     certificate_arn: pulumi.Input[str]
     # More full names the apex host's rule answers (the migration's cutover name, served like the apex).
@@ -139,6 +143,8 @@ class Edge(pulumi.ComponentResource):
     `nlb_security_group_id`, `alb_arn`, `alb_dns_name`, `nlb_arn`, `nlb_dns_name`, `nlb_static_ips`,
     `alb_arn_suffix`, `nlb_arn_suffix`, `alb_target_group_arn_suffixes` (host name -> suffix),
     `nlb_target_group_arn_suffixes` ("signaling"/"turn" -> suffix) for CloudWatch dimensions,
+    `alb_vpc_origin_id`, `alb_vpc_origin_arn` (the CloudFront VPC origin of an internal ALB; None
+    for an internet-facing one),
     `origin_header_name`, `origin_secret_value` (secret), `origin_secret_arn`,
     `signaling_url`, `turns_url`, `turns_host`. Whatever belongs to an absent NLB or listener is
     None (`nlb_static_ips` [], `nlb_target_group_arn_suffixes` {}).
@@ -162,6 +168,9 @@ class Edge(pulumi.ComponentResource):
             "albSecurityGroupId": self.alb_security_group_id,
             "albTargetGroupArns": self.alb_target_group_arns,
             "albArnSuffix": self.alb_arn_suffix,
+            "albScheme": args.config.alb_scheme,
+            "vpcOriginId": self.alb_vpc_origin_id,
+            "vpcOriginArn": self.alb_vpc_origin_arn,
             "albTargetGroupArnSuffixes": self.alb_target_group_arn_suffixes,
             "nlbArn": self.nlb_arn,
             "nlbArnSuffix": self.nlb_arn_suffix,
@@ -285,6 +294,10 @@ class Edge(pulumi.ComponentResource):
             | {h.health_check_port for h in args.config.alb_hosts if h.health_check_port}
             | signaling_ports
         )
+        # The same single rule for both schemes: CloudFront's VPC origin guide lets an origin's
+        # group admit the origin-facing prefix list ("Option 1", usable before the VPC origin
+        # exists; the service-managed CloudFront-VPCOrigins-Service-SG only appears after it),
+        # https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/private-content-vpc-origins.html
         self.alb_security_group = aws.ec2.SecurityGroup(
             f"{stage}-alb-sg",
             vpc_id=args.vpc_id,
@@ -306,11 +319,14 @@ class Edge(pulumi.ComponentResource):
         )
         self.alb_security_group_id = self.alb_security_group.id
 
+        internal = args.config.alb_internal
         self.alb = aws.lb.LoadBalancer(
             f"{stage}-alb",
             load_balancer_type="application",
-            internal=False,
-            subnets=list(args.public_subnet_ids),
+            # Internal: no public address, in the nodes' private subnets; CloudFront's VPC origin
+            # is the only way in. Changing the scheme replaces the ALB (docs/edge.md migration).
+            internal=internal,
+            subnets=list(args.private_subnet_ids if internal else args.public_subnet_ids),
             security_groups=[self.alb_security_group.id],
             drop_invalid_header_fields=True,
             enable_deletion_protection=args.config.alb_deletion_protection,
@@ -323,12 +339,25 @@ class Edge(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.log_bucket.policy]),
         )
         alb_child = pulumi.ResourceOptions(parent=self.alb)
+        # A target group serves one load balancer: a scheme change (a new ALB, created before the
+        # old one is deleted) needs new groups, so the scheme joins their names' replace keys.
+        # Internet-facing adds nothing: today's names (and groups) stay.
+        self._alb_tg_keys: tuple[str, ...] = ("internal",) if internal else ()
 
         self.alb_target_groups: dict[str, aws.lb.TargetGroup] = {}
         for host in args.config.alb_hosts:
             health_port = str(host.health_check_port) if host.health_check_port else "traffic-port"
             self.alb_target_groups[host.name] = self._ip_target_group(
-                stage, args, host.name, "HTTP", host.port, (host.health_check_path, health_port), interval=15, unhealthy=3, parent=self.alb
+                stage,
+                args,
+                host.name,
+                "HTTP",
+                host.port,
+                (host.health_check_path, health_port),
+                interval=15,
+                unhealthy=3,
+                parent=self.alb,
+                replace_keys=self._alb_tg_keys,
             )
         self.alb_target_group_arns: dict[str, pulumi.Output[str]] = {n: tg.arn for n, tg in self.alb_target_groups.items()}
         # CloudWatch dimensions (TargetGroup, LoadBalancer) take the ARN suffixes.
@@ -358,9 +387,10 @@ class Edge(pulumi.ComponentResource):
             default_actions=[{"type": "redirect", "redirect": {"protocol": "HTTPS", "port": "443", "status_code": "HTTP_301"}}],
             opts=alb_child,
         )
+        self.alb_rules: list[aws.lb.ListenerRule] = []
         for host in args.config.alb_hosts:
             hosts = [f"{host.name}.{args.config.domain}"] + ([args.config.domain, *args.apex_aliases] if host.apex else [])
-            aws.lb.ListenerRule(
+            rule = aws.lb.ListenerRule(
                 f"{stage}-{host.name}-rule",
                 listener_arn=self.https_listener.arn,
                 priority=host.priority,
@@ -372,18 +402,45 @@ class Edge(pulumi.ComponentResource):
                 actions=[{"type": "forward", "target_group_arn": self.alb_target_groups[host.name].arn}],
                 opts=pulumi.ResourceOptions(parent=self.https_listener),
             )
+            self.alb_rules.append(rule)
         self.alb_signaling_target_group_arn = self._alb_signaling(stage, args) if signaling_on_alb else None
         self.alb_arn = self.alb.arn
         self.alb_arn_suffix = self.alb.arn_suffix
         self.alb_dns_name = self.alb.dns_name
+        self.alb_vpc_origin = self._vpc_origin(stage) if internal else None
+        self.alb_vpc_origin_id = self.alb_vpc_origin.id if self.alb_vpc_origin else None
+        self.alb_vpc_origin_arn = self.alb_vpc_origin.arn if self.alb_vpc_origin else None
+
+    def _vpc_origin(self, stage: str) -> aws.cloudfront.VpcOrigin:
+        """How CloudFront reaches the internal ALB: service-managed ENIs in its subnets (the VPC
+        has an internet gateway attached, as VPC origins require; no route through it is used).
+        HTTPS only, TLS 1.2, like the custom origin it replaces: CloudFront checks the ALB's
+        wildcard certificate against the forwarded viewer Host. Created once the listeners and
+        rules exist, so CloudFront never switches to an ALB that answers nothing but 403s."""
+        return aws.cloudfront.VpcOrigin(
+            f"{stage}-alb-origin",
+            vpc_origin_endpoint_config={
+                "name": f"{stage}-alb",
+                "arn": self.alb.arn,
+                "http_port": 80,
+                "https_port": 443,
+                "origin_protocol_policy": "https-only",
+                "origin_ssl_protocols": {"items": ["TLSv1.2"], "quantity": 1},
+            },
+            # AWS: "Deployed" takes up to 15 minutes (the provider's default wait); replacing a
+            # live stage's ALB must not fail on a slow deployment.
+            timeouts={"create": "30m", "update": "30m", "delete": "30m"},
+            tags={"Name": f"{stage}-alb"},
+            opts=pulumi.ResourceOptions(parent=self.alb, depends_on=[self.https_listener, *self.alb_rules]),
+        )
 
     def _alb_signaling(self, stage: str, args: EdgeArgs) -> pulumi.Output[str]:
         """wss://ws.<domain>/ws through CloudFront (+WAF, /ws* behaviour, Host forwarded): the
         host rule ws.<domain> -> an ip target group the signaling release binds its pods to.
         Idle upgraded connections: ALB 600 s, CloudFront 10 min (docs/edge.md)."""
-        group = self._signaling_target_group(stage, args, "ws", "HTTP", parent=self.alb)
+        group = self._signaling_target_group(stage, args, "ws", "HTTP", parent=self.alb, replace_keys=self._alb_tg_keys)
         ws_paths = [p for p in CDN_ALB_PATHS if p.startswith("/ws")]
-        aws.lb.ListenerRule(
+        rule = aws.lb.ListenerRule(
             f"{stage}-ws-rule",
             listener_arn=self.https_listener.arn,
             priority=SIGNALING_RULE_PRIORITY,
@@ -395,17 +452,29 @@ class Edge(pulumi.ComponentResource):
             actions=[{"type": "forward", "target_group_arn": group.arn}],
             opts=pulumi.ResourceOptions(parent=self.https_listener),
         )
+        self.alb_rules.append(rule)
         # The unhealthy-targets alarm (EdgeAlarms) under the host it serves.
         self.alb_target_group_arn_suffixes["ws"] = group.arn_suffix
         return group.arn
 
-    def _signaling_target_group(self, stage: str, args: EdgeArgs, label: str, protocol: str, parent: pulumi.Resource) -> aws.lb.TargetGroup:
+    def _signaling_target_group(
+        self, stage: str, args: EdgeArgs, label: str, protocol: str, parent: pulumi.Resource, replace_keys: Sequence[object] = ()
+    ) -> aws.lb.TargetGroup:
         """The signaling pods on either load balancer: TCP behind the NLB's TLS listener,
         HTTP/1.1 (WebSocket upgrades) behind the ALB. The readiness endpoint proves the WebSocket
         path works (seed 000 postmortem), not just that the process is up."""
         health = (args.signaling_health_path, str(args.ctx.ports.signaling_metrics))
         return self._ip_target_group(
-            stage, args, label, protocol, args.ctx.ports.signaling_http, health, interval=10, unhealthy=2, parent=parent
+            stage,
+            args,
+            label,
+            protocol,
+            args.ctx.ports.signaling_http,
+            health,
+            interval=10,
+            unhealthy=2,
+            parent=parent,
+            replace_keys=replace_keys,
         )
 
     def _ip_target_group(
@@ -420,13 +489,15 @@ class Edge(pulumi.ComponentResource):
         interval: int,
         unhealthy: int,
         parent: pulumi.Resource,
+        replace_keys: Sequence[object] = (),
     ) -> aws.lb.TargetGroup:
         """Pods as ip targets, bound by the load balancer controller (TargetGroupBinding);
-        `health` is the HTTP check's (path, port)."""
+        `health` is the HTTP check's (path, port); `replace_keys` more of what must give the
+        group a new name (the ALB's scheme)."""
         http = {"protocol_version": "HTTP1"} if protocol == "HTTP" else {}
         return aws.lb.TargetGroup(
             f"{stage}-{label}-tg",
-            name=target_group_name(stage, label, args.vpc_id, "ip", protocol, *http.values(), port),
+            name=target_group_name(stage, label, args.vpc_id, "ip", protocol, *http.values(), port, *replace_keys),
             target_type="ip",
             protocol=protocol,
             port=port,
