@@ -25,8 +25,9 @@ plan: $(STAMP)
 
 # Real tools from the OS packages, installed when missing and we are root: coturn (real-TURN
 # tests), promtool from `prometheus` (alert rules) and amtool from `prometheus-alertmanager`
-# (Alertmanager config and routes). Tests that need one skip loudly without it.
-OS_TOOLS := turnserver:coturn promtool:prometheus amtool:prometheus-alertmanager
+# (Alertmanager config and routes), redis-server (the in-cluster Valkey's rendered valkey.conf).
+# Tests that need one skip loudly without it.
+OS_TOOLS := turnserver:coturn promtool:prometheus amtool:prometheus-alertmanager redis-server:redis-server
 ostools:
 	@missing=""; for pair in $(OS_TOOLS); do \
 	  command -v "$${pair%%:*}" >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; \

@@ -728,6 +728,14 @@ class CacheGroupConfig(Model):
     # What Redis does when memory is full: a cache may evict (allkeys-lru); pub/sub and
     # streams must not silently lose data (noeviction: writes fail and the alarm fires).
     maxmemory_policy: MaxmemoryPolicy = "volatile-lru"
+    # placement cluster only: the pod's maxmemory (its memory limit adds headroom above it).
+    # ElastiCache sizes memory by nodeType; in the cluster there is no node type. Left out of
+    # the plan's config while unset (ElastiCache stages).
+    memory_mib: int | None = Field(default=None, ge=32, le=1024, exclude_if=lambda v: v is None)
+
+    @property
+    def maxmemory_mib(self) -> int:
+        return self.memory_mib if self.memory_mib is not None else CLUSTER_CACHE_DEFAULT_MIB
 
 
 # Group names go into replication group ids ("<stage>-<group>", at most 40 chars).
@@ -736,7 +744,21 @@ CacheGroupName = Annotated[
 ]
 
 
+# maxmemory of an in-cluster group without memoryMib: ample for a development stage's cache
+# and pub/sub (a cache.t4g.micro offers ~0.4 GiB), small enough to fit a t4g.medium system node.
+CLUSTER_CACHE_DEFAULT_MIB = 128
+
+
+class CachePlacement(StrEnum):
+    # ElastiCache replication groups: TLS, AUTH, Multi-AZ with replicas, snapshots, alarms.
+    ELASTICACHE = "elasticache"
+    # One Valkey pod per group in the cluster (charts/valkey): sleeps with the nodes, no TLS,
+    # no replica, no snapshot. Only where protectData is false (docs/data.md "In-cluster cache").
+    CLUSTER = "cluster"
+
+
 class CacheConfig(Model):
+    placement: CachePlacement = CachePlacement.ELASTICACHE
     # Valkey: Redis-7.2-compatible, node price 20 % below Redis OSS. redis -> valkey is an online
     # in-place upgrade (pulumi-aws updates the group); valkey -> redis forces a replacement.
     engine: Literal["redis", "valkey"] = "valkey"
@@ -752,13 +774,45 @@ class CacheConfig(Model):
     apply_immediately: bool = False
 
     @model_validator(mode="after")
-    def _check(self) -> CacheConfig:
+    def _check(self, info: ValidationInfo) -> CacheConfig:
         if self.engine_version not in CACHE_VERSIONS[self.engine]:
             raise ValueError(
                 f"engineVersion: {self.engine} {self.engine_version} is not offered by ElastiCache; "
                 f"allowed for {self.engine}: {', '.join(CACHE_VERSIONS[self.engine])}"
             )
+        problems = self._placement_problems(bool((info.context or {}).get("protect_data")))
+        if problems:
+            raise _MultiProblem(problems)
         return self
+
+    def _placement_problems(self, protect: bool) -> list[str]:
+        if self.placement == CachePlacement.ELASTICACHE:
+            return [
+                f"groups.{g}.memoryMib: only for placement cluster (ElastiCache sizes memory by nodeType); drop the key"
+                for g, gcfg in self.groups.items()
+                if gcfg.memory_mib is not None
+            ]
+        problems = []
+        if protect:
+            problems.append(
+                "placement: cluster is not allowed while protectData is true (a stage holding data keeps a managed, "
+                "Multi-AZ, backed-up cache); allowed: elasticache"
+            )
+        if self.engine != "valkey":
+            problems.append(f"placement: cluster runs the official Valkey image; set engine: valkey (not {self.engine})")
+        for g, gcfg in self.groups.items():
+            if gcfg.replicas:
+                problems.append(
+                    f"groups.{g}.replicas: placement cluster runs one pod per group with no replica and no failover; "
+                    f"set replicas: 0 or placement: elasticache"
+                )
+            if "node_type" in gcfg.model_fields_set:
+                problems.append(f"groups.{g}.nodeType: means nothing in placement cluster; size the pod with memoryMib (32-1024)")
+        return problems
+
+    @property
+    def in_cluster(self) -> bool:
+        return self.placement == CachePlacement.CLUSTER
 
     @property
     def parameter_family(self) -> str:

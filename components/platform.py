@@ -9,7 +9,7 @@ here returning its components (a typed result where it has several); `__init__` 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import pulumi
@@ -18,7 +18,7 @@ import pulumi_aws as aws
 from components.alerting.nat_alarms import NatAlarms, NatAlarmsArgs
 from components.alerting.notifications import Notifications, NotificationsArgs, TopicRef
 from components.alerting.ws_canary import WsCanary, WsCanaryArgs
-from components.cluster.alert_rules import app_rule_groups, turn_rule_groups
+from components.cluster.alert_rules import app_rule_groups, cache_rule_groups, turn_rule_groups
 from components.cluster.apps import Apps, AppsArgs, DatabaseAccess
 from components.cluster.autoscaler import NodeAutoscaler, NodeAutoscalerArgs
 from components.cluster.ci_runner import CiRunner, CiRunnerArgs
@@ -29,6 +29,8 @@ from components.cluster.monitoring import NAMESPACE as MONITORING_NAMESPACE
 from components.cluster.monitoring import PROMETHEUS_PORT, PROMETHEUS_SERVICE, Monitoring, MonitoringArgs
 from components.cluster.signaling import Signaling, SignalingArgs
 from components.cluster.telemetry import Telemetry, TelemetryArgs, grafana_datasources, pods_log_group_arn
+from components.cluster.valkey import NAMESPACE as VALKEY_NAMESPACE
+from components.cluster.valkey import InClusterCache, InClusterCacheArgs
 from components.config import StackConfig
 from components.context import StageContext, build_foundation, stage_tags
 from components.data.backup import Backup, BackupArgs
@@ -93,7 +95,13 @@ class AlertingTier:
 @dataclass(frozen=True)
 class DataTier:
     database: Database
-    cache: Cache
+    # ElastiCache, or Valkey pods in the cluster (cache.placement): both expose
+    # connection_urls / primary_endpoints per group.
+    cache: Cache | InClusterCache
+
+    @property
+    def elasticache(self) -> Cache | None:
+        return self.cache if isinstance(self.cache, Cache) else None
 
 
 @dataclass(frozen=True)
@@ -340,6 +348,8 @@ class Platform(pulumi.ComponentResource):
                             bandwidth_mbps=cfg.turn.node_bandwidth_mbps * cfg.turn.bandwidth_alarm_percent / 100,
                             allocations=cfg.turn.total_quota * cfg.turn.bandwidth_alarm_percent // 100,
                         ),
+                        # The in-cluster cache has no CloudWatch alarm: Prometheus watches its pods.
+                        *(cache_rule_groups(VALKEY_NAMESPACE) if cfg.cache.in_cluster else []),
                     ],
                     turn_targets=[(f"{stage}-turn-{i + 1}", node.private_ip) for i, node in enumerate(self.turn.instances)],
                     grafana_datasources=grafana_datasources(
@@ -406,8 +416,9 @@ class Platform(pulumi.ComponentResource):
 
     def _other_alarm_topics(self) -> list[TopicRef]:
         """Alarm topics beside the critical and the alarm topic: the us-east-1 edge topic and
-        ElastiCache's (unencrypted) events topic."""
-        topics = [TopicRef("cache-events", self.data.cache.events_topic_arn)]
+        ElastiCache's (unencrypted) events topic (none with the cache in the cluster)."""
+        elasticache = self.data.elasticache
+        topics = [TopicRef("cache-events", elasticache.events_topic_arn)] if elasticache else []
         if self.edge.alarms:
             topics.append(TopicRef("global", self.edge.alarms.global_alarm_topic_arn, self.ctx.us_east_1))
         return topics
@@ -469,8 +480,19 @@ class Platform(pulumi.ComponentResource):
                     database_name=cfg.database.database_name,
                 )
             )
-        cache = self._regional("cache", Cache, CacheArgs(ctx=ctx, config=cfg.cache, placement=isolated, allowed_security_group_ids=clients))
-        return DataTier(database, cache)
+        return DataTier(database, self._cache(cfg, ctx, isolated, clients))
+
+    def _cache(self, cfg: StackConfig, ctx: StageContext, isolated: DataPlacement, clients: list) -> Cache | InClusterCache:
+        """ElastiCache in the isolated subnets, or (cache.placement cluster) Valkey pods on the
+        system nodes that sleep with them; no ElastiCache resource exists then."""
+        if not cfg.cache.in_cluster:
+            return self._regional(
+                "cache", Cache, CacheArgs(ctx=ctx, config=cfg.cache, placement=isolated, allowed_security_group_ids=clients)
+            )
+        # The pods land beside the add-ons; signaling and the apps (their namespace) are the clients.
+        nodes = self.cluster.cluster
+        pods = InClusterCacheArgs(ctx=ctx, config=cfg.cache, cluster=nodes.access, client_namespace=cfg.signaling.namespace)
+        return self._regional("cache", InClusterCache, replace(pods, node_selector=SYSTEM_NODES, depends_on=nodes.node_groups))
 
     def _resilience(self, cfg: StackConfig, ctx: StageContext) -> ResilienceTier:
         stage = cfg.stage
@@ -542,7 +564,7 @@ class Platform(pulumi.ComponentResource):
                 # Not the adapter: an HPA whose metric is not served yet keeps the replica count and
                 # retries (the install does not wait on it), so it starts serving once the adapter
                 # is up; waiting put ~2 minutes on a first `up`'s critical path (tools plan).
-                depends_on=[cluster.lb_controller, cluster.monitoring_crds, *self.image_cache_deps],
+                depends_on=[cluster.lb_controller, cluster.monitoring_crds, *self.image_cache_deps, *self._cache_release()],
             ),
             # Kubernetes only: no AWS provider to inherit.
             opts=pulumi.ResourceOptions(parent=self),
@@ -601,6 +623,7 @@ class Platform(pulumi.ComponentResource):
                     cluster.lb_controller,
                     cluster.monitoring_crds,
                     *self.image_cache_deps,
+                    *self._cache_release(),
                 ],
             ),
         )
@@ -641,19 +664,31 @@ class Platform(pulumi.ComponentResource):
     def _app_redis(self, cfg: StackConfig) -> dict[str, Any]:
         """The apps' Redis uses: the stage's groups, or during the dual run the NAS Redis for every
         use (the NAS runs one Redis; one pub/sub bus for users on both sides)."""
-        urls = self.data.cache.connection_urls
+        cache = self.data.cache
+        urls = cache.connection_urls
         nas = self._redis_endpoint(cfg)
-        if "redis_egress" not in nas:
-            return {"redis_urls": urls}
-        return {"redis_urls": dict.fromkeys(urls, nas["redis_url"]), "redis_egress": nas["redis_egress"]}
+        if cfg.dual_run_redis is not None and cfg.nas_redis_password is not None:
+            return {"redis_urls": dict.fromkeys(urls, nas["redis_url"]), "redis_egress": nas["redis_egress"]}
+        if isinstance(cache, InClusterCache):
+            # Every group's pods (each rule names its Service's selector), on the Valkey port.
+            return {"redis_urls": urls, "redis_egress": ([cache.egress[g][0] for g in urls], self.ctx.ports.redis)}
+        return {"redis_urls": urls}
+
+    def _cache_release(self) -> list[pulumi.Resource]:
+        """The in-cluster Valkey release (atomic: its pods are ready) before its clients start."""
+        cache = self.data.cache
+        return [cache.release] if isinstance(cache, InClusterCache) else []
 
     def _redis_endpoint(self, cfg: StackConfig) -> dict[str, Any]:
         """REDIS_URL of the signaling pods and where the NetworkPolicy lets them reach it: the
         stage's ElastiCache group, or during the migration's dual run the NAS Redis over the VPN
         (one pub/sub bus for users on both sides; docs/migration.md step 5)."""
-        nas = cfg.dual_run_redis
+        nas, cache, group = cfg.dual_run_redis, self.data.cache, cfg.signaling.redis_group
+        if (nas is None or cfg.nas_redis_password is None) and isinstance(cache, InClusterCache):
+            selector, port = cache.egress[group]
+            return {"redis_url": cache.connection_urls[group], "redis_egress": ([selector], port)}
         if nas is None or cfg.nas_redis_password is None:
-            return {"redis_url": self.data.cache.connection_urls[cfg.signaling.redis_group]}
+            return {"redis_url": cache.connection_urls[group]}
         url = nas_redis_url(nas, cfg.nas_redis_password.get_secret_value())
         return {"redis_url": pulumi.Output.secret(url), "redis_egress": ([f"{nas.host}/32"], nas.port)}
 
@@ -678,7 +713,7 @@ class Platform(pulumi.ComponentResource):
     def _outputs(self, cfg: StackConfig) -> dict[str, Any]:
         found, net, edge, lbs, cdn = self.foundation, self.network, self.edge, self.edge.lbs, self.edge.cdn
         db, cache, cluster, monitoring, turn = self.data.database, self.data.cache, self.cluster.cluster, self.cluster.monitoring, self.turn
-        telemetry = self.cluster.telemetry
+        telemetry, elasticache = self.cluster.telemetry, self.data.elasticache
         outputs = {
             "region": cfg.region,
             "alarmTopicArn": found.alarm_topic.arn,
@@ -695,10 +730,11 @@ class Platform(pulumi.ComponentResource):
             "dbMasterSecretArn": db.master_secret_arn,
             "dbName": cfg.database.database_name,
             "cacheEndpoints": cache.primary_endpoints,
-            "cacheReaderEndpoints": cache.reader_endpoints,
+            # In-cluster groups have no replica (no reader endpoint) and no ElastiCache events.
+            "cacheReaderEndpoints": elasticache.reader_endpoints if elasticache else None,
             "cacheUrls": pulumi.Output.secret(cache.connection_urls),
             # ElastiCache's events (failover, replacement): unencrypted, ElastiCache cannot use SSE topics.
-            "cacheEventsTopicArn": cache.events_topic_arn,
+            "cacheEventsTopicArn": elasticache.events_topic_arn if elasticache else None,
             "filesBucketName": self.files.bucket_name,
             "backupVaultName": self.resilience.backup.vault.name if self.resilience.backup else None,
             "backupCopyVaultArn": (

@@ -25,6 +25,7 @@ class Ctx:
     high_error_rate: float
     turn_bandwidth_mbps: float
     turn_allocations: int
+    cache_namespace: str
 
 
 @dataclass
@@ -49,6 +50,10 @@ def _app(c: Ctx, **extra: str) -> dict[str, str]:
 
 def _sig(c: Ctx, **extra: str) -> dict[str, str]:
     return {"namespace": c.signaling_namespace, "job": c.signaling_job, **extra}
+
+
+def _valkey(c: Ctx) -> dict[str, str]:
+    return {"namespace": c.cache_namespace, "deployment": "valkey-cache"}
 
 
 def _turn(**extra: str) -> dict[str, str]:
@@ -209,5 +214,12 @@ CASES: dict[str, Callable[[Ctx], Case]] = {
         ],
         quiet=[(_sel("turn_total_allocations", **_turn(type="UDP")), f"{c.turn_allocations // 2}x40")],
         labels={"node": "stage-turn-1"},
+    ),
+    # ---- the in-cluster cache (kube-state-metrics; stages with cache.placement cluster)
+    "InClusterCacheDown": lambda c: Case(
+        # Down since minute 11: 9 minutes at 20m fires; down since minute 17 (a wake-up) does not yet.
+        fire=[(_sel("kube_deployment_status_replicas_available", **_valkey(c)), "1x10 0x30")],
+        quiet=[(_sel("kube_deployment_status_replicas_available", **_valkey(c)), "1x16 0x24")],
+        labels=_valkey(c),
     ),
 }

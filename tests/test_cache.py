@@ -9,7 +9,7 @@ import pytest
 
 from components.config import CacheConfig
 from components.data.cache import connection_url
-from tests.harness import component_plan, config_errors, unit_ctx, unit_placement
+from tests.harness import STACKS, component_plan, config_errors, stack_plan, unit_ctx, unit_placement
 from tests.resource_types import RG
 from tests.test_database import (
     assert_isolated,
@@ -19,6 +19,16 @@ from tests.test_database import (
     node_security_group_id,
     vpc_id,
 )
+
+
+@pytest.fixture(scope="module", params=STACKS)
+def plan(request):
+    """The stages whose cache is ElastiCache; the in-cluster placement (dev) has none of these
+    resources, which tests/test_cache_placement.py asserts."""
+    p = stack_plan(request.param)
+    if p["config"]["cache"]["placement"] != "elasticache":
+        pytest.skip(f"{request.param}: cache.placement {p['config']['cache']['placement']} (no ElastiCache; tests/test_cache_placement.py)")
+    return p
 
 
 def groups(plan) -> dict[str, dict[str, Any]]:

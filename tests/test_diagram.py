@@ -196,7 +196,8 @@ def test_output_is_structurally_valid_mermaid(plan):
     assert text.count("subgraph ") == text.count("\n  end\n") >= 8
     assert all(dg.ID_RE.match(n) for n in d.nodes)
     # One subgraph per tier component, titled with the component type.
-    for kind in ("Network", "Edge", "Dns", "Waf", "Cdn", "Cluster", "Signaling", "Database", "Cache", "FileStorage", "DataKey", "Turn"):
+    cache = "InClusterCache" if plan["config"]["cache"]["placement"] == "cluster" else "Cache"
+    for kind in ("Network", "Edge", "Dns", "Waf", "Cdn", "Cluster", "Signaling", "Database", cache, "FileStorage", "DataKey", "Turn"):
         assert f'["{kind} · ' in text, kind
 
 

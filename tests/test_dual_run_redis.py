@@ -62,7 +62,11 @@ def redis_egress_problems(plan) -> list[str]:
 
 def test_redis_egress_stays_in_the_vpc_without_the_override(plan):
     assert redis_egress_problems(plan) == []
-    assert _release_values(plan)["networkPolicy"]["redis"] == {"cidrs": [plan["config"]["network"]["cidr"]], "port": 6379}
+    redis = _release_values(plan)["networkPolicy"]["redis"]
+    if plan["config"]["cache"]["placement"] == "cluster":  # pods, not CIDRs: tests/test_cache_placement.py
+        assert redis["cidrs"] == [] and [p["namespace"] for p in redis["pods"]] == ["cache"]
+    else:
+        assert redis == {"cidrs": [plan["config"]["network"]["cidr"]], "port": 6379}
 
 
 def test_dual_run_points_the_pods_at_the_nas_redis_and_opens_only_that():

@@ -65,7 +65,10 @@ def test_every_alarm_topic_reaches_its_recipients(plan):
     # Every other alarm topic of the stage (us-east-1 edge alarms, ElastiCache events) warns.
     for arn in set(who) - {critical}:
         assert who[arn] == set(n["warningEmails"]) | slack, arn
-    assert plan["outputs"]["globalAlarmTopicArn"] in who and len(who) >= 4
+    # critical, alarms, global and (ElastiCache stages) the cache events topic.
+    elasticache = plan["config"]["cache"]["placement"] == "elasticache"
+    assert plan["outputs"]["globalAlarmTopicArn"] in who and len(who) >= (4 if elasticache else 3)
+    assert (plan["outputs"]["cacheEventsTopicArn"] in who) == elasticache
     assert all(s["props"]["protocol"] == "email" for s in plan.of_type(SUBSCRIPTION))
     if plan["config"]["protectData"]:
         assert who[critical], "a stage holding real data pages someone"

@@ -257,9 +257,10 @@ MUTATIONS: list[tuple[str, str, str, Callable[[dict[str, Any]], Any]]] = [
     ("rds-backup-retention", "mandatory", "dev", _set(RDS, "backupRetentionPeriod", 0, _primary)),
     ("rds-deletion-protection", "mandatory", "production", _set(RDS, "deletionProtection", False, _primary)),
     ("elasticache-encryption", "mandatory", "production", _set(REDIS, "transitEncryptionEnabled", False)),
-    ("elasticache-encryption", "mandatory", "dev", _set(REDIS, "atRestEncryptionEnabled", False)),
+    # dev's cache runs in the cluster (no ElastiCache): nas-migration carries dev's cases.
+    ("elasticache-encryption", "mandatory", "nas-migration", _set(REDIS, "atRestEncryptionEnabled", False)),
     ("elasticache-auth-token", "mandatory", "production", _set(REDIS, "authToken", _DROP)),
-    ("elasticache-auth-token", "mandatory", "dev", _redis_plain_token),
+    ("elasticache-auth-token", "mandatory", "nas-migration", _redis_plain_token),
     ("elasticache-multi-az-failover", "mandatory", "nas-migration", _redis_single_az_failover),
     ("s3-public-access-block", "mandatory", "production", _drop_for_bucket("BucketPublicAccessBlock")),
     ("s3-public-access-block", "mandatory", "dev", _pab_flag_off),

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from components.cluster.valkey import group_selector
 from components.config_loader import ConfigError, load_stack_config
 from tests.harness import stack_raw, with_overrides
 from tests.resource_types import RELEASE
@@ -93,7 +94,12 @@ def test_network_policy_inputs(plan):
     public = {plan.by_id(s)["props"]["cidrBlock"] for s in plan["outputs"]["publicSubnetIds"]}
     assert (set(np["loadBalancerCidrs"]) == public) is (plan["config"]["edge"]["albScheme"] == "internet-facing")
     vpc_cidr = plan["config"]["network"]["cidr"]
-    assert np["redis"] == {"cidrs": [vpc_cidr], "port": 6379}
+    if plan["config"]["cache"]["placement"] == "cluster":
+        # The in-cluster Valkey of signaling's group: its Service's selector, no CIDR (tests/test_cache_placement.py).
+        group = plan["config"]["signaling"]["redisGroup"]
+        assert np["redis"] == {"cidrs": [], "port": 6379, "pods": [{"namespace": "cache", "matchLabels": group_selector(group)}]}
+    else:
+        assert np["redis"] == {"cidrs": [vpc_cidr], "port": 6379}
 
 
 def test_namespace_enforces_restricted_pod_security(plan):

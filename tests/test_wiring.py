@@ -130,13 +130,18 @@ def sns_wiring_problems(plan) -> list[str]:
 
 def test_every_sns_publisher_can_publish_to_its_topic(plan):
     wired = {(r["type"], p) for r, p, _ in _sns_wirings(plan)}
-    # The scan sees the wirings that matter on every stage (alarms, RDS and ElastiCache events).
+    # The scan sees the wirings that matter on every stage (alarms, RDS and ElastiCache events;
+    # a stage whose cache runs in the cluster has no ElastiCache and no events topic).
+    elasticache = plan["config"]["cache"]["placement"] == "elasticache"
     assert {
         ("aws:cloudwatch/metricAlarm:MetricAlarm", "alarmActions"),
         ("aws:rds/eventSubscription:EventSubscription", "snsTopic"),
-        ("aws:elasticache/replicationGroup:ReplicationGroup", "notificationTopicArn"),
+        *([("aws:elasticache/replicationGroup:ReplicationGroup", "notificationTopicArn")] if elasticache else []),
     } <= wired
     assert sns_wiring_problems(plan) == []
+    if not elasticache:
+        assert not [t for t in plan.of_type("aws:sns/topic:Topic") if t["props"]["name"].endswith("-cache-events")]
+        return
     (events,) = [t for t in plan.of_type("aws:sns/topic:Topic") if t["props"]["name"].endswith("-cache-events")]
     assert "kmsMasterKeyId" not in events["props"]
     policy = json.loads(next(p for p in plan.of_type("aws:sns/topicPolicy:TopicPolicy") if p["parent"] == events["urn"])["props"]["policy"])

@@ -196,3 +196,25 @@ def turn_rule_groups(bandwidth_mbps: float, allocations: int, job: str = TURN_JO
             ],
         }
     ]
+
+
+def cache_rule_groups(namespace: str) -> list[dict[str, Any]]:
+    """The in-cluster Valkey (cache.placement cluster) on kube-state-metrics: a group's only pod
+    is not ready (ElastiCache groups have CloudWatch alarms instead). 5 minutes: a wake-up's node
+    start and image pull stay quiet."""
+    return [
+        {
+            "name": "in-cluster-cache",
+            "interval": "30s",
+            "rules": [
+                _rule(
+                    "InClusterCacheDown",
+                    f'kube_deployment_status_replicas_available{{namespace="{namespace}",deployment=~"valkey-.+"}} < 1',
+                    "5m",
+                    "critical",
+                    "An in-cluster cache group has no ready Valkey pod",
+                    "{{ $labels.deployment }} in {{ $labels.namespace }}: REDIS_URL of signaling and the apps points at nothing",
+                ),
+            ],
+        }
+    ]

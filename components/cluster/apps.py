@@ -21,6 +21,7 @@ from pulumi_kubernetes.helm import v3 as helm
 from components.cloudwatch import metric_alarm
 from components.cluster.pod_identity import ClusterAccess, PodRoles
 from components.cluster.releases import helm_release, part_of_labels
+from components.cluster.valkey import redis_egress_values
 from components.config import AppConfig, DeliveryConfig
 from components.context import StageContext
 from components.data.storage import FILES_KEY_PREFIX
@@ -140,7 +141,7 @@ class AppsArgs:
     # Appended to the ALB TargetGroupBinding's name ("-internal" behind a VPC origin): a
     # binding's target group cannot change, a new group needs a new binding.
     alb_binding_suffix: str = ""
-    redis_egress: tuple[Sequence[str], int] | None = None
+    redis_egress: tuple[Sequence[str | Mapping[str, Any]], int] | None = None
     # The namespace object (the signaling tier creates it) before the Secrets in it.
     namespace_deps: Sequence[pulumi.Resource] = field(default_factory=tuple)
     depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
@@ -191,7 +192,7 @@ def release_values(args: AppsArgs, name: str, app: AppConfig) -> dict[str, Any]:
             "enabled": True,
             "loadBalancerCidrs": list(args.lb_subnet_cidrs),
             "database": {"cidrs": list(db.cidrs or args.data_subnet_cidrs), "port": db.port},
-            "redis": {"cidrs": list(redis_cidrs), "port": redis_port},
+            "redis": redis_egress_values(redis_cidrs, redis_port),
             "awsApis": {"exceptCidrs": [args.vpc_cidr]},
         },
         # The suffix only where set: today's values (and bindings) stay as they are elsewhere.

@@ -15,6 +15,7 @@ import pulumi
 from pulumi_kubernetes.core import v1 as core
 
 from components.cluster.releases import helm_release, part_of_labels, stage_namespace
+from components.cluster.valkey import redis_egress_values
 from components.config import SignalingConfig
 from components.context import StageContext
 
@@ -42,8 +43,9 @@ class SignalingArgs:
     # Egress: Redis (isolated subnets) and the TURN nodes both live inside the VPC.
     vpc_cidr: str
     # Where REDIS_URL points when it is not the VPC's ElastiCache (the NAS Redis over the VPN
-    # during the migration's dual run): (CIDRs, port), the only Redis egress the NetworkPolicy allows.
-    redis_egress: tuple[Sequence[str], int] | None = None
+    # during the migration's dual run, or the in-cluster Valkey): (CIDRs or pod selectors, port), the
+    # only Redis egress the NetworkPolicy allows.
+    redis_egress: tuple[Sequence[str | Mapping[str, Any]], int] | None = None
     # Where the pods land (the cluster's signaling node group label and taint).
     node_selector: Mapping[str, str] = field(default_factory=dict)
     # Where nodes pull the image (the stage's pull-through cache); None: config's repository.
@@ -86,7 +88,7 @@ def release_values(args: SignalingArgs) -> dict[str, Any]:
         "networkPolicy": {
             "enabled": True,
             "loadBalancerCidrs": list(args.lb_subnet_cidrs),
-            "redis": {"cidrs": list(redis_cidrs), "port": redis_port},
+            "redis": redis_egress_values(redis_cidrs, redis_port),
             "turn": {"cidrs": [args.vpc_cidr], "ports": list(args.ctx.ports.turn_client_ports)},
         },
         "targetGroupBindings": {
