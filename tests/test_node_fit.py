@@ -88,13 +88,13 @@ def test_dev_signaling_node_holds_the_apps_and_signaling(plans):
     assert sig.group.nodes == 1 and sig.group.instance_type == "t4g.medium"
     assert {"co-talk x2", "signaling x2"} <= set(sig.placed)
     cap = sig.capacity
-    assert (sig.pods, sig.cpu_m, sig.mem_mi) == (10, 1725, 2776) and (cap.pods, cap.cpu_m, cap.mem_mi) == (17, 1930, 3554)
+    assert (sig.pods, sig.cpu_m, sig.mem_mi) == (10, 1705, 2696) and (cap.pods, cap.cpu_m, cap.mem_mi) == (17, 1930, 3554)
     # A third signaling pod at rest (the old min 3) no longer fits the one node: CPU.
     bad = _planted(dev, lambda p: _release(p, SIGNALING_CHART)["autoscaling"].update(minReplicas=3))
-    assert _problems(bad) == ["dev-signaling (1 x t4g.medium): CPU requests 2225m > allocatable 1930m"]
+    assert _problems(bad) == ["dev-signaling (1 x t4g.medium): CPU requests 2205m > allocatable 1930m"]
     # A smaller instance first in the list (t4g.small: 2 GiB) fails on memory.
     small = _planted(dev, lambda p: _group(p, "-signaling").update(instanceTypes=["t4g.small"]))
-    assert _problems(small) == ["dev-signaling (1 x t4g.small): memory requests 2776Mi > allocatable 1572Mi"]
+    assert _problems(small) == ["dev-signaling (1 x t4g.small): memory requests 2696Mi > allocatable 1572Mi"]
 
 
 def test_a_pod_no_group_admits_is_reported(plans):

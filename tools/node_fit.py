@@ -125,7 +125,8 @@ CHARTS: dict[str, list[Workload]] = {
     # kube-prometheus-stack 91.5.1 (prometheus-community/helm-charts): one Prometheus, one
     # Alertmanager, one Grafana, one kube-state-metrics, the operator; node-exporter a DaemonSet.
     # The operator adds a config-reloader sidecar to Prometheus and Alertmanager (its flags
-    # --config-reloader-cpu-request 10m / -memory-request 50Mi); Grafana's sidecars request nothing.
+    # --config-reloader-cpu-request 10m / --config-reloader-memory-request 50Mi defaults, the
+    # operator's docs/operator.md); Grafana's sidecars request nothing.
     "kube-prometheus-stack": [
         _w("prometheus-operator", "prometheusOperator", "prometheusOperator.replicas", 1, "prometheusOperator.resources"),
         _w(
@@ -152,8 +153,9 @@ CHARTS: dict[str, list[Workload]] = {
     ],
     # prometheus-adapter 5.3.0: replicas 1, resources {} (ours are set).
     "prometheus-adapter": [_w("prometheus-adapter", "", "replicas", 1, "resources")],
-    # aws-for-fluent-bit 0.2.0 (aws/eks-charts): a DaemonSet, requests 500m / 500Mi by default (ours are set).
-    "aws-for-fluent-bit": [_w("fluent-bit", "", None, 0, "resources", 500, 500)],
+    # aws-for-fluent-bit 0.2.0 (aws/eks-charts stable/aws-for-fluent-bit): a DaemonSet, 50m / 50Mi,
+    # tolerations [] (ours tolerate every taint: logs of every node).
+    "aws-for-fluent-bit": [_w("fluent-bit", "", None, 0, "resources", 50, 50)],
     # opentelemetry-collector 0.182.0 (open-telemetry/opentelemetry-helm-charts): mode deployment, replicaCount 1, resources {}.
     "opentelemetry-collector": [_w("otel-collector", "", "replicaCount", 1, "resources")],
     # tempo 2.2.4 (grafana/helm-charts, single binary): replicas 1, tempo.resources {}; tempoQuery off.
@@ -173,12 +175,12 @@ ADDONS: dict[str, list[Workload]] = {
     "eks-pod-identity-agent": [_w("eks-pod-identity-agent", "", None, 0, "resources", 0, 0, tolerate_all=True)],
     # CoreDNS: replicaCount 2, 100m / 70Mi each; no node selector, no toleration of our taints.
     "coredns": [_w("coredns", "", "replicaCount", 2, "resources", 100, 70)],
-    # aws-ebs-csi-driver: controller replicaCount 2, six containers of 10m / 40Mi; ebs-csi-node
-    # three containers of 10m / 40Mi. The node DaemonSet is counted on every group (conservative:
-    # a stricter default toleration would only leave the tainted nodes lighter).
+    # aws-ebs-csi-driver (kubernetes-sigs/aws-ebs-csi-driver charts/aws-ebs-csi-driver values.yaml):
+    # controller replicaCount 2, its driver container 10m / 40Mi (the sidecars' resources {}); the
+    # ebs-csi-node DaemonSet 10m / 40Mi with node.tolerateAllTaints true.
     "aws-ebs-csi-driver": [
-        _w("ebs-csi-controller", "controller", "controller.replicaCount", 2, "controller.resources", 60, 240),
-        _w("ebs-csi-node", "node", None, 0, "node.resources", 30, 120, tolerate_all=True),
+        _w("ebs-csi-controller", "controller", "controller.replicaCount", 2, "controller.resources", 10, 40),
+        _w("ebs-csi-node", "node", None, 0, "node.resources", 10, 40, tolerate_all=True),
     ],
 }
 
