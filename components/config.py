@@ -563,7 +563,9 @@ class ClusterConfig(Model):
         {"instanceTypes": ["c7g.large"], "minSize": 1, "desiredSize": 2, "maxSize": 6}
     )
     # The Spring apps' pool (apps.*), tainted for them. Stateless pods: SPOT where data is not protected.
-    api_nodes: NodeGroupConfig = NodeGroupConfig.model_validate(
+    # null: no API pool; the apps run on the signaling nodes (their selector and toleration), which
+    # must then be sized for both (tools/node_fit.py proves it per stage). Only where protectData is false.
+    api_nodes: NodeGroupConfig | None = NodeGroupConfig.model_validate(
         {"instanceTypes": ["c7g.large"], "minSize": 1, "desiredSize": 2, "maxSize": 4}
     )
     addons: AddonVersions = AddonVersions()
@@ -609,7 +611,13 @@ class ClusterConfig(Model):
                 "systemNodes.capacityType: SPOT is not allowed while protectData is true: the system pool holds the Prometheus "
                 "volume, CoreDNS and the controllers; a reclaim of two nodes at once takes them down; use ON_DEMAND"
             )
-        if self.api_nodes.capacity_type == "SPOT" and (info.context or {}).get("protect_data"):
+        if self.api_nodes is None and (info.context or {}).get("protect_data"):
+            raise ValueError(
+                "apiNodes: null is not allowed while protectData is true: a stage holding data keeps the API on its own "
+                "nodes, so an API burst (JVM start-up, a deploy's surge) cannot take CPU from live calls' signaling pods "
+                "and one node's drain or reclaim does not hit both; give apiNodes an instance type and sizes"
+            )
+        if self.api_nodes is not None and self.api_nodes.capacity_type == "SPOT" and (info.context or {}).get("protect_data"):
             raise ValueError(
                 "apiNodes.capacityType: SPOT is not allowed while protectData is true (a reclaim of several nodes at once "
                 "can take the API below its PodDisruptionBudget); use ON_DEMAND"

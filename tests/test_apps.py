@@ -332,7 +332,30 @@ def test_argo_rollouts_is_pinned_and_on_the_system_nodes(plan):
     assert rel["urn"] in app["dependsOn"]  # the CRDs exist before the Rollout
 
 
+def test_apps_share_the_signaling_nodes_without_an_api_pool():
+    # dev (apiNodes: null): the apps take the signaling pool's selector and toleration.
+    plan = stack_plan("dev")
+    assert plan["config"]["cluster"]["apiNodes"] is None
+    assert not [n for n in plan.of_type("aws:eks/nodeGroup:NodeGroup") if n["props"]["nodeGroupName"].endswith("-api")]
+    (app,) = [r for r in local_releases(plan) if r["props"]["name"] == "co-talk-api"]
+    (sig,) = [r for r in local_releases(plan) if r["props"]["name"] == "signaling"]
+    assert app["props"]["values"]["nodeSelector"] == sig["props"]["values"]["nodeSelector"] == {"voip.example.com/pool": "signaling"}
+    assert app["props"]["values"]["tolerations"] == sig["props"]["values"]["tolerations"]
+
+
+def test_no_api_pool_refused_where_data_is_protected():
+    raw, _ = stack_raw("production")
+    cluster = json.loads(raw["voip-infra:cluster"])
+    cluster["apiNodes"] = None  # an explicit YAML null (with_overrides drops None keys)
+    with pytest.raises(ConfigError) as info:
+        load_stack_config("production", {**raw, "voip-infra:cluster": json.dumps(cluster)})
+    assert info.value.lines[0].startswith("error: voip-infra:cluster.apiNodes: null is not allowed while protectData is true")
+
+
 def test_api_node_pool_spot_only_where_data_is_not_protected(plan):
+    if plan["config"]["cluster"]["apiNodes"] is None:
+        assert plan["stack"] == "dev"  # its layout: test_apps_share_the_signaling_nodes_without_an_api_pool
+        return
     (ng,) = [n for n in plan.of_type("aws:eks/nodeGroup:NodeGroup") if n["props"]["nodeGroupName"].endswith("-api")]
     props = ng["props"]
     assert props["labels"] == {"voip.example.com/pool": "api"}

@@ -71,6 +71,9 @@ def test_clone_dev_to_qa_is_free_valid_and_ephemeral(stacks):
     assert not (cfg.edge.alb_deletion_protection or cfg.edge.nlb_deletion_protection or cfg.edge.nlb_static_ips)
     assert cfg.migration is None
     assert cfg.cluster.signaling_nodes.capacity_type == dev.cluster.signaling_nodes.capacity_type
+    # dev's layout carries over: no API pool (apiNodes: null), the apps on the signaling nodes.
+    assert cfg.cluster.api_nodes is None and cfg.cluster.system_nodes == dev.cluster.system_nodes
+    assert cfg.signaling.replicas == dev.signaling.replicas
 
     header = result.path.read_text().split("\nconfig:")[0]
     assert "cloned from dev" in header and "2025-03-01" in header and "ttlDays 7" in header

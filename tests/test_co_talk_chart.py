@@ -238,14 +238,17 @@ def test_config_by_value_credentials_by_secret_reference(rendered):
 
 
 def test_pdb_spread_and_api_nodes(rendered):
-    _, values, kinds = rendered
+    stack, values, kinds = rendered
     selector = the(kinds, "Rollout")["spec"]["selector"]["matchLabels"]
     assert the(kinds, "PodDisruptionBudget")["spec"] == {"maxUnavailable": 1, "selector": {"matchLabels": selector}}
     spread = {t["topologyKey"]: t for t in pod_spec(kinds)["topologySpreadConstraints"]}
     assert spread["topology.kubernetes.io/zone"]["whenUnsatisfiable"] == "DoNotSchedule"
     assert spread["topology.kubernetes.io/zone"]["matchLabelKeys"] == ["rollouts-pod-template-hash"]  # per ReplicaSet
-    assert pod_spec(kinds)["nodeSelector"] == {"voip.example.com/pool": "api"}
+    # The API pool, or the signaling pool where the stage has none (dev: apiNodes null).
+    pool = "api" if stack_plan(stack)["config"]["cluster"]["apiNodes"] else "signaling"
+    assert pod_spec(kinds)["nodeSelector"] == {"voip.example.com/pool": pool}
     assert pod_spec(kinds)["tolerations"] == values["tolerations"]
+    assert [t["value"] for t in values["tolerations"]] == [pool]
 
 
 def test_network_policy_reaches_only_its_data_stores_dns_and_aws(rendered):

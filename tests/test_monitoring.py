@@ -394,8 +394,9 @@ def test_prometheus_volume_is_in_the_cost(plan):
 
 
 def test_monitoring_stack_waits_for_the_node_autoscaler(plan):
-    """Dev's one t4g.medium system node holds 17 pods (no prefix delegation); the system
-    pods plus the monitoring stack need more, so the autoscaler must exist to add a node."""
+    """The system pools are sized to their pods at rest (tools/node_fit.py: dev needs 2 t4g.medium
+    for 30 pods at 17 a node); a deploy's surge or a spot reclaim needs a node added, so the
+    autoscaler must exist before the monitoring stack's pods ask for room."""
     assert plan["config"]["cluster"].get("autoscaler", {}).get("enabled", True)
     autoscaler = release(plan, "cluster-autoscaler")
     assert autoscaler["urn"] in stack_release(plan)["dependsOn"]

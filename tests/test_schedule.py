@@ -96,7 +96,7 @@ def test_scheduler_role_is_exact_and_assumable_only_by_this_stages_schedules():
     assert statements == {
         "NodeGroupsScale": (
             "eks:UpdateNodegroupConfig",
-            [f"arn:aws:eks:{arn}:nodegroup/dev-eks/{ng}/*" for ng in ("dev-system", "dev-signaling", "dev-api")],
+            [f"arn:aws:eks:{arn}:nodegroup/dev-eks/{ng}/*" for ng in ("dev-system", "dev-signaling")],  # no dev-api: apiNodes null
         ),
         "DatabaseStopStart": (["rds:StopDBInstance", "rds:StartDBInstance"], f"arn:aws:rds:{arn}:db:dev-postgres"),
         "TurnStopStart": (["ec2:StopInstances", "ec2:StartInstances"], [f"arn:aws:ec2:{arn}:instance/{turn}"]),

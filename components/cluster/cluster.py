@@ -59,7 +59,9 @@ class Cluster(pulumi.ComponentResource):
     Exposes `.name`, `.endpoint`, `.arn`, `.node_security_group_id` (the SG every node
     and pod ENI carries; the data tier admits its ports from it), `.cluster_security_group_id`,
     `.k8s_provider`, `.lb_controller`, `.monitoring_crds`, `.metrics_server`, `.oidc_issuer`,
-    `.signaling_node_selector` / `.signaling_tolerations` (where signaling pods land).
+    `.signaling_node_selector` / `.signaling_tolerations` (where signaling pods land),
+    `.api_node_selector` / `.api_tolerations` (where the apps land: the API pool, or the signaling
+    pool where apiNodes is null), `.node_groups` (the groups that exist).
     """
 
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
@@ -204,13 +206,18 @@ class Cluster(pulumi.ComponentResource):
         self.signaling_node_selector = {POOL_LABEL: "signaling"}
         self.signaling_tolerations = [{"key": SIGNALING_TAINT_KEY, "operator": "Equal", "value": "signaling", "effect": "NoSchedule"}]
         node_deps = [*node_policies, *self.addons.values()]
-        # The Spring apps' pool, tainted for them (SPOT allowed where data is not protected).
-        self.api_node_selector = {POOL_LABEL: "api"}
-        self.api_tolerations = [{"key": SIGNALING_TAINT_KEY, "operator": "Equal", "value": "api", "effect": "NoSchedule"}]
         self.system_nodes = self._node_group(stage, "system", cfg.system_nodes, args, node_deps, taint=False)
         self.signaling_nodes = self._node_group(stage, "signaling", cfg.signaling_nodes, args, node_deps, taint=True)
-        self.api_nodes = self._node_group(stage, "api", cfg.api_nodes, args, node_deps, taint=True)
-        self.node_groups = [self.system_nodes, self.signaling_nodes, self.api_nodes]
+        self.node_groups = [self.system_nodes, self.signaling_nodes]
+        # The Spring apps' pool, tainted for them (SPOT allowed where data is not protected); without
+        # one (apiNodes: null, data-free stages only) the apps share the signaling nodes.
+        self.api_nodes: aws.eks.NodeGroup | None = None
+        self.api_node_selector, self.api_tolerations = self.signaling_node_selector, self.signaling_tolerations
+        if cfg.api_nodes is not None:
+            self.api_node_selector = {POOL_LABEL: "api"}
+            self.api_tolerations = [{"key": SIGNALING_TAINT_KEY, "operator": "Equal", "value": "api", "effect": "NoSchedule"}]
+            self.api_nodes = self._node_group(stage, "api", cfg.api_nodes, args, node_deps, taint=True)
+            self.node_groups.append(self.api_nodes)
 
         # CoreDNS needs nodes to schedule on; creating it earlier leaves it DEGRADED.
         self.addons["coredns"] = self._addon(stage, "coredns", versions.coredns, None, self.node_groups)
