@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from components.config_loader import load_stack_config
 from tests.harness import stack_raw
 from tools.mocks import run_program
@@ -175,3 +177,28 @@ def test_plan_order_is_stable_whatever_order_registrations_arrive_in():
     for r in json.loads(first)["resources"]:
         assert r["parent"] is None or r["parent"] in seen, r["urn"]
         seen.add(r["urn"])
+
+
+def test_mocked_runs_skip_source_positions_and_restore_the_sdk_after():
+    """run_mocked stubs the SDK's per-registration stack walk (no engine reads it offline) and puts
+    the SDK's own function back, also when the program fails."""
+    from pulumi.runtime import resource as sdk
+
+    from tools.mocks import run_mocked
+
+    original, seen = sdk._get_stack_trace, []
+
+    def build():
+        seen.append(sdk._get_stack_trace)
+        return {}
+
+    run_mocked("dev", "ap-northeast-2", build)
+    assert seen and seen[0] is not original and not seen[0]().frames
+    assert sdk._get_stack_trace is original
+
+    def broken():
+        raise RuntimeError("boom")
+
+    with pytest.raises(Exception, match="boom"):
+        run_mocked("dev", "ap-northeast-2", broken)
+    assert sdk._get_stack_trace is original

@@ -22,6 +22,7 @@ from typing import Any
 import pulumi
 from google.protobuf import json_format
 from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import resource as pulumi_resource
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.config import set_all_config
 from pulumi.runtime.settings import get_project, get_stack
@@ -493,6 +494,10 @@ class ProgramRun:
     project: str = PROJECT
 
 
+def _NO_STACK_TRACE():  # noqa: N802 (stands in for the SDK's private _get_stack_trace)
+    return pulumi_resource.source_pb2.StackTrace()
+
+
 def run_mocked(
     stack: str,
     region: str,
@@ -515,7 +520,14 @@ def run_mocked(
         returned.update(build() or {})
         return pulumi.Output.all(*[pulumi.Output.from_input(v) for v in returned.values()])
 
-    pulumi.runtime.test(program)()
+    # No engine reads source positions here (plan files carry none): skip the SDK's walk of the
+    # Python stack on every registration (~12 % of a plan). Restored after the run.
+    stack_trace = pulumi_resource._get_stack_trace
+    pulumi_resource._get_stack_trace = _NO_STACK_TRACE
+    try:
+        pulumi.runtime.test(program)()
+    finally:
+        pulumi_resource._get_stack_trace = stack_trace
     values = {}
     for name, value in returned.items():
         out = pulumi.Output.from_input(value)
