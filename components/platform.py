@@ -8,8 +8,8 @@ here returning its components (a typed result where it has several); `__init__` 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import pulumi
@@ -491,8 +491,15 @@ class Platform(pulumi.ComponentResource):
             )
         # The pods land beside the add-ons; signaling and the apps (their namespace) are the clients.
         nodes = self.cluster.cluster
-        pods = InClusterCacheArgs(ctx=ctx, config=cfg.cache, cluster=nodes.access, client_namespace=cfg.signaling.namespace)
-        return self._regional("cache", InClusterCache, replace(pods, node_selector=SYSTEM_NODES, depends_on=nodes.node_groups))
+        pods = InClusterCacheArgs(
+            ctx=ctx,
+            config=cfg.cache,
+            cluster=nodes.access,
+            client_namespace=cfg.signaling.namespace,
+            node_selector=SYSTEM_NODES,
+            depends_on=nodes.node_groups,
+        )
+        return self._regional("cache", InClusterCache, pods)
 
     def _resilience(self, cfg: StackConfig, ctx: StageContext) -> ResilienceTier:
         stage = cfg.stage
@@ -664,15 +671,11 @@ class Platform(pulumi.ComponentResource):
     def _app_redis(self, cfg: StackConfig) -> dict[str, Any]:
         """The apps' Redis uses: the stage's groups, or during the dual run the NAS Redis for every
         use (the NAS runs one Redis; one pub/sub bus for users on both sides)."""
-        cache = self.data.cache
-        urls = cache.connection_urls
-        nas = self._redis_endpoint(cfg)
-        if cfg.dual_run_redis is not None and cfg.nas_redis_password is not None:
+        urls = self.data.cache.connection_urls
+        nas = self._nas_redis(cfg)
+        if nas is not None:
             return {"redis_urls": dict.fromkeys(urls, nas["redis_url"]), "redis_egress": nas["redis_egress"]}
-        if isinstance(cache, InClusterCache):
-            # Every group's pods (each rule names its Service's selector), on the Valkey port.
-            return {"redis_urls": urls, "redis_egress": ([cache.egress[g][0] for g in urls], self.ctx.ports.redis)}
-        return {"redis_urls": urls}
+        return {"redis_urls": urls, **self._cache_egress(urls)}
 
     def _cache_release(self) -> list[pulumi.Resource]:
         """The in-cluster Valkey release (atomic: its pods are ready) before its clients start."""
@@ -683,14 +686,27 @@ class Platform(pulumi.ComponentResource):
         """REDIS_URL of the signaling pods and where the NetworkPolicy lets them reach it: the
         stage's ElastiCache group, or during the migration's dual run the NAS Redis over the VPN
         (one pub/sub bus for users on both sides; docs/migration.md step 5)."""
-        nas, cache, group = cfg.dual_run_redis, self.data.cache, cfg.signaling.redis_group
-        if (nas is None or cfg.nas_redis_password is None) and isinstance(cache, InClusterCache):
-            selector, port = cache.egress[group]
-            return {"redis_url": cache.connection_urls[group], "redis_egress": ([selector], port)}
+        group = cfg.signaling.redis_group
+        return self._nas_redis(cfg) or {"redis_url": self.data.cache.connection_urls[group], **self._cache_egress([group])}
+
+    @staticmethod
+    def _nas_redis(cfg: StackConfig) -> dict[str, Any] | None:
+        """During the migration's dual run: the NAS Redis (its URL, a secret, and the /32 the
+        NetworkPolicy admits); otherwise None."""
+        nas = cfg.dual_run_redis
         if nas is None or cfg.nas_redis_password is None:
-            return {"redis_url": cache.connection_urls[group]}
+            return None
         url = nas_redis_url(nas, cfg.nas_redis_password.get_secret_value())
         return {"redis_url": pulumi.Output.secret(url), "redis_egress": ([f"{nas.host}/32"], nas.port)}
+
+    def _cache_egress(self, groups: Iterable[str]) -> dict[str, Any]:
+        """In-cluster groups: the clients' NetworkPolicy egress names each group's Service selector
+        (a ClusterIP lies in no subnet) on the Valkey port. ElastiCache: nothing, the charts admit
+        the isolated subnets by default."""
+        cache = self.data.cache
+        if not isinstance(cache, InClusterCache):
+            return {}
+        return {"redis_egress": ([cache.egress[g] for g in groups], self.ctx.ports.redis)}
 
     def _lb_subnet_cidrs(self, cfg: StackConfig) -> list[str]:
         """Where the load balancers' addresses come from, which the pods' NetworkPolicy admits on

@@ -23,7 +23,6 @@ ROOT = Path(__file__).resolve().parent.parent
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 RELEASE = "kubernetes:helm.sh/v3:Release"
 ADDON = "aws:eks/addon:Addon"
-POOL_LABEL = "voip.example.com/pool"
 
 # instance type -> (vCPUs, memory GiB, ENIs, IPv4 addresses per ENI), from the EC2 instance type
 # pages (networking: "Maximum network interfaces" / "IPv4 addresses per interface"). The VPC CNI

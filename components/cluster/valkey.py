@@ -141,7 +141,7 @@ class InClusterCache(pulumi.ComponentResource):
         self.connection_urls: dict[str, pulumi.Output[str]] = {
             g: pulumi.Output.secret(p.result.apply(lambda pw, g=g: connection_url(pw, service_host(g), port))) for g, p in passwords.items()
         }
-        self.egress = {g: ({"namespace": NAMESPACE, "matchLabels": group_selector(g)}, port) for g in passwords}
+        self.egress = {g: {"namespace": NAMESPACE, "matchLabels": group_selector(g)} for g in passwords}
         self.register_outputs(
             {
                 "namespace": NAMESPACE,

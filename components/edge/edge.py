@@ -116,6 +116,13 @@ def target_group_name(stage: str, label: str, vpc_id: pulumi.Input[str], *replac
     return pulumi.Output.from_input(vpc_id).apply(lambda vpc: elb_name(stage, label, vpc, *replace_keys))
 
 
+def alb_group_keys(config: EdgeConfig) -> tuple[str, ...]:
+    """The ALB target groups' extra replace keys. A target group serves one load balancer: a
+    scheme change (a new ALB, created before the old one is deleted) needs new groups, so the
+    scheme joins their names. Internet-facing adds nothing: today's names (and groups) stay."""
+    return ("internal",) if config.alb_internal else ()
+
+
 def elb_name(stage: str, label: str, *replace_keys: object) -> str:
     """`<stage>-<label>` cut to 24 characters, `-`, 7 hex of a hash of everything given."""
     digest = hashlib.sha256("|".join(map(str, (stage, label, *replace_keys))).encode()).hexdigest()[:7]
@@ -341,10 +348,6 @@ class Edge(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.log_bucket.policy]),
         )
         alb_child = pulumi.ResourceOptions(parent=self.alb)
-        # A target group serves one load balancer: a scheme change (a new ALB, created before the
-        # old one is deleted) needs new groups, so the scheme joins their names' replace keys.
-        # Internet-facing adds nothing: today's names (and groups) stay.
-        self._alb_tg_keys: tuple[str, ...] = ("internal",) if internal else ()
 
         self.alb_target_groups: dict[str, aws.lb.TargetGroup] = {}
         for host in args.config.alb_hosts:
@@ -359,7 +362,7 @@ class Edge(pulumi.ComponentResource):
                 interval=15,
                 unhealthy=3,
                 parent=self.alb,
-                replace_keys=self._alb_tg_keys,
+                replace_keys=alb_group_keys(args.config),
             )
         self.alb_target_group_arns: dict[str, pulumi.Output[str]] = {n: tg.arn for n, tg in self.alb_target_groups.items()}
         # CloudWatch dimensions (TargetGroup, LoadBalancer) take the ARN suffixes.
@@ -440,7 +443,7 @@ class Edge(pulumi.ComponentResource):
         """wss://ws.<domain>/ws through CloudFront (+WAF, /ws* behaviour, Host forwarded): the
         host rule ws.<domain> -> an ip target group the signaling release binds its pods to.
         Idle upgraded connections: ALB 600 s, CloudFront 10 min (docs/edge.md)."""
-        group = self._signaling_target_group(stage, args, "ws", "HTTP", parent=self.alb, replace_keys=self._alb_tg_keys)
+        group = self._signaling_target_group(stage, args, "ws", "HTTP", parent=self.alb, replace_keys=alb_group_keys(args.config))
         ws_paths = [p for p in CDN_ALB_PATHS if p.startswith("/ws")]
         rule = aws.lb.ListenerRule(
             f"{stage}-ws-rule",
