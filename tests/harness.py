@@ -12,6 +12,7 @@ from typing import Any
 import pulumi
 
 from components.config_loader import load_stack_config
+from tests.resource_types import RELEASE
 from tools import plan as plan_mod
 from tools.mocks import run_mocked, run_program
 from tools.plan import to_plan
@@ -41,6 +42,12 @@ class Plan(plan_mod.Plan):
                     out.append(r)
                     frontier.append(r["urn"])
         return out
+
+
+def release(plan: Plan, chart: str, name: str | None = None) -> dict[str, Any]:
+    """The plan's one Helm release of `chart` (and release `name`, where a chart has several)."""
+    (rel,) = [r for r in plan.of_type(RELEASE) if r["props"]["chart"] == chart and (name is None or r["props"]["name"] == name)]
+    return rel
 
 
 def stack_raw(stack: str) -> tuple[dict[str, str], list[str]]:

@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from components.cluster.valkey import APP_POD_LABELS, CHART_PATH, IMAGE_TAG, NAMESPACE, SIGNALING_POD_LABELS, group_selector
-from tests.harness import STACKS, component_plan, config_errors, stack_plan, unit_ctx
+from tests.harness import STACKS, component_plan, config_errors, release, stack_plan, unit_ctx
 from tests.helm_charts import assert_lint_clean, by_kind, render_chart, the
 
 h = pytest.importorskip("helm_python")
@@ -37,11 +37,6 @@ RELEASE = "kubernetes:helm.sh/v3:Release"
 K8S_VERSION = "1.31"
 # ElastiCache's restricted commands (docs.aws.amazon.com/AmazonElastiCache/latest/dg/ClientConfig.RestrictedCommands.html).
 ELASTICACHE_RESTRICTED = {"BGREWRITEAOF", "BGSAVE", "CONFIG", "DEBUG", "MIGRATE", "REPLICAOF", "SAVE", "SLAVEOF", "SHUTDOWN", "SYNC"}
-
-
-def release(plan, chart: str, name: str | None = None) -> dict:
-    (rel,) = [r for r in plan.of_type(RELEASE) if r["props"]["chart"] == chart and (name is None or r["props"]["name"] == name)]
-    return rel
 
 
 def rendered(plan, chart: str, name: str | None = None) -> dict[str, list[dict]]:

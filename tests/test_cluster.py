@@ -8,7 +8,7 @@ import re
 import pytest
 
 from components.config_loader import ConfigError, load_stack_config
-from tests.harness import stack_raw, variant, with_overrides
+from tests.harness import release, stack_raw, variant, with_overrides
 from tests.resource_types import ADDON, CLUSTER, NODE_GROUP, RELEASE
 
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
@@ -26,11 +26,6 @@ def the_cluster(plan):
 
 def node_groups(plan):
     return {r["props"]["nodeGroupName"].rsplit("-", 1)[1]: r for r in plan.of_type(NODE_GROUP)}
-
-
-def release(plan, chart):
-    (r,) = [r for r in plan.of_type(RELEASE) if r["props"]["chart"] == chart]
-    return r
 
 
 def id_from_arn(arn: str) -> str:

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from components.config_loader import ConfigError, load_stack_config
-from tests.harness import config_errors, stack_plan, stack_raw, variant, with_overrides
+from tests.harness import config_errors, release, stack_plan, stack_raw, variant, with_overrides
 from tests.resource_types import ADDON, ASSOCIATION, NODE_GROUP, RELEASE, ROLE, ROLE_POLICY, TOPIC
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,11 +24,6 @@ SECRET = "kubernetes:core/v1:Secret"
 NAMESPACE = "kubernetes:core/v1:Namespace"
 STORAGE_CLASS = "kubernetes:storage.k8s.io/v1:StorageClass"
 REPO = "https://prometheus-community.github.io/helm-charts"
-
-
-def release(plan, chart):
-    (r,) = [r for r in plan.of_type(RELEASE) if r["props"]["chart"] == chart]
-    return r
 
 
 def stack_release(plan):

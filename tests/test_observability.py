@@ -17,7 +17,7 @@ import yaml
 
 from components.alerting import ws_canary
 from components.config_loader import ConfigError, load_stack_config
-from tests.harness import stack_plan, stack_raw, variant, with_overrides
+from tests.harness import release, stack_plan, stack_raw, variant, with_overrides
 from tests.resource_types import ALARM, ASSOCIATION, LOG_GROUP, NAT, RELEASE, ROLE_POLICY, TOPIC
 from tests.test_autoscaler import BOTH_OFF
 from tools.cost import estimate
@@ -349,11 +349,6 @@ def test_websocket_check_bundle_runs_without_site_packages(tmp_path):
 
 
 # ------------------------------------------------------------------ logs and traces
-
-
-def release(plan, chart):
-    (r,) = [r for r in plan.of_type(RELEASE) if r["props"]["chart"] == chart]
-    return r
 
 
 def role_policy_of(plan, service_account):
